@@ -1,0 +1,457 @@
+// Package zone holds the in-memory model of one authoritative zone: an
+// immutable snapshot of canonical names, RRsets by type and node flags that
+// are computed once at build time, so the answer engine never has to
+// rediscover structure (cuts, wildcards, empty non-terminals) per query.
+//
+// A *Zone is never modified after New returns. Updates build a new *Zone and
+// swap a pointer, so readers never lock against writers.
+package zone
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/miekg/dns"
+)
+
+// Flags describe a node's place in the zone tree. They are computed once in
+// New; the engine reads them instead of walking the tree per query.
+type Flags uint8
+
+const (
+	// Apex is the zone's origin node.
+	Apex Flags = 1 << iota
+	// Delegation marks a zone cut: an NS RRset at a name other than the apex.
+	Delegation
+	// BelowCut marks a name strictly below a zone cut: glue or occluded data
+	// that is never answered authoritatively.
+	BelowCut
+	// Wildcard marks a name whose leftmost label is "*".
+	Wildcard
+	// EmptyNonTerminal marks a name with no RRsets that exists because names
+	// below it do (RFC 4592 §2.2.2).
+	EmptyNonTerminal
+	// HasDNAME marks a node that owns a DNAME RRset.
+	HasDNAME
+)
+
+// RRset is all records of one type at one name, with the RRSIGs that cover
+// them. TTL is the RRset's TTL (RFC 2181 §5.2: the lowest seen at load).
+type RRset struct {
+	Type uint16
+	RRs  []dns.RR
+	Sigs []dns.RR
+}
+
+// Node is one owner name. Sets is sorted by type.
+type Node struct {
+	Name  string // canonical: lowercase, fully qualified
+	Flags Flags
+	Sets  []RRset
+}
+
+// Get returns the RRset of type t, or nil.
+func (n *Node) Get(t uint16) *RRset {
+	if n == nil {
+		return nil
+	}
+	for i := range n.Sets {
+		if n.Sets[i].Type == t {
+			return &n.Sets[i]
+		}
+	}
+	return nil
+}
+
+// Has reports whether f is set on the node.
+func (n *Node) Has(f Flags) bool { return n != nil && n.Flags&f != 0 }
+
+// Zone is one immutable zone snapshot.
+type Zone struct {
+	Origin string // canonical
+	SOA    *dns.SOA
+
+	nodes map[string]*Node
+	names []string // every node name in canonical DNSSEC order (RFC 4034 §6.1)
+
+	// Signed is true when the zone carries DNSKEY at the apex: answers to
+	// DO=1 queries then include RRSIGs and denial proofs.
+	Signed bool
+	// NSEC3 is the apex NSEC3PARAM when the zone is denied with NSEC3.
+	NSEC3 *dns.NSEC3PARAM
+	nsec  []string     // owners with an NSEC RRset, canonical order
+	n3    []nsec3Entry // NSEC3 owners sorted by hash
+
+	negSOA     dns.RR   // SOA with the negative-caching TTL
+	negSOASigs []dns.RR // its RRSIGs with the same TTL
+}
+
+// NegativeSOA returns the SOA for the authority section of negative answers,
+// with TTL min(SOA TTL, MINIMUM) (RFC 2308 §3), and its RRSIGs.
+func (z *Zone) NegativeSOA() (dns.RR, []dns.RR) { return z.negSOA, z.negSOASigs }
+
+type nsec3Entry struct {
+	hash string // lowercase base32hex first label
+	node *Node
+}
+
+// Sentinel errors for callers that test the kind of failure.
+var (
+	ErrNoSOA        = errors.New("zone has no SOA at the apex")
+	ErrDuplicateSOA = errors.New("duplicate SOA")
+	ErrOutOfZone    = errors.New("record outside the zone")
+	ErrCNAMEAndData = errors.New("CNAME beside other data")
+	ErrNoApexNS     = errors.New("zone has no NS at the apex")
+)
+
+// RRError ties a validation error to the record that caused it. Pos is filled
+// by the file loader ("file:line"); it is empty for transferred zones.
+type RRError struct {
+	Pos string
+	RR  dns.RR
+	Err error
+}
+
+func (e *RRError) Error() string {
+	s := e.Err.Error()
+	if e.RR != nil {
+		s = fmt.Sprintf("%s: %s", s, strings.ReplaceAll(e.RR.String(), "\t", " "))
+	}
+	if e.Pos != "" {
+		s = e.Pos + ": " + s
+	}
+	return s
+}
+
+func (e *RRError) Unwrap() error { return e.Err }
+
+// Warning is a problem New tolerated: the record was dropped.
+type Warning = RRError
+
+// Options tune New.
+type Options struct {
+	// RequireNS makes a missing apex NS an error (transfers validate this;
+	// hand-written test zones may omit it).
+	RequireNS bool
+}
+
+// New builds a validated zone from records. It takes ownership of rrs (owner
+// names are canonicalised in place). Errors about rrs[i] carry pos(i) when pos
+// is non-nil (the file loader maps it to file:line). An out-of-zone address
+// record that an NS in the zone points at is dropped with a warning (glue
+// copied from a parent); any other out-of-zone record is an error.
+func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zone, []Warning, error) {
+	origin = dns.CanonicalName(origin)
+	where := func(i int) string {
+		if pos == nil {
+			return ""
+		}
+		return pos(i)
+	}
+	z := &Zone{Origin: origin, nodes: make(map[string]*Node, len(rrs)/2+1)}
+	nsTargets := map[string]bool{}
+	for _, rr := range rrs {
+		if ns, ok := rr.(*dns.NS); ok {
+			nsTargets[dns.CanonicalName(ns.Ns)] = true
+		}
+	}
+	var warns []Warning
+	type key struct {
+		name string
+		t    uint16
+	}
+	sets := map[key]*RRset{}
+	soaSeen := false
+	for i, rr := range rrs {
+		h := rr.Header()
+		h.Name = dns.CanonicalName(h.Name)
+		if h.Class != dns.ClassINET {
+			return nil, warns, &RRError{where(i), rr, fmt.Errorf("class %s not supported", dns.ClassToString[h.Class])}
+		}
+		if !dns.IsSubDomain(origin, h.Name) {
+			// Glue for an in-zone NS that sits outside the zone is common in
+			// zone files copied from parents; it is never served, so drop it.
+			if (h.Rrtype == dns.TypeA || h.Rrtype == dns.TypeAAAA) && nsTargets[h.Name] {
+				warns = append(warns, Warning{where(i), rr, fmt.Errorf("%w (ignored glue)", ErrOutOfZone)})
+				continue
+			}
+			return nil, warns, &RRError{where(i), rr, ErrOutOfZone}
+		}
+		switch h.Rrtype {
+		case dns.TypeSOA:
+			if h.Name != origin {
+				return nil, warns, &RRError{where(i), rr, fmt.Errorf("SOA not at the apex %s", origin)}
+			}
+			if soaSeen {
+				return nil, warns, &RRError{where(i), rr, ErrDuplicateSOA}
+			}
+			soaSeen = true
+			z.SOA = rr.(*dns.SOA)
+		case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeIXFR, dns.TypeAXFR, dns.TypeANY:
+			return nil, warns, &RRError{where(i), rr, fmt.Errorf("meta type %s in zone data", dns.TypeToString[h.Rrtype])}
+		}
+		t := h.Rrtype
+		if sig, ok := rr.(*dns.RRSIG); ok {
+			t = sig.TypeCovered
+		}
+		k := key{h.Name, t}
+		s := sets[k]
+		if s == nil {
+			s = &RRset{Type: t}
+			sets[k] = s
+			n := z.nodes[h.Name]
+			if n == nil {
+				n = &Node{Name: h.Name}
+				z.nodes[h.Name] = n
+			}
+			n.Sets = append(n.Sets, RRset{}) // placeholder, filled below
+		}
+		if h.Rrtype == dns.TypeRRSIG {
+			s.Sigs = append(s.Sigs, rr)
+		} else {
+			if dup(s.RRs, rr) {
+				continue // RFC 2181 §5: an RRset holds no duplicates
+			}
+			s.RRs = append(s.RRs, rr)
+		}
+	}
+	if !soaSeen {
+		return nil, warns, ErrNoSOA
+	}
+	// Materialise the sets into their nodes, sorted by type.
+	for _, n := range z.nodes {
+		n.Sets = n.Sets[:0]
+	}
+	for k, s := range sets {
+		n := z.nodes[k.name]
+		n.Sets = append(n.Sets, *s)
+	}
+	for _, n := range z.nodes {
+		sort.Slice(n.Sets, func(i, j int) bool { return n.Sets[i].Type < n.Sets[j].Type })
+		// RFC 2181 §5.2: all RRs of an RRset share one TTL; use the lowest.
+		for i := range n.Sets {
+			normaliseTTL(n.Sets[i].RRs)
+		}
+	}
+	// NSEC3 owners are not names of the zone's tree: queries for them are
+	// answered as if they did not exist (RFC 5155 §7.2.8), and they must not
+	// create empty non-terminals. Keep them aside, sorted by hash.
+	for name, n := range z.nodes {
+		if len(n.Sets) == 1 && n.Sets[0].Type == dns.TypeNSEC3 && name != origin {
+			delete(z.nodes, name)
+			h, _, _ := strings.Cut(name, ".")
+			z.n3 = append(z.n3, nsec3Entry{hash: h, node: n})
+		}
+	}
+	if err := z.index(opt); err != nil {
+		return nil, warns, err
+	}
+	// CNAME may share its name only with DNSSEC records (RFC 1034 §3.6.2,
+	// RFC 4035 §2.5).
+	for _, n := range z.nodes {
+		if n.Get(dns.TypeCNAME) == nil || n.Has(BelowCut) {
+			continue
+		}
+		for _, s := range n.Sets {
+			switch s.Type {
+			case dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC:
+			default:
+				if len(s.RRs) > 0 {
+					return nil, warns, &RRError{where(indexOf(rrs, s.RRs[0])), s.RRs[0], ErrCNAMEAndData}
+				}
+			}
+		}
+		if len(n.Get(dns.TypeCNAME).RRs) > 1 {
+			return nil, warns, &RRError{where(indexOf(rrs, n.Get(dns.TypeCNAME).RRs[1])), n.Get(dns.TypeCNAME).RRs[1], errors.New("more than one CNAME at a name")}
+		}
+	}
+	return z, warns, nil
+}
+
+func indexOf(rrs []dns.RR, rr dns.RR) int {
+	for i := range rrs {
+		if rrs[i] == rr {
+			return i
+		}
+	}
+	return -1
+}
+
+func dup(set []dns.RR, rr dns.RR) bool {
+	for _, r := range set {
+		if dns.IsDuplicate(r, rr) {
+			return true
+		}
+	}
+	return false
+}
+
+func normaliseTTL(rrs []dns.RR) {
+	if len(rrs) < 2 {
+		return
+	}
+	min := rrs[0].Header().Ttl
+	for _, r := range rrs[1:] {
+		if r.Header().Ttl < min {
+			min = r.Header().Ttl
+		}
+	}
+	for _, r := range rrs {
+		r.Header().Ttl = min
+	}
+}
+
+// index computes node flags, empty non-terminals and the DNSSEC orderings.
+func (z *Zone) index(opt Options) error {
+	apex := z.nodes[z.Origin]
+	apex.Flags |= Apex
+	if opt.RequireNS && apex.Get(dns.TypeNS) == nil {
+		return ErrNoApexNS
+	}
+	z.Signed = apex.Get(dns.TypeDNSKEY) != nil
+	ttl := min(z.SOA.Hdr.Ttl, z.SOA.Minttl)
+	z.negSOA = dns.Copy(z.SOA)
+	z.negSOA.Header().Ttl = ttl
+	for _, sig := range apex.Get(dns.TypeSOA).Sigs {
+		c := dns.Copy(sig)
+		c.Header().Ttl = ttl
+		z.negSOASigs = append(z.negSOASigs, c)
+	}
+	if p := apex.Get(dns.TypeNSEC3PARAM); p != nil && len(p.RRs) > 0 {
+		z.NSEC3 = p.RRs[0].(*dns.NSEC3PARAM)
+	}
+	// Empty non-terminals: every ancestor of a name, up to the apex.
+	names := make([]string, 0, len(z.nodes))
+	for name := range z.nodes {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		for p := parent(name); p != "" && dns.IsSubDomain(z.Origin, p) && p != name; p = parent(p) {
+			if _, ok := z.nodes[p]; ok {
+				break // ancestors of an existing node were already added
+			}
+			z.nodes[p] = &Node{Name: p, Flags: EmptyNonTerminal}
+			if p == z.Origin {
+				break
+			}
+		}
+	}
+	z.names = make([]string, 0, len(z.nodes))
+	for name, n := range z.nodes {
+		z.names = append(z.names, name)
+		if strings.HasPrefix(name, "*.") {
+			n.Flags |= Wildcard
+		}
+		if n != apex && n.Get(dns.TypeNS) != nil {
+			n.Flags |= Delegation
+		}
+		if n.Get(dns.TypeDNAME) != nil {
+			n.Flags |= HasDNAME
+		}
+	}
+	sort.Slice(z.names, func(i, j int) bool { return Compare(z.names[i], z.names[j]) < 0 })
+	// BelowCut: names under a delegation or under a DNAME owner. Walking in
+	// canonical order visits a cut before everything under it.
+	var cuts []string
+	for _, name := range z.names {
+		n := z.nodes[name]
+		for len(cuts) > 0 && !dns.IsSubDomain(cuts[len(cuts)-1], name) {
+			cuts = cuts[:len(cuts)-1]
+		}
+		if len(cuts) > 0 {
+			n.Flags |= BelowCut
+		}
+		// Below a DNAME owner data is occluded (RFC 6672 §2.4), as below a cut.
+		if n.Has(Delegation) || n.Has(HasDNAME) {
+			cuts = append(cuts, name)
+		}
+		if s := n.Get(dns.TypeNSEC); s != nil && len(s.RRs) > 0 {
+			z.nsec = append(z.nsec, name)
+		}
+	}
+	sort.Slice(z.n3, func(i, j int) bool { return z.n3[i].hash < z.n3[j].hash })
+	return nil
+}
+
+func parent(name string) string {
+	if name == "." {
+		return ""
+	}
+	i := 0
+	for i < len(name) && name[i] != '.' { // skip one label, honouring escapes
+		if name[i] == '\\' {
+			i++
+		}
+		i++
+	}
+	if i+1 >= len(name) {
+		return "."
+	}
+	return name[i+1:]
+}
+
+// Parent returns the name with its leftmost label removed ("." for a TLD).
+func Parent(name string) string { return parent(name) }
+
+// Node returns the node at a canonical name, or nil.
+func (z *Zone) Node(name string) *Node { return z.nodes[name] }
+
+// Len is the number of nodes, empty non-terminals included.
+func (z *Zone) Len() int { return len(z.nodes) }
+
+// Names returns every node name in canonical DNSSEC order. The slice is shared:
+// do not modify it.
+func (z *Zone) Names() []string { return z.names }
+
+// Serial is the SOA serial.
+func (z *Zone) Serial() uint32 { return z.SOA.Serial }
+
+// Records returns every record in the zone, SOA first, in canonical name
+// order: the order AXFR sends and the differential tests compare.
+func (z *Zone) Records() []dns.RR {
+	out := []dns.RR{z.SOA}
+	for _, name := range z.names {
+		for _, s := range z.nodes[name].Sets {
+			for _, rr := range s.RRs {
+				if rr != dns.RR(z.SOA) {
+					out = append(out, rr)
+				}
+			}
+			out = append(out, s.Sigs...)
+		}
+	}
+	return out
+}
+
+// NSECCovering returns the NSEC node whose owner is the closest name at or
+// before name in canonical order: it matches or covers name (RFC 4034 §4).
+// Nil when the zone has no NSEC chain.
+func (z *Zone) NSECCovering(name string) *Node {
+	if len(z.nsec) == 0 {
+		return nil
+	}
+	i := sort.Search(len(z.nsec), func(i int) bool { return Compare(z.nsec[i], name) > 0 })
+	if i == 0 {
+		i = len(z.nsec) // wraps to the last NSEC, which covers names past the end
+	}
+	return z.nodes[z.nsec[i-1]]
+}
+
+// NSEC3For returns the NSEC3 node that matches the hash of name (match=true)
+// or covers it. Nil when the zone is not NSEC3-signed.
+func (z *Zone) NSEC3For(name string) (n *Node, match bool) {
+	if z.NSEC3 == nil || len(z.n3) == 0 {
+		return nil, false
+	}
+	h := strings.ToLower(dns.HashName(name, z.NSEC3.Hash, z.NSEC3.Iterations, z.NSEC3.Salt))
+	i := sort.Search(len(z.n3), func(i int) bool { return z.n3[i].hash >= h })
+	if i < len(z.n3) && z.n3[i].hash == h {
+		return z.n3[i].node, true
+	}
+	if i == 0 {
+		i = len(z.n3) // covered by the last hash, which wraps around
+	}
+	return z.n3[i-1].node, false
+}
