@@ -1,0 +1,275 @@
+// Package responder turns a query packet into a response packet. It is the
+// source of truth for every answer xdpns gives: the UDP and TCP servers call
+// it, and the XDP maps hold bodies it would send (compiled by package compile
+// from the same engine), composed the same way (package wire).
+package responder
+
+import (
+	"strings"
+	"sync/atomic"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/answer"
+	"github.com/xdpns/xdpns/userspace/compile"
+	"github.com/xdpns/xdpns/userspace/wire"
+	"github.com/xdpns/xdpns/userspace/zone"
+)
+
+// Config is what the responder needs from the configuration.
+type Config struct {
+	UDPPayload uint16 // our EDNS payload size; 0 means 1232
+	NSID       string // RFC 5001 identifier; empty: off
+	Identity   string // CHAOS id.server and hostname.bind; empty: REFUSED
+	Version    string // CHAOS version.bind; empty: REFUSED
+}
+
+// DefaultUDPPayload is the EDNS payload size we advertise by default
+// (DNS flag day 2020: no fragmentation on common paths).
+const DefaultUDPPayload = 1232
+
+// EDE codes (RFC 8914 §4).
+const edeNotAuthoritative = 20
+
+// Zone is one served zone: the snapshot and its compiled answers.
+type Zone struct {
+	Zone  *zone.Zone
+	Table *compile.Table
+	// Expired zones answer SERVFAIL (RFC 1035 §4.3.5 expire).
+	Expired bool
+}
+
+type zones struct {
+	byName map[string]*Zone // key: lowercased wire name of the origin
+}
+
+// Responder answers queries. It is safe for concurrent use; zone sets are
+// swapped atomically, so a query sees one whole set.
+type Responder struct {
+	cfg   Config
+	zones atomic.Pointer[zones]
+	nsid  []byte // encoded NSID option, or nil
+}
+
+// New returns a responder serving no zones.
+func New(cfg Config) *Responder {
+	if cfg.UDPPayload == 0 {
+		cfg.UDPPayload = DefaultUDPPayload
+	}
+	r := &Responder{cfg: cfg}
+	if cfg.NSID != "" {
+		r.nsid = wire.AppendOption(nil, wire.OptionNSID, []byte(cfg.NSID))
+	}
+	r.zones.Store(&zones{byName: map[string]*Zone{}})
+	return r
+}
+
+// Config returns the responder's configuration.
+func (r *Responder) Config() Config { return r.cfg }
+
+// Compile builds the served form of a zone.
+func Compile(z *zone.Zone) (*Zone, error) {
+	t, err := compile.Build(z)
+	if err != nil {
+		return nil, err
+	}
+	return &Zone{Zone: z, Table: t}, nil
+}
+
+// SetZones compiles zs and replaces the served set with them. A zone whose
+// answers fail to compile is still served, by the engine alone.
+func (r *Responder) SetZones(zs []*zone.Zone) {
+	served := make([]*Zone, 0, len(zs))
+	for _, z := range zs {
+		s, err := Compile(z)
+		if err != nil {
+			s = &Zone{Zone: z}
+		}
+		served = append(served, s)
+	}
+	r.SetServed(served)
+}
+
+// SetServed replaces the served set with zones already compiled.
+func (r *Responder) SetServed(zs []*Zone) {
+	m := make(map[string]*Zone, len(zs))
+	for _, z := range zs {
+		m[string(wireName(z.Zone.Origin))] = z
+	}
+	r.zones.Store(&zones{byName: m})
+}
+
+// Put adds or replaces one zone, leaving the others.
+func (r *Responder) Put(z *Zone) {
+	for {
+		old := r.zones.Load()
+		m := make(map[string]*Zone, len(old.byName)+1)
+		for k, v := range old.byName {
+			m[k] = v
+		}
+		m[string(wireName(z.Zone.Origin))] = z
+		if r.zones.CompareAndSwap(old, &zones{byName: m}) {
+			return
+		}
+	}
+}
+
+// Remove stops serving the zone with this origin.
+func (r *Responder) Remove(origin string) {
+	k := string(wireName(dns.CanonicalName(origin)))
+	for {
+		old := r.zones.Load()
+		m := make(map[string]*Zone, len(old.byName))
+		for n, v := range old.byName {
+			if n != k {
+				m[n] = v
+			}
+		}
+		if r.zones.CompareAndSwap(old, &zones{byName: m}) {
+			return
+		}
+	}
+}
+
+// Zone returns the served zone with this origin, or nil.
+func (r *Responder) Zone(origin string) *Zone {
+	return r.zones.Load().byName[string(wireName(dns.CanonicalName(origin)))]
+}
+
+func wireName(name string) []byte {
+	buf := make([]byte, wire.MaxNameLen)
+	n, _ := dns.PackDomainName(name, buf, 0, nil, false)
+	return buf[:n]
+}
+
+// find returns the zone with the longest origin that encloses the lowercased
+// wire name.
+func (zs *zones) find(name []byte) *Zone {
+	for off := 0; off < len(name); off += int(name[off]) + 1 {
+		if z := zs.byName[string(name[off:])]; z != nil {
+			return z
+		}
+		if name[off] == 0 {
+			break
+		}
+	}
+	return nil
+}
+
+// Scratch is per-goroutine working memory for Respond.
+type Scratch struct {
+	q    wire.Query
+	opts []byte
+}
+
+// Respond appends the response to pkt to dst and returns it; nil means send
+// nothing. tcp selects the TCP size limit and full ANY answers.
+func (r *Responder) Respond(s *Scratch, dst, pkt []byte, tcp bool) []byte {
+	q := &s.q
+	resp := wire.Response{Payload: r.cfg.UDPPayload, Limit: 65535}
+	err := wire.ParseQuery(pkt, q)
+	if !tcp {
+		resp.Limit = q.UDPLimit(r.cfg.UDPPayload)
+	}
+	switch err {
+	case nil:
+	case wire.ErrDrop:
+		return nil
+	case wire.ErrNotImpl:
+		q.Question, q.EDNS = nil, false // not parsed
+		return r.fail(dst, q, &resp, dns.RcodeNotImplemented)
+	case wire.ErrBadVers:
+		// RFC 6891 §6.1.3: BADVERS, our version (0) in the OPT, no data.
+		return r.fail(dst, q, &resp, dns.RcodeBadVers)
+	default:
+		return r.fail(dst, q, &resp, dns.RcodeFormatError)
+	}
+	if q.NSID && r.nsid != nil {
+		resp.Options = append(s.opts[:0], r.nsid...)
+	}
+	switch q.Class {
+	case dns.ClassINET:
+	case dns.ClassCHAOS:
+		return r.chaos(dst, q, &resp)
+	default:
+		return r.fail(dst, q, &resp, dns.RcodeRefused)
+	}
+	switch q.Type {
+	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY:
+		return r.fail(dst, q, &resp, dns.RcodeFormatError)
+	case dns.TypeMAILA, dns.TypeMAILB:
+		return r.fail(dst, q, &resp, dns.RcodeNotImplemented)
+	case dns.TypeAXFR, dns.TypeIXFR:
+		// Transfers are not served yet.
+		return r.fail(dst, q, &resp, dns.RcodeRefused)
+	}
+	z := r.zones.Load().find(q.Name())
+	if z == nil {
+		if q.EDNS {
+			resp.Options = appendEDE(resp.Options, edeNotAuthoritative, "")
+		}
+		return r.fail(dst, q, &resp, dns.RcodeRefused)
+	}
+	if z.Expired {
+		return r.fail(dst, q, &resp, dns.RcodeServerFailure)
+	}
+	if q.Type != dns.TypeANY && z.Table != nil {
+		if b := z.Table.Lookup(q.Key, q.DO); b != nil {
+			return wire.Compose(dst, q, b, &resp)
+		}
+	}
+	name, _, err := dns.UnpackDomainName(q.Name(), 0)
+	if err != nil {
+		return r.fail(dst, q, &resp, dns.RcodeFormatError)
+	}
+	res := answer.Lookup(z.Zone, answer.Query{Name: name, Type: q.Type, DO: q.DO, TCP: tcp})
+	b, err := wire.Encode(name, q.Type, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
+	if err != nil {
+		return r.fail(dst, q, &resp, dns.RcodeServerFailure)
+	}
+	return wire.Compose(dst, q, &b, &resp)
+}
+
+// fail writes a response with no records: header, the question when it was
+// parsed, and the OPT when the query had one.
+func (r *Responder) fail(dst []byte, q *wire.Query, resp *wire.Response, rcode int) []byte {
+	b := wire.Body{Rcode: uint8(rcode & 0xf)}
+	resp.ExtRcode = uint8(rcode >> 4)
+	return wire.Compose(dst, q, &b, resp)
+}
+
+func appendEDE(dst []byte, code uint16, text string) []byte {
+	data := []byte{byte(code >> 8), byte(code)}
+	return wire.AppendOption(dst, wire.OptionEDE, append(data, text...))
+}
+
+// chaos answers the CHAOS TXT names servers conventionally answer
+// (id.server, hostname.bind, version.bind), when configured.
+func (r *Responder) chaos(dst []byte, q *wire.Query, resp *wire.Response) []byte {
+	name, _, err := dns.UnpackDomainName(q.Name(), 0)
+	if err != nil {
+		return r.fail(dst, q, resp, dns.RcodeFormatError)
+	}
+	var text string
+	switch strings.ToLower(name) {
+	case "id.server.", "hostname.bind.":
+		text = r.cfg.Identity
+	case "version.bind.", "version.server.":
+		text = r.cfg.Version
+	}
+	if text == "" {
+		return r.fail(dst, q, resp, dns.RcodeRefused)
+	}
+	if q.Type != dns.TypeTXT && q.Type != dns.TypeANY {
+		b, _ := wire.Encode(name, q.Type, dns.RcodeSuccess, true, nil, nil, nil)
+		return wire.Compose(dst, q, &b, resp)
+	}
+	txt := &dns.TXT{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeTXT, Class: dns.ClassCHAOS}, Txt: []string{text}}
+	m := dns.Msg{Compress: true, Question: []dns.Question{{Name: name, Qtype: q.Type, Qclass: dns.ClassCHAOS}}, Answer: []dns.RR{txt}}
+	buf, err := m.Pack()
+	if err != nil {
+		return r.fail(dst, q, resp, dns.RcodeServerFailure)
+	}
+	b := wire.Body{AA: true, An: 1, Bytes: buf[wire.HeaderLen+len(q.Question):]}
+	return wire.Compose(dst, q, &b, resp)
+}

@@ -1,0 +1,147 @@
+package wire
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/miekg/dns"
+)
+
+// Body is an answer without its header and question: flags, section counts
+// and the records as they follow the question. Compression pointers in Bytes
+// may point into the question (at offset 12) and into Bytes itself at the
+// offsets they have in a message whose question is exactly the QNAME the body
+// was encoded for. Any QNAME of the same length works, so a body compiled for
+// the lowercase name serves every 0x20 spelling of it.
+type Body struct {
+	Rcode uint8 // low 4 bits of the RCODE
+	AA    bool
+	An    uint16
+	Ns    uint16
+	Ar    uint16 // additional records, the OPT not counted
+	Bytes []byte
+}
+
+// Encode writes answer sections for question (qname, qtype) as a Body.
+// qname is the lowercased presentation name the body is keyed on.
+func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR) (Body, error) {
+	m := dns.Msg{
+		Compress: true,
+		Question: []dns.Question{{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}},
+		Answer:   answer,
+		Ns:       ns,
+		Extra:    extra,
+	}
+	m.Rcode = rcode & 0xf
+	buf, err := m.Pack()
+	if err != nil {
+		return Body{}, fmt.Errorf("encode %s/%s: %w", qname, dns.TypeToString[qtype], err)
+	}
+	qlen, err := questionLen(buf)
+	if err != nil {
+		return Body{}, err
+	}
+	return Body{
+		Rcode: uint8(rcode & 0xf),
+		AA:    aa,
+		An:    uint16(len(answer)),
+		Ns:    uint16(len(ns)),
+		Ar:    uint16(len(extra)),
+		Bytes: buf[HeaderLen+qlen:],
+	}, nil
+}
+
+func questionLen(msg []byte) (int, error) {
+	end, err := skipName(msg, HeaderLen)
+	if err != nil {
+		return 0, err
+	}
+	return end + 4 - HeaderLen, nil
+}
+
+// Response says how to finish a response around a body.
+type Response struct {
+	// Payload is our EDNS UDP payload size, written in the OPT.
+	Payload uint16
+	// Limit is the largest message the transport takes (UDP: q.UDPLimit,
+	// TCP: 65535). A larger response is truncated to header, question and
+	// OPT with TC=1.
+	Limit int
+	// ExtRcode is the upper 8 bits of a 12-bit RCODE (BADVERS is 1).
+	ExtRcode uint8
+	// Options are EDNS options for the OPT record (NSID, EDE), already
+	// encoded as code, length, data.
+	Options []byte
+}
+
+// Compose appends the response to q with body b to dst. The OPT is written
+// when the query had one. This is the function docs/wire.md specifies and
+// bpf/ reimplements.
+func Compose(dst []byte, q *Query, b *Body, r *Response) []byte {
+	start := len(dst)
+	dst = appendHeader(dst, q, b, false)
+	dst = append(dst, q.Question...)
+	dst = append(dst, b.Bytes...)
+	if q.EDNS {
+		dst = appendOPT(dst, q, r)
+	}
+	if len(dst)-start <= r.Limit {
+		return dst
+	}
+	// Truncate: what remains must be retried over TCP (RFC 1035 §4.2.1,
+	// RFC 2181 §9). No partial RRsets: header, question, OPT.
+	dst = appendHeader(dst[:start], q, b, true)
+	dst = append(dst, q.Question...)
+	if q.EDNS {
+		dst = appendOPT(dst, q, r)
+	}
+	return dst
+}
+
+func appendHeader(dst []byte, q *Query, b *Body, tc bool) []byte {
+	flags := uint16(flagQR) | q.Flags&(flagRD|flagCD) | uint16(b.Rcode&0xf)
+	if b.AA {
+		flags |= flagAA
+	}
+	an, ns, ar := b.An, b.Ns, b.Ar
+	if tc {
+		flags |= flagTC
+		an, ns, ar = 0, 0, 0
+	}
+	if q.EDNS {
+		ar++
+	}
+	qd := uint16(1)
+	if q.Question == nil {
+		qd = 0
+	}
+	dst = binary.BigEndian.AppendUint16(dst, q.ID)
+	dst = binary.BigEndian.AppendUint16(dst, flags|uint16(q.Opcode)<<11)
+	dst = binary.BigEndian.AppendUint16(dst, qd)
+	dst = binary.BigEndian.AppendUint16(dst, an)
+	dst = binary.BigEndian.AppendUint16(dst, ns)
+	return binary.BigEndian.AppendUint16(dst, ar)
+}
+
+// appendOPT writes our OPT (RFC 6891 §6.1.2): root owner, our payload size,
+// extended RCODE, version 0, the DO bit echoed (RFC 3225 §3), options.
+func appendOPT(dst []byte, q *Query, r *Response) []byte {
+	dst = append(dst, 0) // root
+	dst = binary.BigEndian.AppendUint16(dst, dns.TypeOPT)
+	dst = binary.BigEndian.AppendUint16(dst, r.Payload)
+	dst = append(dst, r.ExtRcode, 0) // extended RCODE, version 0
+	var f uint16
+	if q.DO {
+		f = 0x8000
+	}
+	dst = binary.BigEndian.AppendUint16(dst, f)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(r.Options)))
+	return append(dst, r.Options...)
+}
+
+// AppendOption encodes one EDNS option.
+func AppendOption(dst []byte, code uint16, data []byte) []byte {
+	dst = binary.BigEndian.AppendUint16(dst, code)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(len(data)))
+	return append(dst, data...)
+}
