@@ -1,0 +1,359 @@
+// Package server runs the UDP and TCP listeners in front of the responder:
+// one SO_REUSEPORT UDP socket per CPU with batched receive and send
+// (recvmmsg/sendmmsg), and TCP per RFC 7766 (pipelined queries, idle timeout,
+// a connection cap).
+package server
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+	"golang.org/x/sys/unix"
+
+	"github.com/xdpns/xdpns/userspace/responder"
+)
+
+// Config is what the server needs from the configuration.
+type Config struct {
+	Listen         []string      // host:port; UDP and TCP on each
+	UDPSockets     int           // per address; 0 = one per CPU
+	TCPIdleTimeout time.Duration // 0 = 10s
+	TCPMaxConns    int           // 0 = 1000
+}
+
+// batch is how many datagrams one recvmmsg/sendmmsg call moves.
+const batch = 64
+
+// maxUDP is the largest datagram we read; larger queries are truncated by
+// the kernel and then fail to parse (FORMERR or dropped).
+const maxUDP = 4096
+
+// Stats are cumulative counters, read with Load.
+type Stats struct {
+	UDPQueries, UDPResponses, TCPQueries, TCPConns, TCPRefused atomic.Uint64
+}
+
+// Server owns the sockets.
+type Server struct {
+	cfg   Config
+	r     *responder.Responder
+	log   *slog.Logger
+	Stats Stats
+
+	mu    sync.Mutex
+	udp   []net.PacketConn
+	tcp   []net.Listener
+	conns map[net.Conn]struct{}
+	wg    sync.WaitGroup
+	done  chan struct{}
+	sem   chan struct{}
+}
+
+// New returns a server; Start binds it.
+func New(cfg Config, r *responder.Responder, log *slog.Logger) *Server {
+	if cfg.UDPSockets <= 0 {
+		cfg.UDPSockets = runtime.NumCPU()
+	}
+	if cfg.TCPIdleTimeout <= 0 {
+		cfg.TCPIdleTimeout = 10 * time.Second
+	}
+	if cfg.TCPMaxConns <= 0 {
+		cfg.TCPMaxConns = 1000
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{cfg: cfg, r: r, log: log, done: make(chan struct{}),
+		conns: map[net.Conn]struct{}{}, sem: make(chan struct{}, cfg.TCPMaxConns)}
+}
+
+func reusePort(network, address string, c syscall.RawConn) error {
+	var serr error
+	err := c.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_REUSEPORT, 1)
+	})
+	if err != nil {
+		return err
+	}
+	return serr
+}
+
+// Start binds every listener. With port 0 in an address, the first socket's
+// port is reused for the others of that address and for TCP.
+func (s *Server) Start() error {
+	lc := net.ListenConfig{Control: reusePort}
+	for _, addr := range s.cfg.Listen {
+		host, _, err := net.SplitHostPort(addr)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("listen %q: %w", addr, err)
+		}
+		// udp4/udp6, not "udp": a wildcard "udp" socket is dual-stack
+		// AF_INET6, on which IPv4 packet info does not work.
+		udpNet, tcpNet := "udp4", "tcp4"
+		if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+			udpNet, tcpNet = "udp6", "tcp6"
+		}
+		bound := addr
+		for i := 0; i < s.cfg.UDPSockets; i++ {
+			pc, err := lc.ListenPacket(context.Background(), udpNet, bound)
+			if err != nil {
+				s.Close()
+				return fmt.Errorf("listen udp %s: %w", bound, err)
+			}
+			bound = net.JoinHostPort(host, fmt.Sprint(pc.LocalAddr().(*net.UDPAddr).Port))
+			s.mu.Lock()
+			s.udp = append(s.udp, pc)
+			s.mu.Unlock()
+		}
+		ln, err := lc.Listen(context.Background(), tcpNet, bound)
+		if err != nil {
+			s.Close()
+			return fmt.Errorf("listen tcp %s: %w", bound, err)
+		}
+		s.mu.Lock()
+		s.tcp = append(s.tcp, ln)
+		s.mu.Unlock()
+		s.log.Info("listening", "addr", bound, "udp_sockets", s.cfg.UDPSockets)
+	}
+	for _, pc := range s.udp {
+		s.wg.Add(1)
+		go s.serveUDP(pc.(*net.UDPConn))
+	}
+	for _, ln := range s.tcp {
+		s.wg.Add(1)
+		go s.serveTCP(ln)
+	}
+	return nil
+}
+
+// Addrs returns the bound UDP addresses, one per configured address.
+func (s *Server) Addrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, ln := range s.tcp {
+		out = append(out, ln.Addr().String())
+	}
+	return out
+}
+
+// Close stops every listener and connection and waits for the goroutines.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	select {
+	case <-s.done:
+	default:
+		close(s.done)
+	}
+	for _, pc := range s.udp {
+		pc.Close()
+	}
+	for _, ln := range s.tcp {
+		ln.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// batchConn is the part of ipv4.PacketConn and ipv6.PacketConn we use.
+type batchConn interface {
+	ReadBatch(ms []ipv4.Message, flags int) (int, error)
+	WriteBatch(ms []ipv4.Message, flags int) (int, error)
+}
+
+// pktinfo handles the local address of datagrams on a wildcard socket, so a
+// reply leaves from the address the query was sent to.
+type pktinfo interface {
+	parse(oob []byte) []byte // returns the oob to send with the reply
+}
+
+type v4info struct{}
+
+func (v4info) parse(oob []byte) []byte {
+	var cm ipv4.ControlMessage
+	if cm.Parse(oob) != nil || cm.Dst == nil {
+		return nil
+	}
+	return (&ipv4.ControlMessage{Src: cm.Dst, IfIndex: cm.IfIndex}).Marshal()
+}
+
+type v6info struct{}
+
+func (v6info) parse(oob []byte) []byte {
+	var cm ipv6.ControlMessage
+	if cm.Parse(oob) != nil || cm.Dst == nil {
+		return nil
+	}
+	return (&ipv6.ControlMessage{Src: cm.Dst, IfIndex: cm.IfIndex}).Marshal()
+}
+
+func (s *Server) serveUDP(c *net.UDPConn) {
+	defer s.wg.Done()
+	local := c.LocalAddr().(*net.UDPAddr)
+	var bc batchConn
+	var info pktinfo
+	if local.IP.To4() != nil {
+		p := ipv4.NewPacketConn(c)
+		bc = p
+		if local.IP.IsUnspecified() && p.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true) == nil {
+			info = v4info{}
+		}
+	} else {
+		p := ipv6.NewPacketConn(c)
+		bc = v6batch{p}
+		if local.IP.IsUnspecified() && p.SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true) == nil {
+			info = v6info{}
+		}
+	}
+	in := make([]ipv4.Message, batch)
+	out := make([]ipv4.Message, batch)
+	for i := range in {
+		in[i].Buffers = [][]byte{make([]byte, maxUDP)}
+		in[i].OOB = make([]byte, 128)
+		out[i].Buffers = [][]byte{make([]byte, 0, 65535)}
+	}
+	var scratch responder.Scratch
+	for {
+		n, err := bc.ReadBatch(in, 0)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Debug("udp read", "err", err)
+			continue
+		}
+		s.Stats.UDPQueries.Add(uint64(n))
+		k := 0
+		for i := 0; i < n; i++ {
+			m := &in[i]
+			resp := s.r.Respond(&scratch, out[k].Buffers[0][:0], m.Buffers[0][:m.N], false)
+			if resp == nil {
+				continue
+			}
+			out[k].Buffers[0] = resp
+			out[k].Addr = m.Addr
+			out[k].OOB = nil
+			if info != nil {
+				out[k].OOB = info.parse(m.OOB[:m.NN])
+			}
+			k++
+		}
+		for sent := 0; sent < k; {
+			w, err := bc.WriteBatch(out[sent:k], 0)
+			if err != nil {
+				if errors.Is(err, net.ErrClosed) {
+					return
+				}
+				s.log.Debug("udp write", "err", err)
+				sent++ // drop the datagram that failed, keep the rest
+				continue
+			}
+			sent += w
+		}
+		s.Stats.UDPResponses.Add(uint64(k))
+	}
+}
+
+type v6batch struct{ p *ipv6.PacketConn }
+
+func (b v6batch) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
+	return b.p.ReadBatch(ms, flags)
+}
+func (b v6batch) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
+	return b.p.WriteBatch(ms, flags)
+}
+
+func (s *Server) serveTCP(ln net.Listener) {
+	defer s.wg.Done()
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			s.log.Debug("tcp accept", "err", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		select {
+		case s.sem <- struct{}{}:
+		default:
+			// At the cap: close at once rather than queue (RFC 7766 §6.2.2).
+			s.Stats.TCPRefused.Add(1)
+			c.Close()
+			continue
+		}
+		s.mu.Lock()
+		select {
+		case <-s.done:
+			s.mu.Unlock()
+			c.Close()
+			return
+		default:
+		}
+		s.conns[c] = struct{}{}
+		s.mu.Unlock()
+		s.Stats.TCPConns.Add(1)
+		s.wg.Add(1)
+		go s.serveConn(c)
+	}
+}
+
+// serveConn answers pipelined queries on one connection in order until the
+// client closes it or it is idle for the configured timeout.
+func (s *Server) serveConn(c net.Conn) {
+	defer func() {
+		s.mu.Lock()
+		delete(s.conns, c)
+		s.mu.Unlock()
+		c.Close()
+		<-s.sem
+		s.wg.Done()
+	}()
+	var scratch responder.Scratch
+	var lenbuf [2]byte
+	buf := make([]byte, 0, 512)
+	out := make([]byte, 0, 512)
+	for {
+		c.SetReadDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
+		if _, err := io.ReadFull(c, lenbuf[:]); err != nil {
+			return
+		}
+		n := int(binary.BigEndian.Uint16(lenbuf[:]))
+		if cap(buf) < n {
+			buf = make([]byte, n)
+		}
+		buf = buf[:n]
+		if _, err := io.ReadFull(c, buf); err != nil {
+			return
+		}
+		s.Stats.TCPQueries.Add(1)
+		resp := s.r.Respond(&scratch, append(out[:0], 0, 0), buf, true)
+		if resp == nil {
+			continue // nothing to send (not a query)
+		}
+		out = resp
+		binary.BigEndian.PutUint16(out, uint16(len(out)-2))
+		c.SetWriteDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
+		if _, err := c.Write(out); err != nil {
+			return
+		}
+	}
+}
