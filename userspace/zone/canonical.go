@@ -35,7 +35,12 @@ func wireLabels(name string) [][]byte {
 	if err != nil {
 		return [][]byte{[]byte(name)}
 	}
-	buf = bytes.ToLower(buf[:n])
+	buf = buf[:n]
+	for i, c := range buf { // ASCII only: bytes.ToLower would rewrite non-UTF-8 octets
+		if 'A' <= c && c <= 'Z' {
+			buf[i] = c + 'a' - 'A'
+		}
+	}
 	var out [][]byte
 	for off := 0; off < len(buf) && buf[off] != 0; off += int(buf[off]) + 1 {
 		out = append(out, buf[off+1:off+1+int(buf[off])])
