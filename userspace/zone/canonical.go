@@ -10,40 +10,42 @@ import (
 // the right, each label compared as lowercase octets, a missing label first.
 // It returns -1, 0 or +1.
 func Compare(a, b string) int {
-	la, lb := wireLabels(a), wireLabels(b)
-	i, j := len(la)-1, len(lb)-1
-	for ; i >= 0 && j >= 0; i, j = i-1, j-1 {
-		if c := bytes.Compare(la[i], lb[j]); c != 0 {
-			return c
-		}
-	}
-	switch {
-	case i < 0 && j < 0:
-		return 0
-	case i < 0:
-		return -1
-	default:
-		return 1
-	}
+	return bytes.Compare(SortKey(nil, a), SortKey(nil, b))
 }
 
-// wireLabels returns the lowercased wire-format labels of a presentation
-// name, escapes resolved, leftmost first.
-func wireLabels(name string) [][]byte {
-	buf := make([]byte, 256)
-	n, err := dns.PackDomainName(dns.Fqdn(name), buf, 0, nil, false)
+// SortKey appends to dst a byte string whose bytewise order is the canonical
+// order of names: the lowercased labels from the rightmost, each followed by
+// 00 00, with a zero octet inside a label written 00 01 so that it still sorts
+// below every other octet but above the end of the label. Sorting by keys
+// built once is what makes a million-name zone sort in a second.
+func SortKey(dst []byte, name string) []byte {
+	var buf [wireMax]byte
+	n, err := dns.PackDomainName(dns.Fqdn(name), buf[:], 0, nil, false)
 	if err != nil {
-		return [][]byte{[]byte(name)}
+		return append(dst, name...)
 	}
-	buf = buf[:n]
-	for i, c := range buf { // ASCII only: bytes.ToLower would rewrite non-UTF-8 octets
-		if 'A' <= c && c <= 'Z' {
-			buf[i] = c + 'a' - 'A'
+	w := buf[:n]
+	var starts [wireMax / 2]int
+	k := 0
+	for off := 0; off < len(w) && w[off] != 0; off += int(w[off]) + 1 {
+		starts[k] = off
+		k++
+	}
+	for i := k - 1; i >= 0; i-- {
+		off := starts[i]
+		for _, c := range w[off+1 : off+1+int(w[off])] {
+			switch {
+			case c == 0:
+				dst = append(dst, 0, 1)
+			case 'A' <= c && c <= 'Z':
+				dst = append(dst, c+'a'-'A')
+			default:
+				dst = append(dst, c)
+			}
 		}
+		dst = append(dst, 0, 0)
 	}
-	var out [][]byte
-	for off := 0; off < len(buf) && buf[off] != 0; off += int(buf[off]) + 1 {
-		out = append(out, buf[off+1:off+1+int(buf[off])])
-	}
-	return out
+	return dst
 }
+
+const wireMax = 256

@@ -8,6 +8,7 @@
 package zone
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -80,9 +81,10 @@ type Zone struct {
 	// DO=1 queries then include RRSIGs and denial proofs.
 	Signed bool
 	// NSEC3 is the apex NSEC3PARAM when the zone is denied with NSEC3.
-	NSEC3 *dns.NSEC3PARAM
-	nsec  []string     // owners with an NSEC RRset, canonical order
-	n3    []nsec3Entry // NSEC3 owners sorted by hash
+	NSEC3    *dns.NSEC3PARAM
+	nsec     []string     // owners with an NSEC RRset, canonical order
+	nsecKeys [][]byte     // their SortKeys
+	n3       []nsec3Entry // NSEC3 owners sorted by hash
 
 	negSOA     dns.RR   // SOA with the negative-caching TTL
 	negSOASigs []dns.RR // its RRSIGs with the same TTL
@@ -351,7 +353,7 @@ func (z *Zone) index(opt Options) error {
 			n.Flags |= HasDNAME
 		}
 	}
-	sort.Slice(z.names, func(i, j int) bool { return Compare(z.names[i], z.names[j]) < 0 })
+	sortCanonical(z.names)
 	// BelowCut: names under a delegation or under a DNAME owner. Walking in
 	// canonical order visits a cut before everything under it.
 	var cuts []string
@@ -369,6 +371,7 @@ func (z *Zone) index(opt Options) error {
 		}
 		if s := n.Get(dns.TypeNSEC); s != nil && len(s.RRs) > 0 {
 			z.nsec = append(z.nsec, name)
+			z.nsecKeys = append(z.nsecKeys, SortKey(nil, name))
 		}
 	}
 	sort.Slice(z.n3, func(i, j int) bool { return z.n3[i].hash < z.n3[j].hash })
@@ -432,7 +435,8 @@ func (z *Zone) NSECCovering(name string) *Node {
 	if len(z.nsec) == 0 {
 		return nil
 	}
-	i := sort.Search(len(z.nsec), func(i int) bool { return Compare(z.nsec[i], name) > 0 })
+	k := SortKey(nil, name)
+	i := sort.Search(len(z.nsec), func(i int) bool { return bytes.Compare(z.nsecKeys[i], k) > 0 })
 	if i == 0 {
 		i = len(z.nsec) // wraps to the last NSEC, which covers names past the end
 	}
@@ -454,4 +458,23 @@ func (z *Zone) NSEC3For(name string) (n *Node, match bool) {
 		i = len(z.n3) // covered by the last hash, which wraps around
 	}
 	return z.n3[i-1].node, false
+}
+
+// sortCanonical sorts names in canonical order, computing each key once.
+func sortCanonical(names []string) {
+	type kv struct {
+		key  []byte
+		name string
+	}
+	kvs := make([]kv, len(names))
+	arena := make([]byte, 0, len(names)*24)
+	for i, n := range names {
+		start := len(arena)
+		arena = SortKey(arena, n)
+		kvs[i] = kv{arena[start:len(arena):len(arena)], n}
+	}
+	sort.Slice(kvs, func(i, j int) bool { return bytes.Compare(kvs[i].key, kvs[j].key) < 0 })
+	for i := range kvs {
+		names[i] = kvs[i].name
+	}
 }
