@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"errors"
+
+	"github.com/xdpns/xdpns/userspace/config"
+)
+
+// cmdCheck validates the configuration and loads every zone, printing each
+// warning and error. It exits 1 when anything failed.
+func cmdCheck(_ context.Context, e *env, args []string) int {
+	fs := newFlagSet(e, "check", "[-c FILE]")
+	path := configFlag(fs)
+	if code, ok := parseFlags(fs, args); !ok {
+		return code
+	}
+	cfg, err := config.Load(*path)
+	if err != nil {
+		printErrors(e, err)
+		return exitFail
+	}
+	zones, records, failed := 0, 0, 0
+	for _, lz := range loadZones(cfg) {
+		for _, w := range lz.warns {
+			e.errorf("warning: %s\n", w.Error())
+		}
+		if lz.err != nil {
+			e.errorf("%s\n", lz.err)
+			failed++
+			continue
+		}
+		zones++
+		records += len(lz.zone.Records())
+	}
+	if failed > 0 {
+		e.errorf("failed: %d of %d zones did not load\n", failed, len(cfg.Zones))
+		return exitFail
+	}
+	e.printf("ok: %d zones, %d records\n", zones, records)
+	return exitOK
+}
+
+// printErrors prints a configuration error, one problem per line.
+func printErrors(e *env, err error) {
+	var errs config.Errors
+	if errors.As(err, &errs) {
+		for _, x := range errs {
+			e.errorf("%s\n", x)
+		}
+		return
+	}
+	e.errorf("%s\n", err)
+}

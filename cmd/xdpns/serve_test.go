@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func writeFile(t *testing.T, dir, name, text string) string {
+	t.Helper()
+	p := filepath.Join(dir, name)
+	if err := os.WriteFile(p, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// freePort returns a loopback port free for both UDP and TCP at the time of
+// the call.
+func freePort(t *testing.T) int {
+	t.Helper()
+	for range 10 {
+		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := pc.LocalAddr().(*net.UDPAddr).Port
+		ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		pc.Close()
+		if err == nil {
+			ln.Close()
+			return port
+		}
+	}
+	t.Fatal("no free port")
+	return 0
+}
+
+func zoneText(origin string, serial int, addr string) string {
+	return "$ORIGIN " + origin + "\n$TTL 300\n@ SOA ns1 hostmaster " + strconv.Itoa(serial) +
+		" 7200 3600 1209600 300\n@ NS ns1\nns1 A 203.0.113.1\nwww A " + addr + "\n"
+}
+
+// serveHarness runs `xdpns serve` in-process with signals delivered by the
+// test.
+type serveHarness struct {
+	t      *testing.T
+	addr   string
+	sigs   chan<- os.Signal
+	done   chan int
+	stderr *syncBuffer
+}
+
+func startServe(t *testing.T, config string, port int) *serveHarness {
+	t.Helper()
+	got := make(chan chan<- os.Signal, 1)
+	h := &serveHarness{t: t, addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
+		done: make(chan int, 1), stderr: &syncBuffer{}}
+	e := &env{stdout: &syncBuffer{}, stderr: h.stderr, args: []string{"serve", "-c", config},
+		notify: func(c chan<- os.Signal, _ ...os.Signal) { got <- c }}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { h.done <- run(ctx, e) }()
+	t.Cleanup(func() {
+		cancel()
+		<-h.done
+	})
+	select {
+	case h.sigs = <-got:
+	case code := <-h.done:
+		h.done <- code
+		t.Fatalf("serve exited %d before subscribing to signals:\n%s", code, h.stderr)
+	}
+	return h
+}
+
+func (h *serveHarness) query(name string, qtype uint16) (*dns.Msg, error) {
+	m := new(dns.Msg)
+	m.SetQuestion(name, qtype)
+	c := &dns.Client{Timeout: 500 * time.Millisecond}
+	r, _, err := c.Exchange(m, h.addr)
+	return r, err
+}
+
+// waitAnswer polls until name A is answered with want (bounded).
+func (h *serveHarness) waitAnswer(name, want string) {
+	h.t.Helper()
+	var last string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		r, err := h.query(name, dns.TypeA)
+		switch {
+		case err != nil:
+			last = err.Error()
+		case len(r.Answer) == 1:
+			last = r.Answer[0].(*dns.A).A.String()
+			if last == want {
+				return
+			}
+		default:
+			last = dns.RcodeToString[r.Rcode]
+		}
+	}
+	h.t.Fatalf("%s A: last answer %q, want %s\nlog:\n%s", name, last, want, h.stderr)
+}
+
+func (h *serveHarness) waitLog(s string) {
+	h.t.Helper()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if strings.Contains(h.stderr.String(), s) {
+			return
+		}
+	}
+	h.t.Fatalf("log never said %q:\n%s", s, h.stderr)
+}
+
+func TestServe(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	listen := "server:\n  listen: [\"127.0.0.1:" + strconv.Itoa(port) + "\"]\n  udp-sockets: 1\n"
+	writeFile(t, dir, "a.zone", zoneText("a.example.", 1, "203.0.113.10"))
+	writeFile(t, dir, "b.zone", zoneText("b.example.", 1, "203.0.113.20"))
+	cfg := writeFile(t, dir, "xdpns.yaml", listen+`zones:
+  - {name: a.example., file: a.zone}
+  - {name: broken.example., file: missing.zone}
+`)
+	h := startServe(t, cfg, port)
+	h.waitAnswer("www.a.example.", "203.0.113.10")
+	h.waitLog(`msg="load failed; zone not served" component=zone zone=broken.example.`)
+	if r, err := h.query("www.b.example.", dns.TypeA); err != nil || r.Rcode != dns.RcodeRefused {
+		t.Errorf("b.example. before reload: %v %v", r, err)
+	}
+
+	// SIGHUP: a.example. changes, b.example. is added.
+	writeFile(t, dir, "a.zone", zoneText("a.example.", 2, "203.0.113.11"))
+	writeFile(t, dir, "xdpns.yaml", listen+`zones:
+  - {name: a.example., file: a.zone}
+  - {name: b.example., file: b.zone}
+`)
+	h.sigs <- syscall.SIGHUP
+	h.waitAnswer("www.a.example.", "203.0.113.11")
+	h.waitAnswer("www.b.example.", "203.0.113.20")
+
+	// SIGHUP with a broken a.example.: the old version keeps serving.
+	writeFile(t, dir, "a.zone", "$ORIGIN a.example.\n@ SOA broken\n")
+	h.sigs <- syscall.SIGHUP
+	h.waitLog(`msg="reload failed; the old version keeps serving" component=zone zone=a.example.`)
+	h.waitAnswer("www.a.example.", "203.0.113.11")
+
+	// SIGHUP with a broken configuration changes nothing.
+	writeFile(t, dir, "xdpns.yaml", listen+"zones: [{name: a.example., file: a.zone, bogus: 1}]\n")
+	h.sigs <- syscall.SIGHUP
+	h.waitLog("reload aborted; nothing changed")
+	h.waitAnswer("www.b.example.", "203.0.113.20")
+
+	h.sigs <- syscall.SIGTERM
+	select {
+	case code := <-h.done:
+		h.done <- code
+		if code != exitOK {
+			t.Errorf("exit %d after SIGTERM:\n%s", code, h.stderr)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("serve did not stop after SIGTERM")
+	}
+	if _, err := h.query("www.a.example.", dns.TypeA); err == nil {
+		t.Error("still answering after SIGTERM")
+	}
+}
+
+func TestServeNoZones(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "xdpns.yaml", "server:\n  listen: [\"127.0.0.1:"+strconv.Itoa(freePort(t))+"\"]\nzones:\n  - {name: a.example., file: missing.zone}\n")
+	code, _, stderr := runCmd(t, "serve", "-c", cfg)
+	if code != exitFail || !strings.Contains(stderr, "no zone loaded; not serving") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
+
+func TestServeBadConfig(t *testing.T) {
+	code, _, stderr := runCmd(t, "serve", "-c", "testdata/bad-config.yaml")
+	if code != exitFail || !strings.Contains(stderr, "testdata/bad-config.yaml:4: server.udp-payload") {
+		t.Errorf("exit %d, stderr:\n%s", code, stderr)
+	}
+}
