@@ -132,7 +132,7 @@ func wireName(name string) ([]byte, error) {
 // Table is a zone's compiled answers for the Go responder.
 type Table struct {
 	signed  bool
-	entries map[string]*wire.Body
+	entries map[string]wire.Body // by value: no allocation per entry
 	// Bytes is the total size of the distinct bodies, for memory reports.
 	Bytes int
 }
@@ -141,7 +141,7 @@ type Table struct {
 // names share an answer's bytes (same address and TTL, same SOA for NODATA
 // at names of one length), since names compress to the question.
 func Build(z *zone.Zone) (*Table, error) {
-	t := &Table{signed: z.Signed, entries: make(map[string]*wire.Body, z.Len()*2)}
+	t := &Table{signed: z.Signed, entries: make(map[string]wire.Body, z.Len()*2)}
 	intern := map[string][]byte{}
 	err := Each(z, func(e *Entry) error {
 		b := e.Body
@@ -151,7 +151,7 @@ func Build(z *zone.Zone) (*Table, error) {
 			intern[string(b.Bytes)] = b.Bytes
 			t.Bytes += len(b.Bytes)
 		}
-		t.entries[string(key(nil, e.Name, e.Type, e.DO))] = &b
+		t.entries[string(key(nil, e.Name, e.Type, e.DO))] = b
 		return nil
 	})
 	if err != nil {
@@ -174,8 +174,8 @@ func key(dst, name []byte, qtype uint16, do bool) []byte {
 func (t *Table) Len() int { return len(t.entries) }
 
 // Lookup returns the compiled body for a query key (lowercased wire QNAME
-// followed by QTYPE, as wire.Query.Key), or nil when the engine must answer.
-func (t *Table) Lookup(qkey []byte, do bool) *wire.Body {
+// followed by QTYPE, as wire.Query.Key); false when the engine must answer.
+func (t *Table) Lookup(qkey []byte, do bool) (wire.Body, bool) {
 	do = do && t.signed
 	var buf [wire.MaxNameLen + 3]byte
 	k := append(buf[:0], qkey...)
@@ -183,13 +183,14 @@ func (t *Table) Lookup(qkey []byte, do bool) *wire.Body {
 	if do {
 		k[len(k)-1] = 1
 	}
-	if b := t.entries[string(k)]; b != nil {
-		return b
+	if b, ok := t.entries[string(k)]; ok {
+		return b, true
 	}
 	qtype := binary.BigEndian.Uint16(qkey[len(qkey)-2:])
 	if !Defaultable(qtype) {
-		return nil
+		return wire.Body{}, false
 	}
 	k[len(k)-3], k[len(k)-2] = 0, 0
-	return t.entries[string(k)]
+	b, ok := t.entries[string(k)]
+	return b, ok
 }

@@ -214,8 +214,8 @@ func (r *Responder) Respond(s *Scratch, dst, pkt []byte, tcp bool) []byte {
 		return r.fail(dst, q, &resp, dns.RcodeServerFailure)
 	}
 	if q.Type != dns.TypeANY && z.Table != nil {
-		if b := z.Table.Lookup(q.Key, q.DO); b != nil {
-			return wire.Compose(dst, q, b, &resp)
+		if b, ok := z.Table.Lookup(q.Key, q.DO); ok {
+			return wire.Compose(dst, q, &b, &resp)
 		}
 	}
 	name, _, err := dns.UnpackDomainName(q.Name(), 0)

@@ -196,8 +196,8 @@ func TestTableMatchesEngine(t *testing.T) {
 			wn := make([]byte, 256)
 			l, _ := dns.PackDomainName(name, wn, 0, nil, false)
 			key = append(wn[:l], byte(qt>>8), byte(qt))
-			b := tab.Lookup(key, false)
-			if b == nil {
+			b, ok := tab.Lookup(key, false)
+			if !ok {
 				continue
 			}
 			res := answer.Lookup(z, answer.Query{Name: name, Type: qt})
