@@ -46,7 +46,7 @@ func TestCheck(t *testing.T) {
 			code:   exitFail,
 			stderr: []string{
 				`testdata/zones/syntax.example.zone:7:24: bad A A: "203.0.113.300"`,
-				`testdata/zones/cname.example.zone:7: CNAME beside other data`,
+				`testdata/zones/cname.example.zone:8: CNAME beside other data`,
 				`testdata/bad-zones.yaml:9: zone missing.example.: open testdata/zones/missing.example.zone: no such file or directory`,
 				`failed: 3 of 4 zones did not load`,
 			},

@@ -261,7 +261,14 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 			case dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC:
 			default:
 				if len(s.RRs) > 0 {
-					return nil, warns, &RRError{where(indexOf(rrs, s.RRs[0])), s.RRs[0], ErrCNAMEAndData}
+					// Name the later of the two lines: that is the one a
+					// person just added, usually.
+					c, o := n.Get(dns.TypeCNAME).RRs[0], s.RRs[0]
+					bad := c
+					if indexOf(rrs, o) > indexOf(rrs, c) {
+						bad = o
+					}
+					return nil, warns, &RRError{where(indexOf(rrs, bad)), bad, ErrCNAMEAndData}
 				}
 			}
 		}
