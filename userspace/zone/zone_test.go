@@ -22,7 +22,7 @@ func TestLoadErrorsNameTheLine(t *testing.T) {
 	}{
 		{"no SOA", "$ORIGIN example.\nwww 300 A 198.18.0.1\n", "t.zone: zone has no SOA", ErrNoSOA},
 		{"duplicate SOA", head + "; comment\n@ SOA ns h 2 2 3 4 5\n", "t.zone:7: duplicate SOA", ErrDuplicateSOA},
-		{"CNAME and data", head + "www A 198.18.0.2\nwww (\n  CNAME other )\n", "t.zone:6: CNAME beside other data", ErrCNAMEAndData},
+		{"CNAME and data", head + "www A 198.18.0.2\nwww (\n  CNAME other )\n", "t.zone:7: CNAME beside other data", ErrCNAMEAndData},
 		{"out of zone", head + "www.example.org. A 198.18.0.2\n", "t.zone:6: record outside the zone", ErrOutOfZone},
 		{"syntax", head + "www A 300.1.1.1\n", "t.zone", nil},
 	}
