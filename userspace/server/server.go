@@ -90,43 +90,37 @@ func reusePort(network, address string, c syscall.RawConn) error {
 	return serr
 }
 
-// Start binds every listener. With port 0 in an address, the first socket's
-// port is reused for the others of that address and for TCP.
+// Start binds every listener. With port 0 in an address, the first UDP
+// socket's port is used for the others of that address and for TCP; when TCP
+// finds that port taken, the whole address is bound again on a new port.
 func (s *Server) Start() error {
-	lc := net.ListenConfig{Control: reusePort}
 	for _, addr := range s.cfg.Listen {
-		host, _, err := net.SplitHostPort(addr)
+		host, port, err := net.SplitHostPort(addr)
 		if err != nil {
 			s.Close()
 			return fmt.Errorf("listen %q: %w", addr, err)
 		}
-		// udp4/udp6, not "udp": a wildcard "udp" socket is dual-stack
-		// AF_INET6, on which IPv4 packet info does not work.
-		udpNet, tcpNet := "udp4", "tcp4"
-		if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
-			udpNet, tcpNet = "udp6", "tcp6"
+		tries := 1
+		if port == "0" {
+			tries = 20
 		}
-		bound := addr
-		for i := 0; i < s.cfg.UDPSockets; i++ {
-			pc, err := lc.ListenPacket(context.Background(), udpNet, bound)
-			if err != nil {
-				s.Close()
-				return fmt.Errorf("listen udp %s: %w", bound, err)
+		var udp []net.PacketConn
+		var ln net.Listener
+		for i := 0; i < tries; i++ {
+			udp, ln, err = s.bind(host, addr)
+			if err == nil || !errors.Is(err, syscall.EADDRINUSE) {
+				break
 			}
-			bound = net.JoinHostPort(host, fmt.Sprint(pc.LocalAddr().(*net.UDPAddr).Port))
-			s.mu.Lock()
-			s.udp = append(s.udp, pc)
-			s.mu.Unlock()
 		}
-		ln, err := lc.Listen(context.Background(), tcpNet, bound)
 		if err != nil {
 			s.Close()
-			return fmt.Errorf("listen tcp %s: %w", bound, err)
+			return err
 		}
 		s.mu.Lock()
+		s.udp = append(s.udp, udp...)
 		s.tcp = append(s.tcp, ln)
 		s.mu.Unlock()
-		s.log.Info("listening", "addr", bound, "udp_sockets", s.cfg.UDPSockets)
+		s.log.Info("listening", "addr", ln.Addr().String(), "udp_sockets", len(udp))
 	}
 	for _, pc := range s.udp {
 		s.wg.Add(1)
@@ -137,6 +131,39 @@ func (s *Server) Start() error {
 		go s.serveTCP(ln)
 	}
 	return nil
+}
+
+// bind opens the UDP sockets and the TCP listener of one address.
+func (s *Server) bind(host, addr string) ([]net.PacketConn, net.Listener, error) {
+	lc := net.ListenConfig{Control: reusePort}
+	// udp4/udp6, not "udp": a wildcard "udp" socket is dual-stack AF_INET6,
+	// on which IPv4 packet info does not work.
+	udpNet, tcpNet := "udp4", "tcp4"
+	if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+		udpNet, tcpNet = "udp6", "tcp6"
+	}
+	var udp []net.PacketConn
+	closeAll := func() {
+		for _, pc := range udp {
+			pc.Close()
+		}
+	}
+	bound := addr
+	for i := 0; i < s.cfg.UDPSockets; i++ {
+		pc, err := lc.ListenPacket(context.Background(), udpNet, bound)
+		if err != nil {
+			closeAll()
+			return nil, nil, fmt.Errorf("listen udp %s: %w", bound, err)
+		}
+		bound = net.JoinHostPort(host, fmt.Sprint(pc.LocalAddr().(*net.UDPAddr).Port))
+		udp = append(udp, pc)
+	}
+	ln, err := lc.Listen(context.Background(), tcpNet, bound)
+	if err != nil {
+		closeAll()
+		return nil, nil, fmt.Errorf("listen tcp %s: %w", bound, err)
+	}
+	return udp, ln, nil
 }
 
 // Addrs returns the bound UDP addresses, one per configured address.

@@ -240,11 +240,28 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 	// NSEC3 owners are not names of the zone's tree: queries for them are
 	// answered as if they did not exist (RFC 5155 §7.2.8), and they must not
 	// create empty non-terminals. Keep them aside, sorted by hash.
+	// The NSEC3 RRset is split off even when its owner also holds ordinary
+	// data: RFC 5155 Appendix A has 2t7b4g4vsa5smi47k61mv5bv1a22bojr.example.
+	// with an A RRset beside the NSEC3 of ns1.example.
 	for name, n := range z.nodes {
-		if len(n.Sets) == 1 && n.Sets[0].Type == dns.TypeNSEC3 && name != origin {
+		if name == origin || Parent(name) != origin {
+			continue // NSEC3 owners are one label below the apex
+		}
+		s := n.Get(dns.TypeNSEC3)
+		if s == nil {
+			continue
+		}
+		h, _, _ := strings.Cut(name, ".")
+		z.n3 = append(z.n3, nsec3Entry{hash: h, node: &Node{Name: name, Sets: []RRset{*s}}})
+		rest := n.Sets[:0]
+		for _, o := range n.Sets {
+			if o.Type != dns.TypeNSEC3 {
+				rest = append(rest, o)
+			}
+		}
+		n.Sets = rest
+		if len(n.Sets) == 0 {
 			delete(z.nodes, name)
-			h, _, _ := strings.Cut(name, ".")
-			z.n3 = append(z.n3, nsec3Entry{hash: h, node: n})
 		}
 	}
 	if err := z.index(opt); err != nil {
@@ -429,6 +446,12 @@ func (z *Zone) Records() []dns.RR {
 					out = append(out, rr)
 				}
 			}
+			out = append(out, s.Sigs...)
+		}
+	}
+	for _, e := range z.n3 { // the NSEC3 chain, in hash order
+		for _, s := range e.node.Sets {
+			out = append(out, s.RRs...)
 			out = append(out, s.Sigs...)
 		}
 	}
