@@ -1,0 +1,340 @@
+// Package peer starts real DNS servers (BIND's named) on loopback ports for
+// the xfr tests, and decides when such tests may be skipped: never when the
+// CI environment variable is set.
+package peer
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+// Skip skips the test with the reason, or fails it when CI is set: CI runs
+// as root with every peer installed, so a skip there hides a broken setup.
+func Skip(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s (CI is set: not skipping)", msg)
+	}
+	t.Skip(msg)
+}
+
+// Need returns the paths of the binaries, skipping the test (or failing
+// under CI) when one is missing or when not running as root.
+func Need(t testing.TB, bins ...string) map[string]string {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		Skip(t, "needs root to run %s", strings.Join(bins, ", "))
+	}
+	out := map[string]string{}
+	for _, b := range bins {
+		p, err := exec.LookPath(b)
+		if err != nil {
+			for _, dir := range []string{"/usr/sbin", "/sbin"} {
+				if _, serr := os.Stat(filepath.Join(dir, b)); serr == nil {
+					p, err = filepath.Join(dir, b), nil
+					break
+				}
+			}
+		}
+		if err != nil {
+			Skip(t, "%s not installed", b)
+		}
+		out[b] = p
+	}
+	return out
+}
+
+// FreePort returns a loopback port that was free for both UDP and TCP.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	for range 50 {
+		l, err := net.Listen("tcp4", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		u, err := net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", port))
+		l.Close()
+		if err != nil {
+			continue
+		}
+		u.Close()
+		return port
+	}
+	t.Fatal("no free loopback port for UDP and TCP")
+	return 0
+}
+
+// Key is a TSIG key as named.conf declares it.
+type Key struct {
+	Name, Algorithm, Secret string
+}
+
+// Zone is one primary zone of a named instance.
+type Zone struct {
+	Name string
+	// Text is the zone file.
+	Text string
+	// AllowTransfer is the address match list, e.g. `any;` or `key "k";`.
+	// Empty: any.
+	AllowTransfer string
+	// Extra is added to the zone statement.
+	Extra string
+}
+
+// NamedConfig describes a named primary.
+type NamedConfig struct {
+	Zones []Zone
+	Keys  []Key
+	// NotifyPort is where named sends NOTIFY (127.0.0.1); 0: no NOTIFY.
+	NotifyPort int
+	// NotifyKey signs the NOTIFYs.
+	NotifyKey string
+}
+
+// Named is a running named.
+type Named struct {
+	t    testing.TB
+	bin  string
+	Dir  string
+	Port int
+
+	mu  sync.Mutex
+	cmd *exec.Cmd
+	log *lockedBuffer
+	// waited is closed when the current process has exited.
+	waited chan struct{}
+}
+
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// StartNamed writes the configuration and zone files into a fresh
+// t.TempDir() and runs `named -g -4` there, with recursion off and NOTIFY
+// only to the configured loopback port. It returns when every zone answers
+// its SOA; t.Cleanup stops it.
+func StartNamed(t testing.TB, cfg NamedConfig) *Named {
+	t.Helper()
+	bin := Need(t, "named")["named"]
+	n := &Named{t: t, bin: bin, Dir: t.TempDir(), Port: FreePort(t), log: &lockedBuffer{}}
+	var conf strings.Builder
+	fmt.Fprintf(&conf, `options {
+	directory "%[1]s";
+	pid-file "%[1]s/named.pid";
+	session-keyfile "%[1]s/session.key";
+	managed-keys-directory "%[1]s";
+	listen-on port %[2]d { 127.0.0.1; };
+	listen-on-v6 { none; };
+	recursion no;
+	dnssec-validation no;
+	check-integrity no;
+	check-mx ignore;
+	notify explicit;
+	notify-delay 0;
+	notify-rate 10000;
+	startup-notify-rate 10000;
+	serial-query-rate 10000;
+`, n.Dir, n.Port)
+	if cfg.NotifyPort != 0 {
+		key := ""
+		if cfg.NotifyKey != "" {
+			key = fmt.Sprintf(" key %q", cfg.NotifyKey)
+		}
+		fmt.Fprintf(&conf, "\talso-notify { 127.0.0.1 port %d%s; };\n", cfg.NotifyPort, key)
+	} else {
+		conf.WriteString("\tnotify no;\n")
+	}
+	conf.WriteString(`};
+controls { };
+server 0.0.0.0/0 { bogus yes; };
+server ::/0 { bogus yes; };
+server 127.0.0.1/32 { bogus no; };
+`)
+	for _, k := range cfg.Keys {
+		fmt.Fprintf(&conf, "key %q { algorithm %s; secret %q; };\n", k.Name, k.Algorithm, k.Secret)
+	}
+	for _, z := range cfg.Zones {
+		file := strings.TrimSuffix(z.Name, ".") + ".db"
+		if err := os.WriteFile(filepath.Join(n.Dir, file), []byte(z.Text), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		at := z.AllowTransfer
+		if at == "" {
+			at = "any;"
+		}
+		fmt.Fprintf(&conf, "zone %q {\n\ttype primary;\n\tfile %q;\n\tallow-transfer { %s };\n\tallow-update { 127.0.0.1; };\n%s};\n",
+			z.Name, file, at, z.Extra)
+	}
+	if err := os.WriteFile(n.Conf(), []byte(conf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	n.Start()
+	for _, z := range cfg.Zones {
+		n.WaitZone(z.Name)
+	}
+	return n
+}
+
+// Conf is the path of named.conf.
+func (n *Named) Conf() string { return filepath.Join(n.Dir, "named.conf") }
+
+// Addr is where named listens (UDP and TCP).
+func (n *Named) Addr() netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(n.Port))
+}
+
+// Log returns what named printed.
+func (n *Named) Log() string { return n.log.String() }
+
+// Start runs named (again, after Stop) on the same port and directory.
+func (n *Named) Start() {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		n.t.Fatal("named already running")
+	}
+	cmd := exec.Command(n.bin, "-g", "-4", "-c", n.Conf())
+	cmd.Dir = n.Dir
+	cmd.Stdout, cmd.Stderr = n.log, n.log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		n.t.Fatalf("start named: %v", err)
+	}
+	n.cmd = cmd
+	done := make(chan struct{})
+	n.waited = done
+	go func() {
+		_ = cmd.Wait()
+		close(done)
+	}()
+}
+
+// Stop terminates named (by its pid) and waits for it to exit.
+func (n *Named) Stop() {
+	n.mu.Lock()
+	cmd, done := n.cmd, n.waited
+	n.cmd = nil
+	n.mu.Unlock()
+	if cmd == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+}
+
+// WaitZone waits until named answers the zone's SOA authoritatively.
+func (n *Named) WaitZone(name string) {
+	n.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	c := dns.Client{Timeout: 200 * time.Millisecond}
+	for time.Now().Before(deadline) {
+		n.mu.Lock()
+		done := n.waited
+		n.mu.Unlock()
+		select {
+		case <-done:
+			n.t.Fatalf("named exited:\n%s", n.Log())
+		default:
+		}
+		q := new(dns.Msg)
+		q.SetQuestion(dns.Fqdn(name), dns.TypeSOA)
+		r, _, err := c.Exchange(q, n.Addr().String())
+		if err == nil && r.Rcode == dns.RcodeSuccess && r.Authoritative {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	n.t.Fatalf("named does not serve %s:\n%s", name, n.Log())
+}
+
+// Serial asks named for the zone's SOA serial.
+func (n *Named) Serial(name string) uint32 {
+	n.t.Helper()
+	q := new(dns.Msg)
+	q.SetQuestion(dns.Fqdn(name), dns.TypeSOA)
+	c := dns.Client{Timeout: time.Second}
+	r, _, err := c.Exchange(q, n.Addr().String())
+	if err != nil || len(r.Answer) == 0 {
+		n.t.Fatalf("SOA %s from named: %v %v", name, err, r)
+	}
+	return r.Answer[0].(*dns.SOA).Serial
+}
+
+// Update sends a dynamic update (RFC 2136) built by fill.
+func (n *Named) Update(name string, fill func(m *dns.Msg)) {
+	n.t.Helper()
+	m := new(dns.Msg)
+	m.SetUpdate(dns.Fqdn(name))
+	fill(m)
+	c := dns.Client{Net: "tcp", Timeout: 2 * time.Second}
+	r, _, err := c.Exchange(m, n.Addr().String())
+	if err != nil {
+		n.t.Fatalf("update %s: %v", name, err)
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		n.t.Fatalf("update %s: %s", name, dns.RcodeToString[r.Rcode])
+	}
+}
+
+// AXFR transfers the zone from named with miekg/dns (an implementation
+// independent of the one under test) and returns its records without the
+// closing SOA.
+func (n *Named) AXFR(name string, key *Key) []dns.RR {
+	n.t.Helper()
+	q := new(dns.Msg)
+	q.SetAxfr(dns.Fqdn(name))
+	tr := &dns.Transfer{}
+	if key != nil {
+		q.SetTsig(key.Name, key.Algorithm, 300, time.Now().Unix())
+		tr.TsigSecret = map[string]string{key.Name: key.Secret}
+	}
+	ch, err := tr.In(q, n.Addr().String())
+	if err != nil {
+		n.t.Fatalf("AXFR %s from named: %v", name, err)
+	}
+	var out []dns.RR
+	for env := range ch {
+		if env.Error != nil {
+			n.t.Fatalf("AXFR %s from named: %v", name, env.Error)
+		}
+		out = append(out, env.RR...)
+	}
+	if len(out) < 2 {
+		n.t.Fatalf("AXFR %s from named: %d records", name, len(out))
+	}
+	return out[:len(out)-1]
+}

@@ -1,0 +1,669 @@
+package xfr
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/netip"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/zone"
+)
+
+// ErrUnknownZone: the name is not a configured secondary zone.
+var ErrUnknownZone = errors.New("not a secondary zone")
+
+// Manager keeps a set of secondary zones up to date.
+type Manager struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store
+	zones map[string]*zoneState // by canonical origin; fixed after New
+	order []*zoneState
+
+	xfrSem   chan struct{}
+	querySem chan struct{}
+
+	mu      sync.Mutex
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started bool
+}
+
+// New checks cfg and returns a Manager; Start loads state and starts work.
+func New(cfg Config) (*Manager, error) {
+	cfg.Zones = append([]Zone(nil), cfg.Zones...)
+	for i := range cfg.Zones {
+		cfg.Zones[i].Primaries = append([]Primary(nil), cfg.Zones[i].Primaries...)
+	}
+	if err := cfg.normalise(); err != nil {
+		return nil, err
+	}
+	m := &Manager{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "xfr"),
+		zones:    map[string]*zoneState{},
+		xfrSem:   make(chan struct{}, cfg.MaxTransfers),
+		querySem: make(chan struct{}, cfg.MaxQueries),
+	}
+	if cfg.StateDir != "" {
+		if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+			return nil, fmt.Errorf("state directory: %w", err)
+		}
+		m.store = &store{dir: cfg.StateDir}
+	}
+	for _, zc := range cfg.Zones {
+		zs := &zoneState{
+			m:    m,
+			cfg:  zc,
+			log:  m.log.With("zone", zc.Name),
+			kick: make(chan struct{}, 1),
+		}
+		m.zones[zc.Name] = zs
+		m.order = append(m.order, zs)
+	}
+	return m, nil
+}
+
+// Start serves every zone that has an unexpired copy on disk (OnZone is
+// called before Start returns), then starts the per-zone goroutines, which
+// refresh in the background. Stop ends them.
+func (m *Manager) Start(ctx context.Context) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.started {
+		return errors.New("xfr: manager already started")
+	}
+	m.started = true
+	for _, zs := range m.order {
+		zs.loadFromDisk()
+	}
+	ctx, m.cancel = context.WithCancel(ctx)
+	for _, zs := range m.order {
+		m.wg.Add(1)
+		go func() {
+			defer m.wg.Done()
+			zs.run(ctx)
+		}()
+	}
+	return nil
+}
+
+// Stop ends all work and waits for it. Transfers in flight are abandoned;
+// the zones on disk stay as they were.
+func (m *Manager) Stop() {
+	m.mu.Lock()
+	cancel := m.cancel
+	m.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	m.wg.Wait()
+}
+
+// Refresh asks for an SOA check of the zone now (like a NOTIFY would).
+func (m *Manager) Refresh(name string) error {
+	zs := m.zones[dns.CanonicalName(name)]
+	if zs == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownZone, name)
+	}
+	zs.trigger()
+	return nil
+}
+
+// Retransfer asks for a full transfer of the zone now, whatever the serials
+// say.
+func (m *Manager) Retransfer(name string) error {
+	zs := m.zones[dns.CanonicalName(name)]
+	if zs == nil {
+		return fmt.Errorf("%w: %s", ErrUnknownZone, name)
+	}
+	zs.mu.Lock()
+	zs.force = true
+	zs.mu.Unlock()
+	zs.trigger()
+	return nil
+}
+
+// Snapshot returns the zone as last published, the IXFR history that ends
+// at its serial (oldest first; empty after a full transfer) and whether it
+// has expired. z is nil when the zone has never been loaded. This is what an
+// outgoing AXFR/IXFR serves.
+func (m *Manager) Snapshot(name string) (z *zone.Zone, journal []Diff, expired bool, err error) {
+	zs := m.zones[dns.CanonicalName(name)]
+	if zs == nil {
+		return nil, nil, false, fmt.Errorf("%w: %s", ErrUnknownZone, name)
+	}
+	zs.mu.Lock()
+	defer zs.mu.Unlock()
+	return zs.z, zs.diffs, zs.expired, nil
+}
+
+// State summarises a zone's condition.
+type State string
+
+const (
+	// StateLoading: no copy yet; transfers are being tried.
+	StateLoading State = "loading"
+	// StateOK: served, last refresh succeeded.
+	StateOK State = "ok"
+	// StateRetrying: served, but the last refresh failed.
+	StateRetrying State = "retrying"
+	// StateExpired: expire passed without a successful refresh: SERVFAIL.
+	StateExpired State = "expired"
+)
+
+// Counters count what happened to a zone since Start.
+type Counters struct {
+	SOAQueries   uint64 // SOA queries sent (each primary tried counts)
+	Incremental  uint64 // IXFRs applied as differences
+	Full         uint64 // full transfers: AXFR, or IXFR answered with a full zone
+	UpToDate     uint64 // checks that found the primary at our serial
+	Failures     uint64 // checks that failed on every primary
+	Notifies     uint64 // NOTIFYs accepted
+	NotifyDenied uint64 // NOTIFYs refused (unknown source, bad TSIG)
+}
+
+// ZoneStatus is a zone's state for status displays and tests.
+type ZoneStatus struct {
+	Name        string
+	State       State
+	Serial      uint32 // meaningful when State != StateLoading
+	Source      string // primary of the last transfer
+	FromDisk    bool   // the copy served was loaded at Start
+	LastRefresh time.Time
+	NextCheck   time.Time
+	ExpireAt    time.Time
+	LastError   string // of the last failed check; empty after a success
+	Counters    Counters
+}
+
+// Status returns every zone's state, in configuration order.
+func (m *Manager) Status() []ZoneStatus {
+	out := make([]ZoneStatus, 0, len(m.order))
+	for _, zs := range m.order {
+		out = append(out, zs.status())
+	}
+	return out
+}
+
+// ZoneStatus returns one zone's state.
+func (m *Manager) ZoneStatus(name string) (ZoneStatus, error) {
+	zs := m.zones[dns.CanonicalName(name)]
+	if zs == nil {
+		return ZoneStatus{}, fmt.Errorf("%w: %s", ErrUnknownZone, name)
+	}
+	return zs.status(), nil
+}
+
+func acquire(ctx context.Context, sem chan struct{}) error {
+	select {
+	case sem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// zoneState is one zone's state machine. Its goroutine (run) is the only
+// writer of the zone and its timers; mu lets Status, Snapshot and NOTIFY
+// read them.
+type zoneState struct {
+	m    *Manager
+	cfg  Zone
+	log  *slog.Logger
+	kick chan struct{} // a check is wanted now; capacity 1 coalesces
+
+	mu       sync.Mutex
+	z        *zone.Zone
+	diffs    []Diff
+	tm       timerState
+	expired  bool
+	force    bool // next check transfers in full
+	fromDisk bool
+	failures int // consecutive failed checks
+	lastErr  string
+	stats    Counters
+}
+
+func (zs *zoneState) trigger() {
+	select {
+	case zs.kick <- struct{}{}:
+	default: // a check is already pending: coalesce
+	}
+}
+
+func (zs *zoneState) status() ZoneStatus {
+	zs.mu.Lock()
+	defer zs.mu.Unlock()
+	st := ZoneStatus{
+		Name: zs.cfg.Name, Source: zs.tm.Source, FromDisk: zs.fromDisk,
+		LastRefresh: zs.tm.LastRefresh, NextCheck: zs.tm.NextCheck, ExpireAt: zs.tm.ExpireAt,
+		LastError: zs.lastErr, Counters: zs.stats,
+	}
+	switch {
+	case zs.z == nil:
+		st.State = StateLoading
+	case zs.expired:
+		st.State = StateExpired
+	case zs.lastErr != "":
+		st.State = StateRetrying
+	default:
+		st.State = StateOK
+	}
+	if zs.z != nil {
+		st.Serial = zs.z.Serial()
+	}
+	return st
+}
+
+// loadFromDisk serves the zone's saved copy, if there is a sound one.
+func (zs *zoneState) loadFromDisk() {
+	now := time.Now()
+	zs.tm.NextCheck = now
+	st := zs.m.store
+	if st == nil {
+		return
+	}
+	origin := zs.cfg.Name
+	rrs, diffs, tm, err := st.loadZone(origin)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	var z *zone.Zone
+	if err == nil {
+		z, _, err = zone.New(origin, rrs, zone.Options{RequireNS: true}, nil)
+		if err == nil && z.Serial() != tm.Serial {
+			err = fmt.Errorf("%w %s: records at serial %d, header says %d", ErrCorrupt, st.zonePath(origin), z.Serial(), tm.Serial)
+		}
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("%w %s: %v", ErrCorrupt, st.zonePath(origin), err)
+		}
+	}
+	if err != nil {
+		zs.log.Error("saved zone unusable, transferring it again", "err", err)
+		zs.lastErr = err.Error()
+		if qerr := quarantine(st.zonePath(origin)); qerr != nil {
+			zs.log.Error("cannot move damaged zone file aside", "err", qerr)
+		}
+		return
+	}
+	// The timers file is newer than the zone file's copy when refreshes
+	// succeeded since the zone last changed.
+	if t2, err := st.loadTimers(origin); err == nil && t2.Serial == tm.Serial && !t2.LastRefresh.Before(tm.LastRefresh) {
+		tm = t2
+	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		zs.log.Warn("timers file unusable, using the zone file's", "err", err)
+	}
+	zs.z, zs.diffs, zs.tm, zs.fromDisk = z, diffs, tm, true
+	zs.expired = !now.Before(tm.ExpireAt)
+	if zs.expired || zs.tm.NextCheck.IsZero() {
+		zs.tm.NextCheck = now
+	}
+	zs.log.Info("zone loaded from disk", "serial", z.Serial(), "records", len(rrs),
+		"expired", zs.expired, "next_check", zs.tm.NextCheck.Format(time.RFC3339Nano))
+	zs.publish(z)
+	if zs.expired {
+		zs.setExpired(true)
+	}
+}
+
+func (zs *zoneState) publish(z *zone.Zone) {
+	if f := zs.m.cfg.OnZone; f != nil {
+		f(z)
+	}
+}
+
+func (zs *zoneState) setExpired(v bool) {
+	if f := zs.m.cfg.OnExpire; f != nil {
+		f(zs.cfg.Name, v)
+	}
+}
+
+// run is the zone's state machine: wait for the next check, the expire
+// deadline or a kick (NOTIFY, Refresh), act, repeat.
+func (zs *zoneState) run(ctx context.Context) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		zs.mu.Lock()
+		next, expireAt := zs.tm.NextCheck, time.Time{}
+		if zs.z != nil && !zs.expired {
+			expireAt = zs.tm.ExpireAt
+		}
+		zs.mu.Unlock()
+		wake := next
+		if !expireAt.IsZero() && expireAt.Before(wake) {
+			wake = expireAt
+		}
+		timer.Reset(time.Until(wake))
+		select {
+		case <-ctx.Done():
+			return
+		case <-zs.kick:
+			timer.Stop()
+			zs.check(ctx)
+		case <-timer.C:
+			now := time.Now()
+			if !expireAt.IsZero() && !now.Before(expireAt) {
+				zs.expire()
+			}
+			if !now.Before(next) {
+				zs.check(ctx)
+			}
+		}
+	}
+}
+
+func (zs *zoneState) expire() {
+	zs.mu.Lock()
+	zs.expired = true
+	serial := zs.z.Serial()
+	zs.mu.Unlock()
+	zs.log.Warn("zone expired: no successful refresh within expire, answering SERVFAIL", "serial", serial)
+	zs.setExpired(true)
+}
+
+// outcome is a successful check.
+type outcome struct {
+	z      *zone.Zone // the new zone; nil when ours is current
+	diffs  []Diff     // the differences applied, for an incremental transfer
+	full   bool       // z came from a full transfer
+	source Primary
+	expire *uint32 // EDNS EXPIRE from the primary
+}
+
+// check runs one refresh and sets the timers from its result.
+func (zs *zoneState) check(ctx context.Context) {
+	zs.mu.Lock()
+	cur, force := zs.z, zs.force
+	zs.force = false
+	zs.mu.Unlock()
+
+	out, err := zs.refresh(ctx, cur, force)
+	if ctx.Err() != nil {
+		return // shutting down: keep the state as it was
+	}
+	now := time.Now()
+	tmr := zs.cfg.Timers
+	if err != nil {
+		zs.mu.Lock()
+		zs.failures++
+		wait := tmr.bootstrapIn(zs.failures)
+		if cur != nil {
+			wait = tmr.retryIn(cur.SOA.Retry)
+		}
+		zs.tm.NextCheck = now.Add(tmr.jitter(wait))
+		zs.lastErr = err.Error()
+		zs.stats.Failures++
+		zs.force = zs.force || force
+		tm := zs.tm
+		zs.mu.Unlock()
+		zs.log.Warn("refresh failed", "err", err, "next_check", tm.NextCheck.Format(time.RFC3339Nano))
+		if cur != nil {
+			zs.saveTimers(tm)
+		}
+		return
+	}
+
+	z := cur
+	if out.z != nil {
+		z = out.z
+	}
+	soa := z.SOA
+	expireIn := tmr.expireIn(soa.Expire, soa.Refresh)
+	if out.expire != nil && secs(*out.expire) < expireIn {
+		// RFC 7314: a primary that is itself a secondary tells us how long
+		// its copy stays valid; ours must not outlive it.
+		expireIn = secs(*out.expire)
+	}
+	zs.mu.Lock()
+	zs.failures = 0
+	zs.lastErr = ""
+	wasExpired := zs.expired
+	zs.expired = false
+	zs.tm.LastRefresh = now
+	zs.tm.NextCheck = now.Add(tmr.jitter(tmr.refreshIn(soa.Refresh)))
+	zs.tm.ExpireAt = now.Add(expireIn)
+	switch {
+	case out.z == nil:
+		zs.stats.UpToDate++
+	case out.full:
+		zs.z, zs.diffs = out.z, nil
+		zs.tm.Serial, zs.tm.Source = out.z.Serial(), out.source.String()
+		zs.stats.Full++
+	default:
+		zs.z = out.z
+		zs.diffs = trimJournal(append(append([]Diff(nil), zs.diffs...), out.diffs...), zs.journalMax(out.z))
+		zs.tm.Serial, zs.tm.Source = out.z.Serial(), out.source.String()
+		zs.stats.Incremental++
+	}
+	tm, diffs := zs.tm, zs.diffs
+	zs.mu.Unlock()
+
+	if out.z != nil {
+		old := uint32(0)
+		if cur != nil {
+			old = cur.Serial()
+		}
+		kind := "IXFR"
+		if out.full {
+			kind = "AXFR"
+		}
+		zs.log.Info("zone updated", "serial", out.z.Serial(), "from_serial", old, "kind", kind, "primary", out.source.String())
+		zs.publish(out.z)
+	}
+	if wasExpired {
+		zs.log.Info("zone refreshed after expiry, serving again", "serial", z.Serial())
+		zs.setExpired(false)
+	}
+	if out.z != nil {
+		zs.saveZone(out.z, diffs, tm)
+	} else {
+		zs.saveTimers(tm)
+	}
+}
+
+func (zs *zoneState) journalMax(z *zone.Zone) int {
+	if n := zs.m.cfg.Limits.JournalRecords; n > 0 {
+		return n
+	}
+	return max(z.Len(), 1024)
+}
+
+func (zs *zoneState) saveZone(z *zone.Zone, diffs []Diff, tm timerState) {
+	st := zs.m.store
+	if st == nil {
+		return
+	}
+	if err := st.saveZone(zs.cfg.Name, z.Records(), diffs, tm); err != nil {
+		zs.log.Error("cannot save zone", "err", err)
+		return
+	}
+	// The zone file carries the timers; a stale timers file must not win.
+	if err := st.saveTimers(zs.cfg.Name, tm); err != nil {
+		zs.log.Error("cannot save timers", "err", err)
+	}
+}
+
+func (zs *zoneState) saveTimers(tm timerState) {
+	if st := zs.m.store; st != nil {
+		if err := st.saveTimers(zs.cfg.Name, tm); err != nil {
+			zs.log.Error("cannot save timers", "err", err)
+		}
+	}
+}
+
+// refresh asks the primaries in order for their SOA and, when one is newer
+// (or force), transfers from it. The first primary that answers decides:
+// equal means up to date; a failed transfer moves on to the next primary.
+func (zs *zoneState) refresh(ctx context.Context, cur *zone.Zone, force bool) (*outcome, error) {
+	var errs []error
+	for _, p := range zs.cfg.Primaries {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		ans, err := zs.querySOA(ctx, p)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("primary %s: %w", p, err))
+			zs.log.Debug("SOA query failed", "primary", p.String(), "err", err)
+			continue
+		}
+		if cur != nil && !force {
+			switch o := CompareSerial(ans.soa.Serial, cur.Serial()); o {
+			case Equal:
+				return &outcome{source: p, expire: ans.expire}, nil
+			case Lower, Incomparable:
+				errs = append(errs, fmt.Errorf("primary %s: serial %d is %s ours (%d): %w", p, ans.soa.Serial, o, cur.Serial(), errNotNewer))
+				continue
+			}
+		}
+		out, err := zs.transfer(ctx, p, cur, ans, force)
+		if err == nil {
+			return out, nil
+		}
+		errs = append(errs, fmt.Errorf("primary %s: %w", p, err))
+		zs.log.Warn("transfer failed", "primary", p.String(), "err", err)
+	}
+	return nil, errors.Join(errs...)
+}
+
+func (zs *zoneState) querySOA(ctx context.Context, p Primary) (soaAnswer, error) {
+	if err := acquire(ctx, zs.m.querySem); err != nil {
+		return soaAnswer{}, err
+	}
+	defer func() { <-zs.m.querySem }()
+	zs.mu.Lock()
+	zs.stats.SOAQueries++
+	zs.mu.Unlock()
+	return querySOA(ctx, p, zs.cfg.Name, zs.m.cfg.Timeouts.Query)
+}
+
+// transfer gets the zone from p: IXFR when we hold a copy (falling back to
+// AXFR on anything but a TSIG failure), else AXFR.
+func (zs *zoneState) transfer(ctx context.Context, p Primary, cur *zone.Zone, ans soaAnswer, force bool) (*outcome, error) {
+	if err := acquire(ctx, zs.m.xfrSem); err != nil {
+		return nil, err
+	}
+	defer func() { <-zs.m.xfrSem }()
+	if cur != nil && !force && !zs.cfg.AXFROnly {
+		out, err := zs.ixfr(ctx, p, cur, ans)
+		if err == nil {
+			return out, nil
+		}
+		if errors.Is(err, ErrTSIG) || ctx.Err() != nil {
+			return nil, fmt.Errorf("IXFR: %w", err)
+		}
+		zs.log.Info("IXFR failed, falling back to AXFR", "primary", p.String(), "err", err)
+	}
+	return zs.axfr(ctx, p, cur, ans, force)
+}
+
+func (zs *zoneState) ixfr(ctx context.Context, p Primary, cur *zone.Zone, ans soaAnswer) (*outcome, error) {
+	cfg := &zs.m.cfg
+	s, expire, err := xfrIn(ctx, p, zs.cfg.Name, dns.TypeIXFR, cur.SOA, cfg.Timeouts, cfg.Limits)
+	if err != nil {
+		return nil, err
+	}
+	if expire == nil {
+		expire = ans.expire
+	}
+	if s.upToDate {
+		if s.first.Serial != cur.Serial() {
+			return nil, fmt.Errorf("IXFR answered with serial %d only, %s than ours (%d) after its SOA said %d",
+				s.first.Serial, CompareSerial(s.first.Serial, cur.Serial()), cur.Serial(), ans.soa.Serial)
+		}
+		zs.log.Info("IXFR: primary says we are current after all", "primary", p.String(), "serial", cur.Serial())
+		return &outcome{source: p, expire: expire}, nil
+	}
+	if s.full != nil {
+		zs.log.Info("IXFR answered with the full zone", "primary", p.String(), "serial", s.first.Serial)
+		z, err := zs.candidate(s.full, ans, cur, false)
+		if err != nil {
+			return nil, err
+		}
+		return &outcome{z: z, full: true, source: p, expire: expire}, nil
+	}
+	rrs, err := applyDiffs(cur.Records(), s.diffs)
+	if err != nil {
+		return nil, err
+	}
+	z, err := zs.candidate(rrs, ans, cur, false)
+	if err != nil {
+		return nil, err
+	}
+	return &outcome{z: z, diffs: s.diffs, source: p, expire: expire}, nil
+}
+
+func (zs *zoneState) axfr(ctx context.Context, p Primary, cur *zone.Zone, ans soaAnswer, force bool) (*outcome, error) {
+	cfg := &zs.m.cfg
+	s, expire, err := xfrIn(ctx, p, zs.cfg.Name, dns.TypeAXFR, nil, cfg.Timeouts, cfg.Limits)
+	if err != nil {
+		return nil, fmt.Errorf("AXFR: %w", err)
+	}
+	if expire == nil {
+		expire = ans.expire
+	}
+	z, err := zs.candidate(s.full, ans, cur, force)
+	if err != nil {
+		return nil, fmt.Errorf("AXFR: %w", err)
+	}
+	return &outcome{z: z, full: true, source: p, expire: expire}, nil
+}
+
+// candidate validates the records of a transfer (SOA first) and builds the
+// zone: the serial is the one the primary announced (or newer, if it
+// changed meanwhile) and newer than ours, and zone.New accepts it (one SOA,
+// apex NS, no CNAME beside data; the stream already checked names and
+// sizes).
+func (zs *zoneState) candidate(rrs []dns.RR, ans soaAnswer, cur *zone.Zone, force bool) (*zone.Zone, error) {
+	soa := rrs[0].(*dns.SOA)
+	if o := CompareSerial(soa.Serial, ans.soa.Serial); o == Lower || o == Incomparable {
+		return nil, fmt.Errorf("transfer has serial %d, the primary announced %d", soa.Serial, ans.soa.Serial)
+	}
+	if cur != nil && !force && !newer(soa.Serial, cur.Serial()) {
+		return nil, fmt.Errorf("transfer has serial %d, not newer than ours (%d)", soa.Serial, cur.Serial())
+	}
+	z, warns, err := zone.New(zs.cfg.Name, rrs, zone.Options{RequireNS: true}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("invalid zone at serial %d: %w", soa.Serial, err)
+	}
+	for _, w := range warns {
+		zs.log.Warn("transferred zone", "serial", soa.Serial, "warning", w.Error())
+	}
+	return z, nil
+}
+
+// notifySource reports whether a NOTIFY from addr is acceptable for the
+// zone, and which keys may sign it: the keys of the primaries at that
+// address, or every primary's key for a source allowed by AllowNotify.
+func (zs *zoneState) notifySource(addr netip.Addr) (keys []*Key, ok bool) {
+	for _, p := range zs.cfg.Primaries {
+		if p.Addr.Addr().Unmap() == addr {
+			ok = true
+			if p.Key != nil {
+				keys = append(keys, p.Key)
+			}
+		}
+	}
+	if ok {
+		return keys, true
+	}
+	for _, pfx := range zs.cfg.AllowNotify {
+		if pfx.Contains(addr) {
+			for _, p := range zs.cfg.Primaries {
+				if p.Key != nil {
+					keys = append(keys, p.Key)
+				}
+			}
+			return keys, true
+		}
+	}
+	return nil, false
+}
