@@ -3,6 +3,8 @@ package xfr
 import (
 	"fmt"
 	"math/rand/v2"
+	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -141,5 +143,141 @@ func randomUpdate(t *testing.T, rng *rand.Rand, m *dns.Msg, cur []dns.RR) {
 	}
 }
 
-var _ = os.Remove
-var _ = filepath.Join
+// Issue 3, test 4: the primary lost its journal: it answers our IXFR with
+// the full zone, which replaces ours.
+func TestBINDJournalGone(t *testing.T) {
+	t.Parallel()
+	nl := notifyListener(t)
+	named := bindPrimary(t, zoneText(1, 3600, 600, 86400), port(nl))
+	s := startSecondary(t, Config{Zones: []Zone{{Name: testZone, Primaries: []Primary{primaryOf(named)}}}}, nl)
+	s.waitSerial(1, 5*time.Second)
+	named.Update(testZone, func(m *dns.Msg) {
+		m.Insert([]dns.RR{rr(t, "a.example.test. 300 IN A 198.18.2.1")})
+	})
+	s.waitSerial(named.Serial(testZone), 3*time.Second)
+
+	named.Stop()
+	jnl, _ := filepath.Glob(filepath.Join(named.Dir, "*.jnl"))
+	if len(jnl) == 0 {
+		t.Fatalf("named wrote no journal in %s", named.Dir)
+	}
+	for _, f := range jnl {
+		if err := os.Remove(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	text := zoneText(10, 3600, 600, 86400) + "b IN A 198.18.2.2\n"
+	if err := os.WriteFile(filepath.Join(named.Dir, "example.test.db"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	named.Start()
+	named.WaitZone(testZone) // named NOTIFYs when it loads the zone
+	st := s.waitSerial(10, 3*time.Second)
+	if st.Counters.Full != 2 || st.Counters.Incremental != 1 {
+		t.Errorf("counters %+v: want the journal-less change as a full transfer", st.Counters)
+	}
+	sameZone(t, named.AXFR(testZone, nil), s.served())
+	if _, journal, _, _ := s.m.Snapshot(testZone); len(journal) != 0 {
+		t.Errorf("journal after a full transfer: %v, want empty", journal)
+	}
+}
+
+// Issue 3, test 5: without NOTIFY the refresh timer finds the change.
+func TestBINDRefreshTimer(t *testing.T) {
+	t.Parallel()
+	named := bindPrimary(t, zoneText(1, 1, 1, 86400), 0)
+	s := startSecondary(t, Config{Timers: fastTimers, Zones: []Zone{{Name: testZone, Primaries: []Primary{primaryOf(named)}}}}, nil)
+	s.waitSerial(1, 5*time.Second)
+	named.Update(testZone, func(m *dns.Msg) {
+		m.Insert([]dns.RR{rr(t, "late.example.test. 300 IN A 198.18.3.1")})
+	})
+	start := time.Now()
+	st := s.waitSerial(named.Serial(testZone), 3*time.Second)
+	t.Logf("refresh timer picked the change up after %v", time.Since(start))
+	if st.Counters.Notifies != 0 || st.Counters.Incremental != 1 {
+		t.Errorf("counters %+v: want one IXFR and no NOTIFY", st.Counters)
+	}
+	sameZone(t, named.AXFR(testZone, nil), s.served())
+}
+
+// Issue 3, test 6: the primary goes away: retries, then past expire the
+// zone answers SERVFAIL; the primary comes back and the zone recovers.
+func TestBINDExpiry(t *testing.T) {
+	t.Parallel()
+	nl := notifyListener(t)
+	named := bindPrimary(t, zoneText(7, 1, 1, 2), port(nl))
+	s := startSecondary(t, Config{
+		Timers:   fastTimers,
+		Timeouts: Timeouts{Query: 200 * time.Millisecond},
+		Zones:    []Zone{{Name: testZone, Primaries: []Primary{primaryOf(named)}}},
+	}, nl)
+	s.waitSerial(7, 5*time.Second)
+	named.Stop()
+	down := time.Now()
+	s.waitFor("retrying", 3*time.Second, func(st ZoneStatus) bool { return st.State == StateRetrying })
+	if m := s.query("www.example.test.", dns.TypeA); m.Rcode != dns.RcodeSuccess {
+		t.Errorf("before expire: rcode %s, want NOERROR", dns.RcodeToString[m.Rcode])
+	}
+	st := s.waitFor("expired", 4*time.Second, func(st ZoneStatus) bool { return st.State == StateExpired })
+	t.Logf("expired %v after the primary stopped; %d failed checks", time.Since(down), st.Counters.Failures)
+	if m := s.query("www.example.test.", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Errorf("expired: rcode %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
+	}
+	if st.Counters.Failures < 1 {
+		t.Errorf("counters %+v: want failed checks before expiry", st.Counters)
+	}
+
+	named.Start()
+	named.WaitZone(testZone)
+	s.waitFor("recovered", 3*time.Second, func(st ZoneStatus) bool { return st.State == StateOK })
+	if m := s.query("www.example.test.", dns.TypeA); m.Rcode != dns.RcodeSuccess || len(m.Answer) != 1 {
+		t.Errorf("recovered: %v", m)
+	}
+	if _, exp := s.events(); len(exp) != 2 || !exp[0] || exp[1] {
+		t.Errorf("OnExpire calls %v, want [true false]", exp)
+	}
+}
+
+// Issue 3, test 7: the first primaries do not answer (one drops packets,
+// one has nothing listening); the last one serves the transfer.
+func TestBINDFailover(t *testing.T) {
+	t.Parallel()
+	named := bindPrimary(t, zoneText(3, 3600, 600, 86400), 0)
+	blackhole, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer blackhole.Close()
+	closed := peer.FreePort(t)
+	s := startSecondary(t, Config{
+		Timeouts: Timeouts{Query: 300 * time.Millisecond},
+		Zones: []Zone{{Name: testZone, Primaries: []Primary{
+			{Addr: netip.AddrPortFrom(loopback, uint16(port(blackhole)))},
+			{Addr: netip.AddrPortFrom(loopback, uint16(closed))},
+			primaryOf(named),
+		}}},
+	}, nil)
+	start := time.Now()
+	st := s.waitSerial(3, 3*time.Second)
+	t.Logf("served from the third primary after %v", time.Since(start))
+	if st.Source != named.Addr().String() {
+		t.Errorf("source %s, want %s", st.Source, named.Addr())
+	}
+	sameZone(t, named.AXFR(testZone, nil), s.served())
+}
+
+// TestBINDIXFRFallbackSecondPrimary: a primary whose transfer fails is left
+// for the next one in the same check.
+func TestBINDTransferFailover(t *testing.T) {
+	t.Parallel()
+	refusing := peer.StartNamed(t, peer.NamedConfig{Zones: []peer.Zone{{Name: testZone, Text: zoneText(5, 3600, 600, 86400), AllowTransfer: "none;"}}})
+	named := bindPrimary(t, zoneText(5, 3600, 600, 86400), 0)
+	s := startSecondary(t, Config{Zones: []Zone{{Name: testZone, Primaries: []Primary{primaryOf(refusing), primaryOf(named)}}}}, nil)
+	st := s.waitSerial(5, 3*time.Second)
+	if st.Source != named.Addr().String() {
+		t.Errorf("source %s, want %s", st.Source, named.Addr())
+	}
+	if !strings.Contains(s.log.String(), "REFUSED") {
+		t.Errorf("the refused transfer is not logged")
+	}
+}

@@ -78,6 +78,13 @@ type secondary struct {
 
 	mu        sync.Mutex
 	published []uint32 // serials in OnZone order
+	expiries  []bool   // OnExpire calls in order
+}
+
+func (s *secondary) events() (published []uint32, expiries []bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]uint32(nil), s.published...), append([]bool(nil), s.expiries...)
 }
 
 // notifyListener opens the socket a primary sends NOTIFY to, before the
@@ -109,6 +116,9 @@ func startSecondary(t *testing.T, cfg Config, notify *net.UDPConn) *secondary {
 		s.mu.Unlock()
 	}
 	cfg.OnExpire = func(origin string, expired bool) {
+		s.mu.Lock()
+		s.expiries = append(s.expiries, expired)
+		s.mu.Unlock()
 		cur := s.r.Zone(origin)
 		if cur == nil {
 			return

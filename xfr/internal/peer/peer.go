@@ -156,7 +156,6 @@ func StartNamed(t testing.TB, cfg NamedConfig) *Named {
 	dnssec-validation no;
 	check-integrity no;
 	check-mx ignore;
-	notify explicit;
 	notify-delay 0;
 	notify-rate 10000;
 	startup-notify-rate 10000;
@@ -167,7 +166,7 @@ func StartNamed(t testing.TB, cfg NamedConfig) *Named {
 		if cfg.NotifyKey != "" {
 			key = fmt.Sprintf(" key %q", cfg.NotifyKey)
 		}
-		fmt.Fprintf(&conf, "\talso-notify { 127.0.0.1 port %d%s; };\n", cfg.NotifyPort, key)
+		fmt.Fprintf(&conf, "\tnotify explicit;\n\talso-notify { 127.0.0.1 port %d%s; };\n", cfg.NotifyPort, key)
 	} else {
 		conf.WriteString("\tnotify no;\n")
 	}
@@ -213,6 +212,15 @@ func (n *Named) Addr() netip.AddrPort {
 
 // Log returns what named printed.
 func (n *Named) Log() string { return n.log.String() }
+
+// tail is the end of the log, for failure messages.
+func (n *Named) tail() string {
+	lines := strings.Split(strings.TrimRight(n.Log(), "\n"), "\n")
+	if len(lines) > 25 {
+		lines = append([]string{"..."}, lines[len(lines)-25:]...)
+	}
+	return strings.Join(lines, "\n")
+}
 
 // Start runs named (again, after Stop) on the same port and directory.
 func (n *Named) Start() {
@@ -267,7 +275,7 @@ func (n *Named) WaitZone(name string) {
 		n.mu.Unlock()
 		select {
 		case <-done:
-			n.t.Fatalf("named exited:\n%s", n.Log())
+			n.t.Fatalf("named exited:\n%s", n.tail())
 		default:
 		}
 		q := new(dns.Msg)
@@ -278,7 +286,7 @@ func (n *Named) WaitZone(name string) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	n.t.Fatalf("named does not serve %s:\n%s", name, n.Log())
+	n.t.Fatalf("named does not serve %s:\n%s", name, n.tail())
 }
 
 // Serial asks named for the zone's SOA serial.
