@@ -519,8 +519,11 @@ func (zs *zoneState) refresh(ctx context.Context, cur *zone.Zone, force bool) (*
 			switch o := CompareSerial(ans.soa.Serial, cur.Serial()); o {
 			case Equal:
 				return &outcome{source: p, expire: ans.expire}, nil
-			case Lower, Incomparable:
-				errs = append(errs, fmt.Errorf("primary %s: serial %d is %s ours (%d): %w", p, ans.soa.Serial, o, cur.Serial(), errNotNewer))
+			case Lower:
+				errs = append(errs, fmt.Errorf("primary %s: %w: its serial %d is behind ours (%d)", p, errNotNewer, ans.soa.Serial, cur.Serial()))
+				continue
+			case Incomparable:
+				errs = append(errs, fmt.Errorf("primary %s: %w: its serial %d is 2^31 from ours (%d), incomparable (RFC 1982)", p, errNotNewer, ans.soa.Serial, cur.Serial()))
 				continue
 			}
 		}

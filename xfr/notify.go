@@ -3,6 +3,7 @@ package xfr
 import (
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"net/netip"
 	"time"
 
@@ -157,8 +158,14 @@ func signResp(resp *dns.Msg, p *keyProvider, t *dns.TSIG, rc uint16) []byte {
 	if rc != dns.RcodeSuccess {
 		resp.Rcode = dns.RcodeNotAuth
 	}
-	resp.SetTsig(p.name, p.alg, tsigFudge, time.Now().Unix())
-	resp.Extra[len(resp.Extra)-1].(*dns.TSIG).Error = rc
+	now := time.Now().Unix()
+	resp.SetTsig(p.name, p.alg, tsigFudge, now)
+	ts := resp.Extra[len(resp.Extra)-1].(*dns.TSIG)
+	ts.Error = rc
+	if rc == dns.RcodeBadTime {
+		// RFC 8945 §5.2.3: tell the client our time, a 48-bit count.
+		ts.OtherLen, ts.OtherData = 6, fmt.Sprintf("%012x", now)
+	}
 	out, _, err := dns.TsigGenerateWithProvider(resp, p, t.MAC, false)
 	if err != nil {
 		return nil

@@ -93,6 +93,9 @@ func (s *stream) record(rr dns.RR) error {
 	if l := dns.Len(rr); l > s.limits.MaxRRSize {
 		return fmt.Errorf("record of %d bytes exceeds the limit of %d: %.80s", l, s.limits.MaxRRSize, short(rr))
 	}
+	if soa, ok := rr.(*dns.SOA); ok && s.state == stFirst && !equalName(h.Name, s.origin) {
+		return fmt.Errorf("wrong zone: transfer starts with the SOA of %s, not %s", soa.Hdr.Name, s.origin)
+	}
 	if !dns.IsSubDomain(s.origin, h.Name) {
 		return fmt.Errorf("record outside the zone: %.80s", short(rr))
 	}

@@ -1,0 +1,110 @@
+package xfr
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+)
+
+func TestFileBase(t *testing.T) {
+	cases := map[string]string{
+		"example.test.":   "example.test",
+		"Example.TEST":    "example.test",
+		".":               "%2E",
+		"a/b.test.":       "a%2Fb.test",
+		`dot\.in.label.`:  "dot%5C.in.label",
+		"xn--bcher-kva.":  "xn--bcher-kva",
+		"_srv._tcp.test.": "_srv._tcp.test",
+	}
+	for in, want := range cases {
+		if got := fileBase(in); got != want {
+			t.Errorf("fileBase(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestStoreRoundTrip(t *testing.T) {
+	st := store{dir: t.TempDir()}
+	rrs := zoneRRs(t, 7)
+	diffs := []Diff{{From: 6, To: 7, Deleted: []dns.RR{soaRR(6), a(t, "old", "198.18.0.1")}, Added: []dns.RR{soaRR(7)}}}
+	tm := timerState{Serial: 7, Source: "127.0.0.1:53", LastRefresh: time.Unix(1000, 0).UTC(),
+		NextCheck: time.Unix(2000, 0).UTC(), ExpireAt: time.Unix(3000, 0).UTC()}
+	if err := st.saveZone(testZone, rrs, diffs, tm); err != nil {
+		t.Fatal(err)
+	}
+	gotRRs, gotDiffs, gotTm, err := st.loadZone(testZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := canon(rrs), canon(gotRRs); len(a) != len(b) || a[0] != b[0] {
+		t.Errorf("records differ:\n%v\n%v", a, b)
+	}
+	if _, ok := gotRRs[0].(*dns.SOA); !ok {
+		t.Errorf("first record %v, want the SOA", gotRRs[0])
+	}
+	if len(gotDiffs) != 1 || gotDiffs[0].From != 6 || len(gotDiffs[0].Deleted) != 2 || len(gotDiffs[0].Added) != 1 {
+		t.Errorf("diffs %v", gotDiffs)
+	}
+	if !gotTm.ExpireAt.Equal(tm.ExpireAt) || gotTm.Serial != 7 || gotTm.Source != tm.Source {
+		t.Errorf("timers %+v, want %+v", gotTm, tm)
+	}
+	tm.LastRefresh = time.Unix(1500, 0).UTC()
+	if err := st.saveTimers(testZone, tm); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := st.loadTimers(testZone); err != nil || !got.LastRefresh.Equal(tm.LastRefresh) {
+		t.Errorf("timers file: %+v, %v", got, err)
+	}
+	// No temporary files left behind.
+	ents, _ := os.ReadDir(st.dir)
+	if len(ents) != 2 {
+		var names []string
+		for _, e := range ents {
+			names = append(names, e.Name())
+		}
+		t.Errorf("state dir holds %v, want the zone and timers files", names)
+	}
+}
+
+func TestStoreCorrupt(t *testing.T) {
+	st := store{dir: t.TempDir()}
+	if err := st.saveZone(testZone, zoneRRs(t, 7), nil, timerState{Serial: 7}); err != nil {
+		t.Fatal(err)
+	}
+	path := st.zonePath(testZone)
+	good, _ := os.ReadFile(path)
+	damage := map[string]func([]byte) []byte{
+		"flipped byte":  func(b []byte) []byte { b[len(b)/2] ^= 1; return b },
+		"truncated":     func(b []byte) []byte { return b[:len(b)-40] },
+		"cut in header": func(b []byte) []byte { return b[:20] },
+		"extra data":    func(b []byte) []byte { return append(b, 0) },
+		"empty":         func(b []byte) []byte { return nil },
+		"other format":  func(b []byte) []byte { return []byte("$ORIGIN example.test.\n") },
+	}
+	for name, f := range damage {
+		b := f(append([]byte(nil), good...))
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, _, err := st.loadZone(testZone); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: error %v, want ErrCorrupt", name, err)
+		}
+	}
+	// A file holding another zone (renamed by hand) is refused too.
+	if err := os.WriteFile(filepath.Join(st.dir, "other.test.zone"), good, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, _, err := st.loadZone("other.test."); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("renamed file: error %v, want ErrCorrupt", err)
+	}
+	if err := os.WriteFile(st.timersPath(testZone), []byte("{"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.loadTimers(testZone); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("timers: error %v, want ErrCorrupt", err)
+	}
+}
