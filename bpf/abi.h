@@ -1,0 +1,115 @@
+/* What crosses the kernel/user line. bpf2go generates the Go mirror types
+ * (loader/xdpns_bpfel.go); the loader builds values with them. The program is
+ * built for little-endian targets only (bpfel): "host order" below means
+ * little-endian, "network order" big-endian as on the wire. */
+#ifndef XDPNS_ABI_H
+#define XDPNS_ABI_H
+
+#include <linux/types.h>
+
+/* The answer store is an mmapable array of blocks. A record starts at an
+ * 8-byte aligned offset below STORE_BLOCK_LEN and may run into the block's
+ * slack, which is sized so the verifier can bound every access by constants. */
+#define STORE_BLOCK_SHIFT 16
+#define STORE_BLOCK_LEN (1 << STORE_BLOCK_SHIFT) /* addressable start offsets */
+#define STORE_ALIGN 8                            /* record alignment */
+#define ANSWER_HDR_LEN 16                        /* sizeof(struct answer) */
+#define MAX_BODY_LEN 2048                        /* larger bodies: ANSWER_OVERSIZE */
+#define NAME_WORDS 32                            /* 255-byte name in u64 words */
+#define STORE_SLACK (ANSWER_HDR_LEN + NAME_WORDS * 8 + MAX_BODY_LEN)
+#define STORE_VALUE_LEN (STORE_BLOCK_LEN + STORE_SLACK)
+
+/* A ref names a record: its offset in the store divided by STORE_ALIGN
+ * (block = ref >> REF_BLOCK_SHIFT). REF_NONE: no answer for this DO. */
+#define REF_BLOCK_SHIFT (STORE_BLOCK_SHIFT - 3)
+#define REF_OFFSET_MASK ((1 << REF_BLOCK_SHIFT) - 1)
+#define REF_NONE 0xFFFFFFFF
+
+/* answer.flags */
+#define ANSWER_RCODE_MASK 0x000F /* low 4 bits of the RCODE */
+#define ANSWER_AA 0x0010         /* authoritative answer */
+#define ANSWER_OVERSIZE 0x0020   /* body_len > MAX_BODY_LEN: not stored; TC only */
+
+/* Index key: the 64-bit name hash (loader/hash.go, dns.h name_hash) of the
+ * lowercased wire name and QTYPE (0: the name's default entry). */
+struct index_key {
+	__u64 hash; /* host order */
+};
+
+/* Index value: the records answering DO=0 and DO=1 queries. An unsigned zone
+ * points both at one record (its answers do not depend on DO). */
+struct index_val {
+	__u32 ref[2]; /* host order; [0]: DO=0, [1]: DO=1 */
+};
+
+/* A record in the store: this header, the lowercased wire name zero-padded to
+ * 8 bytes (checked on every hit: the index holds hashes only), the body
+ * (answer, authority and additional records as they follow the question,
+ * userspace/wire.Body.Bytes). */
+struct answer {
+	__u16 body_len; /* host order: bytes of body (even when OVERSIZE) */
+	__u16 flags;    /* host order: ANSWER_* */
+	__be16 an;      /* network order: ANCOUNT */
+	__be16 ns;      /* network order: NSCOUNT */
+	__be16 ar;      /* network order: ARCOUNT, our OPT not counted */
+	__u16 qtype;    /* host order: QTYPE answered, 0 for the default entry */
+	__u16 csum;     /* host order: folded one's-complement sum of the body
+			 * read as host-order 16-bit words from its first byte
+			 * (odd tail padded with zero), what csum_partial gives */
+	__u8 name_len;  /* wire name length, root label included */
+	__u8 pad;
+};
+
+/* One block of the answer store. */
+struct store_block {
+	__u8 bytes[STORE_VALUE_LEN];
+};
+
+/* config.flags */
+#define CONFIG_NSID 0x0001         /* NSID is configured: NSID queries go to Go */
+#define CONFIG_ADDR_FILTER 0x0002  /* answer only for service_addrs */
+#define CONFIG_NO_TAIL_GROW 0x0004 /* grow at the head only (tests, odd drivers) */
+
+/* Runtime configuration, key 0 of the config array. port 0: serve nothing. */
+struct config {
+	__be16 port;         /* network order: UDP port served */
+	__u16 udp_payload;   /* host order: our EDNS payload size, as the Go responder */
+	__u16 max_dns;       /* host order: largest DNS message sent (MTU bound) */
+	__u16 flags;         /* host order: CONFIG_* */
+};
+
+/* Service address key: IPv6, or IPv4 mapped as ::ffff:a.b.c.d. */
+struct service_addr {
+	__u8 addr[16]; /* network order */
+};
+
+/* Verdict counters, one per reason, in a per-CPU array. Names follow
+ * verdict__reason; loader/stats.go lists them in this order. */
+enum stat {
+	STAT_TX_ANSWER = 0,     /* answered with the stored body */
+	STAT_TX_TRUNCATED,      /* answered TC=1: over the client's limit */
+	STAT_PASS_NOT_IP,       /* not IPv4/IPv6, or > MAX_VLAN_TAGS tags */
+	STAT_PASS_IP_OPTIONS,   /* IPv4 options or IPv6 extension headers */
+	STAT_PASS_FRAGMENT,     /* IPv4 fragment */
+	STAT_PASS_NOT_UDP,      /* TCP, ICMP, ... */
+	STAT_PASS_NOT_OURS,     /* other UDP port or address, or not configured */
+	STAT_PASS_MALFORMED,    /* lengths disagree, short packet, bad IP checksum */
+	STAT_PASS_QR,           /* a response: never answered (reflection) */
+	STAT_PASS_OPCODE,       /* opcode != QUERY */
+	STAT_PASS_COUNTS,       /* QDCOUNT != 1, AN/NS != 0, AR > 1 */
+	STAT_PASS_NAME,         /* compression, long label, name > 255, cut short */
+	STAT_PASS_CLASS,        /* class != IN */
+	STAT_PASS_QTYPE,        /* OPT, TSIG, TKEY, MAILA/B, AXFR, IXFR, ANY */
+	STAT_PASS_ADDITIONAL,   /* the additional record is not a well-formed OPT */
+	STAT_PASS_EDNS_VERSION, /* EDNS version != 0 (Go answers BADVERS) */
+	STAT_PASS_NSID,         /* NSID asked while configured */
+	STAT_PASS_TRAILING,     /* bytes after the message */
+	STAT_PASS_NO_ENTRY,     /* no compiled answer */
+	STAT_PASS_COLLISION,    /* hash hit, name or type differ */
+	STAT_PASS_OVERSIZE,     /* full answer not stored or over max_dns */
+	STAT_PASS_NO_ROOM,      /* driver refused to grow the frame */
+	STAT_ABORTED,           /* frame shorter than just set: cannot happen */
+	STAT_MAX
+};
+
+#endif

@@ -1,0 +1,315 @@
+/* The DNS gate and the lookup key, mirroring userspace/wire.ParseQuery: what
+ * it accepts and the responder answers from compiled tables is answered here;
+ * everything else is passed with its reason. */
+#ifndef XDPNS_DNS_H
+#define XDPNS_DNS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "abi.h"
+#include "consts.h"
+#include "maps.h"
+
+struct dnshdr {
+	__be16 id;
+	__be16 flags;
+	__be16 qdcount;
+	__be16 ancount;
+	__be16 nscount;
+	__be16 arcount;
+};
+
+/* Name hash, loader/hash.go mirrors it: 64-bit words of the lowercased,
+ * zero-padded wire name, little-endian, each mixed in by xor, multiply and
+ * xor-shift; the QTYPE then goes through a final avalanche. */
+#define HASH_SEED 0x6a09e667f3bcc908ULL  /* fractional bits of sqrt(2) */
+#define HASH_MUL 0x9e3779b97f4a7c15ULL   /* 2^64 / golden ratio, odd */
+#define HASH_FMIX 0xbf58476d1ce4e5b9ULL  /* splitmix64 finaliser constant */
+
+static __always_inline __u64 hash_word(__u64 h, __u64 w)
+{
+	h ^= w;
+	h *= HASH_MUL;
+	return h ^ (h >> 32);
+}
+
+static __always_inline __u64 name_hash_type(__u64 h, __u16 qtype)
+{
+	h = hash_word(h, qtype);
+	h ^= h >> 29;
+	h *= HASH_FMIX;
+	return h ^ (h >> 32);
+}
+
+/* ASCII lowercase of 8 bytes at once. A wire name can be lowercased whole:
+ * label lengths are <= 63, below 'A'. */
+static __always_inline __u64 lower8(__u64 w)
+{
+	__u64 hept = w & 0x7f7f7f7f7f7f7f7fULL;
+	__u64 ge_a = hept + 0x3f3f3f3f3f3f3f3fULL; /* high bit: byte >= 'A' */
+	__u64 gt_z = hept + 0x2525252525252525ULL; /* high bit: byte > 'Z' */
+	__u64 upper = ge_a & ~gt_z & ~w & 0x8080808080808080ULL;
+
+	return w | (upper >> 2); /* 0x80 >> 2 is the case bit 0x20 */
+}
+
+/* Keeps the first len % 8 bytes of a little-endian word (all when 0). */
+static __always_inline __u64 tail_mask(__u64 len)
+{
+	__u64 r = len & 7;
+
+	return r ? ~0ULL >> (64 - 8 * r) : ~0ULL;
+}
+
+/* The QTYPEs the Go responder answers before its table (FORMERR, NOTIMP,
+ * REFUSED, or the engine for ANY). */
+static __always_inline int qtype_special(__u16 t)
+{
+	switch (t) {
+	case DNS_TYPE_OPT:
+	case DNS_TYPE_TKEY:
+	case DNS_TYPE_TSIG:
+	case DNS_TYPE_IXFR:
+	case DNS_TYPE_AXFR:
+	case DNS_TYPE_MAILB:
+	case DNS_TYPE_MAILA:
+	case DNS_TYPE_ANY:
+		return 1;
+	}
+	return 0;
+}
+
+/* compile.Defaultable: a QTYPE without its own entry takes the name's
+ * default entry (NODATA and the like). */
+static __always_inline int qtype_defaultable(__u16 t)
+{
+	switch (t) {
+	case 0:
+	case DNS_TYPE_OPT:
+	case DNS_TYPE_DS:
+	case DNS_TYPE_RRSIG:
+	case DNS_TYPE_NSEC:
+		return 0;
+	}
+	return t < DNS_META_FIRST || t > DNS_META_LAST;
+}
+
+/* Header checks: a query, opcode QUERY, one question, AN = NS = 0, AR <= 1. */
+static __always_inline int parse_dns_header(void *data, void *data_end,
+					    struct scratch *s, __u16 *arcount)
+{
+	__u64 off = reload(s->p.dns_off);
+	struct dnshdr *h;
+	__u16 flags;
+
+	opaque(off);
+	if (off > MAX_L4_END)
+		return STAT_ABORTED;
+	h = data + off;
+	if ((void *)(h + 1) > data_end)
+		return STAT_PASS_MALFORMED;
+	flags = bpf_ntohs(h->flags);
+	s->q.flags = flags;
+	if (flags & DNS_QR)
+		return STAT_PASS_QR;
+	if (flags & DNS_OPCODE_MASK)
+		return STAT_PASS_OPCODE;
+	if (h->qdcount != bpf_htons(1) || h->ancount || h->nscount)
+		return STAT_PASS_COUNTS;
+	*arcount = bpf_ntohs(h->arcount);
+	if (*arcount > 1)
+		return STAT_PASS_COUNTS;
+	return 0;
+}
+
+/* Reads the question into s->qbuf and finds the name's length: uncompressed,
+ * labels <= 63, at most 255 bytes, as wire.parseName. */
+static __always_inline int parse_question(struct xdp_md *ctx, struct scratch *s)
+{
+	__u64 avail = reload(s->p.dns_len) - DNS_HDR_LEN;
+	__u64 n = avail, off = 0, nlen;
+	__u16 qtype;
+
+	if (avail > 0xffff)
+		return STAT_ABORTED;
+	if (n > QBUF_LEN)
+		n = QBUF_LEN;
+	if (n == 0)
+		return STAT_PASS_NAME;
+	if (bpf_xdp_load_bytes(ctx, reload(s->p.dns_off) + DNS_HDR_LEN, s->qbuf.b, n))
+		return STAT_PASS_MALFORMED;
+	s->q.nlen = 0;
+	for (int i = 0; i < MAX_LABELS; i++) {
+		__u8 l;
+
+		if (off >= n || off >= QBUF_LEN)
+			return STAT_PASS_NAME; /* cut short */
+		l = s->qbuf.b[off];
+		if (l == 0) {
+			s->q.nlen = off + 1;
+			break;
+		}
+		if (l > MAX_LABEL_LEN)
+			return STAT_PASS_NAME; /* compression pointer or bad label */
+		off += l + 1;
+		if (off > MAX_NAME_LEN - 1)
+			return STAT_PASS_NAME;
+	}
+	nlen = reload(s->q.nlen);
+	if (nlen == 0 || nlen > MAX_NAME_LEN)
+		return STAT_PASS_NAME;
+	if (nlen + 4 > avail)
+		return STAT_PASS_NAME; /* QTYPE/QCLASS cut short */
+	s->q.qlen = nlen + 4;
+	qtype = (__u16)s->qbuf.b[nlen] << 8 | s->qbuf.b[nlen + 1];
+	s->q.qtype = qtype;
+	if (s->qbuf.b[nlen + 2] != 0 || s->qbuf.b[nlen + 3] != DNS_CLASS_IN)
+		return STAT_PASS_CLASS;
+	if (qtype_special(qtype))
+		return STAT_PASS_QTYPE;
+	return 0;
+}
+
+/* The one additional record must be an OPT at the root, version 0, ending
+ * the message, with options the responder ignores (RFC 6891 §6.1.2); NSID is
+ * passed when configured, since Go answers it. */
+static __always_inline int parse_opt(void *data, void *data_end, struct scratch *s,
+				     const struct config *cfg)
+{
+	__u64 qlen = reload(s->q.qlen);
+	__u64 off = reload(s->p.dns_off) + DNS_HDR_LEN + qlen;
+	__u64 rest = reload(s->p.dns_len) - DNS_HDR_LEN - qlen;
+	__u64 rdlen, pos = 0;
+	__u8 *o;
+
+	opaque(off);
+	if (rest < OPT_RR_LEN || rest > 0xffff)
+		return STAT_PASS_ADDITIONAL;
+	if (off > MAX_L4_END + DNS_HDR_LEN + MAX_NAME_LEN + 4)
+		return STAT_ABORTED;
+	o = data + off;
+	if ((void *)(o + OPT_RR_LEN) > data_end)
+		return STAT_PASS_MALFORMED;
+	if (o[0] != 0 || o[1] != 0 || o[2] != DNS_TYPE_OPT)
+		return STAT_PASS_ADDITIONAL; /* another record, or an OPT not at the root */
+	rdlen = (__u64)o[9] << 8 | o[10];
+	if (OPT_RR_LEN + rdlen > rest)
+		return STAT_PASS_ADDITIONAL; /* cut short: FORMERR in Go */
+	if (OPT_RR_LEN + rdlen < rest)
+		return STAT_PASS_TRAILING;
+	if (rdlen > MAX_OPT_RDLEN)
+		return STAT_PASS_ADDITIONAL;
+	for (int i = 0; i < MAX_EDNS_OPTIONS; i++) {
+		__u8 *opt;
+		__u64 code, olen;
+
+		if (pos >= rdlen)
+			break;
+		if (rdlen - pos < OPT_OPTION_HDR)
+			return STAT_PASS_ADDITIONAL;
+		opt = o + OPT_RR_LEN + (pos & (MAX_OPT_RDLEN - 1));
+		if ((void *)(opt + OPT_OPTION_HDR) > data_end)
+			return STAT_PASS_MALFORMED;
+		code = (__u64)opt[0] << 8 | opt[1];
+		olen = (__u64)opt[2] << 8 | opt[3];
+		if (OPT_OPTION_HDR + olen > rdlen - pos)
+			return STAT_PASS_ADDITIONAL;
+		if (code == EDNS_OPTION_NSID && (cfg->flags & CONFIG_NSID))
+			return STAT_PASS_NSID;
+		pos += OPT_OPTION_HDR + olen;
+	}
+	if (pos < rdlen)
+		return STAT_PASS_ADDITIONAL; /* more than MAX_EDNS_OPTIONS */
+	if (o[6] != 0)
+		return STAT_PASS_EDNS_VERSION;
+	s->q.edns = 1;
+	s->q.udp_size = (__u16)o[3] << 8 | o[4];
+	s->q.dnssec_ok = (o[7] & (EDNS_DO >> 8)) != 0;
+	return 0;
+}
+
+/* Lowercases the name into s->key, hashes it, and sums the question for the
+ * UDP checksum, 8 bytes at a time. The loop has one exit test so that the
+ * verifier walks it once per length, not once per combination of lengths. */
+static __always_inline int key_and_sum(struct scratch *s)
+{
+	__u64 nlen = reload(s->q.nlen), nfull, rem, t, k;
+	__u64 h = HASH_SEED ^ nlen, sum = 0;
+	__u32 i;
+
+	if (nlen == 0 || nlen > MAX_NAME_LEN)
+		return -1;
+	nfull = nlen / 8;
+	rem = nlen & 7;
+	for (i = 0; i < NAME_WORDS; i++) {
+		__u64 w;
+
+		if (i >= nfull)
+			break;
+		w = s->qbuf.w[i];
+		sum += (w & 0xffffffff) + (w >> 32);
+		k = lower8(w);
+		s->key[i] = k;
+		h = hash_word(h, k);
+	}
+	if (nfull >= NAME_WORDS)
+		return -1;
+	/* Last partial word of the name, then QTYPE and QCLASS: rem + 4 bytes
+	 * from word nfull, spilling into the next when rem > 4. */
+	t = s->qbuf.w[nfull];
+	if (rem) {
+		k = lower8(t & tail_mask(rem));
+		s->key[nfull] = k;
+		h = hash_word(h, k);
+	}
+	if (rem + 4 <= 8) {
+		t &= tail_mask(rem + 4);
+	} else {
+		__u64 t2 = s->qbuf.w[nfull + 1] & tail_mask(rem + 4 - 8);
+
+		sum += (t2 & 0xffffffff) + (t2 >> 32);
+	}
+	sum += (t & 0xffffffff) + (t >> 32);
+	s->q.name_hash = h;
+	s->q.qsum = sum;
+	return 0;
+}
+
+/* The record for (name, qtype) at ref, if it really is for them: the index
+ * holds hashes only. *collision tells a foreign record from a missing one.
+ * The body's offset in the record goes to s->q.body_off. */
+static __always_inline struct answer *answer_at(__u32 ref, struct scratch *s, __u16 qtype,
+						int *collision)
+{
+	__u32 block = ref >> REF_BLOCK_SHIFT;
+	__u64 off = (ref & REF_OFFSET_MASK) * STORE_ALIGN;
+	__u64 nlen = reload(s->q.nlen), nwords;
+	struct store_block *b;
+	struct answer *a;
+
+	if (nlen > MAX_NAME_LEN)
+		return NULL;
+	nwords = (nlen + 7) / 8;
+	b = bpf_map_lookup_elem(&answer_store, &block);
+	if (!b)
+		return NULL;
+	a = (struct answer *)(b->bytes + off);
+	if (a->qtype != qtype || a->name_len != nlen) {
+		*collision = 1;
+		return NULL;
+	}
+	for (__u32 i = 0; i < NAME_WORDS; i++) {
+		if (i >= nwords)
+			break;
+		if (*(__u64 *)(b->bytes + off + ANSWER_HDR_LEN + i * 8) != s->key[i]) {
+			*collision = 1;
+			return NULL;
+		}
+	}
+	s->q.body_off = ANSWER_HDR_LEN + nwords * 8;
+	return a;
+}
+
+#endif

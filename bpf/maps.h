@@ -1,0 +1,108 @@
+/* Maps of the fast path. Sizes marked "set by the loader" are placeholders
+ * that loader/ replaces on the spec before loading (and checks). */
+#ifndef XDPNS_MAPS_H
+#define XDPNS_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+
+#include "abi.h"
+#include "consts.h"
+
+/* Runtime configuration (struct config), one element. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct config);
+} config_map SEC(".maps");
+
+/* Hash of (name, QTYPE) to the records answering it. Keys are 8 bytes so an
+ * entry costs about 80 bytes of kernel memory whatever the name's length. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* set by the loader */
+	__type(key, struct index_key);
+	__type(value, struct index_val);
+} answer_index SEC(".maps");
+
+/* Records (struct answer, name, body) packed in blocks. Mmapable: the loader
+ * writes records straight into it, then publishes them through the index. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1); /* set by the loader */
+	__type(key, __u32);
+	__type(value, struct store_block);
+} answer_store SEC(".maps");
+
+/* Destination addresses answered when CONFIG_ADDR_FILTER is set. */
+#define MAX_SERVICE_ADDRS 64
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAX_SERVICE_ADDRS);
+	__type(key, struct service_addr);
+	__type(value, __u8);
+} service_addrs SEC(".maps");
+
+/* Verdict counters (enum stat). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, STAT_MAX);
+	__type(key, enum stat);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+/* What the parse learned about the query packet. */
+struct pkt {
+	__u64 frame_len; /* data_end - data, Ethernet padding included */
+	__u64 l3_off;    /* IP header */
+	__u64 l4_off;    /* UDP header */
+	__u64 dns_off;   /* DNS header */
+	__u64 dns_len;   /* DNS message: UDP length less its header */
+	__u64 v6;        /* IPv6, else IPv4 */
+};
+
+/* What the DNS gate learned about the query. */
+struct query {
+	__u64 nlen;      /* QNAME wire length, root included */
+	__u64 qlen;      /* question: nlen + QTYPE + QCLASS */
+	__u64 flags;     /* header flags as received, host order */
+	__u64 qtype;     /* host order */
+	__u64 udp_size;  /* the client's EDNS payload size, host order */
+	__u64 edns;      /* an OPT was present */
+	__u64 dnssec_ok; /* its DO bit */
+	__u64 name_hash; /* hash of the lowercased name (name_hash_type adds QTYPE) */
+	__u64 qsum;      /* one's-complement partial sum of the question */
+	__u64 body_off;  /* offset of the body in the answer record */
+};
+
+/* Per-packet working memory. Parse results live here rather than on the
+ * stack on purpose: read back through memory (reload()), they are unknown
+ * to the verifier, so the paths out of a parse loop merge instead of each
+ * being verified again through the rest of the program; every use bounds
+ * them explicitly. Per-CPU arrays are preallocated, so the lookup fails only
+ * if the index is out of range. */
+#define PREFIX_LEN 352 /* >= MAX_L4_END + DNS_HDR_LEN + MAX question, 8-aligned */
+struct scratch {
+	struct pkt p;
+	struct query q;
+	union {
+		__u8 b[QBUF_LEN];
+		__u64 w[QBUF_WORDS];
+	} qbuf;                    /* the question as sent */
+	__u64 key[NAME_WORDS];     /* the name lowercased, zero-padded */
+	__u8 prefix[PREFIX_LEN];   /* headers and question, for head growth */
+};
+
+/* Reads a scratch field from memory, never from a register copy. */
+#define reload(x) (*(volatile typeof(x) *)&(x))
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scratch);
+} scratch SEC(".maps");
+
+#endif

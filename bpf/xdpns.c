@@ -1,0 +1,333 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/* xdpns fast path: answers UDP DNS queries from precompiled answers with
+ * XDP_TX, byte for byte what the Go responder (userspace/responder) sends,
+ * and passes everything it cannot answer exactly. docs/xdp.md describes the
+ * maps and the ABI. */
+#include <linux/bpf.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "abi.h"
+#include "consts.h"
+#include "csum.h"
+#include "dns.h"
+#include "maps.h"
+#include "parse.h"
+#include "stats.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Puts struct answer in BTF so bpf2go generates its Go type. */
+const struct answer *unused_answer __attribute__((unused));
+
+/* Only the service addresses, when configured. */
+static __always_inline int check_service_addr(void *data, void *data_end,
+					      struct scratch *s)
+{
+	struct service_addr key = {};
+	__u64 l3 = reload(s->p.l3_off);
+
+	opaque(l3);
+	if (l3 > MAX_L3_OFF)
+		return STAT_ABORTED;
+	if (reload(s->p.v6)) {
+		struct ipv6hdr *ip6 = data + l3;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return STAT_PASS_MALFORMED;
+		__builtin_memcpy(key.addr, &ip6->daddr, 16);
+	} else {
+		struct iphdr *ip = data + l3;
+
+		if ((void *)(ip + 1) > data_end)
+			return STAT_PASS_MALFORMED;
+		key.addr[10] = 0xff;
+		key.addr[11] = 0xff;
+		__builtin_memcpy(&key.addr[12], &ip->daddr, 4);
+	}
+	if (!bpf_map_lookup_elem(&service_addrs, &key))
+		return STAT_PASS_NOT_OURS;
+	return 0;
+}
+
+/* Makes the frame new_len bytes long: at the tail, else at the head (moving
+ * headers and question forward), else fails. */
+static __always_inline int resize(struct xdp_md *ctx, const struct config *cfg,
+				  struct scratch *s, __u64 new_len)
+{
+	long delta = (long)new_len - (long)reload(s->p.frame_len);
+	__u64 plen = reload(s->p.dns_off) + DNS_HDR_LEN + reload(s->q.qlen);
+
+	if (delta <= 0)
+		return delta ? bpf_xdp_adjust_tail(ctx, (int)delta) : 0;
+	if (delta > 0xffff)
+		return -1;
+	if (!(cfg->flags & CONFIG_NO_TAIL_GROW) && bpf_xdp_adjust_tail(ctx, (int)delta) == 0)
+		return 0;
+	if (plen > PREFIX_LEN || plen == 0)
+		return -1;
+	if (bpf_xdp_load_bytes(ctx, 0, s->prefix, plen))
+		return -1;
+	if (bpf_xdp_adjust_head(ctx, -(int)delta))
+		return -1;
+	return bpf_xdp_store_bytes(ctx, 0, s->prefix, plen);
+}
+
+/* Writes L2-L4 of the response (addresses and ports swapped) and returns the
+ * UDP checksum's partial sum over pseudo header and UDP header. */
+static __always_inline int write_l2_l4(void *data, void *data_end, struct scratch *s,
+				       __u32 dns_len, __u64 *sum)
+{
+	struct ethhdr *eth = data;
+	__u64 l3 = reload(s->p.l3_off), l4 = reload(s->p.l4_off);
+	__u32 udp_len = UDP_HDR_LEN + dns_len;
+	struct udphdr *udp;
+	__u8 mac[ETH_ALEN];
+	__u64 acc = 0;
+
+	opaque(l3);
+	opaque(l4);
+	if (l3 > MAX_L3_OFF || l4 > MAX_L4_OFF)
+		return -1;
+	udp = data + l4;
+	if ((void *)(eth + 1) > data_end || (void *)(udp + 1) > data_end)
+		return -1;
+	__builtin_memcpy(mac, eth->h_source, ETH_ALEN);
+	__builtin_memcpy(eth->h_source, eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(eth->h_dest, mac, ETH_ALEN);
+
+	if (reload(s->p.v6)) {
+		struct ipv6hdr *ip6 = data + l3;
+		struct in6_addr a;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		a = ip6->saddr;
+		ip6->saddr = ip6->daddr;
+		ip6->daddr = a;
+		*(__be32 *)ip6 = bpf_htonl(0x60000000); /* version 6, class 0, flow 0 */
+		ip6->payload_len = bpf_htons(udp_len);
+		ip6->hop_limit = REPLY_TTL;
+#pragma unroll
+		for (int i = 0; i < 4; i++)
+			acc += (__u64)ip6->saddr.in6_u.u6_addr32[i] + ip6->daddr.in6_u.u6_addr32[i];
+		acc += (__u64)bpf_htonl(udp_len) + bpf_htonl(IPPROTO_UDP_);
+	} else {
+		struct iphdr *ip = data + l3;
+		__u64 ipsum = 0;
+		__be32 a;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		a = ip->saddr;
+		ip->saddr = ip->daddr;
+		ip->daddr = a;
+		ip->tos = 0;
+		ip->tot_len = bpf_htons(IPV4_HDR_LEN + udp_len);
+		ip->id = 0;
+		ip->frag_off = bpf_htons(IPV4_DF);
+		ip->ttl = REPLY_TTL;
+		ip->check = 0;
+#pragma unroll
+		for (int i = 0; i < IPV4_HDR_LEN / 2; i++)
+			ipsum += ((__u16 *)ip)[i];
+		ip->check = csum_finish(ipsum);
+		acc += (__u64)ip->saddr + ip->daddr;
+		acc += (__u64)bpf_htons(udp_len) + bpf_htons(IPPROTO_UDP_);
+	}
+
+	__be16 port = udp->source;
+	udp->source = udp->dest;
+	udp->dest = port;
+	udp->len = bpf_htons(udp_len);
+	udp->check = 0;
+	acc += (__u64)udp->source + udp->dest + udp->len;
+	*sum = acc;
+	return 0;
+}
+
+/* The OPT record we send (wire.appendOPT without options) in opt[0..10],
+ * and opt[11] = 0 so the checksum can take 16-bit words. */
+static __always_inline void build_opt(__u8 opt[12], const struct config *cfg, __u64 dnssec_ok)
+{
+	opt[0] = 0;                       /* root owner */
+	opt[1] = 0;
+	opt[2] = DNS_TYPE_OPT;
+	opt[3] = cfg->udp_payload >> 8;   /* our payload size */
+	opt[4] = cfg->udp_payload & 0xff;
+	opt[5] = 0;                       /* extended RCODE */
+	opt[6] = 0;                       /* version */
+	opt[7] = dnssec_ok ? EDNS_DO >> 8 : 0;
+	opt[8] = 0;
+	opt[9] = 0;                       /* RDLENGTH */
+	opt[10] = 0;
+	opt[11] = 0;
+}
+
+SEC("xdp")
+int xdpns_answer(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+	struct index_key key;
+	struct index_val *iv;
+	struct answer *a;
+	struct config *cfg;
+	struct scratch *s;
+	struct dnshdr *h;
+	__u8 *body = NULL;
+	__u8 opt[12];
+	__u32 zero = 0, ref;
+	__u64 qlen, edns, dnssec_ok, limit, full, len, blen = 0, tc = 0, off;
+	__u16 want, qtype, arcount = 0, aflags, out_flags;
+	__u64 sum;
+	int r, collision = 0;
+
+	cfg = bpf_map_lookup_elem(&config_map, &zero);
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!cfg || !s)
+		return PASS(STAT_PASS_NOT_OURS);
+
+	r = parse_headers(ctx, cfg, &s->p);
+	if (r)
+		return PASS(r);
+	if (cfg->flags & CONFIG_ADDR_FILTER) {
+		r = check_service_addr(data, data_end, s);
+		if (r)
+			return PASS(r);
+	}
+	r = parse_dns_header(data, data_end, s, &arcount);
+	if (r)
+		return PASS(r);
+	r = parse_question(ctx, s);
+	if (r)
+		return PASS(r);
+	s->q.edns = 0;
+	s->q.dnssec_ok = 0;
+	if (arcount) {
+		r = parse_opt(data, data_end, s, cfg);
+		if (r)
+			return PASS(r);
+	} else if (reload(s->p.dns_len) != DNS_HDR_LEN + reload(s->q.qlen)) {
+		return PASS(STAT_PASS_TRAILING);
+	}
+
+	/* Lookup: (name, QTYPE), else the name's default entry when the QTYPE
+	 * takes it; the DO=1 record when the client set DO. */
+	if (key_and_sum(s))
+		return count(STAT_ABORTED, XDP_ABORTED);
+	qtype = reload(s->q.qtype);
+	want = qtype;
+	key.hash = name_hash_type(reload(s->q.name_hash), want);
+	iv = bpf_map_lookup_elem(&answer_index, &key);
+	if (!iv && qtype_defaultable(qtype)) {
+		want = 0;
+		key.hash = name_hash_type(reload(s->q.name_hash), want);
+		iv = bpf_map_lookup_elem(&answer_index, &key);
+	}
+	if (!iv)
+		return PASS(STAT_PASS_NO_ENTRY);
+	dnssec_ok = reload(s->q.dnssec_ok) & 1;
+	ref = iv->ref[dnssec_ok];
+	if (ref == REF_NONE)
+		return PASS(STAT_PASS_NO_ENTRY);
+	a = answer_at(ref, s, want, &collision);
+	if (!a)
+		return PASS(collision ? STAT_PASS_COLLISION : STAT_PASS_NO_ENTRY);
+	off = reload(s->q.body_off);
+	if (off > ANSWER_HDR_LEN + NAME_WORDS * 8)
+		return count(STAT_ABORTED, XDP_ABORTED);
+	body = (__u8 *)a + off;
+
+	/* Size: wire.Compose truncates to header, question and OPT when the
+	 * whole answer exceeds the client's limit. */
+	qlen = reload(s->q.qlen);
+	edns = reload(s->q.edns);
+	if (qlen > MAX_NAME_LEN + 4)
+		return count(STAT_ABORTED, XDP_ABORTED);
+	aflags = a->flags;
+	full = DNS_HDR_LEN + qlen + a->body_len + (edns ? OPT_RR_LEN : 0);
+	limit = DNS_MIN_UDP_LIMIT;
+	if (edns) {
+		__u64 client = reload(s->q.udp_size);
+
+		limit = client < cfg->udp_payload ? client : cfg->udp_payload;
+		if (limit < DNS_MIN_UDP_LIMIT)
+			limit = DNS_MIN_UDP_LIMIT;
+	}
+	if (full > limit) {
+		tc = 1;
+		len = DNS_HDR_LEN + qlen + (edns ? OPT_RR_LEN : 0);
+	} else {
+		if ((aflags & ANSWER_OVERSIZE) || a->body_len > MAX_BODY_LEN || full > cfg->max_dns)
+			return PASS(STAT_PASS_OVERSIZE);
+		len = full;
+		blen = a->body_len;
+	}
+	out_flags = DNS_QR | (reload(s->q.flags) & (DNS_RD | DNS_CD)) | (aflags & ANSWER_RCODE_MASK);
+	if (aflags & ANSWER_AA)
+		out_flags |= DNS_AA;
+	if (tc)
+		out_flags |= DNS_TC;
+	__be16 an = tc ? 0 : a->an;
+	__be16 ns = tc ? 0 : a->ns;
+	__u16 ar = tc ? 0 : bpf_ntohs(a->ar);
+	__u16 body_csum = a->csum;
+
+	if (resize(ctx, cfg, s, reload(s->p.dns_off) + len))
+		return PASS(STAT_PASS_NO_ROOM);
+
+	/* From here the frame is ours. A failed bounds check cannot happen (the
+	 * length was just set) but the verifier needs them: abort, never pass
+	 * a half-written packet. */
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	if (write_l2_l4(data, data_end, s, len, &sum))
+		return count(STAT_ABORTED, XDP_ABORTED);
+	off = reload(s->p.dns_off);
+	opaque(off);
+	if (off > MAX_L4_END)
+		return count(STAT_ABORTED, XDP_ABORTED);
+	h = data + off;
+	if ((void *)(h + 1) > data_end)
+		return count(STAT_ABORTED, XDP_ABORTED);
+	h->flags = bpf_htons(out_flags);
+	h->ancount = an;
+	h->nscount = ns;
+	h->arcount = bpf_htons(ar + (edns ? 1 : 0));
+	/* Header words (ID and QDCOUNT as received), the question as sent. */
+	sum += (__u64)((__u32 *)h)[0] + ((__u32 *)h)[1] + ((__u32 *)h)[2];
+	sum += reload(s->q.qsum);
+
+	off += DNS_HDR_LEN + qlen;
+	if (blen) {
+		if (blen > MAX_BODY_LEN || bpf_xdp_store_bytes(ctx, off, body, blen))
+			return count(STAT_ABORTED, XDP_ABORTED);
+		sum = csum_add_at(sum, body_csum, qlen & 1);
+		off += blen;
+	}
+	if (edns) {
+		__u64 osum = 0;
+
+		build_opt(opt, cfg, dnssec_ok);
+		if (bpf_xdp_store_bytes(ctx, off, opt, OPT_RR_LEN))
+			return count(STAT_ABORTED, XDP_ABORTED);
+#pragma unroll
+		for (int i = 0; i < 6; i++)
+			osum += ((__u16 *)opt)[i];
+		sum = csum_add_at(sum, csum_fold64(osum), (qlen + blen) & 1);
+	}
+
+	/* Pointers do not survive helpers that may change the packet. */
+	data = (void *)(long)ctx->data;
+	data_end = (void *)(long)ctx->data_end;
+	off = reload(s->p.l4_off);
+	opaque(off);
+	if (off > MAX_L4_OFF)
+		return count(STAT_ABORTED, XDP_ABORTED);
+	struct udphdr *udp = data + off;
+	if ((void *)(udp + 1) > data_end)
+		return count(STAT_ABORTED, XDP_ABORTED);
+	udp->check = csum_finish_udp(sum);
+	return count(tc ? STAT_TX_TRUNCATED : STAT_TX_ANSWER, XDP_TX);
+}

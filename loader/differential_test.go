@@ -1,0 +1,200 @@
+package loader
+
+import (
+	"math/rand/v2"
+	"net"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/compile"
+	"github.com/xdpns/xdpns/userspace/responder"
+)
+
+// testZones lists the zone files of the tests with their origins: every
+// zone under userspace/*/testdata (signed ones included) and ours. The
+// origin is the owner of the file's SOA; fragments without one are skipped.
+func testZones(t testing.TB) map[string]string {
+	t.Helper()
+	var files []string
+	for _, pat := range []string{"../userspace/*/testdata/*.zone", "../userspace/*/testdata/*.zone.signed", "testdata/*.zone"} {
+		m, err := filepath.Glob(pat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		files = append(files, m...)
+	}
+	out := map[string]string{}
+	for _, f := range files {
+		if o := soaOwner(t, f); o != "" {
+			out[f] = o
+		}
+	}
+	if len(out) < 4 {
+		t.Fatalf("found %d test zones, want the responder's and ours", len(out))
+	}
+	return out
+}
+
+func soaOwner(t testing.TB, file string) string {
+	t.Helper()
+	f, err := os.Open(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	zp := dns.NewZoneParser(f, ".", file)
+	zp.SetIncludeAllowed(true)
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		if rr.Header().Rrtype == dns.TypeSOA {
+			return dns.CanonicalName(rr.Header().Name)
+		}
+	}
+	return ""
+}
+
+// variant is one way of asking: EDNS or not, DO, size, options, flags.
+type variant struct {
+	name    string
+	edns    bool
+	do      bool
+	size    uint16
+	rd, cd  bool
+	options []dns.EDNS0
+}
+
+var variants = []variant{
+	{name: "plain"},
+	{name: "rd+cd", rd: true, cd: true},
+	{name: "edns", edns: true, size: 1232},
+	{name: "edns+do", edns: true, do: true, size: 1232, rd: true},
+	{name: "edns+do+4096+cookie", edns: true, do: true, size: 4096, cd: true,
+		options: []dns.EDNS0{&dns.EDNS0_COOKIE{Code: dns.EDNS0COOKIE, Cookie: "0102030405060708"}}},
+	{name: "edns+512+do", edns: true, do: true, size: 512},
+	{name: "edns+small+padding+ecs", edns: true, size: 100,
+		options: []dns.EDNS0{
+			&dns.EDNS0_SUBNET{Code: dns.EDNS0SUBNET, Family: 1, SourceNetmask: 24, Address: net.IP{198, 18, 0, 0}},
+			&dns.EDNS0_PADDING{Padding: make([]byte, 37)},
+		}},
+}
+
+// randomCase flips the case of letters at random (0x20 encoding).
+func randomCase(rng *rand.Rand, name string) string {
+	b := []byte(name)
+	for i, c := range b {
+		if ('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') && rng.IntN(2) == 0 {
+			b[i] = c ^ 0x20
+		}
+	}
+	return string(b)
+}
+
+func packQuery(t testing.TB, id uint16, name string, qtype uint16, v variant) []byte {
+	t.Helper()
+	m := &dns.Msg{Question: []dns.Question{{Name: name, Qtype: qtype, Qclass: dns.ClassINET}}}
+	m.Id = id
+	m.RecursionDesired = v.rd
+	m.CheckingDisabled = v.cd
+	if v.edns {
+		o := &dns.OPT{Hdr: dns.RR_Header{Name: ".", Rrtype: dns.TypeOPT}}
+		o.SetUDPSize(v.size)
+		o.SetDo(v.do)
+		o.Option = v.options
+		m.Extra = []dns.RR{o}
+	}
+	q, err := m.Pack()
+	if err != nil {
+		t.Fatalf("pack %s/%d: %v", name, qtype, err)
+	}
+	return q
+}
+
+// defaultProbe returns a QTYPE answered by the name's default entry.
+func defaultProbe(explicit map[uint16]bool, rng *rand.Rand) uint16 {
+	for _, c := range []uint16{dns.TypeMX, dns.TypeTXT, dns.TypeSRV, dns.TypeCAA, dns.TypeHINFO} {
+		if !explicit[c] && rng.IntN(2) == 0 {
+			return c
+		}
+	}
+	return 65280 // private use: never in zone data
+}
+
+// TestDifferential is the invariant: for every compiled entry of every test
+// zone and every way of asking, XDP_TX sends the Go responder's bytes.
+func TestDifferential(t *testing.T) {
+	// The default payload, and a large one under which answers between
+	// 1232 bytes and the MTU bound go out whole and larger ones are passed.
+	configs := []struct {
+		name string
+		cfg  Config
+		rcfg responder.Config
+	}{
+		{"1232", Config{}, responder.Config{}},
+		{"4096", Config{MaxDNS: 1452}, responder.Config{UDPPayload: 4096}},
+	}
+	for file, origin := range testZones(t) {
+		for _, c := range configs {
+			t.Run(filepath.Base(file)+"/"+c.name, func(t *testing.T) {
+				z := loadZone(t, file, origin)
+				e := newEnv(t, c.cfg, c.rcfg, z)
+				zes, err := Zones(z)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rng := rand.New(rand.NewPCG(1, uint64(len(origin))))
+				types := map[string]map[uint16]bool{}
+				var keys []compile.Entry
+				for _, en := range zes[0].Entries {
+					n := string(en.Name)
+					if types[n] == nil {
+						types[n] = map[uint16]bool{}
+					}
+					if !types[n][en.Type] {
+						keys = append(keys, en)
+					}
+					types[n][en.Type] = true
+				}
+				var tx, tc, oversize int
+				for i, en := range keys {
+					name, _, err := dns.UnpackDomainName(en.Name, 0)
+					if err != nil {
+						t.Fatal(err)
+					}
+					qtype := en.Type
+					if qtype == compile.TypeDefault {
+						qtype = defaultProbe(types[string(en.Name)], rng)
+					}
+					for j, v := range variants {
+						f := frame{v6: (i+j)%2 == 1, vlans: (i + j) % 3}
+						q := packQuery(t, uint16(rng.Uint32()), randomCase(rng, name), qtype, v)
+						want := e.resp.Respond(&responder.Scratch{}, nil, q, false)
+						ret, out, st := e.query(t, f.build(q))
+						switch ret {
+						case xdpTx:
+							if exp := f.response(want); string(out) != string(exp) {
+								t.Errorf("%s %d %s: XDP differs from Go:\n%s", name, qtype, v.name, hexDiff(out, exp))
+								continue
+							}
+							checkChecksums(t, out)
+							tx++
+							tc += int(st["tx__truncated"])
+						case xdpPass:
+							if st["pass__oversize"] != 1 {
+								t.Errorf("%s %d %s: passed %v, want an answer", name, qtype, v.name, st)
+							}
+							oversize++
+						default:
+							t.Errorf("%s %d %s: verdict %d", name, qtype, v.name, ret)
+						}
+					}
+				}
+				t.Logf("%d entries: %d answered in XDP (%d truncated), %d passed as oversize", len(keys), tx, tc, oversize)
+				if tx == 0 {
+					t.Error("nothing answered")
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,66 @@
+package loader
+
+import (
+	"fmt"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/compile"
+	"github.com/xdpns/xdpns/userspace/zone"
+)
+
+// Zones lists the compiled answers of the served zones zs for the maps.
+// The responder answers a name from the served zone with the longest origin
+// enclosing it, so an entry one zone lists for a name inside a more specific
+// served zone (glue below a cut whose child is served too) is left out: XDP
+// must not answer it from the parent. Expired zones must not be passed in:
+// the responder answers SERVFAIL for them.
+func Zones(zs ...*zone.Zone) ([]ZoneEntries, error) {
+	origins := make(map[string]int, len(zs))
+	for i, z := range zs {
+		w, err := wireName(z.Origin)
+		if err != nil {
+			return nil, err
+		}
+		if _, dup := origins[string(w)]; dup {
+			return nil, fmt.Errorf("zone %s given twice", z.Origin)
+		}
+		origins[string(w)] = i
+	}
+	out := make([]ZoneEntries, len(zs))
+	for i, z := range zs {
+		out[i] = ZoneEntries{Origin: z.Origin, Signed: z.Signed}
+		err := compile.Each(z, func(e *compile.Entry) error {
+			if servedBy(origins, e.Name) == i {
+				out[i].Entries = append(out[i].Entries, *e)
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("compile %s: %w", z.Origin, err)
+		}
+	}
+	return out, nil
+}
+
+// servedBy returns the index of the longest origin enclosing the wire name.
+func servedBy(origins map[string]int, name []byte) int {
+	for off := 0; off < len(name); off += int(name[off]) + 1 {
+		if i, ok := origins[string(name[off:])]; ok {
+			return i
+		}
+		if name[off] == 0 {
+			break
+		}
+	}
+	return -1
+}
+
+func wireName(name string) ([]byte, error) {
+	buf := make([]byte, 255)
+	n, err := dns.PackDomainName(dns.CanonicalName(name), buf, 0, nil, false)
+	if err != nil {
+		return nil, fmt.Errorf("name %q: %w", name, err)
+	}
+	return buf[:n], nil
+}
