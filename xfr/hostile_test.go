@@ -22,6 +22,7 @@ type fakePrimary struct {
 	xfr    func(w dns.ResponseWriter, q *dns.Msg) // AXFR and IXFR queries
 	xfrs   int                                    // transfer queries received
 	nonAA  bool                                   // SOA answers without AA
+	expire *uint32                                // EDNS EXPIRE in SOA answers
 }
 
 func startFake(t *testing.T) *fakePrimary {
@@ -66,7 +67,7 @@ func (f *fakePrimary) set(serial uint32, xfr func(w dns.ResponseWriter, q *dns.M
 
 func (f *fakePrimary) serve(w dns.ResponseWriter, q *dns.Msg) {
 	f.mu.Lock()
-	serial, xfr, nonAA := f.serial, f.xfr, f.nonAA
+	serial, xfr, nonAA, expire := f.serial, f.xfr, f.nonAA, f.expire
 	if len(q.Question) == 1 && (q.Question[0].Qtype == dns.TypeAXFR || q.Question[0].Qtype == dns.TypeIXFR) {
 		f.xfrs++
 	}
@@ -80,6 +81,11 @@ func (f *fakePrimary) serve(w dns.ResponseWriter, q *dns.Msg) {
 		m.SetReply(q)
 		m.Authoritative = !nonAA
 		m.Answer = []dns.RR{soaRR(serial)}
+		if expire != nil {
+			m.SetEdns0(1232, false)
+			o := m.IsEdns0()
+			o.Option = append(o.Option, &dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Expire: *expire})
+		}
 		_ = w.WriteMsg(m)
 	case dns.TypeAXFR, dns.TypeIXFR:
 		if _, ok := w.RemoteAddr().(*net.TCPAddr); !ok {

@@ -482,13 +482,11 @@ func (zs *zoneState) saveZone(z *zone.Zone, diffs []Diff, tm timerState) {
 	if st == nil {
 		return
 	}
+	// The zone file carries the timers too. The timers file is left as it
+	// is: at load it only wins when it has the same serial and a later
+	// refresh.
 	if err := st.saveZone(zs.cfg.Name, z.Records(), diffs, tm); err != nil {
 		zs.log.Error("cannot save zone", "err", err)
-		return
-	}
-	// The zone file carries the timers; a stale timers file must not win.
-	if err := st.saveTimers(zs.cfg.Name, tm); err != nil {
-		zs.log.Error("cannot save timers", "err", err)
 	}
 }
 

@@ -1,7 +1,6 @@
 package xfr
 
 import (
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,20 +55,7 @@ func TestBINDRestartFromDisk(t *testing.T) {
 
 	t.Run("due", func(t *testing.T) {
 		// Pretend the daemon was down past the next refresh.
-		path := filepath.Join(dir, "example.test.timers")
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var tf map[string]any
-		if err := json.Unmarshal(b, &tf); err != nil {
-			t.Fatal(err)
-		}
-		tf["next_check"] = time.Now().Add(-time.Minute)
-		b, _ = json.Marshal(tf)
-		if err := os.WriteFile(path, b, 0o644); err != nil {
-			t.Fatal(err)
-		}
+		editTimers(t, dir, func(tm *timerState) { tm.NextCheck = time.Now().Add(-time.Minute) })
 		s := startSecondary(t, cfg, nil)
 		if z := s.served(); z == nil || z.Serial() != serial {
 			t.Fatalf("served at start: %v", z)
@@ -127,20 +113,7 @@ func TestBINDRestartExpired(t *testing.T) {
 	s1.m.Stop()
 	named.Stop()
 
-	path := filepath.Join(dir, "example.test.timers")
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var tf map[string]any
-	if err := json.Unmarshal(b, &tf); err != nil {
-		t.Fatal(err)
-	}
-	tf["expire_at"] = time.Now().Add(-time.Second)
-	b, _ = json.Marshal(tf)
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	editTimers(t, dir, func(tm *timerState) { tm.ExpireAt = time.Now().Add(-time.Second) })
 	cfg.Timers = fastTimers
 	s := startSecondary(t, cfg, nil)
 	if m := s.query("www.example.test.", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
@@ -154,5 +127,25 @@ func TestBINDRestartExpired(t *testing.T) {
 	}
 	if _, exp := s.events(); len(exp) != 2 || !exp[0] || exp[1] {
 		t.Errorf("OnExpire calls %v, want [true false]", exp)
+	}
+}
+
+// editTimers rewrites the saved timers of testZone in dir, as if time had
+// passed while the daemon was down. The timers file it writes wins over
+// the zone file's copy (same serial, a later refresh).
+func editTimers(t *testing.T, dir string, edit func(*timerState)) {
+	t.Helper()
+	st := store{dir: dir}
+	_, _, tm, err := st.loadZone(testZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if t2, err := st.loadTimers(testZone); err == nil && t2.Serial == tm.Serial && !t2.LastRefresh.Before(tm.LastRefresh) {
+		tm = t2
+	}
+	tm.LastRefresh = tm.LastRefresh.Add(time.Millisecond)
+	edit(&tm)
+	if err := st.saveTimers(testZone, tm); err != nil {
+		t.Fatal(err)
 	}
 }

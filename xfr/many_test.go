@@ -1,0 +1,151 @@
+package xfr
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/zone"
+)
+
+// anyZonePrimary serves a small zone for every name it is asked about and
+// records how many transfers run at once.
+type anyZonePrimary struct {
+	addr           netip.AddrPort
+	inFlight, peak atomic.Int64
+	transfers      atomic.Int64
+}
+
+func startAnyZone(t *testing.T) *anyZonePrimary {
+	t.Helper()
+	p := &anyZonePrimary{}
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := net.ListenPacket("udp4", l.Addr().String())
+	if err != nil {
+		t.Skipf("UDP port taken: %v", err)
+	}
+	p.addr = netip.MustParseAddrPort(l.Addr().String())
+	h := dns.HandlerFunc(p.serve)
+	tcp := &dns.Server{Listener: l, Handler: h}
+	udp := &dns.Server{PacketConn: pc, Handler: h}
+	go tcp.ActivateAndServe()
+	go udp.ActivateAndServe()
+	t.Cleanup(func() {
+		_ = tcp.Shutdown()
+		_ = udp.Shutdown()
+	})
+	return p
+}
+
+func (p *anyZonePrimary) serve(w dns.ResponseWriter, q *dns.Msg) {
+	if len(q.Question) != 1 {
+		return
+	}
+	name := q.Question[0].Name
+	soa := &dns.SOA{Hdr: dns.RR_Header{Name: name, Rrtype: dns.TypeSOA, Class: dns.ClassINET, Ttl: 300},
+		Ns: "ns." + name, Mbox: "h." + name, Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: 60}
+	m := new(dns.Msg)
+	m.SetReply(q)
+	m.Authoritative = true
+	switch q.Question[0].Qtype {
+	case dns.TypeSOA:
+		m.Answer = []dns.RR{soa}
+	case dns.TypeAXFR:
+		// In flight from here to just before the answer is written: the
+		// client cannot finish (and free its slot) before that.
+		n := p.inFlight.Add(1)
+		for {
+			old := p.peak.Load()
+			if n <= old || p.peak.CompareAndSwap(old, n) {
+				break
+			}
+		}
+		p.transfers.Add(1)
+		time.Sleep(2 * time.Millisecond) // let transfers overlap
+		ns, _ := dns.NewRR(fmt.Sprintf("%s 300 IN NS ns.%s", name, name))
+		a, _ := dns.NewRR(fmt.Sprintf("ns.%s 300 IN A 198.18.9.1", name))
+		m.Answer = []dns.RR{soa, ns, a, soa}
+		p.inFlight.Add(-1)
+	default:
+		m.Rcode = dns.RcodeRefused
+	}
+	_ = w.WriteMsg(m)
+}
+
+// Many zones converge, and never more transfers run at once than allowed.
+func TestManyZones(t *testing.T) {
+	t.Parallel()
+	const zones, maxXfr = 1000, 4
+	p := startAnyZone(t)
+	cfg := Config{MaxTransfers: maxXfr, StateDir: t.TempDir()}
+	for i := range zones {
+		cfg.Zones = append(cfg.Zones, Zone{Name: fmt.Sprintf("z%d.test.", i), Primaries: []Primary{{Addr: p.addr}}})
+	}
+	var mu sync.Mutex
+	got := map[string]bool{}
+	done := make(chan struct{})
+	cfg.OnZone = func(z *zone.Zone) {
+		mu.Lock()
+		defer mu.Unlock()
+		got[z.Origin] = true
+		if len(got) == zones {
+			close(done)
+		}
+	}
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := m.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Stop()
+	select {
+	case <-done:
+	case <-time.After(20 * time.Second):
+		mu.Lock()
+		t.Fatalf("%d of %d zones after 20s", len(got), zones)
+	}
+	t.Logf("%d zones converged in %v; peak %d concurrent transfers", zones, time.Since(start), p.peak.Load())
+	if pk := p.peak.Load(); pk > maxXfr || pk < 2 {
+		t.Errorf("peak concurrent transfers %d, want 2..%d", pk, maxXfr)
+	}
+	if n := p.transfers.Load(); n != zones {
+		t.Errorf("%d transfers for %d zones", n, zones)
+	}
+	for _, st := range m.Status() {
+		if st.State != StateOK || !strings.HasPrefix(st.Name, "z") {
+			t.Fatalf("zone %s: %+v", st.Name, st)
+		}
+	}
+}
+
+// RFC 7314: a primary that reports less remaining expire than the SOA's
+// makes our copy expire that much sooner.
+func TestEDNSExpire(t *testing.T) {
+	t.Parallel()
+	f := startFake(t)
+	one := uint32(1)
+	f.expire = &one
+	f.set(10, axfrOf(zoneRRs(t, 10))) // SOA expire 86400, refresh 3600
+	s := startSecondary(t, Config{Timers: fastTimers, Zones: []Zone{{Name: testZone, Primaries: []Primary{{Addr: f.addr}}}}}, nil)
+	st := s.waitSerial(10, 3*time.Second)
+	if d := time.Until(st.ExpireAt); d > time.Second {
+		t.Errorf("expires in %v, want at most the primary's 1s", d)
+	}
+	s.waitFor("expiry", 3*time.Second, func(st ZoneStatus) bool { return st.State == StateExpired })
+	if m := s.query("www.example.test.", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
+		t.Errorf("rcode %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
+	}
+}
