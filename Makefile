@@ -1,0 +1,64 @@
+# xdpns — build, demo, tests, benchmark, fuzzing.
+#
+#   make demo    install what is missing, build, run the built-in demo
+#   make test    install what is missing, run every test
+#   make build   build bin/xdpns
+#   make bench   userspace benchmark vs NSD and Knot, and heap per RR
+#   make fuzz    fuzz every target for FUZZTIME each
+#
+# Installing needs root (it runs .ci/deps.sh, which does nothing when every
+# package is there already). See docs/testing.md.
+
+SHELL := /bin/bash
+# Go from the official tarball lives here; a PATH without it still works.
+export PATH := $(PATH):/usr/local/go/bin
+
+GO        ?= go
+BIN       ?= bin
+# Race detector off: the suite runs reference servers and load, and -race
+# makes it several times slower. Add TESTFLAGS=-race to turn it on.
+TESTFLAGS ?=
+TIMEOUT   ?= 15m
+FUZZTIME  ?= 20s
+# Extra flags for the userspace benchmark, e.g. BENCHFLAGS="-rate 100000".
+BENCHFLAGS ?=
+
+.PHONY: all deps build demo test vet bench bench-userspace bench-heap fuzz clean
+
+all: build
+
+deps:
+	bash .ci/deps.sh
+
+build:
+	$(GO) build -o $(BIN)/xdpns ./cmd/xdpns
+
+demo: deps build
+	$(BIN)/xdpns demo
+
+test: deps
+	$(GO) test -count=1 -timeout $(TIMEOUT) $(TESTFLAGS) ./...
+
+vet:
+	$(GO) vet ./...
+
+bench: deps build bench-userspace bench-heap
+
+bench-userspace:
+	$(GO) run ./bench/cmd/userspace -xdpns-bin $(BIN)/xdpns $(BENCHFLAGS)
+
+bench-heap:
+	$(GO) test -run '^$$' -bench HeapPerRR -benchtime 1x ./userspace/zone
+
+# Every func FuzzXxx in a _test.go file, one after the other.
+fuzz:
+	@set -e; \
+	for dir in $$(grep -rl --include='*_test.go' '^func Fuzz' . | xargs -n1 dirname | sort -u); do \
+		for t in $$(grep -ho '^func Fuzz[A-Za-z0-9_]*' $$dir/*_test.go | sed 's/^func //'); do \
+			echo "== $$dir $$t ($(FUZZTIME))"; \
+			$(GO) test -run '^$$' -fuzz "^$$t\$$" -fuzztime $(FUZZTIME) $$dir; \
+		done; \
+	done
+
+clean:
+	rm -rf $(BIN)
