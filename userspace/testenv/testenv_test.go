@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"fmt"
 	"net"
 	"strconv"
 	"strings"
@@ -87,5 +88,37 @@ func TestLookPathFindsSbin(t *testing.T) {
 	}
 	if _, err := LookPath("no-such-program-xdpns"); err == nil {
 		t.Fatal("found a program that does not exist")
+	}
+}
+
+// recorder stands in for a *testing.T to see which way a requirement fails.
+type recorder struct {
+	testing.TB
+	skipped, fatal string
+}
+
+func (r *recorder) Helper()                   {}
+func (r *recorder) Skip(args ...any)          { r.skipped = fmt.Sprint(args...) }
+func (r *recorder) Fatalf(f string, a ...any) { r.fatal = fmt.Sprintf(f, a...) }
+
+func TestPolicySkipsLocallyFailsInCI(t *testing.T) {
+	for _, ci := range []string{"", "true"} {
+		t.Setenv("CI", ci)
+		r := &recorder{TB: t}
+		RequireBinary(r, "dnsperf-not-installed-xdpns")
+		if ci == "" && (r.skipped == "" || r.fatal != "") {
+			t.Errorf("CI unset: skipped %q, fatal %q; want a skip", r.skipped, r.fatal)
+		}
+		if ci != "" && (r.fatal == "" || r.skipped != "") {
+			t.Errorf("CI=%s: skipped %q, fatal %q; want a failure", ci, r.skipped, r.fatal)
+		}
+	}
+	t.Setenv("CI", "")
+	r := &recorder{TB: t}
+	Packages["xdpns-fake"] = "xdpns-fake-pkg"
+	defer delete(Packages, "xdpns-fake")
+	RequireBinary(r, "xdpns-fake")
+	if !strings.Contains(r.skipped, "Debian package xdpns-fake-pkg") {
+		t.Errorf("skip message does not name the package: %q", r.skipped)
 	}
 }
