@@ -89,7 +89,7 @@ func New(cfg Config) (*XDP, error) {
 	spec.Maps[xdpnsMapAnswerStore].MaxEntries = uint32(cfg.StoreBlocks)
 	x := &XDP{cfg: cfg}
 	if err := spec.LoadAndAssign(&x.objs, nil); err != nil {
-		return nil, fmt.Errorf("load xdp objects: %w", err)
+		return nil, fmt.Errorf("load xdp objects: %w", permission(err))
 	}
 	if err := x.writeConfig(); err != nil {
 		x.Close()
@@ -208,4 +208,24 @@ func (x *XDP) Fill(im *Image) error {
 		}
 	}
 	return nil
+}
+
+// MapMemory returns the kernel memory of the index and store maps, as the
+// kernel accounts it (fdinfo memlock).
+func (x *XDP) MapMemory() (index, store uint64, err error) {
+	for _, m := range []struct {
+		m *ebpf.Map
+		n *uint64
+	}{{x.objs.AnswerIndex, &index}, {x.objs.AnswerStore, &store}} {
+		info, err := m.m.Info()
+		if err != nil {
+			return 0, 0, fmt.Errorf("map info: %w", err)
+		}
+		v, ok := info.Memlock()
+		if !ok {
+			return 0, 0, fmt.Errorf("map memlock: %w", ebpf.ErrNotSupported)
+		}
+		*m.n = v
+	}
+	return index, store, nil
 }
