@@ -308,10 +308,18 @@ int xdpns_answer(struct xdp_md *ctx)
 	}
 	if (edns) {
 		__u64 osum = 0;
+		__u8 *o;
 
 		build_opt(opt, cfg, dnssec_ok);
-		if (bpf_xdp_store_bytes(ctx, off, opt, OPT_RR_LEN))
+		data = (void *)(long)ctx->data;
+		data_end = (void *)(long)ctx->data_end;
+		opaque(off);
+		if (off > MAX_L4_END + DNS_HDR_LEN + MAX_NAME_LEN + 4 + MAX_BODY_LEN)
 			return count(STAT_ABORTED, XDP_ABORTED);
+		o = data + off;
+		if ((void *)(o + OPT_RR_LEN) > data_end)
+			return count(STAT_ABORTED, XDP_ABORTED);
+		__builtin_memcpy(o, opt, OPT_RR_LEN);
 #pragma unroll
 		for (int i = 0; i < 6; i++)
 			osum += ((__u16 *)opt)[i];
