@@ -18,7 +18,7 @@ import (
 
 // bindPrimary starts named serving testZone, notifying notifyPort (0: no
 // NOTIFY).
-func bindPrimary(t *testing.T, text string, notifyPort int) *peer.Named {
+func bindPrimary(t testing.TB, text string, notifyPort int) *peer.Named {
 	t.Helper()
 	return peer.StartNamed(t, peer.NamedConfig{
 		Zones:      []peer.Zone{{Name: testZone, Text: text}},

@@ -70,7 +70,7 @@ func (l *logBuffer) String() string {
 // secondary is a Manager publishing into a real responder, with a UDP
 // socket that feeds NOTIFYs to HandleNotify.
 type secondary struct {
-	t      *testing.T
+	t      testing.TB
 	m      *Manager
 	r      *responder.Responder
 	log    *logBuffer
@@ -89,7 +89,7 @@ func (s *secondary) events() (published []uint32, expiries []bool) {
 
 // notifyListener opens the socket a primary sends NOTIFY to, before the
 // primary starts (it needs the port).
-func notifyListener(t *testing.T) *net.UDPConn {
+func notifyListener(t testing.TB) *net.UDPConn {
 	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +101,7 @@ func notifyListener(t *testing.T) *net.UDPConn {
 func port(c *net.UDPConn) int { return c.LocalAddr().(*net.UDPAddr).Port }
 
 // startSecondary starts a Manager for cfg. notify may be nil.
-func startSecondary(t *testing.T, cfg Config, notify *net.UDPConn) *secondary {
+func startSecondary(t testing.TB, cfg Config, notify *net.UDPConn) *secondary {
 	t.Helper()
 	s := &secondary{t: t, r: responder.New(responder.Config{}), log: &logBuffer{}, notify: notify}
 	cfg.Logger = slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -238,7 +238,7 @@ func canon(rrs []dns.RR) []string {
 
 // sameZone fails the test when the secondary's served zone differs from
 // the primary's AXFR.
-func sameZone(t *testing.T, primary []dns.RR, served *zone.Zone) {
+func sameZone(t testing.TB, primary []dns.RR, served *zone.Zone) {
 	t.Helper()
 	if served == nil {
 		t.Fatal("nothing served")

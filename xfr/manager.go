@@ -386,6 +386,7 @@ func (zs *zoneState) check(ctx context.Context) {
 	zs.force = false
 	zs.mu.Unlock()
 
+	start := time.Now()
 	out, err := zs.refresh(ctx, cur, force)
 	if ctx.Err() != nil {
 		return // shutting down: keep the state as it was
@@ -456,7 +457,8 @@ func (zs *zoneState) check(ctx context.Context) {
 		if out.full {
 			kind = "AXFR"
 		}
-		zs.log.Info("zone updated", "serial", out.z.Serial(), "from_serial", old, "kind", kind, "primary", out.source.String())
+		zs.log.Info("zone updated", "serial", out.z.Serial(), "from_serial", old, "kind", kind,
+			"primary", out.source.String(), "took", time.Since(start).Round(time.Microsecond))
 		zs.publish(out.z)
 	}
 	if wasExpired {
@@ -485,9 +487,12 @@ func (zs *zoneState) saveZone(z *zone.Zone, diffs []Diff, tm timerState) {
 	// The zone file carries the timers too. The timers file is left as it
 	// is: at load it only wins when it has the same serial and a later
 	// refresh.
+	start := time.Now()
 	if err := st.saveZone(zs.cfg.Name, z.Records(), diffs, tm); err != nil {
 		zs.log.Error("cannot save zone", "err", err)
+		return
 	}
+	zs.log.Debug("zone saved", "serial", z.Serial(), "took", time.Since(start).Round(time.Microsecond))
 }
 
 func (zs *zoneState) saveTimers(tm timerState) {
