@@ -133,7 +133,7 @@ func ancestor(sname string, i int) string {
 // the wildcard node when the answer is synthesised (then wild is true).
 func (e *engine) exact(sname string, n, src *zone.Node, wild bool) (string, bool) {
 	qt := e.q.Type
-	if c := n.Get(dns.TypeCNAME); c != nil && qt != dns.TypeCNAME && qt != dns.TypeRRSIG && qt != dns.TypeNSEC && qt != dns.TypeANY {
+	if c := n.Get(dns.TypeCNAME); c != nil && followCNAME(n, qt) {
 		e.res.Kind = Success // unless the chase finds otherwise
 		e.addAnswer(c, sname, wild)
 		if wild {
@@ -163,6 +163,9 @@ func (e *engine) exact(sname string, n, src *zone.Node, wild bool) (string, bool
 			for _, s := range sigs {
 				e.res.Answer = append(e.res.Answer, rename(s, sname, wild))
 			}
+			if wild {
+				e.proveWildcardAnswer(sname, src)
+			}
 			e.res.Kind = Success
 			return "", false
 		}
@@ -178,6 +181,26 @@ func (e *engine) exact(sname string, n, src *zone.Node, wild bool) (string, bool
 	}
 	e.noData(sname, n, src, wild)
 	return "", false
+}
+
+// followCNAME reports whether a query of type qt at a node holding a CNAME
+// follows it (RFC 1034 §4.3.2 step 3a): unless CNAME itself or ANY is asked,
+// or the type is one the CNAME may share its name with (RRSIG, NSEC) and the
+// node has it.
+func followCNAME(n *zone.Node, qt uint16) bool {
+	switch qt {
+	case dns.TypeCNAME, dns.TypeANY:
+		return false
+	case dns.TypeNSEC:
+		return n.Get(dns.TypeNSEC) == nil
+	case dns.TypeRRSIG:
+		for _, s := range n.Sets {
+			if len(s.Sigs) > 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // anySets picks the RRsets an ANY query gets. Over TCP: all of them. Over UDP

@@ -130,26 +130,6 @@ func first(name string) (string, string) {
 
 var exclusions = []exclusion{
 	{
-		id:   "qclass-any",
-		side: "xdpns",
-		what: "QCLASS * (255): NSD answers from the IN zone as if QCLASS were IN (RFC 1035 §3.2.5: * matches " +
-			"any class); xdpns answers REFUSED, as for every class other than IN and CH",
-		match: func(q query) bool { return q.v.class == dns.ClassANY },
-	},
-	{
-		id:   "cname-qtype-nsec-rrsig",
-		side: "xdpns",
-		what: "QTYPE NSEC or RRSIG at a CNAME owner that has no RRset of that type (NSEC in the unsigned and " +
-			"the NSEC3 zones, RRSIG in the unsigned zone): NSD follows the CNAME (RFC 1034 §4.3.2 step 3a), " +
-			"xdpns answers NODATA (answer.exact never follows a CNAME for these QTYPEs)",
-		match: func(q query) bool {
-			l, rest := first(q.name)
-			return slices.Contains(aliases, l) &&
-				(q.qtype == dns.TypeNSEC && rest != "nsec.test." ||
-					q.qtype == dns.TypeRRSIG && rest == "example.com.")
-		},
-	},
-	{
 		id:   "cname-qtype-nsec3",
 		side: "NSD",
 		what: "QTYPE NSEC3 at a CNAME owner: NSD answers NODATA without following the CNAME, xdpns follows it " +
@@ -157,18 +137,6 @@ var exclusions = []exclusion{
 		match: func(q query) bool {
 			l, _ := first(q.name)
 			return q.qtype == dns.TypeNSEC3 && slices.Contains(aliases, l)
-		},
-	},
-	{
-		id:   "rrsig-qtype-wildcard-proof",
-		side: "xdpns",
-		what: "QTYPE RRSIG, DO=1, at a name synthesised from a wildcard in a signed zone: NSD adds the NSEC/NSEC3 " +
-			"proving that the query name does not exist (RFC 4035 §3.1.3.3, RFC 5155 §7.2.6), xdpns sends the " +
-			"RRSIGs without it",
-		match: func(q query) bool {
-			n := strings.ToLower(q.name)
-			return q.qtype == dns.TypeRRSIG && q.v.do && q.zone != "example.com." &&
-				(strings.HasPrefix(n, "x.wild.") || strings.HasPrefix(n, "a.b.wild."))
 		},
 	},
 	{
@@ -659,7 +627,9 @@ func normalise(q query, nsd, ours *dns.Msg, minimal bool) {
 	// of positive answers. We send only what the answer needs. Referrals
 	// keep their glue and are compared: NSD clears AA on them, so they are
 	// not touched here.
-	if nsd.Rcode == dns.RcodeSuccess && len(nsd.Answer) > 0 && nsd.Authoritative {
+	// Answers to QCLASS * are never authoritative (neither server holds
+	// every class), so they are matched by class instead of AA.
+	if nsd.Rcode == dns.RcodeSuccess && len(nsd.Answer) > 0 && (nsd.Authoritative || q.v.class == dns.ClassANY) {
 		nsd.Extra = slices.DeleteFunc(nsd.Extra, func(rr dns.RR) bool {
 			return isAddress(rr) && !has(ours.Extra, rr)
 		})

@@ -188,7 +188,8 @@ func (r *Responder) Respond(s *Scratch, dst, pkt []byte, tcp bool) []byte {
 		resp.Options = append(s.opts[:0], r.nsid...)
 	}
 	switch q.Class {
-	case dns.ClassINET:
+	case dns.ClassINET, dns.ClassANY:
+		// QCLASS * matches any class (RFC 1035 §3.2.5): we only have IN.
 	case dns.ClassCHAOS:
 		return r.chaos(dst, q, &resp)
 	default:
@@ -213,7 +214,7 @@ func (r *Responder) Respond(s *Scratch, dst, pkt []byte, tcp bool) []byte {
 	if z.Expired {
 		return r.fail(dst, q, &resp, dns.RcodeServerFailure)
 	}
-	if q.Type != dns.TypeANY && z.Table != nil {
+	if q.Type != dns.TypeANY && q.Class == dns.ClassINET && z.Table != nil {
 		if b, ok := z.Table.Lookup(q.Key, q.DO); ok {
 			return wire.Compose(dst, q, &b, &resp)
 		}
@@ -223,6 +224,15 @@ func (r *Responder) Respond(s *Scratch, dst, pkt []byte, tcp bool) []byte {
 		return r.fail(dst, q, &resp, dns.RcodeFormatError)
 	}
 	res := answer.Lookup(z.Zone, answer.Query{Name: name, Type: q.Type, DO: q.DO, TCP: tcp})
+	if q.Class == dns.ClassANY {
+		// We hold class IN only, so an answer to QCLASS * may be incomplete:
+		// not authoritative, and an IN SOA proves no absence in other
+		// classes (NSD answers the same way).
+		res.Authoritative = false
+		if res.Kind == answer.NoData || res.Kind == answer.NameError {
+			res.Ns = nil
+		}
+	}
 	b, err := wire.Encode(name, q.Type, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
 	if err != nil {
 		return r.fail(dst, q, &resp, dns.RcodeServerFailure)
