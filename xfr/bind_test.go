@@ -252,7 +252,7 @@ func TestBINDFailover(t *testing.T) {
 	s := startSecondary(t, Config{
 		Timeouts: Timeouts{Query: 300 * time.Millisecond},
 		Zones: []Zone{{Name: testZone, Primaries: []Primary{
-			{Addr: netip.AddrPortFrom(loopback, uint16(port(blackhole)))},
+			{Addr: netip.AddrPortFrom(loopback, uint16(blackhole.LocalAddr().(*net.UDPAddr).Port))},
 			{Addr: netip.AddrPortFrom(loopback, uint16(closed))},
 			primaryOf(named),
 		}}},

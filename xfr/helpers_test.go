@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -74,7 +75,7 @@ type secondary struct {
 	m      *Manager
 	r      *responder.Responder
 	log    *logBuffer
-	notify *net.UDPConn
+	notify *notifyIn
 
 	mu        sync.Mutex
 	published []uint32 // serials in OnZone order
@@ -87,21 +88,36 @@ func (s *secondary) events() (published []uint32, expiries []bool) {
 	return append([]uint32(nil), s.published...), append([]bool(nil), s.expiries...)
 }
 
-// notifyListener opens the socket a primary sends NOTIFY to, before the
-// primary starts (it needs the port).
-func notifyListener(t testing.TB) *net.UDPConn {
-	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { c.Close() })
-	return c
+// notifyIn is where a primary sends NOTIFY: UDP and TCP on one loopback
+// port, opened before the primary starts (it needs the port).
+type notifyIn struct {
+	udp *net.UDPConn
+	tcp *net.TCPListener
 }
 
-func port(c *net.UDPConn) int { return c.LocalAddr().(*net.UDPAddr).Port }
+func notifyListener(t testing.TB) *notifyIn {
+	t.Helper()
+	for range 20 {
+		u, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := net.ListenTCP("tcp4", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1), Port: u.LocalAddr().(*net.UDPAddr).Port})
+		if err != nil {
+			u.Close()
+			continue
+		}
+		t.Cleanup(func() { u.Close(); l.Close() })
+		return &notifyIn{udp: u, tcp: l}
+	}
+	t.Fatal("no loopback port free for UDP and TCP")
+	return nil
+}
+
+func port(n *notifyIn) int { return n.udp.LocalAddr().(*net.UDPAddr).Port }
 
 // startSecondary starts a Manager for cfg. notify may be nil.
-func startSecondary(t testing.TB, cfg Config, notify *net.UDPConn) *secondary {
+func startSecondary(t testing.TB, cfg Config, notify *notifyIn) *secondary {
 	t.Helper()
 	s := &secondary{t: t, r: responder.New(responder.Config{}), log: &logBuffer{}, notify: notify}
 	cfg.Logger = slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -153,15 +169,43 @@ func startSecondary(t testing.TB, cfg Config, notify *net.UDPConn) *secondary {
 	return s
 }
 
+// serveNotify feeds NOTIFYs to HandleNotify, as the server will: UDP
+// datagrams and length-prefixed TCP messages.
 func (s *secondary) serveNotify() {
+	go func() {
+		for {
+			c, err := s.notify.tcp.AcceptTCP()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				from := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr()
+				for {
+					_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+					var l [2]byte
+					if _, err := io.ReadFull(c, l[:]); err != nil {
+						return
+					}
+					pkt := make([]byte, int(l[0])<<8|int(l[1]))
+					if _, err := io.ReadFull(c, pkt); err != nil {
+						return
+					}
+					if resp := s.m.HandleNotify(pkt, from); resp != nil {
+						_, _ = c.Write(append([]byte{byte(len(resp) >> 8), byte(len(resp))}, resp...))
+					}
+				}
+			}()
+		}
+	}()
 	buf := make([]byte, 65535)
 	for {
-		n, from, err := s.notify.ReadFromUDPAddrPort(buf)
+		n, from, err := s.notify.udp.ReadFromUDPAddrPort(buf)
 		if err != nil {
 			return
 		}
 		if resp := s.m.HandleNotify(buf[:n], from.Addr()); resp != nil {
-			_, _ = s.notify.WriteToUDPAddrPort(resp, from)
+			_, _ = s.notify.udp.WriteToUDPAddrPort(resp, from)
 		}
 	}
 }

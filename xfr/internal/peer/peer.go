@@ -292,12 +292,18 @@ func (n *Named) WaitZone(name string) {
 // Serial asks named for the zone's SOA serial.
 func (n *Named) Serial(name string) uint32 {
 	n.t.Helper()
+	return Serial(n.t, n.Addr(), name)
+}
+
+// Serial asks the server at addr for the zone's SOA serial.
+func Serial(t testing.TB, addr netip.AddrPort, name string) uint32 {
+	t.Helper()
 	q := new(dns.Msg)
 	q.SetQuestion(dns.Fqdn(name), dns.TypeSOA)
 	c := dns.Client{Timeout: time.Second}
-	r, _, err := c.Exchange(q, n.Addr().String())
+	r, _, err := c.Exchange(q, addr.String())
 	if err != nil || len(r.Answer) == 0 {
-		n.t.Fatalf("SOA %s from named: %v %v", name, err, r)
+		t.Fatalf("SOA %s from %s: %v %v", name, addr, err, r)
 	}
 	return r.Answer[0].(*dns.SOA).Serial
 }
@@ -318,11 +324,17 @@ func (n *Named) Update(name string, fill func(m *dns.Msg)) {
 	}
 }
 
-// AXFR transfers the zone from named with miekg/dns (an implementation
-// independent of the one under test) and returns its records without the
-// closing SOA.
+// AXFR transfers the zone from named (see AXFR).
 func (n *Named) AXFR(name string, key *Key) []dns.RR {
 	n.t.Helper()
+	return AXFR(n.t, n.Addr(), name, key)
+}
+
+// AXFR transfers the zone from addr with miekg/dns (an implementation
+// independent of the one under test) and returns its records without the
+// closing SOA.
+func AXFR(t testing.TB, addr netip.AddrPort, name string, key *Key) []dns.RR {
+	t.Helper()
 	q := new(dns.Msg)
 	q.SetAxfr(dns.Fqdn(name))
 	tr := &dns.Transfer{}
@@ -330,19 +342,19 @@ func (n *Named) AXFR(name string, key *Key) []dns.RR {
 		q.SetTsig(key.Name, key.Algorithm, 300, time.Now().Unix())
 		tr.TsigSecret = map[string]string{key.Name: key.Secret}
 	}
-	ch, err := tr.In(q, n.Addr().String())
+	ch, err := tr.In(q, addr.String())
 	if err != nil {
-		n.t.Fatalf("AXFR %s from named: %v", name, err)
+		t.Fatalf("AXFR %s from %s: %v", name, addr, err)
 	}
 	var out []dns.RR
 	for env := range ch {
 		if env.Error != nil {
-			n.t.Fatalf("AXFR %s from named: %v", name, env.Error)
+			t.Fatalf("AXFR %s from %s: %v", name, addr, env.Error)
 		}
 		out = append(out, env.RR...)
 	}
 	if len(out) < 2 {
-		n.t.Fatalf("AXFR %s from named: %d records", name, len(out))
+		t.Fatalf("AXFR %s from %s: %d records", name, addr, len(out))
 	}
 	return out[:len(out)-1]
 }
