@@ -121,8 +121,8 @@ type Limits struct {
 	// (owner, header and data, uncompressed).
 	MaxRRSize int
 	// JournalRecords bounds the IXFR differences kept per zone (deleted
-	// plus added records), oldest dropped first. 0: the zone's size, at
-	// least 1024.
+	// plus added records), oldest dropped first. 0: the zone's number of
+	// names, at least 1024.
 	JournalRecords int
 }
 

@@ -40,6 +40,10 @@ func (m *Manager) HandleNotify(pkt []byte, from netip.Addr) []byte {
 	}
 	resp := new(dns.Msg)
 	resp.SetReply(req)
+	if opt := req.IsEdns0(); opt != nil {
+		// RFC 6891 §6.1.1: answer EDNS with EDNS (before any TSIG).
+		resp.SetEdns0(ednsPayload, false)
+	}
 	if len(req.Question) != 1 || req.Question[0].Qtype != dns.TypeSOA || req.Question[0].Qclass != dns.ClassINET {
 		resp.Rcode = dns.RcodeFormatError
 		return pack(resp)

@@ -90,6 +90,16 @@ func TestHandleNotify(t *testing.T) {
 		{"allowed prefix, unsigned", unsigned, "127.0.1.9", dns.RcodeRefused, -1, false, false},
 		{"allowed prefix, signed", signed(key, now), "127.0.1.9", dns.RcodeSuccess, dns.RcodeSuccess, true, true},
 		{"unknown zone", func() ([]byte, string) { return packMsg(t, notifyMsg("other.test.", 1)), "" }, "127.0.0.1", dns.RcodeRefused, -1, false, false},
+		{"with EDNS", func() ([]byte, string) {
+			m := notifyMsg(testZone, 11)
+			m.SetEdns0(1232, false)
+			return packMsg(t, m), ""
+		}, "127.0.0.1", dns.RcodeSuccess, -1, false, true},
+		{"signed with EDNS", func() ([]byte, string) {
+			m := notifyMsg(testZone, 11)
+			m.SetEdns0(1232, false)
+			return signMsg(t, m, key, now)
+		}, "127.0.0.2", dns.RcodeSuccess, dns.RcodeSuccess, true, true},
 		{"not SOA", func() ([]byte, string) {
 			m := notifyMsg(testZone, 11)
 			m.Question[0].Qtype = dns.TypeA
@@ -113,6 +123,9 @@ func TestHandleNotify(t *testing.T) {
 			if r.Id != req.Id || !r.Response || r.Opcode != dns.OpcodeNotify || r.Rcode != tc.rcode {
 				t.Errorf("answer id %d qr %v opcode %d rcode %s, want id %d, NOTIFY, %s",
 					r.Id, r.Response, r.Opcode, dns.RcodeToString[r.Rcode], req.Id, dns.RcodeToString[tc.rcode])
+			}
+			if (req.IsEdns0() != nil) != (r.IsEdns0() != nil) {
+				t.Errorf("EDNS in the request %v, in the answer %v", req.IsEdns0() != nil, r.IsEdns0() != nil)
 			}
 			ts := r.IsTsig()
 			switch {
