@@ -19,6 +19,9 @@
 #define STORE_SLACK (ANSWER_HDR_LEN + NAME_WORDS * 8 + MAX_BODY_LEN)
 #define STORE_VALUE_LEN (STORE_BLOCK_LEN + STORE_SLACK)
 
+/* Generations of answer maps (see maps.h): the served one and the next. */
+#define GENERATIONS 2
+
 /* A ref names a record: its offset in the store divided by STORE_ALIGN
  * (block = ref >> REF_BLOCK_SHIFT). REF_NONE: no answer for this DO. */
 #define REF_BLOCK_SHIFT (STORE_BLOCK_SHIFT - 3)
@@ -104,7 +107,7 @@ enum stat {
 	STAT_PASS_EDNS_VERSION, /* EDNS version != 0 (Go answers BADVERS) */
 	STAT_PASS_NSID,         /* NSID asked while configured */
 	STAT_PASS_TRAILING,     /* bytes after the message */
-	STAT_PASS_NO_ENTRY,     /* no compiled answer */
+	STAT_PASS_NO_ENTRY,     /* no compiled answer (or no generation loaded) */
 	STAT_PASS_COLLISION,    /* hash hit, name or type differ */
 	STAT_PASS_OVERSIZE,     /* full answer not stored or over max_dns */
 	STAT_PASS_NO_ROOM,      /* driver refused to grow the frame */

@@ -280,8 +280,8 @@ static __always_inline int key_and_sum(struct scratch *s)
 /* The record for (name, qtype) at ref, if it really is for them: the index
  * holds hashes only. *collision tells a foreign record from a missing one.
  * The body's offset in the record goes to s->q.body_off. */
-static __always_inline struct answer *answer_at(__u32 ref, struct scratch *s, __u16 qtype,
-						int *collision)
+static __always_inline struct answer *answer_at(void *store, __u32 ref, struct scratch *s,
+						__u16 qtype, int *collision)
 {
 	__u32 block = ref >> REF_BLOCK_SHIFT;
 	__u64 off = (ref & REF_OFFSET_MASK) * STORE_ALIGN;
@@ -292,7 +292,7 @@ static __always_inline struct answer *answer_at(__u32 ref, struct scratch *s, __
 	if (nlen > MAX_NAME_LEN)
 		return NULL;
 	nwords = (nlen + 7) / 8;
-	b = bpf_map_lookup_elem(&answer_store, &block);
+	b = bpf_map_lookup_elem(store, &block);
 	if (!b)
 		return NULL;
 	a = (struct answer *)(b->bytes + off);

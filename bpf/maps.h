@@ -17,24 +17,52 @@ struct {
 	__type(value, struct config);
 } config_map SEC(".maps");
 
+/* Answers come in generations: a full reload fills the maps of the idle
+ * generation, then flips active_gen. Each generation is a pair of inner
+ * maps, created by the loader at the size the answers need. */
+
 /* Hash of (name, QTYPE) to the records answering it. Keys are 8 bytes so an
- * entry costs about 80 bytes of kernel memory whatever the name's length. */
-struct {
+ * entry costs about 90 bytes of kernel memory whatever the name's length. */
+struct index_inner {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 1); /* set by the loader */
+	__uint(max_entries, 1); /* per generation, set by the loader */
 	__type(key, struct index_key);
 	__type(value, struct index_val);
-} answer_index SEC(".maps");
+};
 
 /* Records (struct answer, name, body) packed in blocks. Mmapable: the loader
- * writes records straight into it, then publishes them through the index. */
-struct {
+ * writes records straight into it, then publishes them through the index.
+ * BPF_F_INNER_MAP lets generations differ in size. */
+struct store_inner {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1); /* set by the loader */
+	__uint(map_flags, BPF_F_MMAPABLE | BPF_F_INNER_MAP);
+	__uint(max_entries, 1); /* per generation, set by the loader */
 	__type(key, __u32);
 	__type(value, struct store_block);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct index_inner);
+} answer_index SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct store_inner);
 } answer_store SEC(".maps");
+
+/* Key 0: the generation served (0 or 1). One aligned word, so a reader
+ * sees the old or the new value, never a mix. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} active_gen SEC(".maps");
 
 /* Destination addresses answered when CONFIG_ADDR_FILTER is set. */
 #define MAX_SERVICE_ADDRS 64

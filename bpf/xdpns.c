@@ -17,8 +17,13 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* Puts struct answer in BTF so bpf2go generates its Go type. */
+/* Put these structs in BTF whole: bpf2go generates their Go types, and the
+ * inner map definitions only reach them through two pointers, which clang
+ * emits as forward declarations. */
 const struct answer *unused_answer __attribute__((unused));
+const struct index_key *unused_index_key __attribute__((unused));
+const struct index_val *unused_index_val __attribute__((unused));
+const struct store_block *unused_store_block __attribute__((unused));
 
 /* Only the service addresses, when configured. */
 static __always_inline int check_service_addr(void *data, void *data_end,
@@ -172,6 +177,8 @@ int xdpns_answer(struct xdp_md *ctx)
 	struct index_key key;
 	struct index_val *iv;
 	struct answer *a;
+	void *index, *store;
+	__u32 *gen, g;
 	struct config *cfg;
 	struct scratch *s;
 	struct dnshdr *h;
@@ -218,12 +225,20 @@ int xdpns_answer(struct xdp_md *ctx)
 		return count(STAT_ABORTED, XDP_ABORTED);
 	qtype = reload(s->q.qtype);
 	want = qtype;
+	gen = bpf_map_lookup_elem(&active_gen, &zero);
+	if (!gen)
+		return PASS(STAT_PASS_NO_ENTRY);
+	g = *gen & (GENERATIONS - 1);
+	index = bpf_map_lookup_elem(&answer_index, &g);
+	store = bpf_map_lookup_elem(&answer_store, &g);
+	if (!index || !store)
+		return PASS(STAT_PASS_NO_ENTRY); /* nothing loaded yet */
 	key.hash = name_hash_type(reload(s->q.name_hash), want);
-	iv = bpf_map_lookup_elem(&answer_index, &key);
+	iv = bpf_map_lookup_elem(index, &key);
 	if (!iv && qtype_defaultable(qtype)) {
 		want = 0;
 		key.hash = name_hash_type(reload(s->q.name_hash), want);
-		iv = bpf_map_lookup_elem(&answer_index, &key);
+		iv = bpf_map_lookup_elem(index, &key);
 	}
 	if (!iv)
 		return PASS(STAT_PASS_NO_ENTRY);
@@ -231,7 +246,7 @@ int xdpns_answer(struct xdp_md *ctx)
 	ref = iv->ref[dnssec_ok];
 	if (ref == REF_NONE)
 		return PASS(STAT_PASS_NO_ENTRY);
-	a = answer_at(ref, s, want, &collision);
+	a = answer_at(store, ref, s, want, &collision);
 	if (!a)
 		return PASS(collision ? STAT_PASS_COLLISION : STAT_PASS_NO_ENTRY);
 	off = reload(s->q.body_off);

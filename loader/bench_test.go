@@ -46,7 +46,7 @@ func loadExact(b *testing.B, zs ...*zone.Zone) *env {
 		b.Fatal(err)
 	}
 	b.Cleanup(func() { x.Close() })
-	if err := x.Fill(im); err != nil {
+	if err := x.Load(im); err != nil {
 		b.Fatal(err)
 	}
 	r := responder.New(responder.Config{})
@@ -163,7 +163,7 @@ func BenchmarkLoad1MNames(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if err := x.Fill(im); err != nil {
+		if err := x.Load(im); err != nil {
 			b.Fatal(err)
 		}
 		filled := time.Now()

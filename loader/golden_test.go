@@ -257,11 +257,11 @@ func TestCollision(t *testing.T) {
 	short, _ := wireName("short.xdp.test.")
 	evil, _ := wireName("evil.xdp.test.")
 	var val xdpnsIndexVal
-	if err := e.x.objs.AnswerIndex.Lookup(xdpnsIndexKey{Hash: keyHash(short, dns.TypeA)}, &val); err != nil {
+	if err := e.x.gens[e.x.active].index.Lookup(xdpnsIndexKey{Hash: keyHash(short, dns.TypeA)}, &val); err != nil {
 		t.Fatal(err)
 	}
 	// As if evil's key hashed like short's: the records say otherwise.
-	if err := e.x.objs.AnswerIndex.Put(xdpnsIndexKey{Hash: keyHash(evil, dns.TypeA)}, val); err != nil {
+	if err := e.x.gens[e.x.active].index.Put(xdpnsIndexKey{Hash: keyHash(evil, dns.TypeA)}, val); err != nil {
 		t.Fatal(err)
 	}
 	ret, _, st := e.query(t, frame{}.build(q(t, "evil.xdp.test.", dns.TypeA, edns)))
@@ -269,7 +269,7 @@ func TestCollision(t *testing.T) {
 		t.Fatalf("verdict %d, counters %v; want pass__collision", ret, st)
 	}
 	// Same name, another type pointing at the A record.
-	if err := e.x.objs.AnswerIndex.Put(xdpnsIndexKey{Hash: keyHash(short, dns.TypeTXT)}, val); err != nil {
+	if err := e.x.gens[e.x.active].index.Put(xdpnsIndexKey{Hash: keyHash(short, dns.TypeTXT)}, val); err != nil {
 		t.Fatal(err)
 	}
 	ret, _, st = e.query(t, frame{}.build(q(t, "short.xdp.test.", dns.TypeTXT, edns)))

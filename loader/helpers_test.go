@@ -294,7 +294,7 @@ func newEnv(t testing.TB, cfg Config, rcfg responder.Config, zs ...*zone.Zone) *
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { x.Close() })
-	if err := x.Fill(im); err != nil {
+	if err := x.Load(im); err != nil {
 		t.Fatal(err)
 	}
 	r := responder.New(rcfg)

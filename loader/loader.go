@@ -35,8 +35,10 @@ type Config struct {
 	NSID         bool         // NSID configured: NSID queries are passed to Go
 	ServiceAddrs []netip.Addr // destination addresses answered; empty: any
 
-	// IndexEntries is the capacity of the index map; StoreBlocks that of
-	// the store (64 KiB + slack each). SizeFor computes them for an image.
+	// IndexEntries and StoreBlocks (64 KiB + slack each) are the capacity
+	// of a generation of answer maps; Load fails with ErrTooLarge beyond
+	// them. Zero: each generation is sized from its image, with
+	// DefaultHeadroom percent to spare.
 	IndexEntries int
 	StoreBlocks  int
 
@@ -59,13 +61,31 @@ var (
 	ErrABI = errors.New("bpf object does not match the loader's ABI")
 )
 
-// XDP is a loaded program with its maps.
-type XDP struct {
-	cfg  Config
-	objs xdpnsObjects
+// generations is GENERATIONS of bpf/abi.h.
+const generations = 2
+
+// generation is one pair of answer maps.
+type generation struct {
+	index, store *ebpf.Map
 }
 
-// New checks cfg against the object, then loads program and maps.
+func (g *generation) close() {
+	g.index.Close()
+	g.store.Close()
+}
+
+// XDP is a loaded program with its maps.
+type XDP struct {
+	cfg       Config
+	objs      xdpnsObjects
+	indexSpec *ebpf.MapSpec // inner map templates
+	storeSpec *ebpf.MapSpec
+	gens      [generations]*generation
+	active    int // served generation; -1 before the first Load
+}
+
+// New checks cfg against the object, then loads program and maps. Nothing
+// is answered until Load.
 func New(cfg Config) (*XDP, error) {
 	if cfg.Port == 0 {
 		cfg.Port = DefaultPort
@@ -76,8 +96,6 @@ func New(cfg Config) (*XDP, error) {
 	if cfg.MaxDNS == 0 {
 		cfg.MaxDNS = DefaultMaxDNS
 	}
-	cfg.IndexEntries = max(cfg.IndexEntries, 1)
-	cfg.StoreBlocks = max(cfg.StoreBlocks, 1)
 	spec, err := loadXdpns()
 	if err != nil {
 		return nil, err
@@ -85,9 +103,12 @@ func New(cfg Config) (*XDP, error) {
 	if err := checkSpec(spec, &cfg); err != nil {
 		return nil, err
 	}
-	spec.Maps[xdpnsMapAnswerIndex].MaxEntries = uint32(cfg.IndexEntries)
-	spec.Maps[xdpnsMapAnswerStore].MaxEntries = uint32(cfg.StoreBlocks)
-	x := &XDP{cfg: cfg}
+	x := &XDP{
+		cfg:       cfg,
+		indexSpec: spec.Maps[xdpnsMapAnswerIndex].InnerMap.Copy(),
+		storeSpec: spec.Maps[xdpnsMapAnswerStore].InnerMap.Copy(),
+		active:    -1,
+	}
 	if err := spec.LoadAndAssign(&x.objs, nil); err != nil {
 		return nil, fmt.Errorf("load xdp objects: %w", permission(err))
 	}
@@ -100,15 +121,27 @@ func New(cfg Config) (*XDP, error) {
 
 // checkSpec verifies the ABI sizes and the requested capacities.
 func checkSpec(spec *ebpf.CollectionSpec, cfg *Config) error {
+	maps := map[string]*ebpf.MapSpec{}
+	for n, m := range spec.Maps {
+		maps[n] = m
+	}
+	for _, n := range []string{xdpnsMapAnswerIndex, xdpnsMapAnswerStore} {
+		outer := spec.Maps[n]
+		if outer == nil || outer.InnerMap == nil || outer.MaxEntries != generations {
+			return fmt.Errorf("map %s: %w", n, ErrABI)
+		}
+		maps[n+".inner"] = outer.InnerMap
+	}
 	want := map[string][2]uint32{ // key, value sizes
-		xdpnsMapAnswerIndex:  {8, 8},
-		xdpnsMapAnswerStore:  {4, storeValueLen},
-		xdpnsMapConfigMap:    {4, uint32(binary.Size(xdpnsConfig{}))},
-		xdpnsMapServiceAddrs: {16, 1},
-		xdpnsMapStats:        {4, 8},
+		xdpnsMapAnswerIndex + ".inner": {8, 8},
+		xdpnsMapAnswerStore + ".inner": {4, storeValueLen},
+		xdpnsMapActiveGen:              {4, 4},
+		xdpnsMapConfigMap:              {4, uint32(binary.Size(xdpnsConfig{}))},
+		xdpnsMapServiceAddrs:           {16, 1},
+		xdpnsMapStats:                  {4, 8},
 	}
 	for name, kv := range want {
-		m := spec.Maps[name]
+		m := maps[name]
 		if m == nil || m.KeySize != kv[0] || m.ValueSize != kv[1] {
 			return fmt.Errorf("map %s: %w", name, ErrABI)
 		}
@@ -119,17 +152,24 @@ func checkSpec(spec *ebpf.CollectionSpec, cfg *Config) error {
 	if n := spec.Maps[xdpnsMapStats].MaxEntries; n != uint32(xdpnsStatSTAT_MAX) || int(n) != len(statNames) {
 		return fmt.Errorf("stats: %d counters, %d names: %w", n, len(statNames), ErrABI)
 	}
-	if cfg.IndexEntries > MaxIndexEntries {
-		return fmt.Errorf("index of %d entries (max %d): %w", cfg.IndexEntries, MaxIndexEntries, ErrTooLarge)
-	}
-	if uint64(cfg.StoreBlocks)*storeValueLen > 1<<32-1 { // mmap size is 32-bit
-		return fmt.Errorf("store of %d blocks: %w", cfg.StoreBlocks, ErrTooLarge)
+	if err := checkCapacity(cfg.IndexEntries, cfg.StoreBlocks); err != nil {
+		return err
 	}
 	if n := len(cfg.ServiceAddrs); n > int(spec.Maps[xdpnsMapServiceAddrs].MaxEntries) {
 		return fmt.Errorf("%d service addresses: %w", n, ErrTooLarge)
 	}
 	if cfg.UDPPayload < 512 {
 		return fmt.Errorf("udp payload %d below 512", cfg.UDPPayload)
+	}
+	return nil
+}
+
+func checkCapacity(entries, blocks int) error {
+	if entries > MaxIndexEntries {
+		return fmt.Errorf("index of %d entries (max %d): %w", entries, MaxIndexEntries, ErrTooLarge)
+	}
+	if uint64(blocks)*storeValueLen > 1<<32-1 { // mmap size is 32-bit
+		return fmt.Errorf("store of %d blocks: %w", blocks, ErrTooLarge)
 	}
 	return nil
 }
@@ -178,17 +218,90 @@ func (x *XDP) Config() Config { return x.cfg }
 // Program is the XDP program, for attaching and BPF_PROG_RUN.
 func (x *XDP) Program() *ebpf.Program { return x.objs.XdpnsAnswer }
 
-// Close releases program and maps. An attached link keeps the program.
-func (x *XDP) Close() error { return x.objs.Close() }
-
-// Fill writes im into empty maps: records first, straight into the
-// mmapped store, then the index that publishes them.
-func (x *XDP) Fill(im *Image) error {
-	if im.Entries > x.cfg.IndexEntries || im.blocks > x.cfg.StoreBlocks {
-		return fmt.Errorf("%d entries in %d blocks, room for %d in %d: %w",
-			im.Entries, im.blocks, x.cfg.IndexEntries, x.cfg.StoreBlocks, ErrTooLarge)
+// Load makes im the answers served: it fills a new generation of maps,
+// flips to it, waits until no program can still be reading the old one and
+// frees it. A query sees the old answers or the new, never a mix, and is
+// never passed for want of a generation. Both generations exist while it
+// runs.
+func (x *XDP) Load(im *Image) error {
+	entries, blocks := x.cfg.IndexEntries, x.cfg.StoreBlocks
+	if entries == 0 || blocks == 0 {
+		c := x.cfg.SizeFor(im, DefaultHeadroom)
+		entries, blocks = c.IndexEntries, c.StoreBlocks
 	}
-	mem, err := x.objs.AnswerStore.Memory()
+	if im.Entries > entries || im.blocks > blocks {
+		return fmt.Errorf("%d entries in %d blocks, room for %d in %d: %w",
+			im.Entries, im.blocks, entries, blocks, ErrTooLarge)
+	}
+	if err := checkCapacity(entries, blocks); err != nil {
+		return err
+	}
+	g, err := x.newGeneration(entries, blocks)
+	if err != nil {
+		return err
+	}
+	if err := fill(g, im); err != nil {
+		g.close()
+		return err
+	}
+	next := 0
+	if x.active >= 0 {
+		next = 1 - x.active
+	}
+	if err := x.objs.AnswerIndex.Put(uint32(next), g.index); err != nil {
+		g.close()
+		return fmt.Errorf("publish answer index: %w", err)
+	}
+	if err := x.objs.AnswerStore.Put(uint32(next), g.store); err != nil {
+		g.close()
+		return fmt.Errorf("publish answer store: %w", err)
+	}
+	if err := x.objs.ActiveGen.Put(uint32(0), uint32(next)); err != nil {
+		g.close()
+		return fmt.Errorf("flip generation: %w", err)
+	}
+	x.gens[next] = g
+	old := x.active
+	x.active = next
+	if old < 0 {
+		return nil
+	}
+	// Writing a map-in-map waits for an RCU grace period: after it, no
+	// program that read the old generation number is still running.
+	if err := x.objs.AnswerStore.Put(uint32(next), g.store); err != nil {
+		return fmt.Errorf("wait for readers: %w", err)
+	}
+	for _, m := range []*ebpf.Map{x.objs.AnswerIndex, x.objs.AnswerStore} {
+		if err := m.Delete(uint32(old)); err != nil {
+			return fmt.Errorf("retire generation %d: %w", old, err)
+		}
+	}
+	x.gens[old].close()
+	x.gens[old] = nil
+	return nil
+}
+
+func (x *XDP) newGeneration(entries, blocks int) (*generation, error) {
+	is := x.indexSpec.Copy()
+	is.MaxEntries = uint32(entries)
+	ss := x.storeSpec.Copy()
+	ss.MaxEntries = uint32(blocks)
+	index, err := ebpf.NewMap(is)
+	if err != nil {
+		return nil, fmt.Errorf("create answer index of %d entries: %w", entries, permission(err))
+	}
+	store, err := ebpf.NewMap(ss)
+	if err != nil {
+		index.Close()
+		return nil, fmt.Errorf("create answer store of %d blocks: %w", blocks, permission(err))
+	}
+	return &generation{index: index, store: store}, nil
+}
+
+// fill writes im into a generation's empty maps: records straight into the
+// mmapped store, then the index in batches.
+func fill(g *generation, im *Image) error {
+	mem, err := g.store.Memory()
 	if err != nil {
 		return fmt.Errorf("map answer store: %w", err)
 	}
@@ -203,20 +316,36 @@ func (x *XDP) Fill(im *Image) error {
 		for _, h := range im.keys[i:end] {
 			keys = append(keys, xdpnsIndexKey{Hash: h})
 		}
-		if _, err := x.objs.AnswerIndex.BatchUpdate(keys, im.vals[i:end], nil); err != nil {
+		if _, err := g.index.BatchUpdate(keys, im.vals[i:end], nil); err != nil {
 			return fmt.Errorf("write answer index: %w", err)
 		}
 	}
 	return nil
 }
 
-// MapMemory returns the kernel memory of the index and store maps, as the
-// kernel accounts it (fdinfo memlock).
+// Close releases program and maps. An attached link keeps the program and
+// the maps it uses.
+func (x *XDP) Close() error {
+	for i, g := range x.gens {
+		if g != nil {
+			g.close()
+			x.gens[i] = nil
+		}
+	}
+	return x.objs.Close()
+}
+
+// MapMemory returns the kernel memory of the served generation's index and
+// store maps, as the kernel accounts it (fdinfo memlock).
 func (x *XDP) MapMemory() (index, store uint64, err error) {
+	if x.active < 0 {
+		return 0, 0, nil
+	}
+	g := x.gens[x.active]
 	for _, m := range []struct {
 		m *ebpf.Map
 		n *uint64
-	}{{x.objs.AnswerIndex, &index}, {x.objs.AnswerStore, &store}} {
+	}{{g.index, &index}, {g.store, &store}} {
 		info, err := m.m.Info()
 		if err != nil {
 			return 0, 0, fmt.Errorf("map info: %w", err)

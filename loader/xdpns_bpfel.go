@@ -110,23 +110,22 @@ const (
 	xdpnsStatSTAT_MAX               xdpnsStat = 23
 )
 
-type xdpnsStoreBlock struct {
-	_     structs.HostLayout
-	Bytes [67856]uint8
-}
-
 // Names of all BPF objects in the ELF.
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xdpnsMapAnswerIndex  = "answer_index"
-	xdpnsMapAnswerStore  = "answer_store"
-	xdpnsMapConfigMap    = "config_map"
-	xdpnsMapScratch      = "scratch"
-	xdpnsMapServiceAddrs = "service_addrs"
-	xdpnsMapStats        = "stats"
-	xdpnsProgXdpnsAnswer = "xdpns_answer"
-	xdpnsVarUnusedAnswer = "unused_answer"
+	xdpnsMapActiveGen        = "active_gen"
+	xdpnsMapAnswerIndex      = "answer_index"
+	xdpnsMapAnswerStore      = "answer_store"
+	xdpnsMapConfigMap        = "config_map"
+	xdpnsMapScratch          = "scratch"
+	xdpnsMapServiceAddrs     = "service_addrs"
+	xdpnsMapStats            = "stats"
+	xdpnsProgXdpnsAnswer     = "xdpns_answer"
+	xdpnsVarUnusedAnswer     = "unused_answer"
+	xdpnsVarUnusedIndexKey   = "unused_index_key"
+	xdpnsVarUnusedIndexVal   = "unused_index_val"
+	xdpnsVarUnusedStoreBlock = "unused_store_block"
 )
 
 // loadXdpns returns the embedded CollectionSpec for xdpns.
@@ -178,6 +177,7 @@ type xdpnsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpnsMapSpecs struct {
+	ActiveGen    *ebpf.MapSpec `ebpf:"active_gen"`
 	AnswerIndex  *ebpf.MapSpec `ebpf:"answer_index"`
 	AnswerStore  *ebpf.MapSpec `ebpf:"answer_store"`
 	ConfigMap    *ebpf.MapSpec `ebpf:"config_map"`
@@ -190,7 +190,10 @@ type xdpnsMapSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpnsVariableSpecs struct {
-	UnusedAnswer *ebpf.VariableSpec `ebpf:"unused_answer"`
+	UnusedAnswer     *ebpf.VariableSpec `ebpf:"unused_answer"`
+	UnusedIndexKey   *ebpf.VariableSpec `ebpf:"unused_index_key"`
+	UnusedIndexVal   *ebpf.VariableSpec `ebpf:"unused_index_val"`
+	UnusedStoreBlock *ebpf.VariableSpec `ebpf:"unused_store_block"`
 }
 
 // xdpnsObjects contains all objects after they have been loaded into the kernel.
@@ -213,6 +216,7 @@ func (o *xdpnsObjects) Close() error {
 //
 // It can be passed to loadXdpnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpnsMaps struct {
+	ActiveGen    *ebpf.Map `ebpf:"active_gen"`
 	AnswerIndex  *ebpf.Map `ebpf:"answer_index"`
 	AnswerStore  *ebpf.Map `ebpf:"answer_store"`
 	ConfigMap    *ebpf.Map `ebpf:"config_map"`
@@ -223,6 +227,7 @@ type xdpnsMaps struct {
 
 func (m *xdpnsMaps) Close() error {
 	return _XdpnsClose(
+		m.ActiveGen,
 		m.AnswerIndex,
 		m.AnswerStore,
 		m.ConfigMap,
@@ -236,7 +241,10 @@ func (m *xdpnsMaps) Close() error {
 //
 // It can be passed to loadXdpnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpnsVariables struct {
-	UnusedAnswer *ebpf.Variable `ebpf:"unused_answer"`
+	UnusedAnswer     *ebpf.Variable `ebpf:"unused_answer"`
+	UnusedIndexKey   *ebpf.Variable `ebpf:"unused_index_key"`
+	UnusedIndexVal   *ebpf.Variable `ebpf:"unused_index_val"`
+	UnusedStoreBlock *ebpf.Variable `ebpf:"unused_store_block"`
 }
 
 // xdpnsPrograms contains all programs after they have been loaded into the kernel.
