@@ -64,7 +64,7 @@ type engine struct {
 	q      Query
 	dnssec bool
 	res    Result
-	seenNs map[dns.RR]bool
+	seenNs map[string]bool // owner/type of sets in the authority section
 }
 
 func (e *engine) run(sname string) {
@@ -156,8 +156,10 @@ func (e *engine) exact(sname string, n, src *zone.Node, wild bool) (string, bool
 	case dns.TypeRRSIG:
 		// Asked for by type: every signature at the name, DO or not.
 		var sigs []dns.RR
-		for _, s := range n.Sets {
-			sigs = append(sigs, s.Sigs...)
+		if n.HasSigs() {
+			for _, s := range n.Sets() {
+				sigs = append(sigs, s.Sigs...)
+			}
 		}
 		if len(sigs) > 0 {
 			for _, s := range sigs {
@@ -170,6 +172,9 @@ func (e *engine) exact(sname string, n, src *zone.Node, wild bool) (string, bool
 			return "", false
 		}
 	default:
+		if !n.HasType(qt) {
+			break
+		}
 		if s := n.Get(qt); s != nil && len(s.RRs) > 0 {
 			e.addAnswer(s, sname, wild)
 			if wild {
@@ -194,11 +199,7 @@ func followCNAME(n *zone.Node, qt uint16) bool {
 	case dns.TypeNSEC:
 		return n.Get(dns.TypeNSEC) == nil
 	case dns.TypeRRSIG:
-		for _, s := range n.Sets {
-			if len(s.Sigs) > 0 {
-				return false
-			}
-		}
+		return !n.HasSigs()
 	}
 	return true
 }
@@ -208,8 +209,9 @@ func followCNAME(n *zone.Node, qt uint16) bool {
 // is stable and needs no synthesis (see docs/answers.md).
 func anySets(n *zone.Node, tcp bool) []*zone.RRset {
 	var out []*zone.RRset
-	for i := range n.Sets {
-		s := &n.Sets[i]
+	sets := n.Sets()
+	for i := range sets {
+		s := &sets[i]
 		if len(s.RRs) == 0 || s.Type == dns.TypeRRSIG || s.Type == dns.TypeNSEC || s.Type == dns.TypeNSEC3 {
 			continue
 		}
@@ -317,25 +319,26 @@ func (e *engine) addSOA() {
 	}
 }
 
-// addNs appends to the authority section once.
-func (e *engine) addNs(rr dns.RR) {
-	if e.seenNs == nil {
-		e.seenNs = map[dns.RR]bool{}
-	}
-	if e.seenNs[rr] {
+// addNs appends to the authority section.
+func (e *engine) addNs(rr dns.RR) { e.res.Ns = append(e.res.Ns, rr) }
+
+// addNsSet appends an RRset and its signatures to the authority section once:
+// two proofs may need the same NSEC (the name's and the wildcard's). Records
+// are built afresh per Get, so sets are told apart by owner and type.
+func (e *engine) addNsSet(s *zone.RRset) {
+	if len(s.RRs) == 0 {
 		return
 	}
-	e.seenNs[rr] = true
-	e.res.Ns = append(e.res.Ns, rr)
-}
-
-func (e *engine) addNsSet(s *zone.RRset) {
-	for _, rr := range s.RRs {
-		e.addNs(rr)
+	k := s.RRs[0].Header().Name + "/" + dns.TypeToString[s.Type]
+	if e.seenNs[k] {
+		return
 	}
-	for _, rr := range s.Sigs {
-		e.addNs(rr)
+	if e.seenNs == nil {
+		e.seenNs = map[string]bool{}
 	}
+	e.seenNs[k] = true
+	e.res.Ns = append(e.res.Ns, s.RRs...)
+	e.res.Ns = append(e.res.Ns, s.Sigs...)
 }
 
 // nsecCover adds the NSEC that matches or covers name.

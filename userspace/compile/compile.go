@@ -8,6 +8,7 @@ package compile
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/miekg/dns"
 
@@ -50,10 +51,10 @@ type Entry struct {
 // listed only for signed zones: for an unsigned zone the answer does not
 // depend on DO (Table.Lookup and the XDP key account for that).
 func Each(z *zone.Zone, fn func(*Entry) error) error {
-	if n := z.Node(z.Origin); n.Get(probeType) != nil {
+	zoneTypes := typesOf(z)
+	if slices.Contains(zoneTypes, probeType) {
 		return fmt.Errorf("zone %s uses type %d, reserved for compiling", z.Origin, probeType)
 	}
-	zoneTypes := typesOf(z)
 	var e Entry
 	var types []uint16
 	for _, name := range z.Names() {
@@ -69,13 +70,9 @@ func Each(z *zone.Zone, fn func(*Entry) error) error {
 			// may be anywhere: list every type of the zone.
 			types = append(types, zoneTypes...)
 		} else {
-			for _, s := range n.Sets {
-				if len(s.RRs) > 0 {
-					types = append(types, s.Type)
-				}
-			}
+			types = n.Types(types)
 		}
-		if n.Has(zone.Delegation) && n.Get(dns.TypeDS) == nil {
+		if n.Has(zone.Delegation) && !n.HasType(dns.TypeDS) {
 			types = append(types, dns.TypeDS)
 		}
 		types = append(types, TypeDefault)
@@ -110,10 +107,10 @@ func typesOf(z *zone.Zone) []uint16 {
 	seen := map[uint16]bool{}
 	var out []uint16
 	for _, name := range z.Names() {
-		for _, s := range z.Node(name).Sets {
-			if !seen[s.Type] && len(s.RRs) > 0 {
-				seen[s.Type] = true
-				out = append(out, s.Type)
+		for _, t := range z.Node(name).Types(nil) {
+			if !seen[t] {
+				seen[t] = true
+				out = append(out, t)
 			}
 		}
 	}

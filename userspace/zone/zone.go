@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -39,31 +40,21 @@ const (
 )
 
 // RRset is all records of one type at one name, with the RRSIGs that cover
-// them. TTL is the RRset's TTL (RFC 2181 §5.2: the lowest seen at load).
+// them. Nodes store RRsets in wire form; Get builds this view on demand.
 type RRset struct {
 	Type uint16
 	RRs  []dns.RR
 	Sigs []dns.RR
 }
 
-// Node is one owner name. Sets is sorted by type.
+// Node is one owner name. Its RRsets are kept as one byte slice in wire form
+// (see encodeSets) rather than as miekg/dns records: a record object costs
+// several times its wire size, and only the engine's slow path and the
+// compiler need records, which Get builds when asked.
 type Node struct {
 	Name  string // canonical: lowercase, fully qualified
 	Flags Flags
-	Sets  []RRset
-}
-
-// Get returns the RRset of type t, or nil.
-func (n *Node) Get(t uint16) *RRset {
-	if n == nil {
-		return nil
-	}
-	for i := range n.Sets {
-		if n.Sets[i].Type == t {
-			return &n.Sets[i]
-		}
-	}
-	return nil
+	data  []byte
 }
 
 // Has reports whether f is set on the node.
@@ -203,12 +194,9 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 		if s == nil {
 			s = &RRset{Type: t}
 			sets[k] = s
-			n := z.nodes[h.Name]
-			if n == nil {
-				n = &Node{Name: h.Name}
-				z.nodes[h.Name] = n
+			if z.nodes[h.Name] == nil {
+				z.nodes[h.Name] = &Node{Name: h.Name}
 			}
-			n.Sets = append(n.Sets, RRset{}) // placeholder, filled below
 		}
 		if h.Rrtype == dns.TypeRRSIG {
 			s.Sigs = append(s.Sigs, rr)
@@ -222,20 +210,17 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 	if !soaSeen {
 		return nil, warns, ErrNoSOA
 	}
-	// Materialise the sets into their nodes, sorted by type.
-	for _, n := range z.nodes {
-		n.Sets = n.Sets[:0]
-	}
+	// Gather each node's sets, sorted by type, until they are encoded.
+	build := make(map[*Node][]RRset, len(z.nodes))
 	for k, s := range sets {
 		n := z.nodes[k.name]
-		n.Sets = append(n.Sets, *s)
-	}
-	for _, n := range z.nodes {
-		sort.Slice(n.Sets, func(i, j int) bool { return n.Sets[i].Type < n.Sets[j].Type })
 		// RFC 2181 §5.2: all RRs of an RRset share one TTL; use the lowest.
-		for i := range n.Sets {
-			normaliseTTL(n.Sets[i].RRs)
-		}
+		normaliseTTL(s.RRs)
+		build[n] = append(build[n], *s)
+	}
+	sets = nil
+	for _, ss := range build {
+		sort.Slice(ss, func(i, j int) bool { return ss[i].Type < ss[j].Type })
 	}
 	// NSEC3 owners are not names of the zone's tree: queries for them are
 	// answered as if they did not exist (RFC 5155 §7.2.8), and they must not
@@ -247,53 +232,81 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 		if name == origin || Parent(name) != origin {
 			continue // NSEC3 owners are one label below the apex
 		}
-		s := n.Get(dns.TypeNSEC3)
-		if s == nil {
+		ss := build[n]
+		i := slices.IndexFunc(ss, func(s RRset) bool { return s.Type == dns.TypeNSEC3 })
+		if i < 0 {
 			continue
 		}
 		h, _, _ := strings.Cut(name, ".")
-		z.n3 = append(z.n3, nsec3Entry{hash: h, node: &Node{Name: name, Sets: []RRset{*s}}})
-		rest := n.Sets[:0]
-		for _, o := range n.Sets {
-			if o.Type != dns.TypeNSEC3 {
-				rest = append(rest, o)
-			}
-		}
-		n.Sets = rest
-		if len(n.Sets) == 0 {
+		n3 := &Node{Name: name}
+		build[n3] = []RRset{ss[i]}
+		z.n3 = append(z.n3, nsec3Entry{hash: h, node: n3})
+		build[n] = slices.Delete(ss, i, i+1)
+		if len(build[n]) == 0 {
 			delete(z.nodes, name)
+		}
+	}
+	if err := checkCNAMEs(origin, z.nodes, build, rrs, where); err != nil {
+		return nil, warns, err
+	}
+	var scratch []byte
+	for n, ss := range build {
+		var err error
+		if n.data, scratch, err = encodeSets(ss, scratch); err != nil {
+			return nil, warns, err
 		}
 	}
 	if err := z.index(opt); err != nil {
 		return nil, warns, err
 	}
-	// CNAME may share its name only with DNSSEC records (RFC 1034 §3.6.2,
-	// RFC 4035 §2.5).
-	for _, n := range z.nodes {
-		if n.Get(dns.TypeCNAME) == nil || n.Has(BelowCut) {
+	return z, warns, nil
+}
+
+// checkCNAMEs enforces that a CNAME shares its name only with DNSSEC records
+// (RFC 1034 §3.6.2, RFC 4035 §2.5), except below a zone cut or DNAME where
+// data is occluded and never served.
+func checkCNAMEs(origin string, nodes map[string]*Node, build map[*Node][]RRset, rrs []dns.RR, where func(int) string) error {
+	get := func(n *Node, t uint16) *RRset {
+		for i, s := range build[n] {
+			if s.Type == t {
+				return &build[n][i]
+			}
+		}
+		return nil
+	}
+	occluded := func(name string) bool {
+		for p := Parent(name); p != origin && dns.IsSubDomain(origin, p); p = Parent(p) {
+			if n := nodes[p]; n != nil && (get(n, dns.TypeNS) != nil || get(n, dns.TypeDNAME) != nil) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, n := range nodes {
+		c := get(n, dns.TypeCNAME)
+		if c == nil || occluded(n.Name) {
 			continue
 		}
-		for _, s := range n.Sets {
+		for _, s := range build[n] {
 			switch s.Type {
 			case dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC:
 			default:
 				if len(s.RRs) > 0 {
 					// Name the later of the two lines: that is the one a
 					// person just added, usually.
-					c, o := n.Get(dns.TypeCNAME).RRs[0], s.RRs[0]
-					bad := c
-					if indexOf(rrs, o) > indexOf(rrs, c) {
-						bad = o
+					bad := c.RRs[0]
+					if indexOf(rrs, s.RRs[0]) > indexOf(rrs, bad) {
+						bad = s.RRs[0]
 					}
-					return nil, warns, &RRError{where(indexOf(rrs, bad)), bad, ErrCNAMEAndData}
+					return &RRError{where(indexOf(rrs, bad)), bad, ErrCNAMEAndData}
 				}
 			}
 		}
-		if len(n.Get(dns.TypeCNAME).RRs) > 1 {
-			return nil, warns, &RRError{where(indexOf(rrs, n.Get(dns.TypeCNAME).RRs[1])), n.Get(dns.TypeCNAME).RRs[1], errors.New("more than one CNAME at a name")}
+		if len(c.RRs) > 1 {
+			return &RRError{where(indexOf(rrs, c.RRs[1])), c.RRs[1], errors.New("more than one CNAME at a name")}
 		}
 	}
-	return z, warns, nil
+	return nil
 }
 
 func indexOf(rrs []dns.RR, rr dns.RR) int {
@@ -333,10 +346,10 @@ func normaliseTTL(rrs []dns.RR) {
 func (z *Zone) index(opt Options) error {
 	apex := z.nodes[z.Origin]
 	apex.Flags |= Apex
-	if opt.RequireNS && apex.Get(dns.TypeNS) == nil {
+	if opt.RequireNS && !apex.HasType(dns.TypeNS) {
 		return ErrNoApexNS
 	}
-	z.Signed = apex.Get(dns.TypeDNSKEY) != nil
+	z.Signed = apex.HasType(dns.TypeDNSKEY)
 	ttl := min(z.SOA.Hdr.Ttl, z.SOA.Minttl)
 	z.negSOA = dns.Copy(z.SOA)
 	z.negSOA.Header().Ttl = ttl
@@ -370,10 +383,10 @@ func (z *Zone) index(opt Options) error {
 		if strings.HasPrefix(name, "*.") {
 			n.Flags |= Wildcard
 		}
-		if n != apex && n.Get(dns.TypeNS) != nil {
+		if n != apex && n.HasType(dns.TypeNS) {
 			n.Flags |= Delegation
 		}
-		if n.Get(dns.TypeDNAME) != nil {
+		if n.HasType(dns.TypeDNAME) {
 			n.Flags |= HasDNAME
 		}
 	}
@@ -393,7 +406,7 @@ func (z *Zone) index(opt Options) error {
 		if n.Has(Delegation) || n.Has(HasDNAME) {
 			cuts = append(cuts, name)
 		}
-		if s := n.Get(dns.TypeNSEC); s != nil && len(s.RRs) > 0 {
+		if n.HasType(dns.TypeNSEC) {
 			z.nsec = append(z.nsec, name)
 			z.nsecKeys = append(z.nsecKeys, SortKey(nil, name))
 		}
@@ -439,21 +452,19 @@ func (z *Zone) Serial() uint32 { return z.SOA.Serial }
 // order: the order AXFR sends and the differential tests compare.
 func (z *Zone) Records() []dns.RR {
 	out := []dns.RR{z.SOA}
-	for _, name := range z.names {
-		for _, s := range z.nodes[name].Sets {
-			for _, rr := range s.RRs {
-				if rr != dns.RR(z.SOA) {
-					out = append(out, rr)
-				}
+	add := func(n *Node) {
+		for _, s := range n.Sets() {
+			if s.Type != dns.TypeSOA {
+				out = append(out, s.RRs...)
 			}
 			out = append(out, s.Sigs...)
 		}
 	}
+	for _, name := range z.names {
+		add(z.nodes[name])
+	}
 	for _, e := range z.n3 { // the NSEC3 chain, in hash order
-		for _, s := range e.node.Sets {
-			out = append(out, s.RRs...)
-			out = append(out, s.Sigs...)
-		}
+		add(e.node)
 	}
 	return out
 }

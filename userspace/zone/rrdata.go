@@ -1,0 +1,193 @@
+package zone
+
+import (
+	"encoding/binary"
+	"fmt"
+	"slices"
+
+	"github.com/miekg/dns"
+)
+
+// A node's RRsets, in Node.data, one after another in type order:
+//
+//	type  uint16   the RRset's type
+//	ttl   uint32   its TTL
+//	nrr   uint16   records
+//	nsig  uint16   RRSIGs covering the type
+//	nrr  × { rdlength uint16, rdata }            uncompressed, case as loaded
+//	nsig × { ttl uint32, rdlength uint16, rdata } an RRSIG's TTL is its own
+//
+// All integers big-endian. Owner names are the node's name, class is IN.
+const setHeaderLen = 10
+
+// encodeSets writes sets in the layout above into an exactly sized slice.
+// scratch is reused between calls.
+func encodeSets(sets []RRset, scratch []byte) ([]byte, []byte, error) {
+	b := scratch[:0]
+	for _, s := range sets {
+		var ttl uint32
+		if len(s.RRs) > 0 {
+			ttl = s.RRs[0].Header().Ttl
+		}
+		b = binary.BigEndian.AppendUint16(b, s.Type)
+		b = binary.BigEndian.AppendUint32(b, ttl)
+		b = binary.BigEndian.AppendUint16(b, uint16(len(s.RRs)))
+		b = binary.BigEndian.AppendUint16(b, uint16(len(s.Sigs)))
+		var err error
+		for _, rr := range s.RRs {
+			if b, err = appendRdata(b, rr); err != nil {
+				return nil, scratch, err
+			}
+		}
+		for _, rr := range s.Sigs {
+			b = binary.BigEndian.AppendUint32(b, rr.Header().Ttl)
+			if b, err = appendRdata(b, rr); err != nil {
+				return nil, scratch, err
+			}
+		}
+	}
+	out := make([]byte, len(b))
+	copy(out, b)
+	return out, b, nil
+}
+
+// appendRdata appends rdlength and the uncompressed rdata of rr.
+func appendRdata(b []byte, rr dns.RR) ([]byte, error) {
+	h := rr.Header()
+	nameLen := dns.Len(&dns.RFC3597{Hdr: dns.RR_Header{Name: h.Name}}) - 10
+	start := len(b)
+	need := dns.Len(rr) + 16 // Len is exact for uncompressed records; spare room anyway
+	b = slices.Grow(b, need)[:start+need]
+	end, err := dns.PackRR(rr, b[start:], 0, nil, false)
+	if err != nil {
+		return b[:start], fmt.Errorf("encode %s: %w", rr, err)
+	}
+	// PackRR wrote name, type, class, TTL, rdlength, rdata; keep the last two.
+	rd := b[start+nameLen+8 : start+end]
+	copy(b[start:], rd)
+	return b[:start+len(rd)], nil
+}
+
+// setAt describes the RRset whose header starts at off.
+type setAt struct {
+	typ       uint16
+	ttl       uint32
+	nrr, nsig int
+	body, end int // first record, and the next set
+}
+
+func (n *Node) setAt(off int) setAt {
+	d := n.data
+	s := setAt{
+		typ:  binary.BigEndian.Uint16(d[off:]),
+		ttl:  binary.BigEndian.Uint32(d[off+2:]),
+		nrr:  int(binary.BigEndian.Uint16(d[off+6:])),
+		nsig: int(binary.BigEndian.Uint16(d[off+8:])),
+		body: off + setHeaderLen,
+	}
+	p := s.body
+	for i := 0; i < s.nrr; i++ {
+		p += 2 + int(binary.BigEndian.Uint16(d[p:]))
+	}
+	for i := 0; i < s.nsig; i++ {
+		p += 6 + int(binary.BigEndian.Uint16(d[p+4:]))
+	}
+	s.end = p
+	return s
+}
+
+// each calls fn for every set header; fn returns false to stop.
+func (n *Node) each(fn func(setAt) bool) {
+	if n == nil {
+		return
+	}
+	for off := 0; off < len(n.data); {
+		s := n.setAt(off)
+		if !fn(s) {
+			return
+		}
+		off = s.end
+	}
+}
+
+// HasType reports whether the node has records of type t, without building
+// them.
+func (n *Node) HasType(t uint16) bool {
+	found := false
+	n.each(func(s setAt) bool {
+		found = s.typ == t && s.nrr > 0
+		return !found && s.typ < t
+	})
+	return found
+}
+
+// HasSigs reports whether any RRset at the node is signed.
+func (n *Node) HasSigs() bool {
+	found := false
+	n.each(func(s setAt) bool {
+		found = s.nsig > 0
+		return !found
+	})
+	return found
+}
+
+// Types appends to dst the types that have records at the node, in order.
+func (n *Node) Types(dst []uint16) []uint16 {
+	n.each(func(s setAt) bool {
+		if s.nrr > 0 {
+			dst = append(dst, s.typ)
+		}
+		return true
+	})
+	return dst
+}
+
+// Get returns the RRset of type t, built afresh, or nil.
+func (n *Node) Get(t uint16) *RRset {
+	var out *RRset
+	n.each(func(s setAt) bool {
+		if s.typ == t {
+			out = n.decode(s)
+		}
+		return out == nil && s.typ < t
+	})
+	return out
+}
+
+// Sets returns every RRset at the node, built afresh, in type order.
+func (n *Node) Sets() []RRset {
+	var out []RRset
+	n.each(func(s setAt) bool {
+		out = append(out, *n.decode(s))
+		return true
+	})
+	return out
+}
+
+func (n *Node) decode(s setAt) *RRset {
+	d := n.data
+	set := &RRset{Type: s.typ, RRs: make([]dns.RR, 0, s.nrr)}
+	p := s.body
+	for i := 0; i < s.nrr; i++ {
+		l := int(binary.BigEndian.Uint16(d[p:]))
+		set.RRs = append(set.RRs, n.record(s.typ, s.ttl, d[p+2:p+2+l]))
+		p += 2 + l
+	}
+	for i := 0; i < s.nsig; i++ {
+		ttl := binary.BigEndian.Uint32(d[p:])
+		l := int(binary.BigEndian.Uint16(d[p+4:]))
+		set.Sigs = append(set.Sigs, n.record(dns.TypeRRSIG, ttl, d[p+6:p+6+l]))
+		p += 6 + l
+	}
+	return set
+}
+
+func (n *Node) record(t uint16, ttl uint32, rdata []byte) dns.RR {
+	h := dns.RR_Header{Name: n.Name, Rrtype: t, Class: dns.ClassINET, Ttl: ttl, Rdlength: uint16(len(rdata))}
+	rr, _, err := dns.UnpackRRWithHeader(h, rdata, 0)
+	if err != nil {
+		// The bytes were packed from a valid record at load time.
+		panic(fmt.Sprintf("zone: stored rdata of %s %s does not unpack: %v", n.Name, dns.TypeToString[t], err))
+	}
+	return rr
+}
