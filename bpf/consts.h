@@ -26,7 +26,6 @@
 #define opaque(v) asm volatile("" : "+r"(v))
 
 #define DNS_HDR_LEN 12       /* DNS header */
-#define DNS_PORT_DEFAULT 53  /* documentation only: the port comes from config */
 
 /* DNS header flag bits (RFC 1035 §4.1.1, RFC 4035 §3.2), host order. */
 #define DNS_QR 0x8000
@@ -64,7 +63,5 @@
 #define MAX_LABELS 128    /* labels in a 255-byte name, root included */
 #define QBUF_LEN 264      /* question buffer: name + QTYPE + QCLASS, rounded to 8 */
 #define QBUF_WORDS (QBUF_LEN / 8)
-
-#define CSUM_MAX_PREFIX (MAX_L4_END + DNS_HDR_LEN + QBUF_LEN) /* head-grow copy */
 
 #endif

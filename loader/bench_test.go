@@ -183,3 +183,18 @@ func BenchmarkLoad1MNames(b *testing.B) {
 		e.x.Close()
 	}
 }
+
+// BenchmarkImage measures laying out records and index for 500k entries
+// (200k names), no BPF involved.
+func BenchmarkImage(b *testing.B) {
+	z := bigZone(b, 200_000)
+	entries, err := Zones(z)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		if _, err := BuildImage(entries...); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

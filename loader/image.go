@@ -1,6 +1,8 @@
 package loader
 
 import (
+	"bytes"
+	"cmp"
 	"encoding/binary"
 	"fmt"
 
@@ -45,7 +47,7 @@ type Image struct {
 	Entries    int // (name, QTYPE) pairs in the index
 	Records    int // records in the store
 	Oversize   int // records whose body is not stored (TC answers only)
-	Collisions int // entries left to Go: their key hash was already taken
+	Collisions int // entries left to Go: their key hash was taken by another
 }
 
 // StoreBytes is the size of the records, padding between blocks excluded.
@@ -59,63 +61,61 @@ func (im *Image) StoreBytes() int {
 // Blocks is the number of store blocks the image fills.
 func (im *Image) Blocks() int { return im.blocks }
 
-type entryKey struct {
-	name  string
-	qtype uint16
-}
-
 // BuildImage lays out the records of zs and their index. Entries of several
 // zones must not overlap (see Zones, which applies the responder's
 // longest-origin rule).
 func BuildImage(zs ...ZoneEntries) (*Image, error) {
 	im := &Image{}
-	type pair struct{ do0, do1 *compile.Entry }
+	// A DO=0 and a DO=1 entry of one (name, QTYPE) share an index key.
+	type slot struct{ do0, do1 *compile.Entry }
 	for zi := range zs {
 		z := &zs[zi]
-		pairs := make(map[entryKey]*pair, len(z.Entries))
-		var order []entryKey
+		at := make(map[uint64]int, len(z.Entries))
+		slots := make([]slot, 0, len(z.Entries))
+		hashes := make([]uint64, 0, len(z.Entries))
 		for i := range z.Entries {
 			e := &z.Entries[i]
-			k := entryKey{string(e.Name), e.Type}
-			p := pairs[k]
-			if p == nil {
-				p = &pair{}
-				pairs[k] = p
-				order = append(order, k)
+			h := keyHash(e.Name, e.Type)
+			j, ok := at[h]
+			if !ok {
+				at[h] = len(slots)
+				slots = append(slots, slot{})
+				hashes = append(hashes, h)
+				j = len(slots) - 1
 			}
-			if e.DO {
-				p.do1 = e
-			} else {
-				p.do0 = e
-			}
-		}
-		seen := make(map[uint64]entryKey, len(order))
-		for _, k := range order {
-			p := pairs[k]
-			h := keyHash([]byte(k.name), k.qtype)
-			if _, dup := seen[h]; dup {
-				// The first keeps the key; a query for this one hits
-				// it, fails the name check and goes to Go.
+			sl := &slots[j]
+			if first := cmp.Or(sl.do0, sl.do1); first != nil &&
+				(first.Type != e.Type || !bytes.Equal(first.Name, e.Name)) {
+				// Another (name, QTYPE) with this hash: the first keeps
+				// the key; a query for this one hits it, fails the
+				// record check and goes to Go.
 				im.Collisions++
 				continue
 			}
-			seen[h] = k
+			if e.DO {
+				sl.do1 = e
+			} else {
+				sl.do0 = e
+			}
+		}
+		for j := range slots {
+			sl := &slots[j]
 			v := xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}}
 			var err error
-			if p.do0 != nil {
-				if v.Ref[0], err = im.add(p.do0); err != nil {
+			if sl.do0 != nil {
+				if v.Ref[0], err = im.add(sl.do0); err != nil {
 					return nil, err
 				}
 			}
 			switch {
-			case p.do1 != nil:
-				if v.Ref[1], err = im.add(p.do1); err != nil {
+			case sl.do1 != nil:
+				if v.Ref[1], err = im.add(sl.do1); err != nil {
 					return nil, err
 				}
 			case !z.Signed:
 				v.Ref[1] = v.Ref[0]
 			}
-			im.keys = append(im.keys, h)
+			im.keys = append(im.keys, hashes[j])
 			im.vals = append(im.vals, v)
 			im.Entries++
 		}

@@ -64,3 +64,21 @@ func wireName(name string) ([]byte, error) {
 	}
 	return buf[:n], nil
 }
+
+// LoadZones compiles the served zones zs and makes them the answers XDP
+// serves (Zones, BuildImage, Load). Entries left to Go by hash collisions
+// are counted in the returned image.
+func (x *XDP) LoadZones(zs ...*zone.Zone) (*Image, error) {
+	entries, err := Zones(zs...)
+	if err != nil {
+		return nil, err
+	}
+	im, err := BuildImage(entries...)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.Load(im); err != nil {
+		return nil, err
+	}
+	return im, nil
+}
