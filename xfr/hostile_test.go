@@ -287,12 +287,17 @@ func TestHostilePrimary(t *testing.T) {
 func TestFakeSOANotAuthoritative(t *testing.T) {
 	t.Parallel()
 	f := startFake(t)
+	f.mu.Lock()
 	f.nonAA = true
+	f.mu.Unlock()
 	f.set(10, axfrOf(zoneRRs(t, 10)))
 	s := startSecondary(t, Config{Zones: []Zone{{Name: testZone, Primaries: []Primary{{Addr: f.addr}}}}}, nil)
 	st := s.waitFor("a failed check", 3*time.Second, func(st ZoneStatus) bool { return st.Counters.Failures > 0 })
-	if !strings.Contains(st.LastError, "not authoritative") || f.xfrs != 0 {
-		t.Errorf("last error %q, %d transfers", st.LastError, f.xfrs)
+	f.mu.Lock()
+	xfrs := f.xfrs
+	f.mu.Unlock()
+	if !strings.Contains(st.LastError, "not authoritative") || xfrs != 0 {
+		t.Errorf("last error %q, %d transfers", st.LastError, xfrs)
 	}
 }
 

@@ -137,7 +137,9 @@ func TestEDNSExpire(t *testing.T) {
 	t.Parallel()
 	f := startFake(t)
 	one := uint32(1)
+	f.mu.Lock()
 	f.expire = &one
+	f.mu.Unlock()
 	f.set(10, axfrOf(zoneRRs(t, 10))) // SOA expire 86400, refresh 3600
 	s := startSecondary(t, Config{Timers: fastTimers, Zones: []Zone{{Name: testZone, Primaries: []Primary{{Addr: f.addr}}}}}, nil)
 	st := s.waitSerial(10, 3*time.Second)

@@ -126,15 +126,22 @@ func writeU32(w *bufio.Writer, v uint32) {
 	w.Write(b[:])
 }
 
+// writeRRs writes each record as a 16-bit length and its uncompressed wire
+// form. It packs through a dns.Msg because dns.PackRR writes the RDLENGTH
+// into the record's header: the records are the served zone's, read
+// concurrently by the responder.
 func writeRRs(w *bufio.Writer, buf []byte, rrs []dns.RR) error {
+	var m dns.Msg
 	for _, rr := range rrs {
-		n, err := dns.PackRR(rr, buf, 0, nil, false)
+		m.Answer = append(m.Answer[:0], rr)
+		b, err := m.PackBuffer(buf)
 		if err != nil {
 			return fmt.Errorf("pack %s: %w", short(rr), err)
 		}
-		w.WriteByte(byte(n >> 8))
-		w.WriteByte(byte(n))
-		w.Write(buf[:n])
+		b = b[12:] // the message header
+		w.WriteByte(byte(len(b) >> 8))
+		w.WriteByte(byte(len(b)))
+		w.Write(b)
 	}
 	return nil
 }

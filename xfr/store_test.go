@@ -108,3 +108,25 @@ func TestStoreCorrupt(t *testing.T) {
 		t.Errorf("timers: error %v, want ErrCorrupt", err)
 	}
 }
+
+// Saving a zone only reads its records: the responder reads them at the
+// same time (run with -race).
+func TestStoreDoesNotWriteRecords(t *testing.T) {
+	st := store{dir: t.TempDir()}
+	rrs := zoneRRs(t, 7)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 50 {
+			for _, r := range rrs {
+				_ = dns.Copy(r)
+			}
+		}
+	}()
+	for range 5 {
+		if err := st.saveZone(testZone, rrs, nil, timerState{Serial: 7}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-done
+}
