@@ -12,6 +12,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpns/xdpns/userspace/responder"
+	"github.com/xdpns/xdpns/userspace/wire"
 )
 
 // Config is what the server needs from the configuration.
@@ -31,6 +33,28 @@ type Config struct {
 	UDPSockets     int           // per address; 0 = one per CPU
 	TCPIdleTimeout time.Duration // 0 = 10s
 	TCPMaxConns    int           // 0 = 1000
+
+	// Notify, when set, takes NOTIFY requests (opcode 4) on UDP and TCP
+	// before the responder sees them (it answers NOTIMP for them), with the
+	// source address the ACL needs. It returns the answer or nil for none.
+	Notify func(pkt []byte, from netip.Addr) []byte
+	// Transfer, when set, takes AXFR and IXFR queries over TCP and writes
+	// its answer messages to w, each already framed with its length. An
+	// error ends the connection. Over UDP these queries go to the responder.
+	Transfer func(w io.Writer, pkt []byte, from netip.Addr) error
+}
+
+// isNotify reports whether pkt is a NOTIFY request: QR=0, opcode 4.
+func isNotify(pkt []byte) bool {
+	return len(pkt) >= wire.HeaderLen && pkt[2]&0x80 == 0 && (pkt[2]>>3)&0xf == 4
+}
+
+// isTransfer reports whether pkt is a standard query for AXFR or IXFR.
+func isTransfer(q *wire.Query, pkt []byte) bool {
+	if wire.ParseQuery(pkt, q) != nil {
+		return false
+	}
+	return q.Type == 252 || q.Type == 251
 }
 
 // batch is how many datagrams one recvmmsg/sendmmsg call moves.
@@ -270,7 +294,13 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		k := 0
 		for i := 0; i < n; i++ {
 			m := &in[i]
-			resp := s.r.Respond(&scratch, out[k].Buffers[0][:0], m.Buffers[0][:m.N], false)
+			pkt := m.Buffers[0][:m.N]
+			var resp []byte
+			if s.cfg.Notify != nil && isNotify(pkt) {
+				resp = s.cfg.Notify(pkt, addrOf(m.Addr))
+			} else {
+				resp = s.r.Respond(&scratch, out[k].Buffers[0][:0], pkt, false)
+			}
 			if resp == nil {
 				continue
 			}
@@ -296,6 +326,19 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		}
 		s.Stats.UDPResponses.Add(uint64(k))
 	}
+}
+
+// addrOf returns the IP of a UDP or TCP address, IPv4-mapped forms unmapped.
+func addrOf(a net.Addr) netip.Addr {
+	var ip net.IP
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		ip = a.IP
+	case *net.TCPAddr:
+		ip = a.IP
+	}
+	addr, _ := netip.AddrFromSlice(ip)
+	return addr.Unmap()
 }
 
 type v6batch struct{ p *ipv6.PacketConn }
@@ -355,6 +398,7 @@ func (s *Server) serveConn(c net.Conn) {
 		s.wg.Done()
 	}()
 	var scratch responder.Scratch
+	var q wire.Query
 	var lenbuf [2]byte
 	buf := make([]byte, 0, 512)
 	out := make([]byte, 0, 512)
@@ -372,7 +416,23 @@ func (s *Server) serveConn(c net.Conn) {
 			return
 		}
 		s.Stats.TCPQueries.Add(1)
-		resp := s.r.Respond(&scratch, append(out[:0], 0, 0), buf, true)
+		from := addrOf(c.RemoteAddr())
+		if s.cfg.Transfer != nil && isTransfer(&q, buf) {
+			c.SetWriteDeadline(time.Time{}) // the handler bounds its own writes
+			if err := s.cfg.Transfer(c, buf, from); err != nil {
+				s.log.Debug("transfer", "from", from, "err", err)
+				return
+			}
+			continue
+		}
+		var resp []byte
+		if s.cfg.Notify != nil && isNotify(buf) {
+			if r := s.cfg.Notify(buf, from); r != nil {
+				resp = append(append(out[:0], 0, 0), r...)
+			}
+		} else {
+			resp = s.r.Respond(&scratch, append(out[:0], 0, 0), buf, true)
+		}
 		if resp == nil {
 			continue // nothing to send (not a query)
 		}

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"io"
 	"net"
+	"net/netip"
+	"sync"
 	"testing"
 	"time"
 
@@ -118,4 +120,78 @@ func TestTCPIdleTimeoutAndCap(t *testing.T) {
 	if _, err := c1.Read(make([]byte, 1)); err == nil {
 		t.Error("idle connection was not closed")
 	}
+}
+
+func TestNotifyAndTransferHooks(t *testing.T) {
+	var notifyFrom []netip.Addr
+	var mu sync.Mutex
+	cfg := Config{Listen: []string{"127.0.0.1:0"}, UDPSockets: 1,
+		Notify: func(pkt []byte, from netip.Addr) []byte {
+			mu.Lock()
+			notifyFrom = append(notifyFrom, from)
+			mu.Unlock()
+			m := new(dns.Msg)
+			if m.Unpack(pkt) != nil {
+				return nil
+			}
+			return must(new(dns.Msg).SetReply(m).Pack())
+		},
+		Transfer: func(w io.Writer, pkt []byte, from netip.Addr) error {
+			m := new(dns.Msg)
+			if err := m.Unpack(pkt); err != nil {
+				return err
+			}
+			soa, _ := dns.NewRR("example.com. 300 SOA ns h 1 2 3 4 5")
+			for _, rrs := range [][]dns.RR{{soa}, {soa}} {
+				r := new(dns.Msg).SetReply(m)
+				r.Answer = rrs
+				b := must(r.Pack())
+				if _, err := w.Write(append(binary.BigEndian.AppendUint16(nil, uint16(len(b))), b...)); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+	s := start(t, cfg)
+	addr := s.Addrs()[0]
+	for _, proto := range []string{"udp", "tcp"} {
+		n := new(dns.Msg).SetNotify("example.com.")
+		resp, _, err := (&dns.Client{Net: proto, Timeout: 2 * time.Second}).Exchange(n, addr)
+		if err != nil || resp.Opcode != dns.OpcodeNotify || resp.Rcode != dns.RcodeSuccess {
+			t.Fatalf("NOTIFY over %s: %v %v", proto, resp, err)
+		}
+	}
+	mu.Lock()
+	if len(notifyFrom) != 2 || notifyFrom[0] != netip.MustParseAddr("127.0.0.1") {
+		t.Errorf("notify sources: %v", notifyFrom)
+	}
+	mu.Unlock()
+	tr := &dns.Transfer{}
+	env, err := tr.In(new(dns.Msg).SetAxfr("example.com."), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := 0
+	for e := range env {
+		if e.Error != nil {
+			t.Fatal(e.Error)
+		}
+		count += len(e.RR)
+	}
+	if count != 2 {
+		t.Errorf("AXFR got %d records", count)
+	}
+	// Ordinary queries on the same server still reach the responder.
+	resp, _, err := (&dns.Client{Net: "tcp", Timeout: 2 * time.Second}).Exchange(new(dns.Msg).SetQuestion("web.example.com.", dns.TypeA), addr)
+	if err != nil || len(resp.Answer) != 1 {
+		t.Errorf("query after hooks: %v %v", resp, err)
+	}
+}
+
+func must(b []byte, err error) []byte {
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
