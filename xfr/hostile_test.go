@@ -382,3 +382,58 @@ func TestFakeIXFR(t *testing.T) {
 		t.Errorf("status %+v", st)
 	}
 }
+
+// Retransfer forces an AXFR at the same serial; AXFROnly never asks IXFR;
+// Stop abandons a stalled transfer promptly.
+func TestFakeControls(t *testing.T) {
+	t.Parallel()
+	f := startFake(t)
+	var mu sync.Mutex
+	var qtypes []uint16
+	record := func(next func(w dns.ResponseWriter, q *dns.Msg)) func(w dns.ResponseWriter, q *dns.Msg) {
+		return func(w dns.ResponseWriter, q *dns.Msg) {
+			mu.Lock()
+			qtypes = append(qtypes, q.Question[0].Qtype)
+			mu.Unlock()
+			next(w, q)
+		}
+	}
+	f.set(10, record(axfrOf(zoneRRs(t, 10))))
+	s := startSecondary(t, Config{Zones: []Zone{{Name: testZone, AXFROnly: true, Primaries: []Primary{{Addr: f.addr}}}}}, nil)
+	s.waitSerial(10, 3*time.Second)
+
+	if err := s.m.Retransfer(testZone); err != nil {
+		t.Fatal(err)
+	}
+	st := s.waitFor("a second full transfer", 3*time.Second, func(st ZoneStatus) bool { return st.Counters.Full == 2 })
+	if st.Serial != 10 || st.State != StateOK {
+		t.Errorf("after Retransfer: %+v", st)
+	}
+
+	f.set(11, record(axfrOf(zoneRRs(t, 11))))
+	_ = s.m.Refresh(testZone)
+	s.waitSerial(11, 3*time.Second)
+	mu.Lock()
+	for _, qt := range qtypes {
+		if qt != dns.TypeAXFR {
+			t.Errorf("AXFROnly zone sent %s", dns.TypeToString[qt])
+		}
+	}
+	mu.Unlock()
+
+	// A primary that stalls mid-transfer does not hold up Stop.
+	f.set(12, func(w dns.ResponseWriter, q *dns.Msg) {
+		send(w, q, zoneRRs(t, 12)[:3], 3)
+		time.Sleep(time.Second) // longer than Stop may take
+	})
+	_ = s.m.Refresh(testZone)
+	time.Sleep(100 * time.Millisecond)
+	start := time.Now()
+	s.m.Stop()
+	if d := time.Since(start); d > time.Second {
+		t.Errorf("Stop took %v with a stalled transfer", d)
+	}
+	if z := s.served(); z.Serial() != 11 {
+		t.Errorf("serving %d after Stop", z.Serial())
+	}
+}
