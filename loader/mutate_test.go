@@ -77,33 +77,62 @@ func TestMutations(t *testing.T) {
 		}
 	}
 	const runs = 20000
-	var tx, pass int
+	var tx int
 	for i := 0; i < runs; i++ {
-		pkt := mutate(rng, seeds[rng.IntN(len(seeds))])
-		ret, out := run(t, e.x.Program(), pkt)
-		switch ret {
-		case xdpTx:
+		if checkVerdict(t, e, mutate(rng, seeds[rng.IntN(len(seeds))])) {
 			tx++
-			query, ok := strictDNS(pkt)
-			if !ok {
-				t.Fatalf("answered a frame the oracle rejects:\n%s", hexDiff(pkt, nil))
-			}
-			want := e.resp.Respond(&responder.Scratch{}, nil, query, false)
-			got, ok := strictDNSReply(out)
-			if !ok || string(got) != string(want) {
-				t.Fatalf("answer differs from Go for query\n%s\n%s", hexDiff(query, nil), hexDiff(got, want))
-			}
-			checkChecksums(t, out)
-		case xdpPass:
-			pass++
-			if string(out[:len(pkt)]) != string(pkt) {
-				t.Fatalf("passed frame modified:\n%s", hexDiff(out[:len(pkt)], pkt))
-			}
-		default:
-			t.Fatalf("verdict %d", ret)
 		}
 	}
-	t.Logf("%d mutated frames: %d answered, %d passed", runs, tx, pass)
+	t.Logf("%d mutated frames: %d answered, %d passed", runs, tx, runs-tx)
+}
+
+// checkVerdict runs pkt and checks the invariant: an answer only for a frame
+// the oracle accepts, with the Go responder's bytes and valid checksums;
+// otherwise the frame passed untouched. It reports whether XDP answered.
+func checkVerdict(t *testing.T, e *env, pkt []byte) bool {
+	t.Helper()
+	ret, out := run(t, e.x.Program(), pkt)
+	switch ret {
+	case xdpTx:
+		query, ok := strictDNS(pkt)
+		if !ok {
+			t.Fatalf("answered a frame the oracle rejects:\n%s", hexDiff(pkt, nil))
+		}
+		want := e.resp.Respond(&responder.Scratch{}, nil, query, false)
+		got, ok := strictDNSReply(out)
+		if !ok || string(got) != string(want) {
+			t.Fatalf("answer differs from Go for query\n%s\n%s", hexDiff(query, nil), hexDiff(got, want))
+		}
+		checkChecksums(t, out)
+		return true
+	case xdpPass:
+		if len(pkt) >= 14 && string(out[:len(pkt)]) != string(pkt) {
+			t.Fatalf("passed frame modified:\n%s", hexDiff(out[:len(pkt)], pkt))
+		}
+	default:
+		t.Fatalf("verdict %d", ret)
+	}
+	return false
+}
+
+// FuzzXDP checks the invariant on arbitrary frames:
+// go test ./loader -fuzz FuzzXDP (root).
+func FuzzXDP(f *testing.F) {
+	z := loadZone(f, "testdata/xdp.test.zone", "xdp.test.")
+	signed := loadZone(f, "testdata/example.net.zone", "example.net.")
+	e := newEnv(f, Config{}, responder.Config{}, z, signed)
+	for _, v := range []variant{noEDNS, ednsDO} {
+		for _, fr := range []frame{{}, {v6: true, vlans: 2}} {
+			f.Add(fr.build(q(f, "short.xdp.test.", dns.TypeA, v)))
+			f.Add(fr.build(q(f, "www.example.net.", dns.TypeA, v)))
+		}
+	}
+	f.Fuzz(func(t *testing.T, pkt []byte) {
+		if len(pkt) < 14 || len(pkt) > 3000 {
+			return // BPF_PROG_RUN wants an Ethernet header and a page
+		}
+		checkVerdict(t, e, pkt)
+	})
 }
 
 // strictDNSReply is strictDNS for our responses (source port 53).
