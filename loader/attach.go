@@ -49,8 +49,18 @@ func permission(err error) error {
 }
 
 // Attach attaches the program to the interface ifname and returns the link
-// (closing it detaches) and the mode that took.
+// and the mode that took. Without PinPath, closing the link detaches. With
+// it, the link is pinned and outlives the process (RemovePins detaches);
+// a link already pinned for ifname is taken over and given this program
+// (the mode it was attached in stays).
 func (x *XDP) Attach(ifname string, mode Mode) (link.Link, Mode, error) {
+	if x.cfg.PinPath != "" {
+		return x.attachPinned(ifname, mode)
+	}
+	return x.attach(ifname, mode)
+}
+
+func (x *XDP) attach(ifname string, mode Mode) (link.Link, Mode, error) {
 	iface, err := net.InterfaceByName(ifname)
 	if err != nil {
 		return nil, mode, fmt.Errorf("attach xdp to %s: %w", ifname, err)

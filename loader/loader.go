@@ -44,6 +44,11 @@ type Config struct {
 
 	// NoTailGrow makes the program grow frames at the head only (tests).
 	NoTailGrow bool
+
+	// PinPath, when set, is a bpffs directory (DefaultPinPath) where the
+	// maps and links are pinned, so XDP keeps answering while the daemon
+	// restarts; New adopts what it finds there.
+	PinPath string
 }
 
 // SizeFor returns cfg with capacities that hold im, plus headroom percent.
@@ -81,7 +86,8 @@ type XDP struct {
 	indexSpec *ebpf.MapSpec // inner map templates
 	storeSpec *ebpf.MapSpec
 	gens      [generations]*generation
-	active    int // served generation; -1 before the first Load
+	active    int  // served generation; -1 before the first Load
+	adopted   bool // the served generation came from pinned maps
 }
 
 // New checks cfg against the object, then loads program and maps. Nothing
@@ -109,8 +115,19 @@ func New(cfg Config) (*XDP, error) {
 		storeSpec: spec.Maps[xdpnsMapAnswerStore].InnerMap.Copy(),
 		active:    -1,
 	}
-	if err := spec.LoadAndAssign(&x.objs, nil); err != nil {
+	opts, err := pinSpec(spec, &cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := spec.LoadAndAssign(&x.objs, opts); err != nil {
 		return nil, fmt.Errorf("load xdp objects: %w", permission(err))
+	}
+	if cfg.PinPath != "" {
+		if err := x.adopt(); err != nil {
+			x.Close()
+			return nil, err
+		}
+		x.adopted = x.active >= 0
 	}
 	if err := x.writeConfig(); err != nil {
 		x.Close()
@@ -179,6 +196,17 @@ func htons(v uint16) uint16 {
 }
 
 func (x *XDP) writeConfig() error {
+	// Pinned maps may hold a previous configuration's addresses.
+	var k xdpnsServiceAddr
+	var stale []xdpnsServiceAddr
+	for it := x.objs.ServiceAddrs.Iterate(); it.Next(&k, new(uint8)); {
+		stale = append(stale, k)
+	}
+	for _, k := range stale {
+		if err := x.objs.ServiceAddrs.Delete(&k); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
+			return fmt.Errorf("clear service address: %w", err)
+		}
+	}
 	for _, a := range x.cfg.ServiceAddrs {
 		k := xdpnsServiceAddr{Addr: a.As16()} // As16 maps IPv4 to ::ffff:a.b.c.d
 		if err := x.objs.ServiceAddrs.Put(&k, uint8(1)); err != nil {
@@ -263,6 +291,7 @@ func (x *XDP) Load(im *Image) error {
 	x.gens[next] = g
 	old := x.active
 	x.active = next
+	x.adopted = false
 	if old < 0 {
 		return nil
 	}

@@ -1,0 +1,130 @@
+package loader
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/cilium/ebpf"
+	"github.com/cilium/ebpf/link"
+)
+
+// DefaultPinPath is where a daemon pins its maps and links (bpffs).
+const DefaultPinPath = "/sys/fs/bpf/xdpns"
+
+// pinned are the maps that outlive the process when Config.PinPath is set:
+// the answers (reached through the outer maps), the generation served, the
+// configuration and the counters. scratch is per packet and not kept.
+var pinned = []string{
+	xdpnsMapAnswerIndex, xdpnsMapAnswerStore, xdpnsMapActiveGen,
+	xdpnsMapConfigMap, xdpnsMapServiceAddrs, xdpnsMapStats,
+}
+
+// pinSpec marks the kept maps for pinning by name under cfg.PinPath.
+func pinSpec(spec *ebpf.CollectionSpec, cfg *Config) (*ebpf.CollectionOptions, error) {
+	if cfg.PinPath == "" {
+		return nil, nil
+	}
+	if err := os.MkdirAll(cfg.PinPath, 0o700); err != nil {
+		return nil, fmt.Errorf("pin path: %w", err)
+	}
+	for _, n := range pinned {
+		spec.Maps[n].Pinning = ebpf.PinByName
+	}
+	return &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: cfg.PinPath}}, nil
+}
+
+// adopt takes over the generation a previous process left in pinned maps.
+func (x *XDP) adopt() error {
+	var g uint32
+	if err := x.objs.ActiveGen.Lookup(uint32(0), &g); err != nil {
+		return fmt.Errorf("read active generation: %w", err)
+	}
+	g &= generations - 1
+	var ids [2]ebpf.MapID
+	for i, m := range []*ebpf.Map{x.objs.AnswerIndex, x.objs.AnswerStore} {
+		var id uint32
+		err := m.Lookup(g, &id)
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			return nil // nothing was loaded
+		}
+		if err != nil {
+			return fmt.Errorf("read generation %d: %w", g, err)
+		}
+		ids[i] = ebpf.MapID(id)
+	}
+	index, err := ebpf.NewMapFromID(ids[0])
+	if err != nil {
+		return fmt.Errorf("adopt answer index: %w", err)
+	}
+	store, err := ebpf.NewMapFromID(ids[1])
+	if err != nil {
+		index.Close()
+		return fmt.Errorf("adopt answer store: %w", err)
+	}
+	x.gens[g] = &generation{index: index, store: store}
+	x.active = int(g)
+	return nil
+}
+
+// Adopted reports whether New took over answers a previous process had
+// loaded into pinned maps: they are served until the next Load.
+func (x *XDP) Adopted() bool { return x.adopted }
+
+func linkPin(dir, ifname string) string { return filepath.Join(dir, "link-"+ifname) }
+
+// attachPinned attaches through the link pinned for ifname when there is
+// one, swapping in this process's program atomically; else it attaches and
+// pins the new link.
+func (x *XDP) attachPinned(ifname string, mode Mode) (link.Link, Mode, error) {
+	path := linkPin(x.cfg.PinPath, ifname)
+	if l, err := link.LoadPinnedLink(path, nil); err == nil {
+		if err := l.Update(x.objs.XdpnsAnswer); err != nil {
+			l.Close()
+			return nil, mode, fmt.Errorf("update pinned xdp link %s: %w", path, err)
+		}
+		return l, mode, nil
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return nil, mode, fmt.Errorf("load pinned xdp link %s: %w", path, err)
+	}
+	l, m, err := x.attach(ifname, mode)
+	if err != nil {
+		return nil, m, err
+	}
+	if err := l.Pin(path); err != nil {
+		l.Close()
+		return nil, m, fmt.Errorf("pin xdp link: %w", err)
+	}
+	return l, m, nil
+}
+
+// RemovePins detaches every pinned link under dir and removes the pinned
+// maps: XDP stops answering once the last process holding them exits.
+func RemovePins(dir string) error {
+	links, err := filepath.Glob(filepath.Join(dir, "link-*"))
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, p := range links {
+		l, err := link.LoadPinnedLink(p, nil)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("load %s: %w", p, err))
+			continue
+		}
+		if err := l.Unpin(); err != nil {
+			errs = append(errs, fmt.Errorf("unpin %s: %w", p, err))
+		}
+		l.Close() // the last reference: detaches
+	}
+	for _, n := range pinned {
+		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
