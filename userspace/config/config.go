@@ -3,7 +3,7 @@
 // Decoding is strict and goes through yaml.Node, so every problem names
 // FILE:LINE: unknown keys (with the list of valid ones), values of the wrong
 // kind, out-of-range numbers, bad durations and addresses, duplicate or
-// malformed zone names. Parse collects every problem instead of stopping at
+// malformed zone names, keys named but not defined. Parse collects every problem instead of stopping at
 // the first; the error it returns is an Errors, one "file:line: message" per
 // line.
 //
@@ -24,10 +24,14 @@ import (
 // Parse fills defaults for everything the file leaves out.
 type Config struct {
 	// File is the path the configuration was read from, as given.
-	File   string
-	Server Server
-	Log    Log
-	Zones  []Zone
+	File    string
+	Server  Server
+	Log     Log
+	Xfr     Xfr
+	Control Control
+	// Keys are the TSIG keys zones refer to by name, in file order.
+	Keys  []Key
+	Zones []Zone
 }
 
 // Server holds the listener and responder settings.
@@ -59,16 +63,119 @@ type Log struct {
 	Format string // "text" or "json"
 }
 
-// Zone is one zone served from a file.
+// Xfr holds the settings of transfers from primaries (package xfr).
+type Xfr struct {
+	// StateDir keeps each secondary zone and its timers across restarts,
+	// resolved against the configuration file's directory when relative.
+	// Empty: nothing persists.
+	StateDir string
+	// MaxTransfers caps concurrent transfers.
+	MaxTransfers int
+	// MaxSOAQueries caps concurrent SOA queries.
+	MaxSOAQueries int
+	// Timers clamp the SOA timers of every secondary zone; all set.
+	Timers   Timers
+	Timeouts Timeouts
+	Limits   Limits
+}
+
+// Timers clamp a zone's SOA refresh, retry and expire. At the xfr level
+// every field is set; in a zone, zero fields (nil Jitter) inherit it.
+type Timers struct {
+	RefreshMin, RefreshMax time.Duration
+	RetryMin, RetryMax     time.Duration
+	ExpireMin, ExpireMax   time.Duration
+	// Jitter is the largest fraction taken off each wait at random; 0 is
+	// none.
+	Jitter *float64
+}
+
+// Timeouts bound the network exchanges with primaries.
+type Timeouts struct {
+	Query    time.Duration // one SOA query, a TCP connect
+	Read     time.Duration // each message of a transfer
+	Transfer time.Duration // a whole transfer
+}
+
+// Limits bound what a primary can make us hold.
+type Limits struct {
+	MaxRecords int // records in one zone
+	MaxRRSize  int // wire bytes of one record
+	// JournalRecords bounds the IXFR history kept per zone; 0: the zone's
+	// number of names, at least 1024.
+	JournalRecords int
+}
+
+// Control is the local control socket of serve, used by the zone
+// subcommands.
+type Control struct {
+	// Socket is the unix socket path, resolved against the configuration
+	// file's directory when relative. Empty: no control socket.
+	Socket string
+	// Group may use the socket besides root; empty: root only.
+	Group string
+	// GroupLine is where group is set (or 0), for messages about it.
+	GroupLine int
+}
+
+// Key is a TSIG key (RFC 8945).
+type Key struct {
+	// Name is canonical: lowercase, fully qualified.
+	Name string
+	// Algorithm is lowercase without a final dot, e.g. "hmac-sha256".
+	Algorithm string
+	// Secret is base64, read from secret-file when the file gave one.
+	Secret string
+	Line   int
+}
+
+// Zone is one served zone: from a file (File set), or a secondary
+// transferred from its primaries (Primaries set); never both.
 type Zone struct {
 	// Name is canonical: lowercase, fully qualified.
 	Name string
 	// File is the zone file path, resolved against the configuration file's
 	// directory when relative.
 	File string
+
+	// Primaries of a secondary zone, tried in order.
+	Primaries []Primary
+	// AllowNotify lists NOTIFY sources besides the primaries' addresses.
+	AllowNotify []netip.Prefix
+	// AXFROnly never asks for IXFR.
+	AXFROnly bool
+	// Timers override the xfr clamps for this zone.
+	Timers Timers
+
+	// AllowTransfer says who may transfer the zone from us.
+	AllowTransfer AllowTransfer
+	// Notify lists where NOTIFY goes when the zone changes.
+	Notify []netip.AddrPort
+	// NotifyKey names the key that signs those NOTIFYs; empty: unsigned.
+	NotifyKey string
+
 	// Line is where the zone's entry starts in the configuration file, for
 	// messages about it.
 	Line int
+}
+
+// Secondary reports whether the zone is transferred from primaries.
+func (z *Zone) Secondary() bool { return len(z.Primaries) > 0 }
+
+// Primary is one server a secondary zone is transferred from.
+type Primary struct {
+	Addr netip.AddrPort
+	// Key names the TSIG key (in Config.Keys) signing the exchanges; empty:
+	// unsigned.
+	Key string
+}
+
+// AllowTransfer lists who may transfer a zone from us (AXFR/IXFR out):
+// clients whose address is inside one of From, and clients that sign with
+// one of Keys. Both empty: nobody.
+type AllowTransfer struct {
+	From []netip.Prefix
+	Keys []string // names in Config.Keys
 }
 
 // Defaults for options the file leaves out.
@@ -77,6 +184,27 @@ const (
 	DefaultUDPPayload        = 1232
 	DefaultTCPIdleTimeout    = 10 * time.Second
 	DefaultTCPMaxConnections = 1000
+
+	DefaultStateDir      = "/var/lib/xdpns/zones"
+	DefaultMaxTransfers  = 10
+	DefaultMaxSOAQueries = 64
+	DefaultControlSocket = "/run/xdpns/control.sock"
+)
+
+// DefaultTimers, DefaultTimeouts and DefaultLimits are those of package
+// xfr (a test in cmd/xdpns keeps them equal).
+var (
+	DefaultTimers = Timers{
+		RefreshMin: 2 * time.Second,
+		RefreshMax: 24 * time.Hour,
+		RetryMin:   time.Second,
+		RetryMax:   24 * time.Hour,
+		ExpireMin:  time.Minute,
+		ExpireMax:  90 * 24 * time.Hour,
+	}
+	DefaultJitter   = 0.1
+	DefaultTimeouts = Timeouts{Query: 2 * time.Second, Read: 10 * time.Second, Transfer: 15 * time.Minute}
+	DefaultLimits   = Limits{MaxRecords: 20_000_000, MaxRRSize: 16 << 10}
 )
 
 // Default returns the configuration of an empty file.
@@ -89,7 +217,23 @@ func Default() *Config {
 			TCPMaxConnections: DefaultTCPMaxConnections,
 		},
 		Log: Log{Level: slog.LevelInfo, Format: "text"},
+		Xfr: Xfr{
+			StateDir:      DefaultStateDir,
+			MaxTransfers:  DefaultMaxTransfers,
+			MaxSOAQueries: DefaultMaxSOAQueries,
+			Timers:        defaultTimers(),
+			Timeouts:      DefaultTimeouts,
+			Limits:        DefaultLimits,
+		},
+		Control: Control{Socket: DefaultControlSocket},
 	}
+}
+
+func defaultTimers() Timers {
+	t := DefaultTimers
+	j := DefaultJitter
+	t.Jitter = &j
+	return t
 }
 
 // Load reads and parses the configuration file at path. Relative zone file
@@ -106,21 +250,48 @@ func Load(path string) (*Config, error) {
 // directory is the base for relative zone file paths. On any problem the
 // error is an Errors listing all of them and the *Config is nil.
 func Parse(data []byte, file string) (*Config, error) {
-	d := &decoder{file: file}
+	d := &decoder{file: file, base: filepath.Dir(file)}
 	cfg := Default()
 	cfg.File = file
 	d.decode(data, cfg)
+	d.finish(cfg)
 	if len(d.errs) > 0 {
 		d.errs.sort()
 		return nil, d.errs
 	}
-	base := filepath.Dir(file)
 	for i := range cfg.Zones {
-		if !filepath.IsAbs(cfg.Zones[i].File) {
-			cfg.Zones[i].File = filepath.Join(base, cfg.Zones[i].File)
+		if cfg.Zones[i].File != "" {
+			cfg.Zones[i].File = d.path(cfg.Zones[i].File)
 		}
 	}
+	if cfg.Xfr.StateDir != "" {
+		cfg.Xfr.StateDir = d.path(cfg.Xfr.StateDir)
+	}
+	if cfg.Control.Socket != "" {
+		cfg.Control.Socket = d.path(cfg.Control.Socket)
+	}
 	return cfg, nil
+}
+
+// Key returns the key with the canonical name, or nil.
+func (c *Config) Key(name string) *Key {
+	for i := range c.Keys {
+		if c.Keys[i].Name == name {
+			return &c.Keys[i]
+		}
+	}
+	return nil
+}
+
+// Secondaries reports how many zones are transferred from primaries.
+func (c *Config) Secondaries() int {
+	n := 0
+	for i := range c.Zones {
+		if c.Zones[i].Secondary() {
+			n++
+		}
+	}
+	return n
 }
 
 // Zone returns the zone entry with the canonical name, or nil.

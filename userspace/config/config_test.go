@@ -38,8 +38,11 @@ func TestParseFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := &Config{
-		File: "conf/xdpns.yaml",
+	want := Default()
+	*want = Config{
+		File:    "conf/xdpns.yaml",
+		Xfr:     want.Xfr,
+		Control: want.Control,
 		Server: Server{
 			Listen: []netip.AddrPort{
 				netip.MustParseAddrPort("127.0.0.1:5353"),
@@ -124,13 +127,13 @@ func TestParseErrors(t *testing.T) {
 		{"two documents", "log: {}\n---\nlog: {}\n", []string{`c.yaml:2: only one YAML document is allowed`}},
 		{"root not mapping", "- a\n- b\n", []string{`c.yaml:1: the top level: must be a mapping of keys, got a list`}},
 		{"unknown top key", "server: {}\nzone:\n  - name: a.\n", []string{
-			`c.yaml:2: unknown key "zone" at the top level (did you mean "zones"?); valid keys: server, log, zones`}},
+			`c.yaml:2: unknown key "zone" at the top level (did you mean "zones"?); valid keys: server, log, xfr, keys, zones, control`}},
 		{"unknown server key", "server:\n  listne: [\"127.0.0.1:53\"]\n", []string{
 			`c.yaml:2: unknown key "listne" in server (did you mean "listen"?); valid keys: listen, udp-payload, udp-sockets, tcp-idle-timeout, tcp-max-connections, nsid, identity, version, allow-include`}},
 		{"unknown key no suggestion", "log:\n  colour: red\n", []string{
 			`c.yaml:2: unknown key "colour" in log; valid keys: level, format`}},
 		{"unknown zone key", "zones:\n  - name: a.\n    file: a\n    primary: 1.2.3.4\n", []string{
-			`c.yaml:4: unknown key "primary" in zones[0]; valid keys: name, file`}},
+			`c.yaml:4: unknown key "primary" in zones[0] (did you mean "primaries"?); valid keys: name, file, primaries, allow-notify, axfr-only, timers, allow-transfer, notify, notify-key`}},
 		{"duplicate key", "log:\n  level: info\n  level: debug\n", []string{`c.yaml:3: log: duplicate key "level" (first at line 2)`}},
 		{"duplicate top key", "log: {}\nlog: {}\n", []string{`c.yaml:2: the top level: duplicate key "log" (first at line 1)`}},
 		{"complex key", "? [a]\n: b\n", []string{`c.yaml:1: the top level: keys must be plain words, got a list`}},
@@ -166,10 +169,10 @@ func TestParseErrors(t *testing.T) {
 		{"zones mapping", "zones:\n  a.: a.zone\n", []string{`c.yaml:2: zones: must be a list, got a mapping`}},
 		{"zone scalar", "zones:\n  - example.com.\n", []string{`c.yaml:2: zones[0]: must be a mapping of keys, got "example.com."`}},
 		{"zone missing fields", "zones:\n  - name: a.\n  - file: b.zone\n  -\n", []string{
-			`c.yaml:2: zones[0]: file is required`,
+			`c.yaml:2: zones[0]: needs file (a zone served from a file) or primaries (a secondary zone)`,
 			`c.yaml:3: zones[1]: name is required`,
 			`c.yaml:4: zones[2]: name is required`,
-			`c.yaml:4: zones[2]: file is required`,
+			`c.yaml:4: zones[2]: needs file (a zone served from a file) or primaries (a secondary zone)`,
 		}},
 		{"zone empty name", "zones:\n  - name: \"\"\n    file: a\n", []string{`c.yaml:2: zones[0].name: must not be empty`}},
 		{"zone bad names", `zones:

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,7 +20,43 @@ import (
 // with defaults and reports the rest of the file too.
 type decoder struct {
 	file string
+	base string // directory relative paths are resolved against
 	errs Errors
+
+	// keyNames is every key name the keys section defines (valid or not),
+	// keyRefs every use of one; finish reports the undefined ones.
+	keyNames map[string]bool
+	keyRefs  []keyRef
+	// later holds checks that need the whole file (e.g. a zone's timers
+	// against the xfr section, which may come after it).
+	later []func(cfg *Config)
+}
+
+// keyRef is one place a key is named.
+type keyRef struct {
+	name string // canonical
+	path string
+	line int
+}
+
+// path resolves a path from the file against the configuration's directory.
+func (d *decoder) path(p string) string {
+	if filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(d.base, p)
+}
+
+// finish runs the checks that need the whole file.
+func (d *decoder) finish(cfg *Config) {
+	for _, f := range d.later {
+		f(cfg)
+	}
+	for _, r := range d.keyRefs {
+		if !d.keyNames[r.name] {
+			d.errorf(r.line, "%s: key %s is not defined in keys", r.path, r.name)
+		}
+	}
 }
 
 func (d *decoder) errorf(line int, format string, args ...any) {
@@ -139,7 +177,9 @@ func lookupField(fields []field, key string) *field {
 
 func unknownKey(path, key string, fields []field) string {
 	keys := make([]string, len(fields))
-	best, bestDist := "", 3 // suggest only close misspellings
+	// Suggest only close misspellings: two edits, three for longer keys
+	// ("primary" for "primaries").
+	best, bestDist := "", 3+len(key)/6
 	for i, f := range fields {
 		keys[i] = f.key
 		if dist := editDistance(key, f.key); dist < bestDist {
@@ -290,4 +330,22 @@ func (d *decoder) list(n *yaml.Node, path string, scalarOK bool, item func(i int
 	}
 	d.errorf(n.Line, "%s: must be a list, got %s", path, kindName(n))
 	return false
+}
+
+// float decodes a number in [lo, hi) ("0.1", "0").
+func (d *decoder) float(n *yaml.Node, path string, lo, hi float64, dst *float64) {
+	n, ok := d.scalar(n, path, "a number")
+	if !ok {
+		return
+	}
+	var v float64
+	if (n.ShortTag() != "!!float" && n.ShortTag() != "!!int") || n.Decode(&v) != nil || math.IsNaN(v) {
+		d.errorf(n.Line, "%s: must be a number, got %q", path, n.Value)
+		return
+	}
+	if v < lo || v >= hi {
+		d.errorf(n.Line, "%s: must be at least %v and below %v, got %v", path, lo, hi, v)
+		return
+	}
+	*dst = v
 }

@@ -1,10 +1,15 @@
 package config
 
 import (
+	"encoding/base64"
 	"fmt"
 	"net"
 	"net/netip"
+	"os"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/miekg/dns"
@@ -24,13 +29,27 @@ const (
 	maxNSID       = 255
 	minTCPIdle    = 100 * time.Millisecond
 	maxTCPIdle    = time.Hour
+
+	maxTransfers  = 10000
+	maxSOAQueries = 100000
+	minTimer      = time.Millisecond
+	maxTimer      = 10 * 365 * 24 * time.Hour
+	maxJitter     = 0.5 // below it: a wait is never cut by half or more
+	maxRecords    = 1 << 31
+	minRRSize     = 512
+	maxRRSize     = 1 << 17 // an RR's RDATA is at most 65535 bytes
+	maxSocketPath = 107     // sockaddr_un sun_path, with its NUL
+	maxKeySecret  = 4096    // bytes of base64
 )
 
 func (d *decoder) root(n *yaml.Node, cfg *Config) {
 	d.mapping(n, "", []field{
 		{"server", func(v *yaml.Node) { d.server(v, &cfg.Server) }},
 		{"log", func(v *yaml.Node) { d.log(v, &cfg.Log) }},
+		{"xfr", func(v *yaml.Node) { d.xfr(v, &cfg.Xfr) }},
+		{"keys", func(v *yaml.Node) { cfg.Keys = d.keys(v) }},
 		{"zones", func(v *yaml.Node) { cfg.Zones = d.zones(v) }},
+		{"control", func(v *yaml.Node) { d.control(v, &cfg.Control) }},
 	})
 }
 
@@ -81,7 +100,16 @@ func (d *decoder) log(n *yaml.Node, l *Log) {
 // listen decodes a list of IP:port. It returns nil when nothing valid was
 // given (the error is reported), so the caller keeps the default.
 func (d *decoder) listen(n *yaml.Node, path string) []netip.AddrPort {
-	var out []netip.AddrPort
+	out, ok := d.addrPorts(n, path)
+	if ok && len(out) == 0 {
+		d.errorf(resolve(n).Line, "%s: needs at least one address", path)
+	}
+	return out
+}
+
+// addrPorts decodes a list of distinct IP:port; ok is false when anything
+// was wrong (and reported).
+func (d *decoder) addrPorts(n *yaml.Node, path string) (out []netip.AddrPort, ok bool) {
 	first := map[netip.AddrPort]int{}
 	bad := false
 	isList := d.list(n, path, true, func(i int, v *yaml.Node) {
@@ -105,10 +133,10 @@ func (d *decoder) listen(n *yaml.Node, path string) []netip.AddrPort {
 		first[ap] = v.Line
 		out = append(out, ap)
 	})
-	if isList && !bad && len(out) == 0 {
-		d.errorf(resolve(n).Line, "%s: needs at least one address", path)
+	if !isList || bad {
+		return nil, false
 	}
-	return out
+	return out, true
 }
 
 // parseAddrPort accepts "IP:port" and "[IPv6]:port" with an IP literal (no
@@ -137,37 +165,502 @@ func (d *decoder) zones(n *yaml.Node) []Zone {
 	var out []Zone
 	first := map[string]int{}
 	d.list(n, "zones", false, func(i int, v *yaml.Node) {
-		path := fmt.Sprintf("zones[%d]", i)
+		if z, nameLine, ok := d.zone(v, fmt.Sprintf("zones[%d]", i)); ok {
+			if line, dup := first[z.Name]; dup {
+				d.errorf(nameLine, "zones[%d].name: duplicate zone %s (first at line %d)", i, z.Name, line)
+				return
+			}
+			first[z.Name] = nameLine
+			out = append(out, z)
+		}
+	})
+	return out
+}
+
+// secondaryOnly are the zone keys that only make sense with primaries.
+var secondaryOnly = []string{"allow-notify", "axfr-only", "timers"}
+
+// zone decodes one entry of zones; ok is false when it is not usable.
+func (d *decoder) zone(v *yaml.Node, path string) (z Zone, nameLine int, ok bool) {
+	v = resolve(v)
+	z = Zone{Line: v.Line}
+	given := map[string]int{} // key -> line of its value
+	var timerLines map[string]int
+	set := func(key string, v *yaml.Node) { given[key] = resolve(v).Line }
+	d.mapping(v, path, []field{
+		{"name", func(v *yaml.Node) {
+			nameLine = resolve(v).Line
+			d.zoneName(v, path+".name", &z.Name)
+		}},
+		{"file", func(v *yaml.Node) {
+			set("file", v)
+			d.str(v, path+".file", 0, &z.File)
+			if z.File == "" && resolve(v).Kind == yaml.ScalarNode {
+				d.errorf(resolve(v).Line, "%s.file: must not be empty", path)
+			}
+		}},
+		{"primaries", func(v *yaml.Node) {
+			set("primaries", v)
+			z.Primaries = d.primaries(v, path+".primaries")
+		}},
+		{"allow-notify", func(v *yaml.Node) {
+			set("allow-notify", v)
+			z.AllowNotify = d.prefixes(v, path+".allow-notify")
+		}},
+		{"axfr-only", func(v *yaml.Node) {
+			set("axfr-only", v)
+			d.boolean(v, path+".axfr-only", &z.AXFROnly)
+		}},
+		{"timers", func(v *yaml.Node) {
+			set("timers", v)
+			timerLines = d.timers(v, path+".timers", &z.Timers)
+		}},
+		{"allow-transfer", func(v *yaml.Node) { d.allowTransfer(v, path+".allow-transfer", &z.AllowTransfer) }},
+		{"notify", func(v *yaml.Node) {
+			set("notify", v)
+			z.Notify, _ = d.addrPorts(v, path+".notify")
+		}},
+		{"notify-key", func(v *yaml.Node) {
+			set("notify-key", v)
+			d.keyRef(v, path+".notify-key", &z.NotifyKey)
+		}},
+	})
+	if v.Kind != yaml.MappingNode && !isNull(v) {
+		return z, 0, false // reported by mapping
+	}
+	if nameLine == 0 {
+		d.errorf(v.Line, "%s: name is required", path)
+	}
+	_, hasFile := given["file"]
+	_, hasPrimaries := given["primaries"]
+	switch {
+	case hasFile && hasPrimaries:
+		d.errorf(given["primaries"], "%s: has both file and primaries: a zone is served from a file or transferred from primaries, not both", path)
+	case !hasFile && !hasPrimaries:
+		d.errorf(v.Line, "%s: needs file (a zone served from a file) or primaries (a secondary zone)", path)
+	case hasFile:
+		for _, k := range secondaryOnly {
+			if line, ok := given[k]; ok {
+				d.errorf(line, "%s.%s: only for a secondary zone (one with primaries), not a zone served from a file", path, k)
+			}
+		}
+	}
+	if line, ok := given["notify-key"]; ok {
+		if _, ok := given["notify"]; !ok {
+			d.errorf(line, "%s.notify-key: no notify targets to sign for", path)
+		}
+	}
+	if timerLines != nil {
+		zt := z.Timers
+		d.later = append(d.later, func(cfg *Config) {
+			d.checkTimers(path+".timers", zt.or(cfg.Xfr.Timers), timerLines, given["timers"], "xfr.timers")
+		})
+	}
+	return z, nameLine, z.Name != "" && (z.File != "" || len(z.Primaries) > 0)
+}
+
+// primaries decodes a list of primaries: mappings {address, key}, or a
+// bare address.
+func (d *decoder) primaries(n *yaml.Node, path string) []Primary {
+	var out []Primary
+	first := map[netip.AddrPort]int{}
+	isList := d.list(n, path, false, func(i int, v *yaml.Node) {
+		p := fmt.Sprintf("%s[%d]", path, i)
 		v = resolve(v)
-		z := Zone{Line: v.Line}
-		nameLine := 0
+		var pr Primary
+		addrLine := 0
+		setAddr := func(v *yaml.Node) {
+			v, ok := d.scalar(v, p+".address", "an address")
+			if !ok {
+				return
+			}
+			addrLine = v.Line
+			ap, err := parseAddrPort(v.Value)
+			if err != nil {
+				d.errorf(v.Line, "%s.address: %v", p, err)
+				return
+			}
+			pr.Addr = ap
+		}
+		if v.Kind == yaml.ScalarNode && !isNull(v) {
+			setAddr(v)
+		} else {
+			d.mapping(v, p, []field{
+				{"address", setAddr},
+				{"key", func(v *yaml.Node) { d.keyRef(v, p+".key", &pr.Key) }},
+			})
+			if v.Kind != yaml.MappingNode && !isNull(v) {
+				return
+			}
+			if addrLine == 0 {
+				d.errorf(v.Line, "%s: address is required", p)
+			}
+		}
+		if !pr.Addr.IsValid() {
+			return
+		}
+		if line, dup := first[pr.Addr]; dup {
+			d.errorf(addrLine, "%s: duplicate primary %s (first at line %d)", p, pr.Addr, line)
+			return
+		}
+		first[pr.Addr] = addrLine
+		out = append(out, pr)
+	})
+	if isList && len(resolve(n).Content) == 0 {
+		d.errorf(resolve(n).Line, "%s: needs at least one primary", path)
+	}
+	return out
+}
+
+// prefixes decodes a list of address prefixes; a bare address is a /32 or
+// /128.
+func (d *decoder) prefixes(n *yaml.Node, path string) []netip.Prefix {
+	var out []netip.Prefix
+	d.list(n, path, true, func(i int, v *yaml.Node) {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		v, ok := d.scalar(v, p, "an address prefix")
+		if !ok {
+			return
+		}
+		pf, err := parsePrefix(v.Value)
+		if err != nil {
+			d.errorf(v.Line, "%s: %v", p, err)
+			return
+		}
+		out = append(out, pf)
+	})
+	return out
+}
+
+func parsePrefix(s string) (netip.Prefix, error) {
+	if a, err := netip.ParseAddr(s); err == nil {
+		if a.Zone() != "" {
+			return netip.Prefix{}, fmt.Errorf("bad prefix %q: no zone index allowed", s)
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	pf, err := netip.ParsePrefix(s)
+	if err != nil {
+		return netip.Prefix{}, fmt.Errorf("bad prefix %q: want an address or ADDRESS/BITS, e.g. 192.0.2.0/24 or 2001:db8::/32", s)
+	}
+	if pf.Masked() != pf {
+		return netip.Prefix{}, fmt.Errorf("bad prefix %q: bits set after the prefix length (did you mean %s?)", s, pf.Masked())
+	}
+	return pf, nil
+}
+
+func (d *decoder) allowTransfer(n *yaml.Node, path string, a *AllowTransfer) {
+	d.mapping(n, path, []field{
+		{"from", func(v *yaml.Node) { a.From = d.prefixes(v, path+".from") }},
+		{"keys", func(v *yaml.Node) {
+			d.list(v, path+".keys", true, func(i int, v *yaml.Node) {
+				var k string
+				d.keyRef(v, fmt.Sprintf("%s.keys[%d]", path, i), &k)
+				if k != "" {
+					a.Keys = append(a.Keys, k)
+				}
+			})
+		}},
+	})
+}
+
+// keyRef decodes the name of a key defined in the keys section; finish
+// reports names that are not.
+func (d *decoder) keyRef(n *yaml.Node, path string, dst *string) {
+	n, ok := d.scalar(n, path, "a key name")
+	if !ok {
+		return
+	}
+	if isNull(n) || n.Value == "" {
+		d.errorf(n.Line, "%s: must not be empty", path)
+		return
+	}
+	if err := checkDomainName(n.Value); err != nil {
+		d.errorf(n.Line, "%s: %q is not a valid key name: %v", path, n.Value, err)
+		return
+	}
+	name := dns.CanonicalName(n.Value)
+	d.keyRefs = append(d.keyRefs, keyRef{name: name, path: path, line: n.Line})
+	*dst = name
+}
+
+func (d *decoder) xfr(n *yaml.Node, x *Xfr) {
+	d.mapping(n, "xfr", []field{
+		{"state-dir", func(v *yaml.Node) { d.str(v, "xfr.state-dir", 0, &x.StateDir) }},
+		{"max-transfers", func(v *yaml.Node) { intIn(d, v, "xfr.max-transfers", 1, maxTransfers, &x.MaxTransfers) }},
+		{"max-soa-queries", func(v *yaml.Node) { intIn(d, v, "xfr.max-soa-queries", 1, maxSOAQueries, &x.MaxSOAQueries) }},
+		{"timers", func(v *yaml.Node) {
+			lines := d.timers(v, "xfr.timers", &x.Timers)
+			d.checkTimers("xfr.timers", x.Timers, lines, resolve(v).Line, "")
+		}},
+		{"timeouts", func(v *yaml.Node) {
+			d.mapping(v, "xfr.timeouts", []field{
+				{"query", func(v *yaml.Node) {
+					d.duration(v, "xfr.timeouts.query", 10*time.Millisecond, time.Minute, &x.Timeouts.Query)
+				}},
+				{"read", func(v *yaml.Node) {
+					d.duration(v, "xfr.timeouts.read", 10*time.Millisecond, time.Hour, &x.Timeouts.Read)
+				}},
+				{"transfer", func(v *yaml.Node) {
+					d.duration(v, "xfr.timeouts.transfer", time.Second, 24*time.Hour, &x.Timeouts.Transfer)
+				}},
+			})
+		}},
+		{"limits", func(v *yaml.Node) {
+			d.mapping(v, "xfr.limits", []field{
+				{"max-records", func(v *yaml.Node) { intIn(d, v, "xfr.limits.max-records", 1, maxRecords, &x.Limits.MaxRecords) }},
+				{"max-rr-size", func(v *yaml.Node) { intIn(d, v, "xfr.limits.max-rr-size", minRRSize, maxRRSize, &x.Limits.MaxRRSize) }},
+				{"journal-records", func(v *yaml.Node) {
+					intIn(d, v, "xfr.limits.journal-records", 0, maxRecords, &x.Limits.JournalRecords)
+				}},
+			})
+		}},
+	})
+}
+
+// timers decodes a timers mapping into t and returns the line of each key
+// given.
+func (d *decoder) timers(n *yaml.Node, path string, t *Timers) map[string]int {
+	lines := map[string]int{}
+	dur := func(key string, dst *time.Duration) field {
+		return field{key, func(v *yaml.Node) {
+			lines[key] = resolve(v).Line
+			d.duration(v, path+"."+key, minTimer, maxTimer, dst)
+		}}
+	}
+	d.mapping(n, path, []field{
+		dur("refresh-min", &t.RefreshMin),
+		dur("refresh-max", &t.RefreshMax),
+		dur("retry-min", &t.RetryMin),
+		dur("retry-max", &t.RetryMax),
+		dur("expire-min", &t.ExpireMin),
+		dur("expire-max", &t.ExpireMax),
+		{"jitter", func(v *yaml.Node) {
+			lines["jitter"] = resolve(v).Line
+			j := -1.0
+			d.float(v, path+".jitter", 0, maxJitter, &j)
+			if j >= 0 {
+				t.Jitter = &j
+			}
+		}},
+	})
+	return lines
+}
+
+// checkTimers reports a min above its max. lines locate the keys of this
+// section; a pair with neither key in it is not this section's problem.
+// inherited names the section the other values come from.
+func (d *decoder) checkTimers(path string, t Timers, lines map[string]int, line int, inherited string) {
+	for _, p := range []struct {
+		name     string
+		min, max time.Duration
+	}{
+		{"refresh", t.RefreshMin, t.RefreshMax},
+		{"retry", t.RetryMin, t.RetryMax},
+		{"expire", t.ExpireMin, t.ExpireMax},
+	} {
+		lmin, okMin := lines[p.name+"-min"]
+		lmax, okMax := lines[p.name+"-max"]
+		if (!okMin && !okMax) || p.min <= p.max {
+			continue
+		}
+		at := max(lmin, lmax)
+		if at == 0 {
+			at = line
+		}
+		from := ""
+		if inherited != "" && (!okMin || !okMax) {
+			from = " (with " + inherited + ")"
+		}
+		d.errorf(at, "%s: %s-min %s is above %s-max %s%s", path, p.name, p.min, p.name, p.max, from)
+	}
+}
+
+// or fills the zero fields of t from def.
+func (t Timers) or(def Timers) Timers {
+	pick := func(a *time.Duration, b time.Duration) {
+		if *a == 0 {
+			*a = b
+		}
+	}
+	pick(&t.RefreshMin, def.RefreshMin)
+	pick(&t.RefreshMax, def.RefreshMax)
+	pick(&t.RetryMin, def.RetryMin)
+	pick(&t.RetryMax, def.RetryMax)
+	pick(&t.ExpireMin, def.ExpireMin)
+	pick(&t.ExpireMax, def.ExpireMax)
+	if t.Jitter == nil {
+		t.Jitter = def.Jitter
+	}
+	return t
+}
+
+// Algorithms are the TSIG algorithms accepted (RFC 8945 §6), as written in
+// the configuration.
+var Algorithms = []string{"hmac-sha256", "hmac-sha384", "hmac-sha512", "hmac-sha224", "hmac-sha1", "hmac-md5"}
+
+func (d *decoder) keys(n *yaml.Node) []Key {
+	n = resolve(n)
+	if isNull(n) {
+		return nil
+	}
+	if d.keyNames == nil {
+		d.keyNames = map[string]bool{}
+	}
+	var out []Key
+	first := map[string]int{}
+	d.list(n, "keys", false, func(i int, v *yaml.Node) {
+		path := fmt.Sprintf("keys[%d]", i)
+		v = resolve(v)
+		k := Key{Line: v.Line}
+		nameLine, algLine, secretLine, fileLine := 0, 0, 0, 0
+		bad := false
 		d.mapping(v, path, []field{
 			{"name", func(v *yaml.Node) {
-				nameLine = resolve(v).Line
-				d.zoneName(v, path+".name", &z.Name)
+				v, ok := d.scalar(v, path+".name", "a key name")
+				if !ok {
+					bad = true
+					return
+				}
+				nameLine = v.Line
+				if err := checkDomainName(v.Value); err != nil || v.Value == "" || isNull(v) {
+					if err == nil {
+						err = fmt.Errorf("empty")
+					}
+					d.errorf(v.Line, "%s.name: %q is not a valid key name: %v", path, v.Value, err)
+					bad = true
+					return
+				}
+				k.Name = dns.CanonicalName(v.Value)
 			}},
-			{"file", func(v *yaml.Node) { d.str(v, path+".file", 0, &z.File) }},
+			{"algorithm", func(v *yaml.Node) {
+				v, ok := d.scalar(v, path+".algorithm", "an algorithm")
+				if !ok {
+					bad = true
+					return
+				}
+				algLine = v.Line
+				alg := strings.TrimSuffix(strings.ToLower(v.Value), ".")
+				if alg == "hmac-md5.sig-alg.reg.int" {
+					alg = "hmac-md5"
+				}
+				if !slices.Contains(Algorithms, alg) {
+					d.errorf(v.Line, "%s.algorithm: must be one of %s, got %q", path, strings.Join(Algorithms, "|"), v.Value)
+					bad = true
+					return
+				}
+				k.Algorithm = alg
+			}},
+			{"secret", func(v *yaml.Node) {
+				v, ok := d.scalar(v, path+".secret", "a base64 secret")
+				if !ok {
+					bad = true
+					return
+				}
+				secretLine = v.Line
+				if err := checkSecret(v.Value); err != nil {
+					d.errorf(v.Line, "%s.secret: %v", path, err)
+					bad = true
+					return
+				}
+				k.Secret = v.Value
+			}},
+			{"secret-file", func(v *yaml.Node) {
+				var f string
+				d.str(v, path+".secret-file", 0, &f)
+				fileLine = resolve(v).Line
+				secret, err := readSecret(d.path(f))
+				if err != nil {
+					d.errorf(fileLine, "%s.secret-file: %v", path, err)
+					bad = true
+					return
+				}
+				k.Secret = secret
+			}},
 		})
 		if v.Kind != yaml.MappingNode && !isNull(v) {
-			return // reported by mapping
+			return
 		}
 		if nameLine == 0 {
 			d.errorf(v.Line, "%s: name is required", path)
 		}
-		if z.File == "" {
-			d.errorf(v.Line, "%s: file is required", path)
+		if algLine == 0 {
+			d.errorf(v.Line, "%s: algorithm is required (%s)", path, strings.Join(Algorithms, "|"))
 		}
-		if z.Name == "" || z.File == "" {
+		switch {
+		case secretLine != 0 && fileLine != 0:
+			d.errorf(max(secretLine, fileLine), "%s: has both secret and secret-file; give one", path)
+		case secretLine == 0 && fileLine == 0:
+			d.errorf(v.Line, "%s: secret or secret-file is required", path)
+		}
+		if k.Name == "" {
 			return
 		}
-		if line, dup := first[z.Name]; dup {
-			d.errorf(nameLine, "%s.name: duplicate zone %s (first at line %d)", path, z.Name, line)
+		d.keyNames[k.Name] = true
+		if line, dup := first[k.Name]; dup {
+			d.errorf(nameLine, "%s.name: duplicate key %s (first at line %d)", path, k.Name, line)
 			return
 		}
-		first[z.Name] = nameLine
-		out = append(out, z)
+		first[k.Name] = nameLine
+		if !bad && k.Algorithm != "" && k.Secret != "" {
+			out = append(out, k)
+		}
 	})
 	return out
+}
+
+// checkSecret accepts standard base64 (as BIND writes it) of a non-empty
+// secret.
+func checkSecret(s string) error {
+	if s == "" {
+		return fmt.Errorf("must not be empty")
+	}
+	if len(s) > maxKeySecret {
+		return fmt.Errorf("at most %d bytes of base64, got %d", maxKeySecret, len(s))
+	}
+	raw, err := base64.StdEncoding.DecodeString(s)
+	if err != nil || len(raw) == 0 {
+		return fmt.Errorf("not base64 (as tsig-keygen prints it)")
+	}
+	return nil
+}
+
+// bindSecret finds the secret in a BIND key statement (tsig-keygen output).
+var bindSecret = regexp.MustCompile(`secret\s+"([^"]*)"`)
+
+// readSecret reads a key's secret from a file holding either the base64
+// secret alone or a BIND key statement, as tsig-keygen writes it.
+func readSecret(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := strings.TrimSpace(string(data))
+	if m := bindSecret.FindStringSubmatch(s); m != nil {
+		s = m[1]
+	}
+	if err := checkSecret(s); err != nil {
+		return "", fmt.Errorf("%s: secret %v", path, err)
+	}
+	return s, nil
+}
+
+func (d *decoder) control(n *yaml.Node, c *Control) {
+	d.mapping(n, "control", []field{
+		{"socket", func(v *yaml.Node) {
+			var s string
+			d.str(v, "control.socket", 0, &s)
+			if s != "" && len(d.path(s)) > maxSocketPath {
+				d.errorf(resolve(v).Line, "control.socket: %q is %d bytes, a unix socket path holds at most %d", d.path(s), len(d.path(s)), maxSocketPath)
+				return
+			}
+			c.Socket = s
+		}},
+		{"group", func(v *yaml.Node) {
+			c.GroupLine = resolve(v).Line
+			d.str(v, "control.group", 0, &c.Group)
+		}},
+	})
 }
 
 // zoneName decodes a zone name and stores it canonical (lowercase, fully
