@@ -14,8 +14,11 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/shardmap"
 )
 
 // Flags describe a node's place in the zone tree. They are computed once in
@@ -54,6 +57,7 @@ type RRset struct {
 type Node struct {
 	Name  string // canonical: lowercase, fully qualified
 	Flags Flags
+	kids  uint32 // child nodes: a node without data or kids is removed
 	data  []byte
 }
 
@@ -65,8 +69,8 @@ type Zone struct {
 	Origin string // canonical
 	SOA    *dns.SOA
 
-	nodes map[string]*Node
-	names []string // every node name in canonical DNSSEC order (RFC 4034 §6.1)
+	nodes *shardmap.Map[*Node] // copied on write by Apply
+	order *nameOrder           // canonical order, built when first asked
 
 	// Signed is true when the zone carries DNSKEY at the apex: answers to
 	// DO=1 queries then include RRSIGs and denial proofs.
@@ -84,6 +88,14 @@ type Zone struct {
 // NegativeSOA returns the SOA for the authority section of negative answers,
 // with TTL min(SOA TTL, MINIMUM) (RFC 2308 §3), and its RRSIGs.
 func (z *Zone) NegativeSOA() (dns.RR, []dns.RR) { return z.negSOA, z.negSOASigs }
+
+// nameOrder is the canonical order of a zone's names, computed once on first
+// use: only AXFR order and tests need it, and Apply would otherwise have to
+// maintain it per change.
+type nameOrder struct {
+	once  sync.Once
+	names []string
+}
 
 type nsec3Entry struct {
 	hash string // lowercase base32hex first label
@@ -143,7 +155,8 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 		}
 		return pos(i)
 	}
-	z := &Zone{Origin: origin, nodes: make(map[string]*Node, len(rrs)/2+1)}
+	z := &Zone{Origin: origin, order: &nameOrder{}}
+	nodes := make(map[string]*Node, len(rrs)/2+1)
 	nsTargets := map[string]bool{}
 	for _, rr := range rrs {
 		if ns, ok := rr.(*dns.NS); ok {
@@ -194,8 +207,8 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 		if s == nil {
 			s = &RRset{Type: t}
 			sets[k] = s
-			if z.nodes[h.Name] == nil {
-				z.nodes[h.Name] = &Node{Name: h.Name}
+			if nodes[h.Name] == nil {
+				nodes[h.Name] = &Node{Name: h.Name}
 			}
 		}
 		if h.Rrtype == dns.TypeRRSIG {
@@ -211,9 +224,9 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 		return nil, warns, ErrNoSOA
 	}
 	// Gather each node's sets, sorted by type, until they are encoded.
-	build := make(map[*Node][]RRset, len(z.nodes))
+	build := make(map[*Node][]RRset, len(nodes))
 	for k, s := range sets {
-		n := z.nodes[k.name]
+		n := nodes[k.name]
 		// RFC 2181 §5.2: all RRs of an RRset share one TTL; use the lowest.
 		normaliseTTL(s.RRs)
 		build[n] = append(build[n], *s)
@@ -228,7 +241,7 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 	// The NSEC3 RRset is split off even when its owner also holds ordinary
 	// data: RFC 5155 Appendix A has 2t7b4g4vsa5smi47k61mv5bv1a22bojr.example.
 	// with an A RRset beside the NSEC3 of ns1.example.
-	for name, n := range z.nodes {
+	for name, n := range nodes {
 		if name == origin || Parent(name) != origin {
 			continue // NSEC3 owners are one label below the apex
 		}
@@ -243,10 +256,10 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 		z.n3 = append(z.n3, nsec3Entry{hash: h, node: n3})
 		build[n] = slices.Delete(ss, i, i+1)
 		if len(build[n]) == 0 {
-			delete(z.nodes, name)
+			delete(nodes, name)
 		}
 	}
-	if err := checkCNAMEs(origin, z.nodes, build, rrs, where); err != nil {
+	if err := checkCNAMEs(origin, nodes, build, rrs, where); err != nil {
 		return nil, warns, err
 	}
 	var scratch []byte
@@ -256,7 +269,7 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 			return nil, warns, err
 		}
 	}
-	if err := z.index(opt); err != nil {
+	if err := z.index(nodes, opt); err != nil {
 		return nil, warns, err
 	}
 	return z, warns, nil
@@ -342,77 +355,120 @@ func normaliseTTL(rrs []dns.RR) {
 	}
 }
 
-// index computes node flags, empty non-terminals and the DNSSEC orderings.
-func (z *Zone) index(opt Options) error {
-	apex := z.nodes[z.Origin]
-	apex.Flags |= Apex
-	if opt.RequireNS && !apex.HasType(dns.TypeNS) {
-		return ErrNoApexNS
-	}
-	z.Signed = apex.HasType(dns.TypeDNSKEY)
-	ttl := min(z.SOA.Hdr.Ttl, z.SOA.Minttl)
-	z.negSOA = dns.Copy(z.SOA)
-	z.negSOA.Header().Ttl = ttl
-	for _, sig := range apex.Get(dns.TypeSOA).Sigs {
-		c := dns.Copy(sig)
-		c.Header().Ttl = ttl
-		z.negSOASigs = append(z.negSOASigs, c)
-	}
-	if p := apex.Get(dns.TypeNSEC3PARAM); p != nil && len(p.RRs) > 0 {
-		z.NSEC3 = p.RRs[0].(*dns.NSEC3PARAM)
-	}
+// index computes node flags, empty non-terminals, child counts and the
+// DNSSEC orderings, then freezes nodes into the zone's sharded map.
+func (z *Zone) index(nodes map[string]*Node, opt Options) error {
 	// Empty non-terminals: every ancestor of a name, up to the apex.
-	names := make([]string, 0, len(z.nodes))
-	for name := range z.nodes {
+	names := make([]string, 0, len(nodes))
+	for name := range nodes {
 		names = append(names, name)
 	}
 	for _, name := range names {
 		for p := parent(name); p != "" && dns.IsSubDomain(z.Origin, p) && p != name; p = parent(p) {
-			if _, ok := z.nodes[p]; ok {
+			if _, ok := nodes[p]; ok {
 				break // ancestors of an existing node were already added
 			}
-			z.nodes[p] = &Node{Name: p, Flags: EmptyNonTerminal}
+			nodes[p] = &Node{Name: p}
 			if p == z.Origin {
 				break
 			}
 		}
 	}
-	z.names = make([]string, 0, len(z.nodes))
-	for name, n := range z.nodes {
-		z.names = append(z.names, name)
-		if strings.HasPrefix(name, "*.") {
-			n.Flags |= Wildcard
-		}
-		if n != apex && n.HasType(dns.TypeNS) {
-			n.Flags |= Delegation
-		}
-		if n.HasType(dns.TypeDNAME) {
-			n.Flags |= HasDNAME
+	for name, n := range nodes {
+		n.Flags = nodeFlags(z.Origin, n)
+		if name != z.Origin {
+			nodes[parent(name)].kids++
 		}
 	}
-	sortCanonical(z.names)
-	// BelowCut: names under a delegation or under a DNAME owner. Walking in
-	// canonical order visits a cut before everything under it.
-	var cuts []string
-	for _, name := range z.names {
-		n := z.nodes[name]
-		for len(cuts) > 0 && !dns.IsSubDomain(cuts[len(cuts)-1], name) {
-			cuts = cuts[:len(cuts)-1]
-		}
-		if len(cuts) > 0 {
+	// BelowCut: names under a delegation or under a DNAME owner.
+	for name, n := range nodes {
+		if belowCut(z.Origin, name, func(p string) *Node { return nodes[p] }) {
 			n.Flags |= BelowCut
-		}
-		// Below a DNAME owner data is occluded (RFC 6672 §2.4), as below a cut.
-		if n.Has(Delegation) || n.Has(HasDNAME) {
-			cuts = append(cuts, name)
 		}
 		if n.HasType(dns.TypeNSEC) {
 			z.nsec = append(z.nsec, name)
-			z.nsecKeys = append(z.nsecKeys, SortKey(nil, name))
 		}
 	}
+	sortCanonical(z.nsec)
+	for _, name := range z.nsec {
+		z.nsecKeys = append(z.nsecKeys, SortKey(nil, name))
+	}
 	sort.Slice(z.n3, func(i, j int) bool { return z.n3[i].hash < z.n3[j].hash })
+	b := shardmap.Builder[*Node](len(nodes))
+	for name, n := range nodes {
+		b.Set(name, n)
+	}
+	z.nodes = b.Map()
+	return z.apexChanged(opt)
+}
+
+// apexChanged recomputes what the zone derives from its apex: SOA, the
+// negative SOA, whether it is signed and how it denies existence.
+func (z *Zone) apexChanged(opt Options) error {
+	apex := z.Node(z.Origin)
+	if opt.RequireNS && !apex.HasType(dns.TypeNS) {
+		return ErrNoApexNS
+	}
+	soa := apex.Get(dns.TypeSOA)
+	switch {
+	case soa == nil || len(soa.RRs) == 0:
+		return ErrNoSOA
+	case len(soa.RRs) > 1:
+		return ErrDuplicateSOA
+	}
+	z.SOA = soa.RRs[0].(*dns.SOA)
+	z.Signed = apex.HasType(dns.TypeDNSKEY)
+	ttl := min(z.SOA.Hdr.Ttl, z.SOA.Minttl)
+	z.negSOA = dns.Copy(z.SOA)
+	z.negSOA.Header().Ttl = ttl
+	z.negSOASigs = nil
+	for _, sig := range soa.Sigs {
+		sig.Header().Ttl = ttl
+		z.negSOASigs = append(z.negSOASigs, sig)
+	}
+	z.NSEC3 = nil
+	if p := apex.Get(dns.TypeNSEC3PARAM); p != nil && len(p.RRs) > 0 {
+		z.NSEC3 = p.RRs[0].(*dns.NSEC3PARAM)
+	}
 	return nil
+}
+
+// nodeFlags computes the flags a node has on its own (all but BelowCut).
+func nodeFlags(origin string, n *Node) Flags {
+	var f Flags
+	switch {
+	case n.Name == origin:
+		f |= Apex
+	case n.HasType(dns.TypeNS):
+		f |= Delegation
+	}
+	if strings.HasPrefix(n.Name, "*.") {
+		f |= Wildcard
+	}
+	if len(n.data) == 0 {
+		f |= EmptyNonTerminal
+	}
+	if n.HasType(dns.TypeDNAME) {
+		f |= HasDNAME
+	}
+	return f
+}
+
+// belowCut reports whether a zone cut or a DNAME owner (RFC 6672 §2.4: data
+// below it is occluded) sits strictly between the apex and name.
+func belowCut(origin, name string, get func(string) *Node) bool {
+	if name == origin {
+		return false
+	}
+	for p := parent(name); p != "" && dns.IsSubDomain(origin, p); p = parent(p) {
+		if n := get(p); n.Has(Delegation) || n.Has(HasDNAME) {
+			return true
+		}
+		if p == origin {
+			break
+		}
+	}
+	return false
 }
 
 func parent(name string) string {
@@ -436,14 +492,35 @@ func parent(name string) string {
 func Parent(name string) string { return parent(name) }
 
 // Node returns the node at a canonical name, or nil.
-func (z *Zone) Node(name string) *Node { return z.nodes[name] }
+func (z *Zone) Node(name string) *Node {
+	n, _ := z.nodes.Get(name)
+	return n
+}
 
 // Len is the number of nodes, empty non-terminals included.
-func (z *Zone) Len() int { return len(z.nodes) }
+func (z *Zone) Len() int { return z.nodes.Len() }
 
-// Names returns every node name in canonical DNSSEC order. The slice is shared:
-// do not modify it.
-func (z *Zone) Names() []string { return z.names }
+// Each calls fn for every node, in no particular order, until it returns
+// false.
+func (z *Zone) Each(fn func(*Node) bool) {
+	z.nodes.Range(func(_ string, n *Node) bool { return fn(n) })
+}
+
+// Names returns every node name in canonical DNSSEC order, sorted on first
+// use (a second or so for a million names). The slice is shared: do not
+// modify it.
+func (z *Zone) Names() []string {
+	z.order.once.Do(func() {
+		names := make([]string, 0, z.nodes.Len())
+		z.Each(func(n *Node) bool {
+			names = append(names, n.Name)
+			return true
+		})
+		sortCanonical(names)
+		z.order.names = names
+	})
+	return z.order.names
+}
 
 // Serial is the SOA serial.
 func (z *Zone) Serial() uint32 { return z.SOA.Serial }
@@ -460,8 +537,8 @@ func (z *Zone) Records() []dns.RR {
 			out = append(out, s.Sigs...)
 		}
 	}
-	for _, name := range z.names {
-		add(z.nodes[name])
+	for _, name := range z.Names() {
+		add(z.Node(name))
 	}
 	for _, e := range z.n3 { // the NSEC3 chain, in hash order
 		add(e.node)
@@ -481,7 +558,7 @@ func (z *Zone) NSECCovering(name string) *Node {
 	if i == 0 {
 		i = len(z.nsec) // wraps to the last NSEC, which covers names past the end
 	}
-	return z.nodes[z.nsec[i-1]]
+	return z.Node(z.nsec[i-1])
 }
 
 // NSEC3For returns the NSEC3 node that matches the hash of name (match=true)

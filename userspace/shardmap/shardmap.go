@@ -1,0 +1,158 @@
+// Package shardmap is a string-keyed map split into shards that are copied on
+// write, so a new version of a large map shares every shard an update did not
+// touch. Zones and compiled answer tables use it: an IXFR that changes ten
+// names copies ten small shards, not a million entries, and readers of the
+// old version are never disturbed.
+package shardmap
+
+import "math/bits"
+
+// entriesPerShard is the target shard size: copying one costs microseconds.
+const entriesPerShard = 256
+
+// maxShards bounds the shard directory (copied per edit: 8 bytes a shard).
+const maxShards = 1 << 14
+
+// Map is immutable once built; Edit derives a new version.
+type Map[V any] struct {
+	shards []map[string]V
+	mask   uint32
+	n      int
+}
+
+// New returns an empty map sized for about hint entries.
+func New[V any](hint int) *Map[V] {
+	k := 1
+	if hint > entriesPerShard {
+		k = 1 << bits.Len(uint(hint/entriesPerShard))
+	}
+	k = min(k, maxShards)
+	m := &Map[V]{shards: make([]map[string]V, k), mask: uint32(k - 1)}
+	for i := range m.shards {
+		m.shards[i] = make(map[string]V, hint/k+1)
+	}
+	return m
+}
+
+// hash is FNV-1a: cheap on short keys, and only picks the shard.
+func hash(k string) uint32 {
+	h := uint32(2166136261)
+	for i := 0; i < len(k); i++ {
+		h ^= uint32(k[i])
+		h *= 16777619
+	}
+	return h
+}
+
+func hashBytes(k []byte) uint32 {
+	h := uint32(2166136261)
+	for _, c := range k {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return h
+}
+
+func (m *Map[V]) shard(k string) map[string]V {
+	if m.mask == 0 {
+		return m.shards[0]
+	}
+	return m.shards[hash(k)&m.mask]
+}
+
+// Get returns the value for k.
+func (m *Map[V]) Get(k string) (V, bool) {
+	v, ok := m.shard(k)[k]
+	return v, ok
+}
+
+// GetBytes is Get for a key held in bytes, without allocating.
+func (m *Map[V]) GetBytes(k []byte) (V, bool) {
+	s := m.shards[0]
+	if m.mask != 0 {
+		s = m.shards[hashBytes(k)&m.mask]
+	}
+	v, ok := s[string(k)]
+	return v, ok
+}
+
+// Len is the number of entries.
+func (m *Map[V]) Len() int { return m.n }
+
+// Range calls fn for every entry until it returns false.
+func (m *Map[V]) Range(fn func(k string, v V) bool) {
+	for _, s := range m.shards {
+		for k, v := range s {
+			if !fn(k, v) {
+				return
+			}
+		}
+	}
+}
+
+// Editor builds a new version of a map. It is not safe for concurrent use;
+// the map it came from stays unchanged and usable.
+type Editor[V any] struct {
+	m     *Map[V]
+	owned []bool // shards already copied for this version
+}
+
+// Edit starts a new version that shares every shard with m until written.
+func (m *Map[V]) Edit() *Editor[V] {
+	c := &Map[V]{shards: append([]map[string]V(nil), m.shards...), mask: m.mask, n: m.n}
+	return &Editor[V]{m: c, owned: make([]bool, len(c.shards))}
+}
+
+// Builder edits a fresh map in place (every shard is owned).
+func Builder[V any](hint int) *Editor[V] {
+	m := New[V](hint)
+	e := &Editor[V]{m: m, owned: make([]bool, len(m.shards))}
+	for i := range e.owned {
+		e.owned[i] = true
+	}
+	return e
+}
+
+func (e *Editor[V]) own(k string) map[string]V {
+	i := uint32(0)
+	if e.m.mask != 0 {
+		i = hash(k) & e.m.mask
+	}
+	if !e.owned[i] {
+		old := e.m.shards[i]
+		c := make(map[string]V, len(old)+1)
+		for k, v := range old {
+			c[k] = v
+		}
+		e.m.shards[i] = c
+		e.owned[i] = true
+	}
+	return e.m.shards[i]
+}
+
+// Get reads the version being built.
+func (e *Editor[V]) Get(k string) (V, bool) { return e.m.Get(k) }
+
+// Set writes k.
+func (e *Editor[V]) Set(k string, v V) {
+	s := e.own(k)
+	if _, ok := s[k]; !ok {
+		e.m.n++
+	}
+	s[k] = v
+}
+
+// Delete removes k.
+func (e *Editor[V]) Delete(k string) {
+	if _, ok := e.m.Get(k); !ok {
+		return
+	}
+	delete(e.own(k), k)
+	e.m.n--
+}
+
+// Map returns the version built; the editor must not be used afterwards.
+func (e *Editor[V]) Map() *Map[V] { return e.m }
+
+// Range calls fn for every entry of the version being built.
+func (e *Editor[V]) Range(fn func(k string, v V) bool) { e.m.Range(fn) }

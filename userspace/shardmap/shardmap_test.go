@@ -1,0 +1,48 @@
+package shardmap
+
+import (
+	"fmt"
+	"testing"
+)
+
+func TestEditSharesAndIsolates(t *testing.T) {
+	b := Builder[int](10000)
+	for i := 0; i < 10000; i++ {
+		b.Set(fmt.Sprint(i), i)
+	}
+	m1 := b.Map()
+	e := m1.Edit()
+	e.Set("new", -1)
+	e.Delete("5")
+	e.Set("7", 70)
+	m2 := e.Map()
+	if m1.Len() != 10000 || m2.Len() != 10000 {
+		t.Fatalf("lens %d %d", m1.Len(), m2.Len())
+	}
+	if v, _ := m1.Get("7"); v != 7 {
+		t.Error("old version changed")
+	}
+	if _, ok := m1.Get("new"); ok {
+		t.Error("old version sees the new key")
+	}
+	if v, _ := m2.GetBytes([]byte("7")); v != 70 {
+		t.Error("new version lacks the write")
+	}
+	if _, ok := m2.Get("5"); ok {
+		t.Error("delete lost")
+	}
+	shared := 0
+	for i := range m1.shards {
+		if fmt.Sprintf("%p", m1.shards[i]) == fmt.Sprintf("%p", m2.shards[i]) {
+			shared++
+		}
+	}
+	if shared < len(m1.shards)-3 {
+		t.Errorf("only %d of %d shards shared", shared, len(m1.shards))
+	}
+	n := 0
+	m2.Range(func(string, int) bool { n++; return true })
+	if n != m2.Len() {
+		t.Errorf("range saw %d", n)
+	}
+}
