@@ -3,9 +3,9 @@
 // Decoding is strict and goes through yaml.Node, so every problem names
 // FILE:LINE: unknown keys (with the list of valid ones), values of the wrong
 // kind, out-of-range numbers, bad durations and addresses, duplicate or
-// malformed zone names, keys named but not defined. Parse collects every problem instead of stopping at
-// the first; the error it returns is an Errors, one "file:line: message" per
-// line.
+// malformed zone names, keys named but not defined. Parse collects every
+// problem instead of stopping at the first; the error it returns is an
+// Errors, one "file:line: message" per line.
 //
 // Each section is described by a table of fields (see schema.go); a new
 // option is one more row and one more struct field.
