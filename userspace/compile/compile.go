@@ -3,6 +3,11 @@
 // serves from the table before it runs the engine; the XDP loader copies the
 // same entries into BPF maps. Both get their bytes from answer.Lookup, so a
 // compiled answer is the engine's answer by construction.
+//
+// Update redoes only what a zone change (zone.Delta) affects: the changed
+// names, the names below a changed cut, and the names whose answers read a
+// changed name (CNAME/DNAME chains, glue), found through reverse dependencies
+// recorded at compile time.
 package compile
 
 import (
@@ -13,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/xdpns/xdpns/userspace/answer"
+	"github.com/xdpns/xdpns/userspace/shardmap"
 	"github.com/xdpns/xdpns/userspace/wire"
 	"github.com/xdpns/xdpns/userspace/zone"
 )
@@ -22,9 +28,18 @@ import (
 const TypeDefault = 0
 
 // probeType is the QTYPE asked of the engine to compute a default entry: a
-// private-use type (RFC 6895 §3.1) no zone data uses in practice. New checks
-// that the zone really has none.
+// private-use type (RFC 6895 §3.1) no zone data uses in practice. Compiling
+// refuses a zone that has it.
 const probeType = 65534
+
+// depSOA is the dependency key of answers that carry the zone's SOA inside
+// other records (a CNAME chain ending in NODATA): they change with every SOA.
+// Pure negative answers do not need it: their bodies are shared (Negative).
+const depSOA = "$SOA"
+
+// depChains lists every name that answers through a chain: they have entries
+// for every type of the zone, so a type new to the zone means new entries.
+const depChains = "$CHAINS"
 
 // Defaultable reports whether the answer for qtype at a name is the name's
 // default entry when qtype has no entry of its own. It is false for the types
@@ -45,75 +60,195 @@ type Entry struct {
 	DO   bool
 	Kind answer.Kind
 	Body wire.Body
+	// Negative marks a plain NODATA answer (only the zone's SOA in the
+	// authority section, no DNSSEC). Its body depends on nothing but the
+	// QNAME's length and the SOA, so it is shared: Update does not list
+	// such entries again when only the SOA changed (Changes.Negatives).
+	Negative bool
+}
+
+// Key names an entry.
+type Key struct {
+	Name string // lowercased QNAME, wire form
+	Type uint16
+	DO   bool
 }
 
 // Each calls fn for every compiled answer of z. Entries with DO=true are
 // listed only for signed zones: for an unsigned zone the answer does not
-// depend on DO (Table.Lookup and the XDP key account for that).
+// depend on DO (Table.Lookup and the XDP key account for that). Negative
+// answers to DO=1 queries in signed zones are left to the engine: they carry
+// the SOA's signatures, which change with every update.
 func Each(z *zone.Zone, fn func(*Entry) error) error {
-	zoneTypes := typesOf(z)
-	if slices.Contains(zoneTypes, probeType) {
-		return fmt.Errorf("zone %s uses type %d, reserved for compiling", z.Origin, probeType)
+	c, err := newCompiler(z, nil)
+	if err != nil {
+		return err
 	}
-	var e Entry
-	var types []uint16
-	for _, name := range z.Names() {
-		n := z.Node(name)
-		wname, err := wireName(name)
-		if err != nil {
-			return err
+	var ferr error
+	z.Each(func(n *zone.Node) bool {
+		ferr = c.name(n, fn)
+		return ferr == nil
+	})
+	return ferr
+}
+
+// compiler holds what compiling one zone version needs.
+type compiler struct {
+	z         *zone.Zone
+	zoneTypes []uint16
+	deps      func(target, source string) // records that source's answers read target
+	types     []uint16
+	// neg holds the shared NODATA body per QNAME length, and negRep a name
+	// it was compiled for (to recompute it when the SOA changes).
+	neg    map[int]wire.Body
+	negRep map[int]string
+}
+
+func newCompiler(z *zone.Zone, zoneTypes []uint16) (*compiler, error) {
+	if zoneTypes == nil {
+		zoneTypes = typesOf(z)
+	}
+	if slices.Contains(zoneTypes, probeType) {
+		return nil, fmt.Errorf("zone %s uses type %d, reserved for compiling", z.Origin, probeType)
+	}
+	return &compiler{z: z, zoneTypes: zoneTypes, neg: map[int]wire.Body{}, negRep: map[int]string{}}, nil
+}
+
+// typesFor lists the QTYPEs compiled at a node (TypeDefault last).
+func (c *compiler) typesFor(n *zone.Node) []uint16 {
+	types := c.types[:0]
+	probe := answer.Lookup(c.z, answer.Query{Name: n.Name, Type: probeType})
+	if len(probe.Answer) > 0 {
+		// The name answers through a CNAME or DNAME chain, whose end may be
+		// anywhere: list every type of the zone.
+		types = append(types, c.zoneTypes...)
+		if c.deps != nil {
+			c.deps(depChains, n.Name)
 		}
-		types = types[:0]
-		probe := answer.Lookup(z, answer.Query{Name: name, Type: probeType})
-		if len(probe.Answer) > 0 {
-			// The name answers through a CNAME or DNAME chain, whose end
-			// may be anywhere: list every type of the zone.
-			types = append(types, zoneTypes...)
-		} else {
-			types = n.Types(types)
+	} else {
+		types = n.Types(types)
+	}
+	if n.Has(zone.Delegation) && !n.HasType(dns.TypeDS) {
+		types = append(types, dns.TypeDS)
+	}
+	types = append(types, TypeDefault)
+	c.types = types
+	return types
+}
+
+// name compiles every entry of one node.
+func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
+	wname, err := wireName(n.Name)
+	if err != nil {
+		return err
+	}
+	soa, _ := c.z.NegativeSOA()
+	for _, do := range []bool{false, true} {
+		if do && !c.z.Signed {
+			break
 		}
-		if n.Has(zone.Delegation) && !n.HasType(dns.TypeDS) {
-			types = append(types, dns.TypeDS)
-		}
-		types = append(types, TypeDefault)
-		for _, do := range []bool{false, true} {
-			if do && !z.Signed {
-				break
+		for _, t := range c.typesFor(n) {
+			if t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeANY {
+				continue // answered by type: left to the engine
 			}
-			for _, t := range types {
-				if t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeANY {
-					continue // answered by type: left to the engine
+			qt := t
+			if t == TypeDefault {
+				qt = probeType
+			}
+			res := answer.Lookup(c.z, answer.Query{Name: n.Name, Type: qt, DO: do})
+			neg := res.Kind == answer.NoData && len(res.Answer) == 0 && len(res.Extra) == 0 &&
+				len(res.Ns) == 1 && res.Ns[0] == soa
+			if do && !neg && hasSOA(res.Ns) {
+				continue // signed negative: see Each
+			}
+			body, err := wire.Encode(n.Name, qt, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
+			if err != nil {
+				return err
+			}
+			if neg {
+				// Shared only when the bytes match: the SOA's MNAME or
+				// RNAME may compress against this very QNAME.
+				if shared, ok := c.neg[len(wname)]; !ok {
+					c.neg[len(wname)], c.negRep[len(wname)] = body, n.Name
+				} else {
+					neg = sameBody(shared, body)
 				}
-				qt := t
-				if t == TypeDefault {
-					qt = probeType
-				}
-				res := answer.Lookup(z, answer.Query{Name: name, Type: qt, DO: do})
-				body, err := wire.Encode(name, qt, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
-				if err != nil {
-					return err
-				}
-				e = Entry{Name: wname, Type: t, DO: do, Kind: res.Kind, Body: body}
-				if err := fn(&e); err != nil {
-					return err
-				}
+			}
+			if c.deps != nil && !neg {
+				c.record(n.Name, &res)
+			}
+			e := Entry{Name: wname, Type: t, DO: do, Kind: res.Kind, Body: body, Negative: neg}
+			if err := fn(&e); err != nil {
+				return err
 			}
 		}
 	}
 	return nil
 }
 
+func sameBody(a, b wire.Body) bool {
+	return a.Rcode == b.Rcode && a.AA == b.AA && a.An == b.An && a.Ns == b.Ns && a.Ar == b.Ar && string(a.Bytes) == string(b.Bytes)
+}
+
+func hasSOA(rrs []dns.RR) bool {
+	return slices.ContainsFunc(rrs, func(rr dns.RR) bool { return rr.Header().Rrtype == dns.TypeSOA })
+}
+
+// record notes every name the answer read besides the query name: owners of
+// its records (chain links, glue, proofs), and for each CNAME target the
+// target, its ancestors and the wildcards that could synthesise it.
+func (c *compiler) record(name string, res *answer.Result) {
+	origin := c.z.Origin
+	for _, sec := range [][]dns.RR{res.Answer, res.Ns, res.Extra} {
+		for _, rr := range sec {
+			h := rr.Header()
+			switch {
+			case h.Rrtype == dns.TypeSOA:
+				c.deps(depSOA, name)
+				continue
+			case h.Rrtype == dns.TypeRRSIG && rr.(*dns.RRSIG).TypeCovered == dns.TypeSOA:
+				continue
+			}
+			if owner := dns.CanonicalName(h.Name); owner != name {
+				c.deps(owner, name)
+			}
+			var target string
+			switch rr := rr.(type) {
+			case *dns.CNAME:
+				target = dns.CanonicalName(rr.Target)
+			case *dns.NS:
+				target = dns.CanonicalName(rr.Ns) // its glue was looked up
+			}
+			if target != "" {
+				if !dns.IsSubDomain(origin, target) {
+					continue
+				}
+				c.deps(target, name)
+				for p := target; p != origin; {
+					p = zone.Parent(p)
+					if p != origin {
+						c.deps(p, name)
+					}
+					c.deps("*."+p, name)
+				}
+			}
+		}
+	}
+}
+
 func typesOf(z *zone.Zone) []uint16 {
 	seen := map[uint16]bool{}
 	var out []uint16
-	for _, name := range z.Names() {
-		for _, t := range z.Node(name).Types(nil) {
+	z.Each(func(n *zone.Node) bool {
+		for _, t := range n.Types(nil) {
 			if !seen[t] {
 				seen[t] = true
 				out = append(out, t)
 			}
 		}
-	}
+		return true
+	})
+	slices.Sort(out)
 	return out
 }
 
@@ -126,35 +261,82 @@ func wireName(name string) ([]byte, error) {
 	return buf[:n:n], nil
 }
 
-// Table is a zone's compiled answers for the Go responder.
+// val is a table value: a body, or a mark that the body is the shared
+// negative one for the QNAME's length.
+type val struct {
+	body wire.Body
+	neg  bool
+}
+
+// Table is a zone's compiled answers for the Go responder. It is immutable;
+// Update derives the next version, sharing what did not change.
 type Table struct {
-	signed  bool
-	entries map[string]wire.Body // by value: no allocation per entry
-	// Bytes is the total size of the distinct bodies, for memory reports.
-	Bytes int
+	signed    bool
+	entries   *shardmap.Map[val]
+	neg       map[int]wire.Body // shared NODATA bodies by QNAME wire length
+	negRep    map[int]string    // a name each was compiled for
+	soaNames  string            // MNAME and RNAME the negative bodies were made with
+	deps      *shardmap.Map[[]string]
+	zoneTypes []uint16 // every type the zone has had since Build (a superset is harmless)
 }
 
 // Build compiles z into a Table. Identical bodies are stored once: many
-// names share an answer's bytes (same address and TTL, same SOA for NODATA
-// at names of one length), since names compress to the question.
+// names share an answer's bytes (same address and TTL), since names compress
+// to the question.
 func Build(z *zone.Zone) (*Table, error) {
-	t := &Table{signed: z.Signed, entries: make(map[string]wire.Body, z.Len()*2)}
+	c, err := newCompiler(z, nil)
+	if err != nil {
+		return nil, err
+	}
+	ents := shardmap.Builder[val](z.Len() * 2)
+	deps := shardmap.Builder[[]string](0)
+	t := &Table{signed: z.Signed, zoneTypes: c.zoneTypes, soaNames: soaNames(z)}
+	c.deps = func(target, source string) { addDep(deps, target, source) }
 	intern := map[string][]byte{}
-	err := Each(z, func(e *Entry) error {
+	put := t.putter(ents, intern)
+	var ferr error
+	z.Each(func(n *zone.Node) bool {
+		ferr = c.name(n, put)
+		return ferr == nil
+	})
+	if ferr != nil {
+		return nil, ferr
+	}
+	t.entries, t.deps = ents.Map(), deps.Map()
+	t.neg, t.negRep = c.neg, c.negRep
+	return t, nil
+}
+
+func soaNames(z *zone.Zone) string {
+	return z.SOA.Ns + " " + z.SOA.Mbox // exactly: compression is case-sensitive
+}
+
+func addDep(deps *shardmap.Editor[[]string], target, source string) {
+	list, _ := deps.Get(target)
+	if slices.Contains(list, source) {
+		return
+	}
+	deps.Set(target, append(slices.Clip(list), source))
+}
+
+// putter stores entries, sharing identical bodies and keeping one negative
+// body per QNAME length.
+func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) func(*Entry) error {
+	return func(e *Entry) error {
+		k := string(key(nil, e.Name, e.Type, e.DO))
+		if e.Negative {
+			ents.Set(k, val{neg: true})
+			return nil
+		}
 		b := e.Body
 		if s, ok := intern[string(b.Bytes)]; ok {
 			b.Bytes = s
 		} else {
 			intern[string(b.Bytes)] = b.Bytes
-			t.Bytes += len(b.Bytes)
 		}
-		t.entries[string(key(nil, e.Name, e.Type, e.DO))] = b
+		ents.Set(k, val{body: b})
 		return nil
-	})
-	if err != nil {
-		return nil, err
 	}
-	return t, nil
 }
 
 // key is the table key: wire name, QTYPE, DO.
@@ -168,7 +350,7 @@ func key(dst, name []byte, qtype uint16, do bool) []byte {
 }
 
 // Len is the number of entries.
-func (t *Table) Len() int { return len(t.entries) }
+func (t *Table) Len() int { return t.entries.Len() }
 
 // Lookup returns the compiled body for a query key (lowercased wire QNAME
 // followed by QTYPE, as wire.Query.Key); false when the engine must answer.
@@ -180,14 +362,19 @@ func (t *Table) Lookup(qkey []byte, do bool) (wire.Body, bool) {
 	if do {
 		k[len(k)-1] = 1
 	}
-	if b, ok := t.entries[string(k)]; ok {
-		return b, true
+	v, ok := t.entries.GetBytes(k)
+	if !ok {
+		qtype := binary.BigEndian.Uint16(qkey[len(qkey)-2:])
+		if !Defaultable(qtype) {
+			return wire.Body{}, false
+		}
+		k[len(k)-3], k[len(k)-2] = 0, 0
+		if v, ok = t.entries.GetBytes(k); !ok {
+			return wire.Body{}, false
+		}
 	}
-	qtype := binary.BigEndian.Uint16(qkey[len(qkey)-2:])
-	if !Defaultable(qtype) {
-		return wire.Body{}, false
+	if v.neg {
+		return t.neg[len(qkey)-2], true
 	}
-	k[len(k)-3], k[len(k)-2] = 0, 0
-	b, ok := t.entries[string(k)]
-	return b, ok
+	return v.body, true
 }

@@ -1,0 +1,174 @@
+package compile
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/wire"
+	"github.com/xdpns/xdpns/userspace/zone"
+)
+
+// Changes is what Update changed, for consumers that mirror the table (the
+// XDP maps): entries to write, keys to remove, and — when the SOA changed —
+// the new shared negative bodies, which every Negative entry of that QNAME
+// length now answers with.
+type Changes struct {
+	Put       []Entry
+	Del       []Key
+	Negatives map[int]wire.Body // nil when they did not change
+	// Full is true when Update rebuilt the whole table (Put then lists every
+	// entry and Del is empty: consumers should reload).
+	Full bool
+}
+
+// Update compiles the answers a change affects. t was built for the zone
+// before the change, z is the zone after it and d what zone.Apply reported.
+// t is not modified.
+func Update(t *Table, z *zone.Zone, d *zone.Delta) (*Table, *Changes, error) {
+	if d == nil || rebuildNeeded(t, z, d) {
+		return rebuildAll(z)
+	}
+	dirty := map[string]bool{}   // names to recompile
+	changed := map[string]bool{} // names whose dependents were added
+	add := func(name string) {
+		if changed[name] {
+			return
+		}
+		changed[name] = true
+		dirty[name] = true
+		if srcs, ok := t.deps.Get(name); ok {
+			for _, s := range srcs {
+				dirty[s] = true
+			}
+		}
+	}
+	for name := range d.Names {
+		add(name)
+	}
+	if len(d.Cuts) > 0 {
+		// A cut that changed changes every answer below it. Finding those
+		// names means a walk over the zone: rare, and still cheap.
+		z.Each(func(n *zone.Node) bool {
+			for _, c := range d.Cuts {
+				if dns.IsSubDomain(c, n.Name) {
+					add(n.Name)
+					break
+				}
+			}
+			return true
+		})
+	}
+	if d.SOA {
+		if srcs, ok := t.deps.Get(depSOA); ok {
+			for _, s := range srcs {
+				dirty[s] = true
+			}
+		}
+	}
+
+	nt := &Table{signed: t.signed, soaNames: t.soaNames, zoneTypes: t.zoneTypes}
+	for _, name := range slices.Collect(maps.Keys(d.Names)) {
+		for _, tp := range z.Node(name).Types(nil) {
+			if !slices.Contains(nt.zoneTypes, tp) {
+				nt.zoneTypes = append(slices.Clip(nt.zoneTypes), tp)
+			}
+		}
+	}
+	if len(nt.zoneTypes) > len(t.zoneTypes) {
+		if srcs, ok := t.deps.Get(depChains); ok {
+			for _, s := range srcs {
+				dirty[s] = true
+			}
+		}
+	}
+	c, err := newCompiler(z, nt.zoneTypes)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := &Changes{}
+	if d.SOA {
+		// Same MNAME and RNAME (rebuildNeeded checked): the shared bodies
+		// keep their layout; recompute each from the name it was made for.
+		c.neg, c.negRep = map[int]wire.Body{}, map[int]string{}
+		for l, rep := range t.negRep {
+			body, ok := negativeBody(z, rep)
+			if !ok {
+				return rebuildAll(z)
+			}
+			c.neg[l], c.negRep[l] = body, rep
+		}
+		ch.Negatives = c.neg
+	} else {
+		c.neg, c.negRep = maps.Clone(t.neg), maps.Clone(t.negRep)
+	}
+	ents := t.entries.Edit()
+	deps := t.deps.Edit()
+	c.deps = func(target, source string) { addDep(deps, target, source) }
+	put := nt.putter(ents, map[string][]byte{})
+	var dos = []bool{false}
+	if z.Signed {
+		dos = append(dos, true)
+	}
+	for name := range dirty {
+		wname, err := wireName(name)
+		if err != nil {
+			return nil, nil, err
+		}
+		// Forget every entry the name may have had; compile what it has now.
+		old := map[Key]bool{}
+		for _, do := range dos {
+			for _, tp := range append([]uint16{TypeDefault, dns.TypeDS}, nt.zoneTypes...) {
+				k := key(nil, wname, tp, do)
+				if _, ok := ents.Get(string(k)); ok {
+					ents.Delete(string(k))
+					old[Key{string(wname), tp, do}] = true
+				}
+			}
+		}
+		if n := z.Node(name); n != nil {
+			err := c.name(n, func(e *Entry) error {
+				delete(old, Key{string(e.Name), e.Type, e.DO})
+				ch.Put = append(ch.Put, *e)
+				return put(e)
+			})
+			if err != nil {
+				return nil, nil, err
+			}
+		}
+		for k := range old {
+			ch.Del = append(ch.Del, k)
+		}
+	}
+	nt.entries, nt.deps = ents.Map(), deps.Map()
+	nt.neg, nt.negRep = c.neg, c.negRep
+	return nt, ch, nil
+}
+
+// rebuildNeeded reports changes Update does not follow piece by piece: the
+// zone became signed or unsigned, or the SOA's names changed (they decide how
+// every negative answer compresses).
+func rebuildNeeded(t *Table, z *zone.Zone, d *zone.Delta) bool {
+	return z.Signed != t.signed || (d.SOA && soaNames(z) != t.soaNames)
+}
+
+// negativeBody is the plain NODATA body for a name, as the compiler makes it.
+func negativeBody(z *zone.Zone, name string) (wire.Body, bool) {
+	soa, _ := z.NegativeSOA()
+	b, err := wire.Encode(name, probeType, dns.RcodeSuccess, true, nil, []dns.RR{soa}, nil)
+	return b, err == nil
+}
+
+func rebuildAll(z *zone.Zone) (*Table, *Changes, error) {
+	t, err := Build(z)
+	if err != nil {
+		return nil, nil, err
+	}
+	ch := &Changes{Full: true}
+	err = Each(z, func(e *Entry) error {
+		ch.Put = append(ch.Put, *e)
+		return nil
+	})
+	return t, ch, err
+}

@@ -1,0 +1,188 @@
+package compile
+
+import (
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/answer"
+	"github.com/xdpns/xdpns/userspace/wire"
+	"github.com/xdpns/xdpns/userspace/zone"
+)
+
+// dump lists a table's entries with negatives resolved.
+func dump(t *Table) map[string]string {
+	out := map[string]string{}
+	t.entries.Range(func(k string, v val) bool {
+		b := v.body
+		if v.neg {
+			b = t.neg[len(k)-3]
+		}
+		out[k] = fmt.Sprintf("%d %v %d/%d/%d %x", b.Rcode, b.AA, b.An, b.Ns, b.Ar, b.Bytes)
+		return true
+	})
+	return out
+}
+
+func bodyString(b wire.Body) string {
+	return fmt.Sprintf("%d %v %d/%d/%d %x", b.Rcode, b.AA, b.An, b.Ns, b.Ar, b.Bytes)
+}
+
+func mustRR(t testing.TB, s string) dns.RR {
+	t.Helper()
+	r, err := dns.NewRR(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestUpdateMatchesBuild applies random changes and checks that the table
+// Update derives equals a full Build of the new zone, and that a mirror fed
+// only with Changes (as the XDP maps are) ends up equal too.
+func TestUpdateMatchesBuild(t *testing.T) {
+	for seed := uint64(0); seed < 6; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) { updateMatchesBuild(t, seed) })
+	}
+}
+
+func updateMatchesBuild(t *testing.T, seed uint64) {
+	rng := rand.New(rand.NewPCG(seed, 3))
+	labels := []string{"a", "b", "www", "*", "ns", "mail"}
+	name := func() string {
+		var parts []string
+		for i := 0; i <= rng.IntN(3); i++ {
+			parts = append(parts, labels[rng.IntN(len(labels))])
+		}
+		return strings.Join(parts, ".") + ".example."
+	}
+	soa := func(serial int) dns.RR {
+		return mustRR(t, fmt.Sprintf("example. 300 SOA ns.example. h.example. %d 2 3 4 60", serial))
+	}
+	z, _, err := zone.New("example.", []dns.RR{soa(1), mustRR(t, "example. 300 NS ns.example."),
+		mustRR(t, "ns.example. 300 A 198.18.0.1"), mustRR(t, "www.example. 300 CNAME a.b.example.")},
+		zone.Options{RequireNS: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := Build(z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mirror := dump(tab)
+	serial, applied := 1, 0
+	for step := 0; step < 300; step++ {
+		del := []dns.RR{soa(serial)}
+		add := []dns.RR{soa(serial + 1)}
+		recs := z.Records()
+		for i := 0; i < rng.IntN(2); i++ {
+			r := recs[rng.IntN(len(recs))]
+			if r.Header().Name != "example." {
+				del = append(del, r)
+			}
+		}
+		for i := 0; i < 1+rng.IntN(3); i++ {
+			n := name()
+			var s string
+			switch rng.IntN(8) {
+			case 0, 1:
+				s = fmt.Sprintf("%s 300 A 198.18.0.%d", n, rng.IntN(3))
+			case 2:
+				s = fmt.Sprintf("%s 300 AAAA 2001:2::%d", n, rng.IntN(3))
+			case 3:
+				s = fmt.Sprintf("%s 300 CNAME %s", n, name())
+			case 4:
+				s = fmt.Sprintf("%s 300 NS %s", n, name())
+			case 5:
+				s = fmt.Sprintf("%s 300 MX 10 %s", n, name())
+			case 6:
+				s = fmt.Sprintf("%s 300 DNAME %s", n, name())
+			case 7:
+				s = fmt.Sprintf("%s 300 TXT \"%d\"", n, rng.IntN(3))
+			}
+			add = append(add, mustRR(t, s))
+		}
+		nz, d, err := z.Apply(del, add, zone.Options{RequireNS: true})
+		if err != nil {
+			var rerr *zone.RRError
+			if !errors.As(err, &rerr) {
+				t.Fatalf("step %d: %v", step, err)
+			}
+			continue
+		}
+		nt, ch, err := Update(tab, nz, d)
+		if err != nil {
+			t.Fatalf("step %d: update: %v", step, err)
+		}
+		full, err := Build(nz)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, want := dump(nt), dump(full)
+		for k, w := range want {
+			if got[k] != w {
+				t.Fatalf("step %d: entry %q (%v):\n got %s\nwant %s\nchange del %v add %v", step, k, d, got[k], w, del, add)
+			}
+		}
+		// Update may keep entries Build would not make (types that left the
+		// zone, at chain names): each must still be the engine's answer.
+		for k, g := range got {
+			if _, ok := want[k]; !ok && g != engineAnswer(t, nz, k) {
+				t.Fatalf("step %d: stale entry %q:\n got %s\nwant %s", step, k, g, engineAnswer(t, nz, k))
+			}
+		}
+		// The mirror: what an XDP map sees.
+		if ch.Full {
+			mirror = map[string]string{}
+		}
+		for _, k := range ch.Del {
+			delete(mirror, string(key(nil, []byte(k.Name), k.Type, k.DO)))
+		}
+		for _, e := range ch.Put {
+			mirror[string(key(nil, e.Name, e.Type, e.DO))] = bodyString(e.Body)
+		}
+		if ch.Negatives != nil {
+			for k := range mirror {
+				if v, _ := nt.entries.Get(k); v.neg {
+					mirror[k] = bodyString(ch.Negatives[len(k)-3])
+				}
+			}
+		}
+		for k, w := range want {
+			if mirror[k] != w {
+				t.Fatalf("step %d: mirror entry %q differs", step, k)
+			}
+		}
+		if len(mirror) != len(got) {
+			t.Fatalf("step %d: mirror has %d entries, table %d", step, len(mirror), len(got))
+		}
+		z, tab = nz, nt
+		serial++
+		applied++
+	}
+	if applied < 100 {
+		t.Errorf("only %d changes applied", applied)
+	}
+}
+
+// engineAnswer is what the engine says for a table key.
+func engineAnswer(t *testing.T, z *zone.Zone, k string) string {
+	name, _, err := dns.UnpackDomainName([]byte(k), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	qt := uint16(k[len(k)-3])<<8 | uint16(k[len(k)-2])
+	if qt == TypeDefault {
+		qt = probeType
+	}
+	res := answer.Lookup(z, answer.Query{Name: name, Type: qt, DO: k[len(k)-1] == 1})
+	b, err := wire.Encode(name, qt, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bodyString(b)
+}
