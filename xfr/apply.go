@@ -1,87 +1,35 @@
 package xfr
 
 import (
+	"errors"
 	"fmt"
 
-	"github.com/miekg/dns"
+	"github.com/xdpns/xdpns/userspace/zone"
 )
 
-// applyDiffs returns the records of cur (SOA first, as zone.Records gives
-// them) after the differences, SOA first. Each difference must start at the
-// serial the previous one reached, every deleted record must be present and
-// every added record absent (RFC 1995 §5: anything else means the histories
-// have diverged): otherwise the error wraps ErrInconsistent.
-//
-// cur is not modified and no record of it is shared with the result, so the
-// result can be handed to zone.New (which rewrites owner names and TTLs in
-// place) while cur is still being served.
-func applyDiffs(cur []dns.RR, diffs []Diff) ([]dns.RR, error) {
-	soa, ok := cur[0].(*dns.SOA)
-	if !ok {
-		return nil, fmt.Errorf("current zone does not start with its SOA")
-	}
-	// Only owners the differences touch need a lookup structure; the rest
-	// of the zone is copied through.
-	touched := map[string][]dns.RR{}
-	for _, d := range diffs {
-		for _, rr := range d.Deleted[1:] {
-			touched[dns.CanonicalName(rr.Header().Name)] = nil
-		}
-		for _, rr := range d.Added[1:] {
-			touched[dns.CanonicalName(rr.Header().Name)] = nil
-		}
-	}
-	out := make([]dns.RR, 1, len(cur)+8)
-	for _, rr := range cur[1:] {
-		c := dns.Copy(rr)
-		name := dns.CanonicalName(c.Header().Name)
-		if set, ok := touched[name]; ok {
-			touched[name] = append(set, c)
-			continue
-		}
-		out = append(out, c)
-	}
-	serial := soa.Serial
-	for _, d := range diffs {
+// applyDiffs applies IXFR differences to cur with zone.ApplyDiffs. Each
+// difference must start at the serial the previous one reached, every deleted
+// record must be present and every added record absent (RFC 1995 §5: anything
+// else means the histories diverged): otherwise the error wraps
+// ErrInconsistent. cur is not modified and keeps serving.
+func applyDiffs(cur *zone.Zone, diffs []Diff) (*zone.Zone, error) {
+	serial := cur.Serial()
+	zd := make([]zone.Diff, len(diffs))
+	for i, d := range diffs {
 		if d.From != serial {
 			return nil, fmt.Errorf("%w: difference from serial %d, zone is at %d", ErrInconsistent, d.From, serial)
 		}
-		for _, rr := range d.Deleted[1:] {
-			name := dns.CanonicalName(rr.Header().Name)
-			set := touched[name]
-			i := find(set, rr)
-			if i < 0 {
-				return nil, fmt.Errorf("%w: serial %d→%d deletes a record we do not have: %.80s", ErrInconsistent, d.From, d.To, short(rr))
-			}
-			touched[name] = append(set[:i], set[i+1:]...)
-		}
-		for _, rr := range d.Added[1:] {
-			name := dns.CanonicalName(rr.Header().Name)
-			set := touched[name]
-			if find(set, rr) >= 0 {
-				return nil, fmt.Errorf("%w: serial %d→%d adds a record we already have: %.80s", ErrInconsistent, d.From, d.To, short(rr))
-			}
-			touched[name] = append(set, dns.Copy(rr))
-		}
 		serial = d.To
-		soa = d.Added[0].(*dns.SOA)
+		zd[i] = zone.Diff{Deleted: d.Deleted, Added: d.Added}
 	}
-	out[0] = dns.Copy(soa)
-	for _, set := range touched {
-		out = append(out, set...)
+	z, _, err := cur.ApplyDiffs(zd, zone.Options{RequireNS: true})
+	switch {
+	case errors.Is(err, zone.ErrNotFound) || errors.Is(err, zone.ErrExists):
+		return nil, fmt.Errorf("%w: %v", ErrInconsistent, err)
+	case err != nil:
+		return nil, fmt.Errorf("invalid zone at serial %d: %w", serial, err)
 	}
-	return out, nil
-}
-
-// find returns the index of the record in set equal to rr (TTL aside, names
-// compared without case: RFC 2181 §5.2 and RFC 4343), or -1.
-func find(set []dns.RR, rr dns.RR) int {
-	for i, r := range set {
-		if dns.IsDuplicate(r, rr) {
-			return i
-		}
-	}
-	return -1
+	return z, nil
 }
 
 // trimJournal drops the oldest differences until at most max records remain.

@@ -122,7 +122,8 @@ func startSecondary(t testing.TB, cfg Config, notify *notifyIn) *secondary {
 	s := &secondary{t: t, r: responder.New(responder.Config{}), log: &logBuffer{}, notify: notify}
 	cfg.Logger = slog.New(slog.NewTextHandler(s.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg.OnZone = func(z *zone.Zone) {
-		rz, err := responder.Compile(z)
+		// As the daemon does: only what the change touched is compiled again.
+		rz, _, err := responder.CompileFrom(s.r.Zone(z.Origin), z)
 		if err != nil {
 			rz = &responder.Zone{Zone: z}
 		}

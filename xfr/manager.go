@@ -596,15 +596,35 @@ func (zs *zoneState) ixfr(ctx context.Context, p Primary, cur *zone.Zone, ans so
 		}
 		return &outcome{z: z, full: true, source: p, expire: expire}, nil
 	}
-	rrs, err := applyDiffs(cur.Records(), s.diffs)
-	if err != nil {
-		return nil, err
-	}
-	z, err := zs.candidate(rrs, ans, cur, false)
+	z, err := zs.applyIXFR(cur, s.diffs, ans)
 	if err != nil {
 		return nil, err
 	}
 	return &outcome{z: z, diffs: s.diffs, source: p, expire: expire}, nil
+}
+
+// applyIXFR applies the differences to the served zone with zone.ApplyDiffs:
+// the new version shares all it did not change, and records what did, so
+// the compiled answers are updated rather than redone. The same rules as for
+// a full transfer apply (candidate); a difference that does not fit our copy
+// wraps ErrInconsistent, which makes the caller fall back to AXFR.
+func (zs *zoneState) applyIXFR(cur *zone.Zone, diffs []Diff, ans soaAnswer) (*zone.Zone, error) {
+	if err := zs.checkSerial(diffs[len(diffs)-1].To, ans, cur, false); err != nil {
+		return nil, err
+	}
+	return applyDiffs(cur, diffs)
+}
+
+// checkSerial: the serial is the one the primary announced (or newer, if it
+// changed meanwhile) and newer than ours.
+func (zs *zoneState) checkSerial(serial uint32, ans soaAnswer, cur *zone.Zone, force bool) error {
+	if o := CompareSerial(serial, ans.soa.Serial); o == Lower || o == Incomparable {
+		return fmt.Errorf("transfer has serial %d, the primary announced %d", serial, ans.soa.Serial)
+	}
+	if cur != nil && !force && !newer(serial, cur.Serial()) {
+		return fmt.Errorf("transfer has serial %d, not newer than ours (%d)", serial, cur.Serial())
+	}
+	return nil
 }
 
 func (zs *zoneState) axfr(ctx context.Context, p Primary, cur *zone.Zone, ans soaAnswer, force bool) (*outcome, error) {
@@ -630,11 +650,8 @@ func (zs *zoneState) axfr(ctx context.Context, p Primary, cur *zone.Zone, ans so
 // sizes).
 func (zs *zoneState) candidate(rrs []dns.RR, ans soaAnswer, cur *zone.Zone, force bool) (*zone.Zone, error) {
 	soa := rrs[0].(*dns.SOA)
-	if o := CompareSerial(soa.Serial, ans.soa.Serial); o == Lower || o == Incomparable {
-		return nil, fmt.Errorf("transfer has serial %d, the primary announced %d", soa.Serial, ans.soa.Serial)
-	}
-	if cur != nil && !force && !newer(soa.Serial, cur.Serial()) {
-		return nil, fmt.Errorf("transfer has serial %d, not newer than ours (%d)", soa.Serial, cur.Serial())
+	if err := zs.checkSerial(soa.Serial, ans, cur, force); err != nil {
+		return nil, err
 	}
 	z, warns, err := zone.New(zs.cfg.Name, rrs, zone.Options{RequireNS: true}, nil)
 	if err != nil {

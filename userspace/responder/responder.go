@@ -76,6 +76,28 @@ func Compile(z *zone.Zone) (*Zone, error) {
 	return &Zone{Zone: z, Table: t}, nil
 }
 
+// CompileFrom builds the served form of z from prev, the version served
+// until now: when z was made from prev.Zone by zone.Apply, only the answers
+// the change affects are compiled again (compile.Update), else all of them.
+// The changes are returned for mirrors of the table (the XDP maps); nil when
+// everything was compiled afresh.
+func CompileFrom(prev *Zone, z *zone.Zone) (*Zone, *compile.Changes, error) {
+	if prev == nil || prev.Table == nil {
+		rz, err := Compile(z)
+		return rz, nil, err
+	}
+	d := z.DeltaFrom(prev.Zone)
+	if d == nil {
+		rz, err := Compile(z)
+		return rz, nil, err
+	}
+	t, ch, err := compile.Update(prev.Table, z, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &Zone{Zone: z, Table: t}, ch, nil
+}
+
 // SetZones compiles zs and replaces the served set with them. A zone whose
 // answers fail to compile is still served, by the engine alone.
 func (r *Responder) SetZones(zs []*zone.Zone) {

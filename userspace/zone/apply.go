@@ -40,6 +40,35 @@ type Delta struct {
 // not to the zone. Every deleted record must exist and no added one may
 // (ErrNotFound, ErrExists); the result is validated as New validates.
 func (z *Zone) Apply(deleted, added []dns.RR, opt Options) (*Zone, *Delta, error) {
+	return z.ApplyDiffs([]Diff{{deleted, added}}, opt)
+}
+
+// Diff is one IXFR difference sequence.
+type Diff struct{ Deleted, Added []dns.RR }
+
+// ApplyDiffs applies differences in order (one IXFR carries several) and
+// reports what changed over all of them.
+func (z *Zone) ApplyDiffs(diffs []Diff, opt Options) (*Zone, *Delta, error) {
+	cur, total := z, &Delta{Names: map[string]bool{}}
+	for _, df := range diffs {
+		next, d, err := cur.apply(df.Deleted, df.Added, opt)
+		if err != nil {
+			return nil, nil, err
+		}
+		for n := range d.Names {
+			total.Names[n] = true
+		}
+		for _, c := range d.Cuts {
+			total.Cuts = appendOnce(total.Cuts, c)
+		}
+		total.SOA = total.SOA || d.SOA
+		cur = next
+	}
+	cur.id, cur.base, cur.delta = versions.Add(1), z.id, total
+	return cur, total, nil
+}
+
+func (z *Zone) apply(deleted, added []dns.RR, opt Options) (*Zone, *Delta, error) {
 	a := applier{
 		z:  z,
 		nz: &Zone{Origin: z.Origin, order: &nameOrder{}, nsec: z.nsec, nsecKeys: z.nsecKeys, n3: z.n3},

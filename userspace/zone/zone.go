@@ -15,6 +15,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 
@@ -83,6 +84,23 @@ type Zone struct {
 
 	negSOA     dns.RR   // SOA with the negative-caching TTL
 	negSOASigs []dns.RR // its RRSIGs with the same TTL
+
+	// id names this version; base and delta say which version Apply made it
+	// from and what changed, so compiled answers can be updated, not redone.
+	// An id, not a pointer: old versions must be free to go.
+	id, base uint64
+	delta    *Delta
+}
+
+var versions atomic.Uint64
+
+// DeltaFrom returns what changed between prev and z when z was made from
+// prev by Apply, or nil (then everything must be assumed changed).
+func (z *Zone) DeltaFrom(prev *Zone) *Delta {
+	if prev == nil || z.delta == nil || z.base != prev.id {
+		return nil
+	}
+	return z.delta
 }
 
 // NegativeSOA returns the SOA for the authority section of negative answers,
@@ -155,7 +173,7 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 		}
 		return pos(i)
 	}
-	z := &Zone{Origin: origin, order: &nameOrder{}}
+	z := &Zone{Origin: origin, order: &nameOrder{}, id: versions.Add(1)}
 	nodes := make(map[string]*Node, len(rrs)/2+1)
 	nsTargets := map[string]bool{}
 	for _, rr := range rrs {
