@@ -36,8 +36,8 @@ func TestCheck(t *testing.T) {
 				`testdata/bad-config.yaml:5: server.tcp-idle-timeout: duration "10" needs a unit`,
 				`testdata/bad-config.yaml:7: log.level: must be one of debug|info|warn|error, got "loud"`,
 				`testdata/bad-config.yaml:11: zones[1].name: duplicate zone example.com. (first at line 9)`,
-				`testdata/bad-config.yaml:13: zones[2]: file is required`,
-				`testdata/bad-config.yaml:14: unknown key "fiel" in zones[2] (did you mean "file"?); valid keys: name, file`,
+				`testdata/bad-config.yaml:13: zones[2]: needs file (a zone served from a file) or primaries (a secondary zone)`,
+				`testdata/bad-config.yaml:14: unknown key "fiel" in zones[2] (did you mean "file"?); valid keys: name, file, primaries, allow-notify, axfr-only, timers, allow-transfer, notify, notify-key`,
 			},
 		},
 		{

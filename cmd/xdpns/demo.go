@@ -1,14 +1,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"crypto/rand"
 	"embed"
+	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"log/slog"
-	"path"
+	"net/netip"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"syscall"
@@ -17,9 +19,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/xdpns/xdpns/userspace/responder"
-	"github.com/xdpns/xdpns/userspace/server"
-	"github.com/xdpns/xdpns/userspace/zone"
+	"github.com/xdpns/xdpns/userspace/config"
 )
 
 // demoZones are the bundled zones; each file is named ORIGIN.zone.
@@ -76,94 +76,419 @@ var demoQueries = []demoQuery{
 		answer: []string{`id.server. TXT "` + demoIdentity + `"`}},
 }
 
-// cmdDemo serves the bundled zones on a free loopback port, asks each of
-// demoQueries, and prints what came back. It exits 1 if any answer differs
-// from the expected one.
+// The demo's change at the primary: host.example.com. moves to a new
+// address, which www.example.com. reaches through its CNAME chain.
+const (
+	demoChangeName = "host.example.com."
+	demoOldAddr    = "203.0.113.20"
+	demoNewAddr    = "203.0.113.21"
+	demoSerial     = 2024060101
+)
+
+// demoAfter are the questions asked after the change.
+var demoAfter = []demoQuery{
+	{name: "www.example.com.", qtype: dns.TypeA, aa: true, note: "new address",
+		answer: []string{
+			"www.example.com. CNAME web.example.com.",
+			"web.example.com. CNAME host.example.com.",
+			"host.example.com. A " + demoNewAddr,
+		}},
+	{name: "example.com.", qtype: dns.TypeSOA, aa: true, note: "new serial",
+		answer: []string{strings.Replace(demoSOA, fmt.Sprint(demoSerial), fmt.Sprint(demoSerial+1), 1)}},
+}
+
+// demoTimeout bounds the demo (without -keep).
+const demoTimeout = 30 * time.Second
+
+// demoPrimary is the primary the demo's secondary transfers from.
+type demoPrimary interface {
+	// describe says what it is, for the first line of output.
+	describe() string
+	addr() netip.AddrPort
+	// change moves host.example.com. to demoNewAddr and bumps the serial;
+	// it returns how the change was made.
+	change(ctx context.Context) (string, error)
+	// incremental reports whether the secondary should get the change by
+	// IXFR (the primary keeps a journal).
+	incremental() bool
+	stop()
+}
+
+// demoRun is one run of the demo.
+type demoRun struct {
+	e       *env
+	dir     string // temporary; removed at the end
+	verbose bool
+	xfrKey  tsigKey // transfers and NOTIFY
+	updKey  tsigKey // dynamic updates at the primary
+	served  chan demoServed
+	failed  int
+}
+
+// demoServed is a version of a secondary zone the daemon started serving.
+type demoServed struct {
+	origin string
+	serial uint32
+	at     time.Time
+}
+
+// cmdDemo starts a primary on loopback (BIND's named when installed, else
+// an in-process xdpns), makes xdpns its secondary, asks demoQueries, then
+// changes the zone at the primary and shows the change arriving by NOTIFY
+// and IXFR. It exits 1 if anything was not as expected.
 func cmdDemo(ctx context.Context, e *env, args []string) int {
-	fset := newFlagSet(e, "demo", "[-keep]")
-	keep := fset.Bool("keep", false, "keep serving after the queries until interrupted (try dig against it)")
+	fset := newFlagSet(e, "demo", "[-keep] [-v] [-primary auto|named|xdpns]")
+	keep := fset.Bool("keep", false, "keep serving after the demo until interrupted (try dig against it)")
+	verbose := fset.Bool("v", false, "print the configurations of the primary and the secondary")
+	which := fset.String("primary", "auto", "the primary: named (BIND), xdpns (in-process), or auto: named when installed")
 	if code, ok := parseFlags(fset, args); !ok {
 		return code
 	}
-	log := slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	zs, err := demoLoad()
+	switch *which {
+	case "auto", "named", "xdpns":
+	default:
+		e.errorf("demo: -primary must be auto, named or xdpns, got %q\n", *which)
+		return exitUsage
+	}
+	dir, err := os.MkdirTemp("", "xdpns-demo-")
 	if err != nil {
 		e.errorf("demo: %v\n", err)
 		return exitFail
 	}
-	r := responder.New(responder.Config{Identity: demoIdentity, Version: versionString()})
-	r.SetZones(zs)
-	srv, err := demoStart(r, component(log, "server"))
-	if err != nil {
-		e.errorf("demo: %v\n", err)
-		return exitFail
-	}
-	defer srv.Close()
-	addr := srv.Addrs()[0]
-	names := make([]string, len(zs))
-	for i, z := range zs {
-		names[i] = z.Origin
-	}
-	e.printf("serving %s on %s (UDP and TCP)\n\n", strings.Join(names, ", "), addr)
+	defer os.RemoveAll(dir)
+	d := &demoRun{e: e, dir: dir, verbose: *verbose, served: make(chan demoServed, 64),
+		xfrKey: tsigKey{"demo-xfr.", "hmac-sha256", randomSecret()},
+		updKey: tsigKey{"demo-update.", "hmac-sha256", randomSecret()}}
+	sigs, stop := e.signals(syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	runCtx, cancel := context.WithTimeout(ctx, demoTimeout)
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			cancel()
+		case <-runCtx.Done():
+		}
+	}()
+	code := d.run(runCtx, *which, *keep, ctx, sigs)
+	return code
+}
 
-	failed := demoAsk(ctx, e.stdout, addr, demoQueries)
-	e.printf("\n")
-	if failed > 0 {
-		e.printf("FAIL: %d of %d answers were not as expected\n", failed, len(demoQueries))
-	} else {
-		e.printf("ok: all %d answers as expected\n", len(demoQueries))
+// randomSecret is a fresh 256-bit TSIG secret, base64.
+func randomSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.StdEncoding.EncodeToString(b)
+}
+
+func (d *demoRun) run(ctx context.Context, which string, keep bool, outer context.Context, sigs <-chan os.Signal) int {
+	e := d.e
+	port, err := freeLoopbackPort()
+	if err != nil {
+		e.errorf("demo: %v\n", err)
+		return exitFail
 	}
-	if *keep {
+	p, err := d.startPrimary(ctx, which, port)
+	if err != nil {
+		e.errorf("demo: %v\n", err)
+		return exitFail
+	}
+	defer p.stop()
+
+	cfgPath, err := d.writeSecondaryConfig(port, p.addr())
+	if err != nil {
+		e.errorf("demo: %v\n", err)
+		return exitFail
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		printErrors(e, err)
+		return exitFail
+	}
+	log := newLogger(e.stderr, cfg.Log)
+	t0 := time.Now()
+	sec, err := startDaemon(context.Background(), cfgPath, cfg, log, daemonHooks{served: d.onServed})
+	if err != nil {
+		e.errorf("demo: %v\n", err)
+		return exitFail
+	}
+	defer sec.Close()
+	addr := sec.srv.Addrs()[0]
+	e.printf("primary:   %s\n", p.describe())
+	e.printf("secondary: xdpns on %s: example.com. from the primary (TSIG %s), example.net. from a file;\n", addr, d.xfrKey.name)
+	e.printf("           state in %s, control socket %s\n\n", cfg.Xfr.StateDir, cfg.Control.Socket)
+
+	// The first transfer.
+	first, ok := d.waitServed(ctx, "example.com.", 0)
+	if !ok {
+		e.printf("FAIL: example.com. was not transferred within %s\n", demoTimeout)
+		d.printStatus(sec)
+		return exitFail
+	}
+	st, _ := sec.manager().ZoneStatus("example.com.")
+	how := "AXFR"
+	if st.Counters.Full == 0 {
+		how = "IXFR" // cannot happen: nothing to increment from
+	}
+	e.printf("example.com. serial %d transferred by %s from %s and served %s after xdpns started\n\n",
+		first.serial, how, st.Source, ms(first.at.Sub(t0)))
+
+	d.failed += demoAsk(ctx, e.stdout, addr, demoQueries)
+
+	// The change.
+	before := first.serial
+	e.printf("\nchange at the primary: %s A %s -> %s\n", demoChangeName, demoOldAddr, demoNewAddr)
+	t1 := time.Now()
+	via, err := p.change(ctx)
+	t2 := time.Now()
+	if err != nil {
+		e.printf("FAIL: %v\n", err)
+		return exitFail
+	}
+	e.printf("  made with %s in %s\n", via, ms(t2.Sub(t1)))
+	next, ok := d.waitServed(ctx, "example.com.", before)
+	if !ok {
+		e.printf("FAIL: the change did not arrive within %s\n", demoTimeout)
+		d.printStatus(sec)
+		return exitFail
+	}
+	st2, _ := sec.manager().ZoneStatus("example.com.")
+	notified := st2.Counters.Notifies > st.Counters.Notifies
+	ixfr := st2.Counters.Incremental > st.Counters.Incremental
+	kind := "AXFR (full transfer)"
+	if ixfr {
+		kind = "IXFR (only the difference)"
+	}
+	trigger := "the refresh timer (no NOTIFY arrived)"
+	if notified {
+		trigger = "NOTIFY from the primary"
+	}
+	e.printf("  %s -> SOA check -> %s %d -> %d from %s\n", trigger, kind, before, next.serial, st2.Source)
+	e.printf("  served %s after the update was sent\n\n", ms(next.at.Sub(t1)))
+	d.failed += demoAsk(ctx, e.stdout, addr, demoAfter)
+	if !notified {
+		e.printf("FAIL: no NOTIFY was accepted\n")
+		d.failed++
+	}
+	if ixfr != p.incremental() {
+		e.printf("FAIL: the change came by %s, want %s\n", kind, map[bool]string{true: "IXFR", false: "AXFR"}[p.incremental()])
+		d.failed++
+	}
+	e.printf("\nxdpns zone status:\n")
+	d.printStatus(sec)
+
+	e.printf("\n")
+	total := len(demoQueries) + len(demoAfter)
+	if d.failed > 0 {
+		e.printf("FAIL: %d of %d checks were not as expected\n", d.failed, total+2)
+		return exitFail
+	}
+	e.printf("ok: all %d answers as expected; the change arrived by %s and %s and was served %s after the update\n",
+		total, map[bool]string{true: "NOTIFY", false: "timer"}[notified], map[bool]string{true: "IXFR", false: "AXFR"}[ixfr], ms(next.at.Sub(t1)))
+	if keep {
 		host, port, _ := strings.Cut(addr, ":")
 		e.printf("\nstill serving; try: dig @%s -p %s www.example.com A   (Ctrl-C stops)\n", host, port)
-		sigs, stop := e.signals(syscall.SIGINT, syscall.SIGTERM)
-		defer stop()
+		e.printf("or: xdpns zone status -s %s\n", cfg.Control.Socket)
 		select {
-		case <-ctx.Done():
+		case <-outer.Done():
 		case <-sigs:
 		}
-	}
-	if failed > 0 {
-		return exitFail
 	}
 	return exitOK
 }
 
-// demoLoad parses every bundled zone, in file name order.
-func demoLoad() ([]*zone.Zone, error) {
-	files, err := fs.Glob(demoZones, "demo/*.zone")
+func (d *demoRun) onServed(origin string, serial uint32) {
+	select {
+	case d.served <- demoServed{origin, serial, time.Now()}:
+	default:
+	}
+}
+
+// waitServed waits for a version of origin newer than after (0: any).
+func (d *demoRun) waitServed(ctx context.Context, origin string, after uint32) (demoServed, bool) {
+	for {
+		select {
+		case s := <-d.served:
+			if s.origin == origin && (after == 0 || s.serial != after) {
+				return s, true
+			}
+		case <-ctx.Done():
+			return demoServed{}, false
+		}
+	}
+}
+
+func (d *demoRun) printStatus(sec *daemon) {
+	printStatus(d.e.stdout, sec.status(""), time.Now())
+}
+
+// ms writes a duration in milliseconds, e.g. "6 ms" or "0.4 ms".
+func ms(t time.Duration) string {
+	if t < 10*time.Millisecond {
+		return fmt.Sprintf("%.1f ms", float64(t)/float64(time.Millisecond))
+	}
+	return fmt.Sprintf("%d ms", t.Milliseconds())
+}
+
+// startPrimary starts named (which is "named", or "auto" with named
+// installed) or the in-process xdpns primary.
+func (d *demoRun) startPrimary(ctx context.Context, which string, notifyPort int) (demoPrimary, error) {
+	if which != "xdpns" {
+		bin, err := lookPath("named")
+		if err == nil {
+			p, err := d.startNamed(ctx, bin, notifyPort)
+			if err == nil {
+				return p, nil
+			}
+			if which == "named" {
+				return nil, err
+			}
+			d.e.printf("named did not start (%v);\nfalling back to an in-process xdpns primary\n\n", firstLine(err))
+		} else {
+			if which == "named" {
+				return nil, fmt.Errorf("%v (Debian package bind9)", err)
+			}
+			d.e.printf("named (Debian package bind9) is not installed: the primary is an in-process xdpns instead\n(make demo installs bind9 through .ci/deps.sh)\n\n")
+		}
+	}
+	return d.startXdpnsPrimary(ctx, notifyPort)
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+// namedPrimary is the demo's named.
+type namedPrimary struct {
+	n        *named
+	version  string
+	nsupdate string // path, or "" to send the update from here
+	key      tsigKey
+}
+
+func (d *demoRun) startNamed(ctx context.Context, bin string, notifyPort int) (*namedPrimary, error) {
+	dir := filepath.Join(d.dir, "named")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, err
+	}
+	text, err := demoZones.ReadFile("demo/example.com.zone")
 	if err != nil {
 		return nil, err
 	}
-	var out []*zone.Zone
-	for _, f := range files {
-		data, err := demoZones.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		origin := strings.TrimSuffix(path.Base(f), ".zone")
-		z, _, err := zone.Parse(bytes.NewReader(data), f, origin, zone.LoadOptions{})
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, z)
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
+	nc := namedConfig{
+		dir: dir, port: port, notifyPort: notifyPort, notifyKey: d.xfrKey.name,
+		keys: []tsigKey{d.xfrKey, d.updKey},
+		zones: []namedZone{{name: "example.com.", text: string(text),
+			allowTransfer: fmt.Sprintf("key %q;", d.xfrKey.name),
+			allowUpdate:   fmt.Sprintf("key %q;", d.updKey.name)}},
+	}
+	if d.verbose {
+		d.e.printf("named.conf:\n%s\n", indentText(namedConf(nc)))
+	}
+	n, err := startNamed(ctx, bin, nc)
+	if err != nil {
+		return nil, err
+	}
+	p := &namedPrimary{n: n, version: namedVersion(bin), key: d.updKey}
+	p.nsupdate, _ = lookPath("nsupdate")
+	return p, nil
 }
 
-// demoStart binds the server to a free loopback port. With port 0 the server
-// picks the UDP port first and then binds TCP to the same number, which
-// another program may hold; try again with another port then.
-func demoStart(r *responder.Responder, log *slog.Logger) (*server.Server, error) {
-	const attempts = 5
-	var err error
-	for range attempts {
-		srv := server.New(server.Config{Listen: []string{"127.0.0.1:0"}, UDPSockets: 1}, r, log)
-		if err = srv.Start(); err == nil {
-			return srv, nil
-		}
+func (p *namedPrimary) describe() string {
+	return fmt.Sprintf("%s on %s: example.com. from a zone file, with a journal;\n           NOTIFY only to the secondary, signed with the transfer key", p.version, p.n.Addr())
+}
+
+func (p *namedPrimary) addr() netip.AddrPort { return p.n.Addr() }
+func (p *namedPrimary) incremental() bool    { return true }
+func (p *namedPrimary) stop()                { p.n.Stop() }
+
+func (p *namedPrimary) change(ctx context.Context) (string, error) {
+	cmds := []string{
+		"update delete " + demoChangeName + " A",
+		"update add " + demoChangeName + " 3600 A " + demoNewAddr,
 	}
-	return nil, fmt.Errorf("start server: %w", err)
+	if p.nsupdate != "" {
+		if err := p.n.nsupdate(ctx, p.nsupdate, p.key, "example.com.", cmds); err != nil {
+			return "", err
+		}
+		return fmt.Sprintf("nsupdate (RFC 2136, signed with %s)", p.key.name), nil
+	}
+	// bind9-dnsutils missing: the same update, sent from here.
+	m := new(dns.Msg)
+	m.SetUpdate("example.com.")
+	old, _ := dns.NewRR(demoChangeName + " 3600 IN A " + demoOldAddr)
+	rr, _ := dns.NewRR(demoChangeName + " 3600 IN A " + demoNewAddr)
+	m.RemoveRRset([]dns.RR{old})
+	m.Insert([]dns.RR{rr})
+	m.SetTsig(p.key.name, dns.HmacSHA256, 300, time.Now().Unix())
+	c := dns.Client{Net: "tcp", Timeout: 5 * time.Second, TsigSecret: map[string]string{p.key.name: p.key.secret}}
+	r, _, err := c.ExchangeContext(ctx, m, p.n.Addr().String())
+	if err != nil {
+		return "", fmt.Errorf("update: %w", err)
+	}
+	if r.Rcode != dns.RcodeSuccess {
+		return "", fmt.Errorf("update: %s", dns.RcodeToString[r.Rcode])
+	}
+	return fmt.Sprintf("a dynamic update (RFC 2136, signed with %s; nsupdate is not installed)", p.key.name), nil
+}
+
+// writeSecondaryConfig writes the secondary's xdpns.yaml (and its key file
+// and file zone) into the demo directory.
+func (d *demoRun) writeSecondaryConfig(port int, primary netip.AddrPort) (string, error) {
+	net, err := demoZones.ReadFile("demo/example.net.zone")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, "example.net.zone"), net, 0o644); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(d.dir, "demo-xfr.key"), []byte(d.xfrKey.secret+"\n"), 0o600); err != nil {
+		return "", err
+	}
+	text := fmt.Sprintf(`# xdpns as a secondary of the demo's primary (written by xdpns demo).
+server:
+  listen: ["127.0.0.1:%d"]
+  udp-sockets: 1
+  identity: %s
+  version: %q
+log:
+  level: warn
+xfr:
+  state-dir: state           # zones and timers survive a restart here
+keys:
+  - name: %s
+    algorithm: %s
+    secret-file: demo-xfr.key
+zones:
+  - name: example.com.
+    primaries:
+      - address: %s
+        key: %s
+  - name: example.net.
+    file: example.net.zone
+control:
+  socket: control.sock
+`, port, demoIdentity, versionString(), d.xfrKey.name, d.xfrKey.algorithm, primary, d.xfrKey.name)
+	path := filepath.Join(d.dir, "xdpns.yaml")
+	if d.verbose {
+		d.e.printf("xdpns.yaml:\n%s\n", indentText(text))
+	}
+	return path, os.WriteFile(path, []byte(text), 0o644)
+}
+
+func indentText(s string) string {
+	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ") + "\n"
+}
+
+// startXdpnsPrimary is the fallback primary: an in-process xdpns serving
+// example.com. from a file and transfers to the secondary.
+func (d *demoRun) startXdpnsPrimary(ctx context.Context, notifyPort int) (demoPrimary, error) {
+	return nil, errors.New("the in-process xdpns primary needs transfers out (userspace/xfrout), not wired yet")
 }
 
 // demoAsk sends every query, prints the table and returns how many answers

@@ -1,30 +1,50 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"fmt"
+	"io/fs"
 	"log/slog"
+	"net"
+	"os"
+	"path"
+	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/miekg/dns"
 
 	"github.com/xdpns/xdpns/userspace/responder"
+	"github.com/xdpns/xdpns/userspace/server"
+	"github.com/xdpns/xdpns/userspace/testenv"
+	"github.com/xdpns/xdpns/userspace/zone"
 )
 
 func TestDemo(t *testing.T) {
-	code, stdout, stderr := runCmd(t, "demo")
+	testenv.RequireRoot(t)
+	testenv.RequireBinary(t, "named")
+	code, stdout, stderr := runCmd(t, "demo", "-primary", "named")
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
 	for _, want := range []string{
-		"serving example.com., example.net. on 127.0.0.1:",
+		"primary:   BIND 9.",
+		"secondary: xdpns on 127.0.0.1:",
+		"example.com. serial 2024060101 transferred by AXFR from 127.0.0.1:",
 		"ok  www.example.com. A ",
 		"host.example.com. A 203.0.113.20",
 		"anything.apps.example.com. A 203.0.113.30",
 		"NXDOMAIN",
 		"REFUSED",
 		"authority: sub.example.com. NS ns1.sub.example.com.",
-		"ok: all 12 answers as expected",
+		"made with nsupdate (RFC 2136, signed with demo-update.)",
+		"NOTIFY from the primary -> SOA check -> IXFR (only the difference) 2024060101 -> 2024060102 from 127.0.0.1:",
+		"host.example.com. A 203.0.113.21",
+		"hostmaster.example.com. 2024060102 7200",
+		"example.com.  ok     2024060102",
+		"ok: all 14 answers as expected; the change arrived by NOTIFY and IXFR and was served",
 	} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, stdout)
@@ -32,6 +52,28 @@ func TestDemo(t *testing.T) {
 	}
 	if strings.Contains(stdout, "FAIL") {
 		t.Errorf("a row failed:\n%s", stdout)
+	}
+	checkDemoCleaned(t, stdout)
+}
+
+// checkDemoCleaned checks the demo removed its directory and stopped its
+// primary.
+func checkDemoCleaned(t *testing.T, stdout string) {
+	t.Helper()
+	m := regexp.MustCompile(`state in (\S+)/state`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no state directory in the output:\n%s", stdout)
+	}
+	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Errorf("demo directory %s left behind: %v", m[1], err)
+	}
+	p := regexp.MustCompile(`primary: .* on (127\.0\.0\.1:\d+)`).FindStringSubmatch(stdout)
+	if p == nil {
+		t.Fatalf("no primary address in the output:\n%s", stdout)
+	}
+	if c, err := net.DialTimeout("tcp", p[1], time.Second); err == nil {
+		c.Close()
+		t.Errorf("the primary at %s still accepts connections after the demo", p[1])
 	}
 }
 
@@ -59,4 +101,41 @@ func TestDemoMismatch(t *testing.T) {
 	if !strings.Contains(out.String(), "FAIL") || !strings.Contains(out.String(), "want: rcode NOERROR, aa=true, answer example.com. A 192.0.2.1") {
 		t.Errorf("no FAIL row with the expectation:\n%s", out.String())
 	}
+}
+
+// demoLoad parses every bundled zone, in file name order.
+func demoLoad() ([]*zone.Zone, error) {
+	files, err := fs.Glob(demoZones, "demo/*.zone")
+	if err != nil {
+		return nil, err
+	}
+	var out []*zone.Zone
+	for _, f := range files {
+		data, err := demoZones.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		origin := strings.TrimSuffix(path.Base(f), ".zone")
+		z, _, err := zone.Parse(bytes.NewReader(data), f, origin, zone.LoadOptions{})
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, z)
+	}
+	return out, nil
+}
+
+// demoStart binds the server to a free loopback port. With port 0 the server
+// picks the UDP port first and then binds TCP to the same number, which
+// another program may hold; try again with another port then.
+func demoStart(r *responder.Responder, log *slog.Logger) (*server.Server, error) {
+	const attempts = 5
+	var err error
+	for range attempts {
+		srv := server.New(server.Config{Listen: []string{"127.0.0.1:0"}, UDPSockets: 1}, r, log)
+		if err = srv.Start(); err == nil {
+			return srv, nil
+		}
+	}
+	return nil, fmt.Errorf("start server: %w", err)
 }

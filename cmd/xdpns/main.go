@@ -1,5 +1,6 @@
 // Command xdpns is the xdpns DNS server: one binary whose subcommands check a
-// configuration, serve zones, and run a self-contained demo.
+// configuration, serve zones (from files and as a secondary), control a
+// running server, and run a self-contained demo.
 //
 // Each subcommand lives in its own file and takes an *env carrying the
 // arguments, the output streams and signal delivery, so tests drive the whole
@@ -55,7 +56,8 @@ func commands() []command {
 	return []command{
 		{"check", "validate a configuration and every zone it names", cmdCheck},
 		{"serve", "serve the configured zones on UDP and TCP", cmdServe},
-		{"demo", "serve bundled example zones on loopback and query them", cmdDemo},
+		{"zone", "zone status|refresh|retransfer|reload of a running serve", cmdZone},
+		{"demo", "a secondary of a loopback primary, answering, taking a change", cmdDemo},
 		{"version", "print the version", cmdVersion},
 	}
 }

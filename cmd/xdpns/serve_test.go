@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"syscall"
@@ -123,7 +124,8 @@ func (h *serveHarness) waitLog(s string) {
 func TestServe(t *testing.T) {
 	dir := t.TempDir()
 	port := freePort(t)
-	listen := "server:\n  listen: [\"127.0.0.1:" + strconv.Itoa(port) + "\"]\n  udp-sockets: 1\n"
+	listen := "server:\n  listen: [\"127.0.0.1:" + strconv.Itoa(port) + "\"]\n  udp-sockets: 1\n" +
+		"control:\n  socket: " + filepath.Join(dir, "control.sock") + "\n"
 	writeFile(t, dir, "a.zone", zoneText("a.example.", 1, "203.0.113.10"))
 	writeFile(t, dir, "b.zone", zoneText("b.example.", 1, "203.0.113.20"))
 	cfg := writeFile(t, dir, "xdpns.yaml", listen+`zones:
@@ -189,3 +191,20 @@ func TestServeBadConfig(t *testing.T) {
 		t.Errorf("exit %d, stderr:\n%s", code, stderr)
 	}
 }
+
+// stop sends SIGTERM and waits for serve to exit 0.
+func (h *serveHarness) stop() {
+	h.t.Helper()
+	h.sigs <- syscall.SIGTERM
+	select {
+	case code := <-h.done:
+		h.done <- code
+		if code != exitOK {
+			h.t.Errorf("exit %d after SIGTERM:\n%s", code, h.stderr)
+		}
+	case <-time.After(10 * time.Second):
+		h.t.Fatalf("serve did not stop after SIGTERM:\n%s", h.stderr)
+	}
+}
+
+func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }

@@ -29,10 +29,14 @@ func loadZone(cfg *config.Config, cz config.Zone) loadedZone {
 	return loadedZone{conf: cz, zone: z, warns: warns}
 }
 
-// loadZones reads every configured zone, in configuration order.
+// loadZones reads every zone configured with a file, in configuration
+// order. Secondary zones are xfr's.
 func loadZones(cfg *config.Config) []loadedZone {
 	out := make([]loadedZone, 0, len(cfg.Zones))
 	for _, cz := range cfg.Zones {
+		if cz.Secondary() {
+			continue
+		}
 		out = append(out, loadZone(cfg, cz))
 	}
 	return out

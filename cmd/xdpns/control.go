@@ -1,0 +1,363 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/config"
+	"github.com/xdpns/xdpns/xfr"
+)
+
+// The control protocol: the client connects to the unix socket, writes one
+// JSON request on one line, reads one JSON response on one line, and the
+// server closes the connection. Only root and the configured group can
+// connect (the socket is 0660 in a 0750 directory).
+
+// Control commands.
+const (
+	ctlStatus     = "status"
+	ctlRefresh    = "refresh"
+	ctlRetransfer = "retransfer"
+	ctlReload     = "reload"
+)
+
+type ctlRequest struct {
+	Command string `json:"command"`
+	Zone    string `json:"zone,omitempty"`
+}
+
+type ctlResponse struct {
+	OK      bool      `json:"ok"`
+	Error   string    `json:"error,omitempty"`
+	Message string    `json:"message,omitempty"`
+	Details []string  `json:"details,omitempty"` // e.g. every error of a reload
+	Now     time.Time `json:"now"`               // the server's clock, for relative times
+	Zones   []zoneRow `json:"zones,omitempty"`
+}
+
+// zoneRow is one zone in `xdpns zone status`.
+type zoneRow struct {
+	Name string `json:"name"`
+	// Kind is "file" or "secondary".
+	Kind string `json:"kind"`
+	// State is "file" for a file zone that is served, "failed" for one that
+	// never loaded, or the xfr state: loading, ok, retrying, expired.
+	State string `json:"state"`
+	// Serial is meaningful when Served.
+	Serial uint32 `json:"serial"`
+	Served bool   `json:"served"`
+	// Source is the primary of the last transfer, or the zone file.
+	Source      string    `json:"source,omitempty"`
+	FromDisk    bool      `json:"from_disk,omitempty"`
+	LastRefresh time.Time `json:"last_refresh,omitzero"` // file zones: when loaded
+	NextCheck   time.Time `json:"next_check,omitzero"`
+	ExpireAt    time.Time `json:"expire_at,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	Counters    *counters `json:"counters,omitempty"`
+}
+
+// counters mirrors xfr.Counters with stable JSON names.
+type counters struct {
+	SOAQueries   uint64 `json:"soa_queries"`
+	Incremental  uint64 `json:"ixfr"`
+	Full         uint64 `json:"axfr"`
+	UpToDate     uint64 `json:"up_to_date"`
+	Failures     uint64 `json:"failures"`
+	Notifies     uint64 `json:"notifies"`
+	NotifyDenied uint64 `json:"notifies_refused"`
+}
+
+// controlServer serves the control socket for a daemon.
+type controlServer struct {
+	d    *daemon
+	log  *slog.Logger
+	ln   *net.UnixListener
+	path string
+	fi   os.FileInfo // the socket file we created, to remove only ours
+	wg   sync.WaitGroup
+}
+
+// startControl creates the socket (see listenControl) and serves it.
+func startControl(d *daemon, c config.Control, log *slog.Logger) (*controlServer, error) {
+	gid := -1
+	if c.Group != "" {
+		g, err := lookupGroup(c.Group)
+		if err != nil {
+			return nil, fmt.Errorf("%s:%d: control.group: %w", d.cfgPath, c.GroupLine, err)
+		}
+		gid = g
+	}
+	ln, fi, err := listenControl(c.Socket, gid)
+	if err != nil {
+		return nil, err
+	}
+	s := &controlServer{d: d, log: log, ln: ln, path: c.Socket, fi: fi}
+	s.wg.Add(1)
+	go s.serve()
+	log.Info("control socket", "path", c.Socket, "group", c.Group)
+	return s, nil
+}
+
+func lookupGroup(name string) (int, error) {
+	g, err := user.LookupGroup(name)
+	if err != nil {
+		return 0, fmt.Errorf("group %q: %w", name, err)
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	if err != nil {
+		return 0, fmt.Errorf("group %q: gid %q", name, g.Gid)
+	}
+	return gid, nil
+}
+
+// listenControl creates the socket at path, mode 0660, owned by us and by
+// group gid (-1: our group). Its directory is created 0750 (same group)
+// when missing. The socket is made under a temporary name and renamed into
+// place once its mode and owner are set, so it is never reachable with
+// looser permissions. A socket a live process still answers on is not
+// taken over; a stale one is replaced.
+func listenControl(path string, gid int) (*net.UnixListener, os.FileInfo, error) {
+	dir := filepath.Dir(path)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, nil, fmt.Errorf("control socket directory: %w", err)
+		}
+		if err := os.Chmod(dir, 0o750); err != nil { // MkdirAll is subject to the umask
+			return nil, nil, fmt.Errorf("control socket directory: %w", err)
+		}
+		if gid >= 0 {
+			if err := os.Chown(dir, os.Geteuid(), gid); err != nil {
+				return nil, nil, fmt.Errorf("control socket directory: %w", err)
+			}
+		}
+	}
+	if fi, err := os.Lstat(path); err == nil {
+		if fi.Mode()&os.ModeSocket == 0 {
+			return nil, nil, fmt.Errorf("control socket %s: exists and is not a socket", path)
+		}
+		if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+			c.Close()
+			return nil, nil, fmt.Errorf("control socket %s: another process is serving it", path)
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, nil, fmt.Errorf("control socket %s: remove stale socket: %w", path, err)
+		}
+	}
+	tmp := filepath.Join(dir, fmt.Sprintf(".xdpns-%d.sock", os.Getpid()))
+	_ = os.Remove(tmp)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: tmp, Net: "unix"})
+	if err != nil {
+		return nil, nil, fmt.Errorf("control socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(false) // it is renamed; Close removes it by its final name
+	fail := func(err error) (*net.UnixListener, os.FileInfo, error) {
+		ln.Close()
+		os.Remove(tmp)
+		return nil, nil, fmt.Errorf("control socket: %w", err)
+	}
+	if err := os.Chmod(tmp, 0o660); err != nil {
+		return fail(err)
+	}
+	if gid >= 0 {
+		if err := os.Chown(tmp, os.Geteuid(), gid); err != nil {
+			return fail(err)
+		}
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fail(err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fail(err)
+	}
+	return ln, fi, nil
+}
+
+// Close stops accepting, waits for requests in progress and removes the
+// socket file if it is still ours.
+func (s *controlServer) Close() {
+	s.ln.Close()
+	s.wg.Wait()
+	if fi, err := os.Lstat(s.path); err == nil && os.SameFile(fi, s.fi) {
+		os.Remove(s.path)
+	}
+}
+
+func (s *controlServer) serve() {
+	defer s.wg.Done()
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			if !errors.Is(err, net.ErrClosed) {
+				s.log.Error("accept", "err", err)
+			}
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(c)
+		}()
+	}
+}
+
+// Bounds on one control exchange.
+const (
+	ctlReadTimeout  = 10 * time.Second
+	ctlWriteTimeout = 10 * time.Second
+	ctlMaxRequest   = 4096
+)
+
+func (s *controlServer) handle(c *net.UnixConn) {
+	defer c.Close()
+	log := s.log
+	if cred, err := peerCred(c); err == nil {
+		log = log.With("uid", cred.Uid, "pid", cred.Pid)
+	}
+	_ = c.SetReadDeadline(time.Now().Add(ctlReadTimeout))
+	line, err := bufio.NewReaderSize(c, ctlMaxRequest).ReadSlice('\n')
+	var resp ctlResponse
+	var req ctlRequest
+	switch {
+	case err != nil:
+		resp.Error = "bad request: " + err.Error()
+	case json.Unmarshal(line, &req) != nil:
+		resp.Error = "bad request: not JSON"
+	default:
+		log.Info("control", "command", req.Command, "zone", req.Zone)
+		resp = s.d.control(req)
+	}
+	resp.Now = time.Now()
+	out, _ := json.Marshal(resp)
+	_ = c.SetWriteDeadline(time.Now().Add(ctlWriteTimeout))
+	_, _ = c.Write(append(out, '\n'))
+}
+
+func peerCred(c *net.UnixConn) (*syscall.Ucred, error) {
+	raw, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *syscall.Ucred
+	var cerr error
+	err = raw.Control(func(fd uintptr) {
+		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cred, cerr
+}
+
+// control runs one request.
+func (d *daemon) control(req ctlRequest) ctlResponse {
+	name := ""
+	if req.Zone != "" {
+		name = dns.CanonicalName(req.Zone)
+	}
+	fail := func(format string, args ...any) ctlResponse {
+		return ctlResponse{Error: fmt.Sprintf(format, args...)}
+	}
+	switch req.Command {
+	case ctlStatus:
+		rows := d.status(name)
+		if name != "" && len(rows) == 0 {
+			return fail("zone %s is not configured", name)
+		}
+		return ctlResponse{OK: true, Zones: rows}
+	case ctlRefresh, ctlRetransfer:
+		if name == "" {
+			return fail("%s needs a zone name", req.Command)
+		}
+		mgr := d.manager()
+		var err error
+		if req.Command == ctlRefresh {
+			err = mgr.Refresh(name)
+		} else {
+			err = mgr.Retransfer(name)
+		}
+		if errors.Is(err, xfr.ErrUnknownZone) {
+			d.mu.Lock()
+			fz := d.files[name]
+			d.mu.Unlock()
+			if fz != nil {
+				return fail("zone %s is served from a file (%s); use `xdpns zone reload` after changing it", name, fz.conf.File)
+			}
+			return fail("zone %s is not configured", name)
+		}
+		if err != nil {
+			return fail("%v", err)
+		}
+		what := "SOA check"
+		if req.Command == ctlRetransfer {
+			what = "full transfer (AXFR)"
+		}
+		return ctlResponse{OK: true, Message: fmt.Sprintf("%s of %s started; see `xdpns zone status %s`", what, name, name)}
+	case ctlReload:
+		res, err := d.reload()
+		if err != nil {
+			return ctlResponse{Error: err.Error(), Details: res.Errors}
+		}
+		msg := fmt.Sprintf("reloaded: %d zones, %d files loaded, %d failed", res.Zones, res.Loaded, res.Failed)
+		if res.Restarted {
+			msg += "; secondary zones restarted with the new settings"
+		}
+		return ctlResponse{OK: res.Failed == 0, Message: msg, Details: res.Errors}
+	}
+	return fail("unknown command %q (want %s, %s, %s or %s)", req.Command, ctlStatus, ctlRefresh, ctlRetransfer, ctlReload)
+}
+
+// status lists the configured zones (or the one named), in configuration
+// order.
+func (d *daemon) status(name string) []zoneRow {
+	d.mu.Lock()
+	cfg, files, mgr := d.cfg, d.files, d.sec
+	d.mu.Unlock()
+	var rows []zoneRow
+	for _, cz := range cfg.Zones {
+		if name != "" && cz.Name != name {
+			continue
+		}
+		if !cz.Secondary() {
+			row := zoneRow{Name: cz.Name, Kind: "file", State: "failed", Source: cz.File}
+			if fz := files[cz.Name]; fz != nil {
+				row.LastError = fz.lastErr
+				if fz.served != nil {
+					row.State, row.Served, row.Serial, row.LastRefresh = "file", true, fz.served.Zone.Serial(), fz.loaded
+				}
+			}
+			rows = append(rows, row)
+			continue
+		}
+		st, err := mgr.ZoneStatus(cz.Name)
+		if err != nil {
+			continue // a reload is replacing the Manager
+		}
+		c := st.Counters
+		rows = append(rows, zoneRow{
+			Name: st.Name, Kind: "secondary", State: string(st.State),
+			Serial: st.Serial, Served: st.State != xfr.StateLoading,
+			Source: st.Source, FromDisk: st.FromDisk,
+			LastRefresh: st.LastRefresh, NextCheck: st.NextCheck, ExpireAt: st.ExpireAt,
+			LastError: st.LastError,
+			Counters: &counters{
+				SOAQueries: c.SOAQueries, Incremental: c.Incremental, Full: c.Full, UpToDate: c.UpToDate,
+				Failures: c.Failures, Notifies: c.Notifies, NotifyDenied: c.NotifyDenied,
+			},
+		})
+	}
+	return rows
+}

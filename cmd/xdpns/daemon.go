@@ -1,0 +1,362 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/xdpns/xdpns/userspace/config"
+	"github.com/xdpns/xdpns/userspace/responder"
+	"github.com/xdpns/xdpns/userspace/server"
+	"github.com/xdpns/xdpns/userspace/zone"
+	"github.com/xdpns/xdpns/xfr"
+)
+
+// daemon is a running `xdpns serve`: the responder and its listeners, the
+// zones served from files, the secondary zones kept by an xfr.Manager, and
+// the control socket. serve, the demo and the tests all run one.
+type daemon struct {
+	cfgPath string
+	started *config.Config // listener, responder and log settings come from here
+	root    *slog.Logger
+	log     *slog.Logger // component=serve
+	zlog    *slog.Logger // component=zone
+	r       *responder.Responder
+	srv     *server.Server
+	ctl     *controlServer
+	hooks   daemonHooks
+
+	reloadMu sync.Mutex // one reload at a time (SIGHUP, control)
+
+	ctx context.Context // parent of the Manager's work
+	// gen counts Managers, so callbacks of a replaced one are ignored.
+	gen atomic.Uint64
+
+	mu    sync.Mutex
+	cfg   *config.Config       // the configuration applied last
+	files map[string]*fileZone // by canonical name
+	sec   *xfr.Manager         // never nil once started
+	xcfg  xfr.Config           // what sec was built from, without callbacks
+}
+
+// daemonHooks let the demo and tests watch the daemon.
+type daemonHooks struct {
+	// served is called after a new version of a secondary zone is served.
+	served func(origin string, serial uint32)
+}
+
+// fileZone is a zone served from a file.
+type fileZone struct {
+	conf    config.Zone
+	served  *responder.Zone // nil when it never loaded
+	loaded  time.Time       // when served was loaded
+	lastErr string          // of the last load, when it failed
+}
+
+// startDaemon serves cfg: file zones are loaded, then the secondaries
+// stored on disk are published (so both answer from the first query), then
+// the listeners and the control socket start. Close stops it all.
+func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *slog.Logger, hooks daemonHooks) (*daemon, error) {
+	d := &daemon{
+		cfgPath: cfgPath,
+		started: cfg,
+		root:    root,
+		log:     component(root, "serve"),
+		zlog:    component(root, "zone"),
+		hooks:   hooks,
+		files:   map[string]*fileZone{},
+		ctx:     ctx,
+		r: responder.New(responder.Config{
+			UDPPayload: cfg.Server.UDPPayload,
+			NSID:       cfg.Server.NSID,
+			Identity:   cfg.Server.Identity,
+			Version:    cfg.Server.Version,
+		}),
+	}
+	loaded, _ := d.loadFiles(cfg)
+	if loaded == 0 && cfg.Secondaries() == 0 {
+		return nil, fmt.Errorf("no zone loaded; not serving (%d configured)", len(cfg.Zones))
+	}
+	if err := d.startSecondaries(cfg); err != nil {
+		return nil, err
+	}
+	d.cfg = cfg
+	sc := serverConfig(cfg)
+	sc.Notify = d.handleNotify
+	d.srv = server.New(sc, d.r, component(root, "server"))
+	if err := d.srv.Start(); err != nil {
+		d.stopSecondaries()
+		return nil, fmt.Errorf("start: %w", err)
+	}
+	if cfg.Control.Socket != "" {
+		ctl, err := startControl(d, cfg.Control, component(root, "control"))
+		if err != nil {
+			// Like named with an unusable control channel: serve anyway.
+			d.log.Error("control socket not available; zone commands will not work", "err", err)
+		} else {
+			d.ctl = ctl
+		}
+	}
+	d.log.Info("serving", "files", loaded, "secondaries", cfg.Secondaries(), "listen", d.srv.Addrs())
+	return d, nil
+}
+
+// Close stops the control socket, the listeners and the transfers.
+func (d *daemon) Close() error {
+	if d.ctl != nil {
+		d.ctl.Close()
+	}
+	err := d.srv.Close()
+	d.stopSecondaries()
+	return err
+}
+
+// manager returns the current xfr.Manager.
+func (d *daemon) manager() *xfr.Manager {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.sec
+}
+
+// handleNotify is the server's NOTIFY hook. A Manager without zones refuses
+// every NOTIFY.
+func (d *daemon) handleNotify(pkt []byte, from netip.Addr) []byte {
+	return d.manager().HandleNotify(pkt, from)
+}
+
+// xfrConfig maps the secondary zones of cfg to an xfr.Config (without
+// callbacks and logger). The configuration was checked: every key named
+// exists.
+func xfrConfig(cfg *config.Config) xfr.Config {
+	x := cfg.Xfr
+	out := xfr.Config{
+		StateDir:     x.StateDir,
+		Timers:       xfrTimers(x.Timers),
+		Timeouts:     xfr.Timeouts{Query: x.Timeouts.Query, Read: x.Timeouts.Read, Transfer: x.Timeouts.Transfer},
+		Limits:       xfr.Limits{MaxRecords: x.Limits.MaxRecords, MaxRRSize: x.Limits.MaxRRSize, JournalRecords: x.Limits.JournalRecords},
+		MaxTransfers: x.MaxTransfers,
+		MaxQueries:   x.MaxSOAQueries,
+	}
+	for _, z := range cfg.Zones {
+		if !z.Secondary() {
+			continue
+		}
+		xz := xfr.Zone{Name: z.Name, AllowNotify: z.AllowNotify, Timers: xfrTimers(z.Timers), AXFROnly: z.AXFROnly}
+		for _, p := range z.Primaries {
+			xp := xfr.Primary{Addr: p.Addr}
+			if k := cfg.Key(p.Key); k != nil {
+				xp.Key = &xfr.Key{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret}
+			}
+			xz.Primaries = append(xz.Primaries, xp)
+		}
+		out.Zones = append(out.Zones, xz)
+	}
+	if len(out.Zones) == 0 {
+		out.StateDir = "" // nothing to keep: do not create the directory
+	}
+	return out
+}
+
+// xfrTimers maps timers; zero fields stay zero (inherit), and a jitter of 0
+// (none) becomes xfr's -1.
+func xfrTimers(t config.Timers) xfr.Timers {
+	out := xfr.Timers{
+		RefreshMin: t.RefreshMin, RefreshMax: t.RefreshMax,
+		RetryMin: t.RetryMin, RetryMax: t.RetryMax,
+		ExpireMin: t.ExpireMin, ExpireMax: t.ExpireMax,
+	}
+	if t.Jitter != nil {
+		out.Jitter = *t.Jitter
+		if out.Jitter == 0 {
+			out.Jitter = -1
+		}
+	}
+	return out
+}
+
+// startSecondaries builds and starts the Manager for cfg's secondary zones.
+// Start publishes every zone stored on disk before it returns.
+func (d *daemon) startSecondaries(cfg *config.Config) error {
+	xc := xfrConfig(cfg)
+	gen := d.gen.Add(1)
+	full := xc
+	full.Logger = d.root
+	full.OnZone = func(z *zone.Zone) { d.onZone(gen, z) }
+	full.OnExpire = func(origin string, expired bool) { d.onExpire(gen, origin, expired) }
+	mgr, err := xfr.New(full)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.File, err)
+	}
+	if err := mgr.Start(d.ctx); err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.sec, d.xcfg = mgr, xc
+	d.mu.Unlock()
+	return nil
+}
+
+// stopSecondaries stops the Manager; its zones keep being served as they
+// are.
+func (d *daemon) stopSecondaries() {
+	d.mu.Lock()
+	mgr := d.sec
+	d.mu.Unlock()
+	if mgr != nil {
+		mgr.Stop()
+	}
+}
+
+func (d *daemon) onZone(gen uint64, z *zone.Zone) {
+	if d.gen.Load() != gen {
+		return // a Manager replaced by a reload
+	}
+	rz, err := responder.Compile(z)
+	if err != nil {
+		d.zlog.Warn("compile failed; answering without precomputed answers", "zone", z.Origin, "err", err)
+		rz = &responder.Zone{Zone: z}
+	}
+	d.r.Put(rz)
+	if f := d.hooks.served; f != nil {
+		f(z.Origin, z.Serial())
+	}
+}
+
+func (d *daemon) onExpire(gen uint64, origin string, expired bool) {
+	if d.gen.Load() != gen {
+		return
+	}
+	if cur := d.r.Zone(origin); cur != nil {
+		c := *cur
+		c.Expired = expired
+		d.r.Put(&c)
+	}
+}
+
+// loadFiles reads every file zone of cfg and serves each that loads. A zone
+// that fails keeps its previous version when there is one.
+func (d *daemon) loadFiles(cfg *config.Config) (loaded, failed int) {
+	next := make(map[string]*fileZone)
+	for _, lz := range loadZones(cfg) {
+		zl := d.zlog.With("zone", lz.conf.Name, "file", lz.conf.File)
+		for _, w := range lz.warns {
+			zl.Warn("zone file", "warning", w.Error())
+		}
+		old := d.files[lz.conf.Name]
+		if lz.err != nil {
+			failed++
+			fz := &fileZone{conf: lz.conf, lastErr: lz.err.Error()}
+			if old != nil && old.served != nil {
+				zl.Error("reload failed; the old version keeps serving", "err", lz.err, "serial", old.served.Zone.Serial())
+				fz.served, fz.loaded = old.served, old.loaded
+			} else {
+				zl.Error("load failed; zone not served", "err", lz.err)
+			}
+			next[lz.conf.Name] = fz
+			continue
+		}
+		served, err := responder.Compile(lz.zone)
+		if err != nil {
+			// The responder answers such a zone from the engine alone.
+			zl.Warn("compile failed; answering without precomputed answers", "err", err)
+			served = &responder.Zone{Zone: lz.zone}
+		}
+		loaded++
+		next[lz.conf.Name] = &fileZone{conf: lz.conf, served: served, loaded: time.Now()}
+		d.r.Put(served)
+		zl.Info("loaded", "serial", lz.zone.Serial(), "records", len(lz.zone.Records()))
+	}
+	d.mu.Lock()
+	d.files = next
+	d.mu.Unlock()
+	return loaded, failed
+}
+
+// reloadResult is what a reload did.
+type reloadResult struct {
+	Zones, Loaded, Failed int
+	Restarted             bool     // the secondaries' Manager was rebuilt
+	Errors                []string // configuration or zone errors, each leading with file:line
+}
+
+// reload re-reads the configuration and every zone file (SIGHUP, `xdpns
+// zone reload`). A configuration that does not parse changes nothing.
+// Listener, responder, log and control settings are read at start only.
+// When the secondary zones or the xfr settings changed, the Manager is
+// rebuilt: it serves again what is on disk and refreshes in the background.
+func (d *daemon) reload() (reloadResult, error) {
+	d.reloadMu.Lock()
+	defer d.reloadMu.Unlock()
+	d.log.Info("reloading", "config", d.cfgPath)
+	cfg, err := config.Load(d.cfgPath)
+	if err != nil {
+		var errs config.Errors
+		res := reloadResult{}
+		if errors.As(err, &errs) {
+			for _, x := range errs {
+				d.log.Error("config", "err", x.Error())
+				res.Errors = append(res.Errors, x.Error())
+			}
+		} else {
+			d.log.Error("config", "err", err)
+			res.Errors = []string{err.Error()}
+		}
+		d.log.Error("reload aborted; nothing changed")
+		return res, errors.New("configuration has errors; nothing changed")
+	}
+	// allow-include applies to the zones loaded now; the rest needs a restart.
+	now, then := cfg.Server, d.started.Server
+	now.AllowInclude, then.AllowInclude = false, false
+	if !reflect.DeepEqual(now, then) || cfg.Log != d.started.Log || cfg.Control != d.started.Control {
+		d.log.Warn("server, log or control settings changed; restart to apply them")
+	}
+
+	d.mu.Lock()
+	oldCfg, oldX := d.cfg, d.xcfg
+	d.mu.Unlock()
+	restart := !reflect.DeepEqual(oldX, xfrConfig(cfg))
+	if restart {
+		// Stopped first, so it cannot publish over a zone that becomes a
+		// file zone below.
+		d.stopSecondaries()
+	}
+	res := reloadResult{Zones: len(cfg.Zones), Restarted: restart}
+	res.Loaded, res.Failed = d.loadFiles(cfg)
+	d.mu.Lock()
+	for _, fz := range d.files {
+		if fz.lastErr != "" {
+			res.Errors = append(res.Errors, fz.lastErr)
+		}
+	}
+	d.mu.Unlock()
+	// Stop serving what the configuration no longer holds, and file
+	// versions of zones that became secondaries.
+	for _, z := range oldCfg.Zones {
+		nz := cfg.Zone(z.Name)
+		if nz == nil || (!z.Secondary() && nz.Secondary()) {
+			d.r.Remove(z.Name)
+			d.zlog.Info("no longer served from here", "zone", z.Name)
+		}
+	}
+	if restart {
+		if err := d.startSecondaries(cfg); err != nil {
+			// Cannot happen with a checked configuration; keep a Manager
+			// so NOTIFY and status still work.
+			d.log.Error("secondaries not restarted", "err", err)
+			res.Errors = append(res.Errors, err.Error())
+			_ = d.startSecondaries(&config.Config{Xfr: cfg.Xfr})
+		}
+		d.log.Info("secondary zones restarted with the new configuration", "secondaries", cfg.Secondaries())
+	}
+	d.mu.Lock()
+	d.cfg = cfg
+	d.mu.Unlock()
+	d.log.Info("reloaded", "zones", len(cfg.Zones), "loaded", res.Loaded, "failed", res.Failed)
+	return res, nil
+}
