@@ -217,10 +217,14 @@ func (d *daemon) onZone(gen uint64, z *zone.Zone) {
 	if d.gen.Load() != gen {
 		return // a Manager replaced by a reload
 	}
-	rz, err := responder.Compile(z)
+	// After an IXFR, z shares what did not change with the version served
+	// until now, and only the answers the change touches are compiled.
+	rz, _, err := responder.CompileFrom(d.r.Zone(z.Origin), z)
 	if err != nil {
-		d.zlog.Warn("compile failed; answering without precomputed answers", "zone", z.Origin, "err", err)
-		rz = &responder.Zone{Zone: z}
+		if rz, err = responder.Compile(z); err != nil {
+			d.zlog.Warn("compile failed; answering without precomputed answers", "zone", z.Origin, "err", err)
+			rz = &responder.Zone{Zone: z}
+		}
 	}
 	d.r.Put(rz)
 	if f := d.hooks.served; f != nil {

@@ -70,7 +70,9 @@ type named struct {
 	log  string // its output
 }
 
-// namedConf writes named.conf's text.
+// namedConf writes named.conf's text. max-ixfr-ratio is unlimited because
+// BIND otherwise answers an IXFR of a small zone with the whole zone when the
+// difference is large next to it (a test zone of five records).
 func namedConf(c namedConfig) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `options {
@@ -88,6 +90,7 @@ func namedConf(c namedConfig) string {
 	notify-rate 10000;
 	startup-notify-rate 10000;
 	serial-query-rate 10000;
+	max-ixfr-ratio unlimited;
 `, c.dir, c.port)
 	if c.notifyPort != 0 {
 		key := ""
@@ -127,6 +130,9 @@ func namedZoneFile(name string) string { return strings.TrimSuffix(name, ".") + 
 // -g -4` there. It returns once every zone answers its SOA (or an error,
 // with named stopped).
 func startNamed(ctx context.Context, bin string, c namedConfig) (*named, error) {
+	if err := os.MkdirAll(c.dir, 0o755); err != nil {
+		return nil, err
+	}
 	for _, z := range c.zones {
 		if err := os.WriteFile(filepath.Join(c.dir, namedZoneFile(z.name)), []byte(z.text), 0o644); err != nil {
 			return nil, err
