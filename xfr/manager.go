@@ -220,16 +220,17 @@ type zoneState struct {
 	log  *slog.Logger
 	kick chan struct{} // a check is wanted now; capacity 1 coalesces
 
-	mu       sync.Mutex
-	z        *zone.Zone
-	diffs    []Diff
-	tm       timerState
-	expired  bool
-	force    bool // next check transfers in full
-	fromDisk bool
-	failures int // consecutive failed checks
-	lastErr  string
-	stats    Counters
+	mu        sync.Mutex
+	z         *zone.Zone
+	diffs     []Diff
+	tm        timerState
+	expired   bool
+	force     bool // next check transfers in full
+	fromDisk  bool
+	journaled int // records appended to the journal file since the snapshot
+	failures  int // consecutive failed checks
+	lastErr   string
+	stats     Counters
 }
 
 func (zs *zoneState) trigger() {
@@ -294,6 +295,10 @@ func (zs *zoneState) loadFromDisk() {
 		}
 		return
 	}
+	// The journal holds the IXFRs applied since the snapshot was written.
+	if z, diffs, tm, err = zs.replayJournal(z, diffs, tm); err != nil {
+		zs.log.Warn("journal unusable; serving the snapshot, a refresh will catch up", "err", err)
+	}
 	// The timers file is newer than the zone file's copy when refreshes
 	// succeeded since the zone last changed.
 	if t2, err := st.loadTimers(origin); err == nil && t2.Serial == tm.Serial && !t2.LastRefresh.Before(tm.LastRefresh) {
@@ -312,6 +317,43 @@ func (zs *zoneState) loadFromDisk() {
 	if zs.expired {
 		zs.setExpired(true)
 	}
+}
+
+// replayJournal applies the journal's differences to the snapshot's zone.
+// Differences the snapshot already holds are skipped (a crash between writing
+// a snapshot and removing the journal); replay stops at a gap or a torn tail.
+func (zs *zoneState) replayJournal(z *zone.Zone, history []Diff, tm timerState) (*zone.Zone, []Diff, timerState, error) {
+	jd, torn, err := zs.m.store.loadJournal(zs.cfg.Name)
+	if err != nil {
+		return z, history, tm, err
+	}
+	if torn {
+		zs.log.Warn("journal ends in a torn write (a crash while appending?); its last change is dropped")
+	}
+	var applied []Diff
+	for _, d := range jd {
+		if d.From != z.Serial() {
+			if o := CompareSerial(d.To, z.Serial()); o == Lower || o == Equal {
+				continue // already in the snapshot
+			}
+			err = fmt.Errorf("journal jumps from serial %d to %d", z.Serial(), d.From)
+			break
+		}
+		nz, aerr := applyDiffs(z, []Diff{d})
+		if aerr != nil {
+			err = aerr
+			break
+		}
+		z = nz
+		applied = append(applied, d)
+		zs.journaled += d.Len()
+	}
+	if len(applied) > 0 {
+		history = trimJournal(append(history, applied...), zs.journalMax(z))
+		tm.Serial = z.Serial()
+		zs.log.Info("journal replayed", "changes", len(applied), "serial", z.Serial())
+	}
+	return z, history, tm, err
 }
 
 func (zs *zoneState) publish(z *zone.Zone) {
@@ -466,10 +508,40 @@ func (zs *zoneState) check(ctx context.Context) {
 		zs.setExpired(false)
 	}
 	if out.z != nil {
-		zs.saveZone(out.z, diffs, tm)
+		zs.persist(out, diffs, tm)
 	} else {
 		zs.saveTimers(tm)
 	}
+}
+
+// persist saves a changed zone: an IXFR appends its differences to the
+// journal file (cost: the change); a full transfer, or a journal grown past
+// the zone's size, rewrites the snapshot and empties the journal.
+func (zs *zoneState) persist(out *outcome, history []Diff, tm timerState) {
+	st := zs.m.store
+	if st == nil {
+		return
+	}
+	n := 0
+	for _, d := range out.diffs {
+		n += d.Len()
+	}
+	if !out.full && zs.journaled+n <= zs.journalMax(out.z) {
+		start := time.Now()
+		err := st.appendDiffs(zs.cfg.Name, out.diffs)
+		if err == nil {
+			zs.journaled += n
+			zs.saveTimers(tm)
+			zs.log.Debug("journal appended", "serial", out.z.Serial(), "records", n, "took", time.Since(start).Round(time.Microsecond))
+			return
+		}
+		zs.log.Error("cannot append to the journal; writing the whole zone", "err", err)
+	}
+	zs.saveZone(out.z, history, tm)
+	if err := st.removeJournal(zs.cfg.Name); err != nil {
+		zs.log.Error("cannot remove the journal", "err", err)
+	}
+	zs.journaled = 0
 }
 
 func (zs *zoneState) journalMax(z *zone.Zone) int {

@@ -101,14 +101,7 @@ func (s store) saveZone(origin string, rrs []dns.RR, diffs []Diff, tm timerState
 			return err
 		}
 		for _, d := range diffs {
-			writeU32(bw, d.From)
-			writeU32(bw, d.To)
-			writeU32(bw, uint32(len(d.Deleted)))
-			writeU32(bw, uint32(len(d.Added)))
-			if err := writeRRs(bw, buf, d.Deleted); err != nil {
-				return err
-			}
-			if err := writeRRs(bw, buf, d.Added); err != nil {
+			if err := writeDiff(bw, buf, d); err != nil {
 				return err
 			}
 		}
@@ -323,10 +316,5 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 	if err = os.Rename(f.Name(), path); err != nil {
 		return err
 	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
+	return syncDir(dir)
 }

@@ -130,3 +130,42 @@ func TestStoreDoesNotWriteRecords(t *testing.T) {
 	}
 	<-done
 }
+
+func TestJournalFile(t *testing.T) {
+	st := store{dir: t.TempDir()}
+	mk := func(from uint32, name string) Diff {
+		return Diff{From: from, To: from + 1,
+			Deleted: []dns.RR{soaAt(from)},
+			Added:   []dns.RR{soaAt(from + 1), a(t, name, "198.18.0.7")}}
+	}
+	if err := st.appendDiffs(testZone, []Diff{mk(1, "a")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.appendDiffs(testZone, []Diff{mk(2, "b"), mk(3, "c")}); err != nil {
+		t.Fatal(err)
+	}
+	got, torn, err := st.loadJournal(testZone)
+	if err != nil || torn || len(got) != 3 || got[2].To != 4 || len(got[1].Added) != 2 {
+		t.Fatalf("journal: %v torn=%v err=%v", got, torn, err)
+	}
+	// A crash in the middle of an append leaves a torn last frame.
+	path := st.journalPath(testZone)
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, b[:len(b)-5], 0o600)
+	got, torn, _ = st.loadJournal(testZone)
+	if !torn || len(got) != 2 {
+		t.Errorf("torn tail: %d diffs, torn=%v; want 2, true", len(got), torn)
+	}
+	// A flipped bit fails the frame's CRC: reading stops before it.
+	b[10] ^= 0x40
+	os.WriteFile(path, b, 0o600)
+	if got, torn, _ = st.loadJournal(testZone); !torn || len(got) != 0 {
+		t.Errorf("bad CRC in the first frame: %d diffs, torn=%v", len(got), torn)
+	}
+	if err := st.removeJournal(testZone); err != nil {
+		t.Fatal(err)
+	}
+	if got, torn, err = st.loadJournal(testZone); len(got) != 0 || torn || err != nil {
+		t.Errorf("after remove: %v %v %v", got, torn, err)
+	}
+}
