@@ -49,12 +49,26 @@ func isNotify(pkt []byte) bool {
 	return len(pkt) >= wire.HeaderLen && pkt[2]&0x80 == 0 && (pkt[2]>>3)&0xf == 4
 }
 
-// isTransfer reports whether pkt is a standard query for AXFR or IXFR.
-func isTransfer(q *wire.Query, pkt []byte) bool {
-	if wire.ParseQuery(pkt, q) != nil {
+// isTransfer reports whether pkt is a standard query for AXFR or IXFR. Only
+// the header and question are read: an IXFR query carries the client's SOA
+// in the authority section, which wire.ParseQuery refuses for queries.
+func isTransfer(pkt []byte) bool {
+	if len(pkt) < wire.HeaderLen || pkt[2]&0x80 != 0 || (pkt[2]>>3)&0xf != 0 ||
+		binary.BigEndian.Uint16(pkt[4:]) != 1 {
 		return false
 	}
-	return q.Type == 252 || q.Type == 251
+	off := wire.HeaderLen
+	for n := 0; off < len(pkt) && pkt[off] != 0; n++ {
+		if pkt[off]&0xc0 != 0 || n > wire.MaxNameLen/2 {
+			return false
+		}
+		off += 1 + int(pkt[off])
+	}
+	if off+5 > len(pkt) {
+		return false
+	}
+	t := binary.BigEndian.Uint16(pkt[off+1:])
+	return t == 252 || t == 251
 }
 
 // batch is how many datagrams one recvmmsg/sendmmsg call moves.
@@ -398,7 +412,6 @@ func (s *Server) serveConn(c net.Conn) {
 		s.wg.Done()
 	}()
 	var scratch responder.Scratch
-	var q wire.Query
 	var lenbuf [2]byte
 	buf := make([]byte, 0, 512)
 	out := make([]byte, 0, 512)
@@ -417,7 +430,7 @@ func (s *Server) serveConn(c net.Conn) {
 		}
 		s.Stats.TCPQueries.Add(1)
 		from := addrOf(c.RemoteAddr())
-		if s.cfg.Transfer != nil && isTransfer(&q, buf) {
+		if s.cfg.Transfer != nil && isTransfer(buf) {
 			c.SetWriteDeadline(time.Time{}) // the handler bounds its own writes
 			if err := s.cfg.Transfer(c, buf, from); err != nil {
 				s.log.Debug("transfer", "from", from, "err", err)

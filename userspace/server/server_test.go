@@ -182,6 +182,16 @@ func TestNotifyAndTransferHooks(t *testing.T) {
 	if count != 2 {
 		t.Errorf("AXFR got %d records", count)
 	}
+	// IXFR carries the client's SOA in the authority section: still a transfer.
+	env, err = tr.In(new(dns.Msg).SetIxfr("example.com.", 1, "ns.", "h."), addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for e := range env {
+		if e.Error != nil {
+			t.Fatalf("IXFR not routed to the transfer hook: %v", e.Error)
+		}
+	}
 	// Ordinary queries on the same server still reach the responder.
 	resp, _, err := (&dns.Client{Net: "tcp", Timeout: 2 * time.Second}).Exchange(new(dns.Msg).SetQuestion("web.example.com.", dns.TypeA), addr)
 	if err != nil || len(resp.Answer) != 1 {
