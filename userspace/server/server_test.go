@@ -183,7 +183,7 @@ func TestNotifyAndTransferHooks(t *testing.T) {
 		t.Errorf("AXFR got %d records", count)
 	}
 	// IXFR carries the client's SOA in the authority section: still a transfer.
-	env, err = tr.In(new(dns.Msg).SetIxfr("example.com.", 1, "ns.", "h."), addr)
+	env, err = (&dns.Transfer{}).In(new(dns.Msg).SetIxfr("example.com.", 1, "ns.", "h."), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
