@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/netip"
 	"reflect"
@@ -14,6 +15,7 @@ import (
 	"github.com/xdpns/xdpns/userspace/config"
 	"github.com/xdpns/xdpns/userspace/responder"
 	"github.com/xdpns/xdpns/userspace/server"
+	"github.com/xdpns/xdpns/userspace/xfrout"
 	"github.com/xdpns/xdpns/userspace/zone"
 	"github.com/xdpns/xdpns/xfr"
 )
@@ -37,12 +39,19 @@ type daemon struct {
 	ctx context.Context // parent of the Manager's work
 	// gen counts Managers, so callbacks of a replaced one are ignored.
 	gen atomic.Uint64
+	// out serves transfers to downstream secondaries and sends their
+	// NOTIFYs; replaced when a reload changes its settings.
+	out atomic.Pointer[xfrout.Server]
+	// notifyReady is set once the listeners are up: NOTIFYs sent earlier
+	// would bring SOA queries to a closed port.
+	notifyReady atomic.Bool
 
 	mu    sync.Mutex
 	cfg   *config.Config       // the configuration applied last
 	files map[string]*fileZone // by canonical name
 	sec   *xfr.Manager         // never nil once started
 	xcfg  xfr.Config           // what sec was built from, without callbacks
+	ocfg  xfrout.Config        // what out was built from, without Source and Logger
 }
 
 // daemonHooks let the demo and tests watch the daemon.
@@ -79,20 +88,32 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 			Version:    cfg.Server.Version,
 		}),
 	}
+	d.cfg = cfg
+	if err := d.startXfrout(cfg); err != nil {
+		return nil, err
+	}
 	loaded, _ := d.loadFiles(cfg)
 	if loaded == 0 && cfg.Secondaries() == 0 {
+		d.out.Load().Close()
 		return nil, fmt.Errorf("no zone loaded; not serving (%d configured)", len(cfg.Zones))
 	}
 	if err := d.startSecondaries(cfg); err != nil {
+		d.out.Load().Close()
 		return nil, err
 	}
-	d.cfg = cfg
 	sc := serverConfig(cfg)
 	sc.Notify = d.handleNotify
+	sc.Transfer = d.handleTransfer
 	d.srv = server.New(sc, d.r, component(root, "server"))
 	if err := d.srv.Start(); err != nil {
 		d.stopSecondaries()
+		d.out.Load().Close()
 		return nil, fmt.Errorf("start: %w", err)
+	}
+	// Tell downstream secondaries what we serve now, as BIND does at start.
+	d.notifyReady.Store(true)
+	for _, z := range cfg.Zones {
+		d.changed(z.Name)
 	}
 	if cfg.Control.Socket != "" {
 		ctl, err := startControl(d, cfg.Control, component(root, "control"))
@@ -114,6 +135,7 @@ func (d *daemon) Close() error {
 	}
 	err := d.srv.Close()
 	d.stopSecondaries()
+	d.out.Load().Close()
 	return err
 }
 
@@ -128,6 +150,88 @@ func (d *daemon) manager() *xfr.Manager {
 // every NOTIFY.
 func (d *daemon) handleNotify(pkt []byte, from netip.Addr) []byte {
 	return d.manager().HandleNotify(pkt, from)
+}
+
+// handleTransfer is the server's AXFR/IXFR hook (TCP).
+func (d *daemon) handleTransfer(w io.Writer, pkt []byte, from netip.Addr) error {
+	return d.out.Load().HandleTransfer(w, pkt, from)
+}
+
+// changed tells the zone's downstream secondaries about a new version.
+func (d *daemon) changed(origin string) {
+	if d.notifyReady.Load() {
+		d.out.Load().Changed(origin)
+	}
+}
+
+// xfroutConfig maps the transfer ACLs and NOTIFY targets of cfg (without
+// Source and Logger). allow-transfer with keys but no addresses means from
+// anywhere with one of the keys.
+func xfroutConfig(cfg *config.Config) xfrout.Config {
+	var out xfrout.Config
+	for _, k := range cfg.Keys {
+		out.Keys = append(out.Keys, xfrout.Key{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret})
+	}
+	for _, z := range cfg.Zones {
+		acl := xfrout.ACL{Prefixes: z.AllowTransfer.From, Keys: z.AllowTransfer.Keys}
+		if len(acl.Prefixes) == 0 && len(acl.Keys) > 0 {
+			acl.Prefixes = []netip.Prefix{netip.MustParsePrefix("0.0.0.0/0"), netip.MustParsePrefix("::/0")}
+		}
+		out.Zones = append(out.Zones, xfrout.Zone{Name: z.Name, AllowTransfer: acl, Notify: z.Notify, NotifyKey: z.NotifyKey})
+	}
+	return out
+}
+
+// startXfrout builds the transfers-out server for cfg, replacing the
+// current one (whose NOTIFYs in flight stop) when its settings changed.
+func (d *daemon) startXfrout(cfg *config.Config) error {
+	oc := xfroutConfig(cfg)
+	d.mu.Lock()
+	same := d.out.Load() != nil && reflect.DeepEqual(oc, d.ocfg)
+	d.mu.Unlock()
+	if same {
+		return nil
+	}
+	full := oc
+	full.Source = d.source
+	full.Logger = component(d.root, "xfrout")
+	s, err := xfrout.New(full)
+	if err != nil {
+		return fmt.Errorf("%s: %w", cfg.File, err)
+	}
+	d.mu.Lock()
+	d.ocfg = oc
+	d.mu.Unlock()
+	if old := d.out.Swap(s); old != nil {
+		old.Close()
+	}
+	return nil
+}
+
+// source is xfrout's view of a zone: a secondary's snapshot and IXFR
+// journal from the Manager, else the zone the responder serves (a file
+// zone: no journal, so IXFR gets the whole zone).
+func (d *daemon) source(origin string) (xfrout.Snapshot, bool) {
+	if mgr := d.manager(); mgr != nil {
+		z, journal, expired, err := mgr.Snapshot(origin)
+		if err == nil {
+			if z == nil {
+				return xfrout.Snapshot{}, false // never loaded
+			}
+			snap := xfrout.Snapshot{Zone: z, Journal: journal, Expired: expired}
+			if st, err := mgr.ZoneStatus(origin); err == nil {
+				if left := time.Until(st.ExpireAt); left > 0 {
+					snap.Expire = left
+				}
+			}
+			return snap, true
+		}
+	}
+	rz := d.r.Zone(origin)
+	if rz == nil {
+		return xfrout.Snapshot{}, false
+	}
+	return xfrout.Snapshot{Zone: rz.Zone, Expired: rz.Expired}, true
 }
 
 // xfrConfig maps the secondary zones of cfg to an xfr.Config (without
@@ -193,13 +297,12 @@ func (d *daemon) startSecondaries(cfg *config.Config) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", cfg.File, err)
 	}
-	if err := mgr.Start(d.ctx); err != nil {
-		return err
-	}
+	// Set before Start, which publishes the zones on disk: xfrout reads
+	// their snapshots from it.
 	d.mu.Lock()
 	d.sec, d.xcfg = mgr, xc
 	d.mu.Unlock()
-	return nil
+	return mgr.Start(d.ctx)
 }
 
 // stopSecondaries stops the Manager; its zones keep being served as they
@@ -227,6 +330,7 @@ func (d *daemon) onZone(gen uint64, z *zone.Zone) {
 		}
 	}
 	d.r.Put(rz)
+	d.changed(z.Origin)
 	if f := d.hooks.served; f != nil {
 		f(z.Origin, z.Serial())
 	}
@@ -275,6 +379,9 @@ func (d *daemon) loadFiles(cfg *config.Config) (loaded, failed int) {
 		next[lz.conf.Name] = &fileZone{conf: lz.conf, served: served, loaded: time.Now()}
 		d.r.Put(served)
 		zl.Info("loaded", "serial", lz.zone.Serial(), "records", len(lz.zone.Records()))
+		if old == nil || old.served == nil || old.served.Zone.Serial() != lz.zone.Serial() {
+			d.changed(lz.conf.Name)
+		}
 	}
 	d.mu.Lock()
 	d.files = next
@@ -331,6 +438,11 @@ func (d *daemon) reload() (reloadResult, error) {
 		d.stopSecondaries()
 	}
 	res := reloadResult{Zones: len(cfg.Zones), Restarted: restart}
+	if err := d.startXfrout(cfg); err != nil {
+		// Cannot happen with a checked configuration: keep the old one.
+		d.log.Error("transfer settings not applied", "err", err)
+		res.Errors = append(res.Errors, err.Error())
+	}
 	res.Loaded, res.Failed = d.loadFiles(cfg)
 	d.mu.Lock()
 	for _, fz := range d.files {

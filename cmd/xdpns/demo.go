@@ -97,8 +97,16 @@ var demoAfter = []demoQuery{
 		answer: []string{strings.Replace(demoSOA, fmt.Sprint(demoSerial), fmt.Sprint(demoSerial+1), 1)}},
 }
 
-// demoTimeout bounds the demo (without -keep).
-const demoTimeout = 30 * time.Second
+// demoNamed is the program the demo runs as its primary (a variable so a
+// test can pretend it is missing).
+var demoNamed = "named"
+
+// demoTimeout bounds the demo (without -keep); demoWait bounds each wait
+// for a transfer within it.
+const (
+	demoTimeout = 30 * time.Second
+	demoWait    = 10 * time.Second
+)
 
 // demoPrimary is the primary the demo's secondary transfers from.
 type demoPrimary interface {
@@ -111,6 +119,9 @@ type demoPrimary interface {
 	// incremental reports whether the secondary should get the change by
 	// IXFR (the primary keeps a journal).
 	incremental() bool
+	// signed reports whether transfers and NOTIFY are signed with the
+	// demo's transfer key.
+	signed() bool
 	stop()
 }
 
@@ -195,7 +206,7 @@ func (d *demoRun) run(ctx context.Context, which string, keep bool, outer contex
 	}
 	defer p.stop()
 
-	cfgPath, err := d.writeSecondaryConfig(port, p.addr())
+	cfgPath, err := d.writeSecondaryConfig(port, p.addr(), p.signed())
 	if err != nil {
 		e.errorf("demo: %v\n", err)
 		return exitFail
@@ -215,13 +226,17 @@ func (d *demoRun) run(ctx context.Context, which string, keep bool, outer contex
 	defer sec.Close()
 	addr := sec.srv.Addrs()[0]
 	e.printf("primary:   %s\n", p.describe())
-	e.printf("secondary: xdpns on %s: example.com. from the primary (TSIG %s), example.net. from a file;\n", addr, d.xfrKey.name)
+	tsig := ""
+	if p.signed() {
+		tsig = " (TSIG " + d.xfrKey.name + ")"
+	}
+	e.printf("secondary: xdpns on %s: example.com. from the primary%s, example.net. from a file;\n", addr, tsig)
 	e.printf("           state in %s, control socket %s\n\n", cfg.Xfr.StateDir, cfg.Control.Socket)
 
 	// The first transfer.
 	first, ok := d.waitServed(ctx, "example.com.", 0)
 	if !ok {
-		e.printf("FAIL: example.com. was not transferred within %s\n", demoTimeout)
+		e.printf("FAIL: example.com. was not transferred within %s\n", demoWait)
 		d.printStatus(sec)
 		return exitFail
 	}
@@ -248,7 +263,7 @@ func (d *demoRun) run(ctx context.Context, which string, keep bool, outer contex
 	e.printf("  made with %s in %s\n", via, ms(t2.Sub(t1)))
 	next, ok := d.waitServed(ctx, "example.com.", before)
 	if !ok {
-		e.printf("FAIL: the change did not arrive within %s\n", demoTimeout)
+		e.printf("FAIL: the change did not arrive within %s\n", demoWait)
 		d.printStatus(sec)
 		return exitFail
 	}
@@ -304,8 +319,11 @@ func (d *demoRun) onServed(origin string, serial uint32) {
 	}
 }
 
-// waitServed waits for a version of origin newer than after (0: any).
+// waitServed waits (at most demoWait) for a version of origin other than
+// after (0: any).
 func (d *demoRun) waitServed(ctx context.Context, origin string, after uint32) (demoServed, bool) {
+	ctx, cancel := context.WithTimeout(ctx, demoWait)
+	defer cancel()
 	for {
 		select {
 		case s := <-d.served:
@@ -334,7 +352,7 @@ func ms(t time.Duration) string {
 // installed) or the in-process xdpns primary.
 func (d *demoRun) startPrimary(ctx context.Context, which string, notifyPort int) (demoPrimary, error) {
 	if which != "xdpns" {
-		bin, err := lookPath("named")
+		bin, err := lookPath(demoNamed)
 		if err == nil {
 			p, err := d.startNamed(ctx, bin, notifyPort)
 			if err == nil {
@@ -405,6 +423,7 @@ func (p *namedPrimary) describe() string {
 
 func (p *namedPrimary) addr() netip.AddrPort { return p.n.Addr() }
 func (p *namedPrimary) incremental() bool    { return true }
+func (p *namedPrimary) signed() bool         { return true }
 func (p *namedPrimary) stop()                { p.n.Stop() }
 
 func (p *namedPrimary) change(ctx context.Context) (string, error) {
@@ -439,7 +458,7 @@ func (p *namedPrimary) change(ctx context.Context) (string, error) {
 
 // writeSecondaryConfig writes the secondary's xdpns.yaml (and its key file
 // and file zone) into the demo directory.
-func (d *demoRun) writeSecondaryConfig(port int, primary netip.AddrPort) (string, error) {
+func (d *demoRun) writeSecondaryConfig(port int, primary netip.AddrPort, signed bool) (string, error) {
 	net, err := demoZones.ReadFile("demo/example.net.zone")
 	if err != nil {
 		return "", err
@@ -449,6 +468,10 @@ func (d *demoRun) writeSecondaryConfig(port int, primary netip.AddrPort) (string
 	}
 	if err := os.WriteFile(filepath.Join(d.dir, "demo-xfr.key"), []byte(d.xfrKey.secret+"\n"), 0o600); err != nil {
 		return "", err
+	}
+	keyLine := ""
+	if signed {
+		keyLine = "\n        key: " + d.xfrKey.name
 	}
 	text := fmt.Sprintf(`# xdpns as a secondary of the demo's primary (written by xdpns demo).
 server:
@@ -467,13 +490,12 @@ keys:
 zones:
   - name: example.com.
     primaries:
-      - address: %s
-        key: %s
+      - address: %s%s
   - name: example.net.
     file: example.net.zone
 control:
   socket: control.sock
-`, port, demoIdentity, versionString(), d.xfrKey.name, d.xfrKey.algorithm, primary, d.xfrKey.name)
+`, port, demoIdentity, versionString(), d.xfrKey.name, d.xfrKey.algorithm, primary, keyLine)
 	path := filepath.Join(d.dir, "xdpns.yaml")
 	if d.verbose {
 		d.e.printf("xdpns.yaml:\n%s\n", indentText(text))
@@ -485,10 +507,104 @@ func indentText(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ") + "\n"
 }
 
-// startXdpnsPrimary is the fallback primary: an in-process xdpns serving
-// example.com. from a file and transfers to the secondary.
-func (d *demoRun) startXdpnsPrimary(ctx context.Context, notifyPort int) (demoPrimary, error) {
-	return nil, errors.New("the in-process xdpns primary needs transfers out (userspace/xfrout), not wired yet")
+// xdpnsPrimary is the fallback primary: an in-process xdpns serving
+// example.com. from a file, with transfers out to the secondary and NOTIFY
+// to it.
+type xdpnsPrimary struct {
+	d        *daemon
+	zoneFile string
+}
+
+func (dr *demoRun) startXdpnsPrimary(ctx context.Context, notifyPort int) (demoPrimary, error) {
+	dir := filepath.Join(dr.dir, "primary")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return nil, err
+	}
+	text, err := demoZones.ReadFile("demo/example.com.zone")
+	if err != nil {
+		return nil, err
+	}
+	zoneFile := filepath.Join(dir, "example.com.zone")
+	if err := os.WriteFile(zoneFile, text, 0o644); err != nil {
+		return nil, err
+	}
+	port, err := freeLoopbackPort()
+	if err != nil {
+		return nil, err
+	}
+	yaml := fmt.Sprintf(`# the demo's primary: xdpns serving a zone file to its secondary
+server:
+  listen: ["127.0.0.1:%d"]
+  udp-sockets: 1
+log:
+  level: warn
+keys:
+  - {name: %s, algorithm: %s, secret: %q}
+zones:
+  - name: example.com.
+    file: example.com.zone
+    allow-transfer: {from: [127.0.0.1/32]}
+    notify: ["127.0.0.1:%d"]
+control:
+  socket: ""
+`, port, dr.xfrKey.name, dr.xfrKey.algorithm, dr.xfrKey.secret, notifyPort)
+	path := filepath.Join(dir, "xdpns.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		return nil, err
+	}
+	if dr.verbose {
+		dr.e.printf("primary xdpns.yaml:\n%s\n", indentText(yaml))
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	d, err := startDaemon(context.Background(), path, cfg, newLogger(dr.e.stderr, cfg.Log), daemonHooks{})
+	if err != nil {
+		return nil, err
+	}
+	return &xdpnsPrimary{d: d, zoneFile: zoneFile}, nil
+}
+
+func (p *xdpnsPrimary) describe() string {
+	return fmt.Sprintf("xdpns (in-process) on %s: example.com. from a zone file;\n           transfers to 127.0.0.1 only, NOTIFY only to the secondary (both unsigned)", p.addr())
+}
+
+func (p *xdpnsPrimary) addr() netip.AddrPort {
+	return netip.MustParseAddrPort(p.d.srv.Addrs()[0])
+}
+
+// incremental is false: a zone served from a file has no history of
+// differences, so xdpns answers IXFR with the whole zone.
+func (p *xdpnsPrimary) incremental() bool { return false }
+
+// signed is false: xdpns does not sign its answers to SOA queries, which a
+// secondary with a key for its primary requires. Transfers are allowed to
+// 127.0.0.1 alone instead.
+func (p *xdpnsPrimary) signed() bool { return false }
+func (p *xdpnsPrimary) stop()        { p.d.Close() }
+
+func (p *xdpnsPrimary) change(context.Context) (string, error) {
+	text, err := os.ReadFile(p.zoneFile)
+	if err != nil {
+		return "", err
+	}
+	next := strings.Replace(string(text), fmt.Sprint(demoSerial), fmt.Sprint(demoSerial+1), 1)
+	next = strings.Replace(next, "host        A     "+demoOldAddr, "host        A     "+demoNewAddr, 1)
+	if next == string(text) {
+		return "", errors.New("the bundled zone changed; the demo cannot edit it")
+	}
+	if err := os.WriteFile(p.zoneFile, []byte(next), 0o644); err != nil {
+		return "", err
+	}
+	res, err := p.d.reload()
+	if err == nil && res.Failed > 0 {
+		err = errors.New(strings.Join(res.Errors, "; "))
+	}
+	if err != nil {
+		return "", fmt.Errorf("reload the primary: %w", err)
+	}
+	return "an edited zone file and a reload (xdpns zone reload)", nil
 }
 
 // demoAsk sends every query, prints the table and returns how many answers

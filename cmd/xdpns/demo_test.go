@@ -56,6 +56,43 @@ func TestDemo(t *testing.T) {
 	checkDemoCleaned(t, stdout)
 }
 
+// TestDemoXdpnsPrimary runs the demo's fallback, as without named: the
+// primary is an in-process xdpns, and a file zone has no journal, so the
+// change comes by a full transfer.
+func TestDemoXdpnsPrimary(t *testing.T) {
+	defer func(old string) { demoNamed = old }(demoNamed)
+	demoNamed = "named-not-installed-xdpns-test"
+	code, stdout, stderr := runCmd(t, "demo")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"named (Debian package bind9) is not installed: the primary is an in-process xdpns instead",
+		"primary:   xdpns (in-process) on 127.0.0.1:",
+		"example.com. serial 2024060101 transferred by AXFR from 127.0.0.1:",
+		"host.example.com. A 203.0.113.20",
+		"made with an edited zone file and a reload",
+		"NOTIFY from the primary -> SOA check -> AXFR (full transfer) 2024060101 -> 2024060102 from 127.0.0.1:",
+		"host.example.com. A 203.0.113.21",
+		"ok: all 14 answers as expected; the change arrived by NOTIFY and AXFR and was served",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, "FAIL") {
+		t.Errorf("a row failed:\n%s", stdout)
+	}
+	checkDemoCleaned(t, stdout)
+
+	if code, _, stderr := runCmd(t, "demo", "-primary", "named"); code != exitFail || !strings.Contains(stderr, "(Debian package bind9)") {
+		t.Errorf("-primary named without named: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "demo", "-primary", "nsd"); code != exitUsage || !strings.Contains(stderr, "-primary must be auto, named or xdpns") {
+		t.Errorf("-primary nsd: exit %d, %s", code, stderr)
+	}
+}
+
 // checkDemoCleaned checks the demo removed its directory and stopped its
 // primary.
 func checkDemoCleaned(t *testing.T, stdout string) {

@@ -3,9 +3,11 @@ package main
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/netip"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -92,26 +94,45 @@ func TestServeSecondary(t *testing.T) {
 			allowTransfer: fmt.Sprintf("key %q;", key.name), allowUpdate: "127.0.0.1;"}},
 	})
 	sock := filepath.Join(dir, "control.sock")
+	downstream := startNotifyListener(t)
 	writeFile(t, dir, "a.zone", zoneText("a.example.", 1, "203.0.113.10"))
 	cfg := writeFile(t, dir, "xdpns.yaml", fmt.Sprintf(`server:
-  listen: ["127.0.0.1:%d"]
+  listen: ["127.0.0.1:%[1]d"]
   udp-sockets: 1
 xfr:
   state-dir: state
 keys:
-  - {name: %s, algorithm: %s, secret: %q}
+  - {name: %[2]s, algorithm: %[3]s, secret: %[4]q}
 zones:
   - name: sec.example.
     primaries:
-      - {address: "%s", key: %s}
-  - {name: a.example., file: a.zone}
+      - {address: "%[5]s", key: %[2]s}
+    allow-transfer: {from: [127.0.0.1/32]}
+    notify: ["%[6]s"]
+  - name: a.example.
+    file: a.zone
+    allow-transfer: {keys: [%[2]s]}
 control:
-  socket: %s
-`, port, key.name, key.algorithm, key.secret, n.Addr(), key.name, sock))
+  socket: %[7]s
+`, port, key.name, key.algorithm, key.secret, n.Addr(), downstream.addr, sock))
 
 	h := startServe(t, cfg, port)
 	h.waitAnswer("www.sec.example.", "203.0.113.1")
 	h.waitAnswer("www.a.example.", "203.0.113.10")
+
+	// Downstream: xdpns serves what it got, and tells the configured
+	// target.
+	xd := netip.MustParseAddrPort(h.addr)
+	if got, want := axfrText(t, xd, "sec.example.", nil), axfrText(t, n.Addr(), "sec.example.", &key); got != want {
+		t.Errorf("AXFR of sec.example. from xdpns:\n%s\nfrom named:\n%s", got, want)
+	}
+	downstream.wait(t, "sec.example.", 1)
+	if rc := axfrRcode(t, xd, "a.example.", nil); rc != dns.RcodeRefused {
+		t.Errorf("unsigned AXFR of a.example.: %s, want REFUSED", dns.RcodeToString[rc])
+	}
+	if got := axfrText(t, xd, "a.example.", &key); !strings.Contains(got, "www.a.example.\t300\tIN\tA\t203.0.113.10") {
+		t.Errorf("signed AXFR of a.example.:\n%s", got)
+	}
 	row := waitStatus(t, sock, "sec.example.", func(r zoneRow) bool { return r.State == "ok" })
 	if row.Serial != 1 || row.Source != n.Addr().String() || row.Counters.Full != 1 || row.FromDisk {
 		t.Errorf("after the first transfer: %+v %+v", row, row.Counters)
@@ -135,6 +156,24 @@ control:
 	if code != exitOK || !regexpMatch(`(?m)^sec\.example\.\s+ok\s+2\s+`, stdout) ||
 		!strings.Contains(stdout, "1 IXFR, 1 AXFR") {
 		t.Errorf("zone status sec.example: exit %d\n%s", code, stdout)
+	}
+	// Downstream gets the NOTIFY and an IXFR of just the change.
+	downstream.wait(t, "sec.example.", 2)
+	h1 := h
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Log(h1.stderr.String())
+		}
+	})
+	if got, want := ixfrText(t, xd, "sec.example.", 1), strings.Join([]string{
+		"sec.example.\t300\tIN\tSOA\tns1.sec.example. hostmaster.sec.example. 2 7200 3600 1209600 300",
+		"sec.example.\t300\tIN\tSOA\tns1.sec.example. hostmaster.sec.example. 1 7200 3600 1209600 300",
+		"www.sec.example.\t300\tIN\tA\t203.0.113.1",
+		"sec.example.\t300\tIN\tSOA\tns1.sec.example. hostmaster.sec.example. 2 7200 3600 1209600 300",
+		"www.sec.example.\t300\tIN\tA\t203.0.113.2",
+		"sec.example.\t300\tIN\tSOA\tns1.sec.example. hostmaster.sec.example. 2 7200 3600 1209600 300",
+	}, "\n"); got != want {
+		t.Errorf("IXFR from serial 1:\n%s\nwant\n%s", got, want)
 	}
 
 	// refresh: an SOA check that finds the zone current.
@@ -282,4 +321,136 @@ zones:
 	if _, err := xfr.New(x); err != nil {
 		t.Errorf("xfr.New: %v", err)
 	}
+}
+
+// notifyListener stands for a downstream secondary: it answers NOTIFYs
+// and records the serials they carry.
+type notifyListener struct {
+	addr    string
+	serials chan string // "zone serial"
+}
+
+func startNotifyListener(t *testing.T) *notifyListener {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { pc.Close() })
+	l := &notifyListener{addr: pc.LocalAddr().String(), serials: make(chan string, 100)}
+	go func() {
+		buf := make([]byte, 4096)
+		for {
+			n, from, err := pc.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			m := new(dns.Msg)
+			if m.Unpack(buf[:n]) != nil || m.Opcode != dns.OpcodeNotify || len(m.Question) != 1 {
+				continue
+			}
+			serial := "?"
+			if len(m.Answer) == 1 {
+				if soa, ok := m.Answer[0].(*dns.SOA); ok {
+					serial = fmt.Sprint(soa.Serial)
+				}
+			}
+			select {
+			case l.serials <- m.Question[0].Name + " " + serial:
+			default:
+			}
+			r := new(dns.Msg)
+			r.SetReply(m)
+			if out, err := r.Pack(); err == nil {
+				_, _ = pc.WriteTo(out, from)
+			}
+		}
+	}()
+	return l
+}
+
+// wait waits for a NOTIFY of the zone at serial.
+func (l *notifyListener) wait(t *testing.T, zoneName string, serial uint32) {
+	t.Helper()
+	want := fmt.Sprintf("%s %d", zoneName, serial)
+	var got []string
+	timeout := time.After(5 * time.Second)
+	for {
+		select {
+		case s := <-l.serials:
+			if s == want {
+				return
+			}
+			got = append(got, s)
+		case <-timeout:
+			t.Fatalf("no NOTIFY %q; got %q", want, got)
+		}
+	}
+}
+
+// transfer runs an AXFR or IXFR with miekg/dns and returns the records (or
+// the rcode of a refusal).
+func transfer(t *testing.T, addr netip.AddrPort, q *dns.Msg, key *tsigKey) ([]dns.RR, int) {
+	t.Helper()
+	tr := &dns.Transfer{}
+	if key != nil {
+		q.SetTsig(key.name, dns.HmacSHA256, 300, time.Now().Unix())
+		tr.TsigSecret = map[string]string{key.name: key.secret}
+	}
+	ch, err := tr.In(q, addr.String())
+	if err != nil {
+		t.Fatalf("transfer from %s: %v", addr, err)
+	}
+	var out []dns.RR
+	for env := range ch {
+		if env.Error != nil {
+			if strings.Contains(env.Error.Error(), "REFUSED") || strings.Contains(env.Error.Error(), "bad xfr rcode: 5") {
+				return nil, dns.RcodeRefused
+			}
+			t.Fatalf("transfer from %s: %v", addr, env.Error)
+		}
+		out = append(out, env.RR...)
+	}
+	return out, dns.RcodeSuccess
+}
+
+// axfrText is the zone's AXFR from addr, sorted, one record per line.
+func axfrText(t *testing.T, addr netip.AddrPort, zoneName string, key *tsigKey) string {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetAxfr(zoneName)
+	rrs, rc := transfer(t, addr, q, key)
+	if rc != dns.RcodeSuccess {
+		t.Fatalf("AXFR %s from %s: %s", zoneName, addr, dns.RcodeToString[rc])
+	}
+	lines := make([]string, 0, len(rrs))
+	for _, rr := range rrs[:len(rrs)-1] { // the closing SOA
+		lines = append(lines, rr.String())
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+func axfrRcode(t *testing.T, addr netip.AddrPort, zoneName string, key *tsigKey) int {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetAxfr(zoneName)
+	_, rc := transfer(t, addr, q, key)
+	return rc
+}
+
+// ixfrText is the IXFR from serial, in the order sent.
+func ixfrText(t *testing.T, addr netip.AddrPort, zoneName string, serial uint32) string {
+	t.Helper()
+	q := new(dns.Msg)
+	q.SetIxfr(zoneName, serial, "ns1."+zoneName, "hostmaster."+zoneName)
+	rrs, rc := transfer(t, addr, q, nil)
+	if rc != dns.RcodeSuccess {
+		t.Fatalf("IXFR %s from %s: %s", zoneName, addr, dns.RcodeToString[rc])
+	}
+	lines := make([]string, len(rrs))
+	for i, rr := range rrs {
+		lines[i] = rr.String()
+	}
+	return strings.Join(lines, "\n")
 }
