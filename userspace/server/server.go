@@ -42,6 +42,10 @@ type Config struct {
 	// its answer messages to w, each already framed with its length. An
 	// error ends the connection. Over UDP these queries go to the responder.
 	Transfer func(w io.Writer, pkt []byte, from netip.Addr) error
+	// Signed, when set, answers queries that carry a TSIG (RFC 8945): they
+	// must be verified and their answers signed, which the responder does
+	// not do. It returns the answer or nil for none.
+	Signed func(pkt []byte, from netip.Addr, tcp bool) []byte
 }
 
 // isNotify reports whether pkt is a NOTIFY request: QR=0, opcode 4.
@@ -310,9 +314,12 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			m := &in[i]
 			pkt := m.Buffers[0][:m.N]
 			var resp []byte
-			if s.cfg.Notify != nil && isNotify(pkt) {
+			switch {
+			case s.cfg.Notify != nil && isNotify(pkt):
 				resp = s.cfg.Notify(pkt, addrOf(m.Addr))
-			} else {
+			case s.cfg.Signed != nil && wire.HasTSIG(pkt):
+				resp = s.cfg.Signed(pkt, addrOf(m.Addr), false)
+			default:
 				resp = s.r.Respond(&scratch, out[k].Buffers[0][:0], pkt, false)
 			}
 			if resp == nil {
@@ -439,8 +446,15 @@ func (s *Server) serveConn(c net.Conn) {
 			continue
 		}
 		var resp []byte
-		if s.cfg.Notify != nil && isNotify(buf) {
-			if r := s.cfg.Notify(buf, from); r != nil {
+		var hook func([]byte) []byte
+		switch {
+		case s.cfg.Notify != nil && isNotify(buf):
+			hook = func(p []byte) []byte { return s.cfg.Notify(p, from) }
+		case s.cfg.Signed != nil && wire.HasTSIG(buf):
+			hook = func(p []byte) []byte { return s.cfg.Signed(p, from, true) }
+		}
+		if hook != nil {
+			if r := hook(buf); r != nil {
 				resp = append(append(out[:0], 0, 0), r...)
 			}
 		} else {

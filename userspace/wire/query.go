@@ -233,3 +233,38 @@ func (q *Query) UDPLimit(ours uint16) int {
 	}
 	return int(max(MinUDPLimit, min(q.UDPSize, ours)))
 }
+
+// HasTSIG reports whether the message's last additional record is a TSIG
+// (RFC 8945 §5.1: it must be last). Queries without additional records, the
+// common case, cost a header read.
+func HasTSIG(pkt []byte) bool {
+	if len(pkt) < HeaderLen {
+		return false
+	}
+	ar := int(binary.BigEndian.Uint16(pkt[10:]))
+	if ar == 0 {
+		return false
+	}
+	n := int(binary.BigEndian.Uint16(pkt[4:])) // questions
+	records := int(binary.BigEndian.Uint16(pkt[6:])) + int(binary.BigEndian.Uint16(pkt[8:])) + ar
+	off := HeaderLen
+	var err error
+	for i := 0; i < n; i++ {
+		if off, err = skipName(pkt, off); err != nil || off+4 > len(pkt) {
+			return false
+		}
+		off += 4
+	}
+	var typ uint16
+	for i := 0; i < records; i++ {
+		if off, err = skipName(pkt, off); err != nil || off+10 > len(pkt) {
+			return false
+		}
+		typ = binary.BigEndian.Uint16(pkt[off:])
+		off += 10 + int(binary.BigEndian.Uint16(pkt[off+8:]))
+		if off > len(pkt) {
+			return false
+		}
+	}
+	return typ == 250
+}
