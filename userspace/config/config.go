@@ -170,9 +170,10 @@ type Primary struct {
 	Key string
 }
 
-// AllowTransfer lists who may transfer a zone from us (AXFR/IXFR out):
-// clients whose address is inside one of From, and clients that sign with
-// one of Keys. Both empty: nobody.
+// AllowTransfer says who may transfer a zone from us (AXFR/IXFR out): a
+// client whose address is inside one of From (any address when From is
+// empty and Keys is not) and, when Keys is set, whose request is signed
+// with one of them. Both empty: nobody.
 type AllowTransfer struct {
 	From []netip.Prefix
 	Keys []string // names in Config.Keys
