@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 
 	"github.com/xdpns/xdpns/userspace/config"
 )
@@ -39,9 +40,9 @@ func cmdCheck(_ context.Context, e *env, args []string) int {
 		e.errorf("failed: %d of %d zones did not load\n", failed, files)
 		return exitFail
 	}
-	e.printf("ok: %d zones, %d records", zones, records)
+	e.printf("ok: %s, %s", plural(zones, "zone"), plural(records, "record"))
 	if n := cfg.Secondaries(); n > 0 {
-		e.printf("; %d secondary zones (transferred from their primaries when served)", n)
+		e.printf("; %s (transferred from their primaries when served)", plural(n, "secondary zone"))
 	}
 	e.printf("\n")
 	return exitOK
@@ -57,4 +58,12 @@ func printErrors(e *env, err error) {
 		return
 	}
 	e.errorf("%s\n", err)
+}
+
+// plural writes "1 zone" or "2 zones".
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }

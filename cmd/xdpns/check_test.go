@@ -20,10 +20,16 @@ func TestCheck(t *testing.T) {
 			stdout: "ok: 2 zones, 28 records\n",
 		},
 		{
+			name:   "secondary sample",
+			config: "testdata/secondary.yaml",
+			code:   exitOK,
+			stdout: "ok: 1 zone, 22 records; 1 secondary zone (transferred from their primaries when served)\n",
+		},
+		{
 			name:   "warning",
 			config: "testdata/warn.yaml",
 			code:   exitOK,
-			stdout: "ok: 1 zones, 3 records\n",
+			stdout: "ok: 1 zone, 3 records\n",
 			stderr: []string{"warning: testdata/zones/glue.example.zone:7: record outside the zone (ignored glue): ns1.other.example."},
 		},
 		{
@@ -97,7 +103,7 @@ func TestCheckInclude(t *testing.T) {
 		t.Errorf("include off: exit %d, stderr:\n%s\nwant %q and a hint about allow-include", code, stderr, want)
 	}
 	code, stdout, stderr := runCmd(t, "check", "-c", on)
-	if code != exitOK || stdout != "ok: 1 zones, 3 records\n" {
+	if code != exitOK || stdout != "ok: 1 zone, 3 records\n" {
 		t.Errorf("include on: exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
 	}
 }
