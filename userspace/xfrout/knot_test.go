@@ -147,7 +147,7 @@ func testKnotSecondary(t *testing.T, key *Key) {
 		cfg.Zones[0].AllowTransfer.Keys = []string{key.Name}
 		cfg.Zones[0].NotifyKey = key.Name
 	}
-	ts := startServerIXFR(t, cfg)
+	ts := startServer(t, cfg)
 
 	// Enough records for a transfer of several messages.
 	versions := []version{baseVersion(2024010100, 3000)}

@@ -269,7 +269,7 @@ func TestRefusals(t *testing.T) {
 }
 
 func TestFormErrAndBadVers(t *testing.T) {
-	ts := startServerIXFR(t, Config{Zones: []Zone{openZone()}})
+	ts := startServer(t, Config{Zones: []Zone{openZone()}})
 	ts.publish(Snapshot{Zone: baseVersion(1, 2).zone(t)})
 	// IXFR without the client's SOA.
 	q := new(dns.Msg)
@@ -345,7 +345,7 @@ func applyIXFR(t testing.TB, base []dns.RR, rrs []dns.RR) []dns.RR {
 }
 
 func TestIXFR(t *testing.T) {
-	ts := startServerIXFR(t, Config{Zones: []Zone{openZone()}})
+	ts := startServer(t, Config{Zones: []Zone{openZone()}})
 	vs := ixfrVersions(t, 2500)
 	zones := make([]*zone.Zone, len(vs))
 	for i, v := range vs {
