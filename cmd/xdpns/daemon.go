@@ -104,6 +104,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 	sc := serverConfig(cfg)
 	sc.Notify = d.handleNotify
 	sc.Transfer = d.handleTransfer
+	sc.Signed = d.handleSigned
 	d.srv = server.New(sc, d.r, component(root, "server"))
 	if err := d.srv.Start(); err != nil {
 		d.stopSecondaries()
@@ -155,6 +156,18 @@ func (d *daemon) handleNotify(pkt []byte, from netip.Addr) []byte {
 // handleTransfer is the server's AXFR/IXFR hook (TCP).
 func (d *daemon) handleTransfer(w io.Writer, pkt []byte, from netip.Addr) error {
 	return d.out.Load().HandleTransfer(w, pkt, from)
+}
+
+// handleSigned is the server's hook for TSIG-signed queries (a downstream
+// secondary's SOA check): verified, answered by the responder, signed.
+func (d *daemon) handleSigned(pkt []byte, from netip.Addr, tcp bool) []byte {
+	return d.out.Load().HandleSigned(pkt, from, tcp, d.respond)
+}
+
+// respond answers a query with the responder, outside the server's loops.
+func (d *daemon) respond(pkt []byte, tcp bool) []byte {
+	var s responder.Scratch
+	return d.r.Respond(&s, nil, pkt, tcp)
 }
 
 // changed tells the zone's downstream secondaries about a new version.

@@ -534,17 +534,18 @@ func (dr *demoRun) startXdpnsPrimary(ctx context.Context, notifyPort int) (demoP
 	}
 	yaml := fmt.Sprintf(`# the demo's primary: xdpns serving a zone file to its secondary
 server:
-  listen: ["127.0.0.1:%d"]
+  listen: ["127.0.0.1:%[1]d"]
   udp-sockets: 1
 log:
   level: warn
 keys:
-  - {name: %s, algorithm: %s, secret: %q}
+  - {name: %[2]s, algorithm: %[3]s, secret: %[4]q}
 zones:
   - name: example.com.
     file: example.com.zone
-    allow-transfer: {from: [127.0.0.1/32]}
-    notify: ["127.0.0.1:%d"]
+    allow-transfer: {from: [127.0.0.1/32], keys: [%[2]s]}
+    notify: ["127.0.0.1:%[5]d"]
+    notify-key: %[2]s
 control:
   socket: ""
 `, port, dr.xfrKey.name, dr.xfrKey.algorithm, dr.xfrKey.secret, notifyPort)
@@ -567,7 +568,7 @@ control:
 }
 
 func (p *xdpnsPrimary) describe() string {
-	return fmt.Sprintf("xdpns (in-process) on %s: example.com. from a zone file;\n           transfers to 127.0.0.1 only, NOTIFY only to the secondary (both unsigned)", p.addr())
+	return fmt.Sprintf("xdpns (in-process) on %s: example.com. from a zone file;\n           NOTIFY only to the secondary, signed with the transfer key", p.addr())
 }
 
 func (p *xdpnsPrimary) addr() netip.AddrPort {
@@ -578,10 +579,7 @@ func (p *xdpnsPrimary) addr() netip.AddrPort {
 // differences, so xdpns answers IXFR with the whole zone.
 func (p *xdpnsPrimary) incremental() bool { return false }
 
-// signed is false: xdpns does not sign its answers to SOA queries, which a
-// secondary with a key for its primary requires. Transfers are allowed to
-// 127.0.0.1 alone instead.
-func (p *xdpnsPrimary) signed() bool { return false }
+func (p *xdpnsPrimary) signed() bool { return true }
 func (p *xdpnsPrimary) stop()        { p.d.Close() }
 
 func (p *xdpnsPrimary) change(context.Context) (string, error) {

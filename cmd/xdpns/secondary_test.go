@@ -133,6 +133,15 @@ control:
 	if got := axfrText(t, xd, "a.example.", &key); !strings.Contains(got, "www.a.example.\t300\tIN\tA\t203.0.113.10") {
 		t.Errorf("signed AXFR of a.example.:\n%s", got)
 	}
+	// A downstream secondary that shares a key signs its SOA checks: the
+	// answer is signed too (miekg/dns verifies it).
+	soaQ := new(dns.Msg)
+	soaQ.SetQuestion("a.example.", dns.TypeSOA)
+	soaQ.SetTsig(key.name, dns.HmacSHA256, 300, time.Now().Unix())
+	tc := dns.Client{Timeout: time.Second, TsigSecret: map[string]string{key.name: key.secret}}
+	if r, _, err := tc.Exchange(soaQ, h.addr); err != nil || r.IsTsig() == nil || len(r.Answer) != 1 {
+		t.Errorf("signed SOA query: %v %v", r, err)
+	}
 	row := waitStatus(t, sock, "sec.example.", func(r zoneRow) bool { return r.State == "ok" })
 	if row.Serial != 1 || row.Source != n.Addr().String() || row.Counters.Full != 1 || row.FromDisk {
 		t.Errorf("after the first transfer: %+v %+v", row, row.Counters)
