@@ -170,19 +170,23 @@ func cmdDemo(ctx context.Context, e *env, args []string) int {
 	d := &demoRun{e: e, dir: dir, verbose: *verbose, served: make(chan demoServed, 64),
 		xfrKey: tsigKey{"demo-xfr.", "hmac-sha256", randomSecret()},
 		updKey: tsigKey{"demo-update.", "hmac-sha256", randomSecret()}}
+	// A signal ends the demo at any point: runCtx for its steps,
+	// interrupted for -keep's wait after them.
 	sigs, stop := e.signals(syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	interrupted, finished := make(chan struct{}), make(chan struct{})
+	defer close(finished)
 	runCtx, cancel := context.WithTimeout(ctx, demoTimeout)
 	defer cancel()
 	go func() {
 		select {
 		case <-sigs:
+			close(interrupted)
 			cancel()
-		case <-runCtx.Done():
+		case <-finished:
 		}
 	}()
-	code := d.run(runCtx, *which, *keep, ctx, sigs)
-	return code
+	return d.run(runCtx, *which, *keep, ctx, interrupted)
 }
 
 // randomSecret is a fresh 256-bit TSIG secret, base64.
@@ -192,7 +196,7 @@ func randomSecret() string {
 	return base64.StdEncoding.EncodeToString(b)
 }
 
-func (d *demoRun) run(ctx context.Context, which string, keep bool, outer context.Context, sigs <-chan os.Signal) int {
+func (d *demoRun) run(ctx context.Context, which string, keep bool, outer context.Context, interrupted <-chan struct{}) int {
 	e := d.e
 	port, err := freeLoopbackPort()
 	if err != nil {
@@ -306,7 +310,7 @@ func (d *demoRun) run(ctx context.Context, which string, keep bool, outer contex
 		e.printf("or: xdpns zone status -s %s\n", cfg.Control.Socket)
 		select {
 		case <-outer.Done():
-		case <-sigs:
+		case <-interrupted:
 		}
 	}
 	return exitOK

@@ -11,6 +11,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -175,4 +176,32 @@ func demoStart(r *responder.Responder, log *slog.Logger) (*server.Server, error)
 		}
 	}
 	return nil, fmt.Errorf("start server: %w", err)
+}
+
+// TestDemoKeep: with -keep the demo serves until a signal, then cleans up.
+func TestDemoKeep(t *testing.T) {
+	defer func(old string) { demoNamed = old }(demoNamed)
+	demoNamed = "named-not-installed-xdpns-test"
+	got := make(chan chan<- os.Signal, 1)
+	var out, errb syncBuffer
+	e := &env{stdout: &out, stderr: &errb, args: []string{"demo", "-keep"},
+		notify: func(c chan<- os.Signal, _ ...os.Signal) { got <- c }}
+	done := make(chan int, 1)
+	go func() { done <- run(context.Background(), e) }()
+	sigs := <-got
+	for deadline := time.Now().Add(10 * time.Second); !strings.Contains(out.String(), "still serving"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never said still serving:\n%s\n%s", out.String(), errb.String())
+		}
+	}
+	sigs <- syscall.SIGINT
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit %d:\n%s\n%s", code, out.String(), errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("demo -keep did not stop on SIGINT")
+	}
+	checkDemoCleaned(t, out.String())
 }
