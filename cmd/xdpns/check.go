@@ -22,6 +22,12 @@ func cmdCheck(_ context.Context, e *env, args []string) int {
 		printErrors(e, err)
 		return exitFail
 	}
+	if g := cfg.Control; g.Socket != "" && g.Group != "" {
+		// Not an error: the configuration may be checked on another machine.
+		if _, err := lookupGroup(g.Group); err != nil {
+			e.errorf("warning: %s:%d: control.group: %v (serve would run without a control socket)\n", cfg.File, g.GroupLine, err)
+		}
+	}
 	zones, records, failed := 0, 0, 0
 	for _, lz := range loadZones(cfg) {
 		for _, w := range lz.warns {

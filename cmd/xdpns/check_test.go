@@ -89,6 +89,17 @@ func TestCheck(t *testing.T) {
 	}
 }
 
+func TestCheckControlGroup(t *testing.T) {
+	dir := t.TempDir()
+	writeFile(t, dir, "a.zone", zoneText("a.example.", 1, "203.0.113.1"))
+	cfg := writeFile(t, dir, "x.yaml", "zones: [{name: a.example., file: a.zone}]\ncontrol:\n  group: no-such-group-xdpns\n")
+	code, stdout, stderr := runCmd(t, "check", "-c", cfg)
+	if code != exitOK || stdout != "ok: 1 zone, 4 records\n" ||
+		!strings.Contains(stderr, "warning: "+cfg+":3: control.group: group \"no-such-group-xdpns\"") {
+		t.Errorf("exit %d, stdout %q, stderr:\n%s", code, stdout, stderr)
+	}
+}
+
 func TestCheckInclude(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, dir, "inc.example.zone", "$ORIGIN inc.example.\n$TTL 300\n@ SOA ns1 hm 1 2 3 4 5\n$INCLUDE more.zone\n")
