@@ -70,7 +70,9 @@ type fileZone struct {
 
 // startDaemon serves cfg: file zones are loaded, then the secondaries
 // stored on disk are published (so both answer from the first query), then
-// the listeners and the control socket start. Close stops it all.
+// the listeners start (with the NOTIFY, transfer and signed-query hooks),
+// downstream targets are notified, and the control socket opens. Close
+// stops it all.
 func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *slog.Logger, hooks daemonHooks) (*daemon, error) {
 	d := &daemon{
 		cfgPath: cfgPath,
@@ -80,6 +82,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 		zlog:    component(root, "zone"),
 		hooks:   hooks,
 		files:   map[string]*fileZone{},
+		cfg:     cfg,
 		ctx:     ctx,
 		r: responder.New(responder.Config{
 			UDPPayload: cfg.Server.UDPPayload,
@@ -88,7 +91,6 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 			Version:    cfg.Server.Version,
 		}),
 	}
-	d.cfg = cfg
 	if err := d.startXfrout(cfg); err != nil {
 		return nil, err
 	}
