@@ -317,6 +317,14 @@ func (d *daemon) startSecondaries(cfg *config.Config) error {
 	d.mu.Lock()
 	d.sec, d.xcfg = mgr, xc
 	d.mu.Unlock()
+	// A secondary without data yet (first start, nothing on disk) answers
+	// SERVFAIL until its first transfer, not REFUSED. Put before Start:
+	// what Start publishes from disk replaces the placeholder.
+	for _, z := range xc.Zones {
+		if d.r.Zone(z.Name) == nil {
+			d.r.Put(responder.Pending(z.Name))
+		}
+	}
 	return mgr.Start(d.ctx)
 }
 
@@ -355,7 +363,7 @@ func (d *daemon) onExpire(gen uint64, origin string, expired bool) {
 	if d.gen.Load() != gen {
 		return
 	}
-	if cur := d.r.Zone(origin); cur != nil {
+	if cur := d.r.Zone(origin); cur != nil && cur.Zone != nil {
 		c := *cur
 		c.Expired = expired
 		d.r.Put(&c)

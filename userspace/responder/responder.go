@@ -37,6 +37,22 @@ type Zone struct {
 	Table *compile.Table
 	// Expired zones answer SERVFAIL (RFC 1035 §4.3.5 expire).
 	Expired bool
+	// Origin names a zone that has no data yet (Zone is nil): a secondary
+	// not transferred yet answers SERVFAIL, as BIND does, not REFUSED: we
+	// are authoritative for it, just not able to answer.
+	Origin string
+}
+
+// Pending returns the placeholder for a zone configured but not loaded yet.
+func Pending(origin string) *Zone {
+	return &Zone{Origin: dns.CanonicalName(origin), Expired: true}
+}
+
+func (z *Zone) origin() string {
+	if z.Zone != nil {
+		return z.Zone.Origin
+	}
+	return z.Origin
 }
 
 type zones struct {
@@ -82,7 +98,7 @@ func Compile(z *zone.Zone) (*Zone, error) {
 // The changes are returned for mirrors of the table (the XDP maps); nil when
 // everything was compiled afresh.
 func CompileFrom(prev *Zone, z *zone.Zone) (*Zone, *compile.Changes, error) {
-	if prev == nil || prev.Table == nil {
+	if prev == nil || prev.Table == nil || prev.Zone == nil {
 		rz, err := Compile(z)
 		return rz, nil, err
 	}
@@ -116,7 +132,7 @@ func (r *Responder) SetZones(zs []*zone.Zone) {
 func (r *Responder) SetServed(zs []*Zone) {
 	m := make(map[string]*Zone, len(zs))
 	for _, z := range zs {
-		m[string(wireName(z.Zone.Origin))] = z
+		m[string(wireName(z.origin()))] = z
 	}
 	r.zones.Store(&zones{byName: m})
 }
@@ -129,7 +145,7 @@ func (r *Responder) Put(z *Zone) {
 		for k, v := range old.byName {
 			m[k] = v
 		}
-		m[string(wireName(z.Zone.Origin))] = z
+		m[string(wireName(z.origin()))] = z
 		if r.zones.CompareAndSwap(old, &zones{byName: m}) {
 			return
 		}
@@ -233,7 +249,7 @@ func (r *Responder) Respond(s *Scratch, dst, pkt []byte, tcp bool) []byte {
 		}
 		return r.fail(dst, q, &resp, dns.RcodeRefused)
 	}
-	if z.Expired {
+	if z.Expired || z.Zone == nil {
 		return r.fail(dst, q, &resp, dns.RcodeServerFailure)
 	}
 	if q.Type != dns.TypeANY && q.Class == dns.ClassINET && z.Table != nil {

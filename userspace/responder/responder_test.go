@@ -215,3 +215,15 @@ func TestTableMatchesEngine(t *testing.T) {
 		t.Errorf("only %d table hits checked", n)
 	}
 }
+
+func TestPendingZoneIsServfail(t *testing.T) {
+	r := newResponder(t)
+	r.Put(Pending("Secondary.Example."))
+	resp := ask(t, r, query("www.secondary.example.", dns.TypeA, false, false), false)
+	if resp.Rcode != dns.RcodeServerFailure {
+		t.Errorf("pending zone: %v", resp)
+	}
+	if r.Zone("secondary.example.") == nil {
+		t.Error("placeholder not found by origin")
+	}
+}
