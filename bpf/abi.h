@@ -32,6 +32,7 @@
 #define ANSWER_RCODE_MASK 0x000F /* low 4 bits of the RCODE */
 #define ANSWER_AA 0x0010         /* authoritative answer */
 #define ANSWER_OVERSIZE 0x0020   /* body_len > MAX_BODY_LEN: not stored; TC only */
+#define ANSWER_LINK 0x0040       /* body shared: struct answer_link follows the name */
 
 /* Index key: the 64-bit name hash (loader/hash.go, dns.h name_hash) of the
  * lowercased wire name and QTYPE (0: the name's default entry). */
@@ -61,6 +62,24 @@ struct answer {
 			 * (odd tail padded with zero), what csum_partial gives */
 	__u8 name_len;  /* wire name length, root label included */
 	__u8 pad;
+};
+
+/* Plain NODATA answers (only the SOA in authority) of a zone are the same
+ * bytes for every name of one QNAME length, and change with every SOA. Such a
+ * name's record holds no body: its header carries ANSWER_LINK (the other
+ * fields but qtype and name_len are unused) and after the name comes this
+ * link to a slot, an 8-byte word in the store holding the ref of the shared
+ * record (a struct answer with name_len 0, qtype 0, then the body). A new SOA
+ * is one new shared record per length and one aligned 4-byte store to each
+ * slot, not a rewrite of every name. */
+struct answer_link {
+	__u32 slot; /* host order: ref of the struct answer_slot */
+	__u32 pad;
+};
+
+struct answer_slot {
+	__u32 ref; /* host order: ref of the shared record; written atomically */
+	__u32 pad;
 };
 
 /* One block of the answer store. */

@@ -312,4 +312,33 @@ static __always_inline struct answer *answer_at(void *store, __u32 ref, struct s
 	return a;
 }
 
+/* The shared record an ANSWER_LINK record points to, through its slot. The
+ * slot is read once: the loader flips it with one aligned store after
+ * writing the new shared record, so either record is whole. */
+static __always_inline struct answer *follow_link(void *store, struct answer *a,
+						  struct scratch *s)
+{
+	__u64 off = reload(s->q.body_off);
+	struct store_block *b;
+	struct answer_slot *slot;
+	__u32 ref, block;
+
+	opaque(off);
+	if (off > ANSWER_HDR_LEN + NAME_WORDS * 8)
+		return NULL;
+	ref = ((struct answer_link *)((__u8 *)a + off))->slot;
+	block = ref >> REF_BLOCK_SHIFT;
+	b = bpf_map_lookup_elem(store, &block);
+	if (!b)
+		return NULL;
+	slot = (struct answer_slot *)(b->bytes + (ref & REF_OFFSET_MASK) * STORE_ALIGN);
+	ref = reload(slot->ref);
+	block = ref >> REF_BLOCK_SHIFT;
+	b = bpf_map_lookup_elem(store, &block);
+	if (!b)
+		return NULL;
+	s->q.body_off = ANSWER_HDR_LEN;
+	return (struct answer *)(b->bytes + (ref & REF_OFFSET_MASK) * STORE_ALIGN);
+}
+
 #endif

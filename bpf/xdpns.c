@@ -24,6 +24,8 @@ const struct answer *unused_answer __attribute__((unused));
 const struct index_key *unused_index_key __attribute__((unused));
 const struct index_val *unused_index_val __attribute__((unused));
 const struct store_block *unused_store_block __attribute__((unused));
+const struct answer_link *unused_answer_link __attribute__((unused));
+const struct answer_slot *unused_answer_slot __attribute__((unused));
 
 /* Only the service addresses, when configured. */
 static __always_inline int check_service_addr(void *data, void *data_end,
@@ -249,6 +251,11 @@ int xdpns_answer(struct xdp_md *ctx)
 	a = answer_at(store, ref, s, want, &collision);
 	if (!a)
 		return PASS(collision ? STAT_PASS_COLLISION : STAT_PASS_NO_ENTRY);
+	if (a->flags & ANSWER_LINK) {
+		a = follow_link(store, a, s);
+		if (!a)
+			return PASS(STAT_PASS_NO_ENTRY);
+	}
 	off = reload(s->q.body_off);
 	if (off > ANSWER_HDR_LEN + NAME_WORDS * 8)
 		return count(STAT_ABORTED, XDP_ABORTED);

@@ -69,8 +69,8 @@ func TestImageRefs(t *testing.T) {
 		if int(v.Ref[0]&(1<<refBlockShift-1))*storeAlign >= storeBlockLen {
 			t.Fatalf("record %d starts past the block's addressable part", i)
 		}
-		blen := int(binary.LittleEndian.Uint16(im.store[off:]))
-		qtype := binary.LittleEndian.Uint16(im.store[off+10:])
+		blen := int(binary.LittleEndian.Uint16(im.a.mem[off:]))
+		qtype := binary.LittleEndian.Uint16(im.a.mem[off+10:])
 		end := off%storeValueLen + answerHdrLen + 16 + blen
 		if end > storeValueLen {
 			t.Fatalf("record %d ends at %d in its block", i, end)

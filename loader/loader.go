@@ -8,8 +8,10 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"sync"
 
 	"github.com/cilium/ebpf"
+	"golang.org/x/sys/unix"
 )
 
 // Defaults for Config fields left zero.
@@ -54,7 +56,7 @@ type Config struct {
 // SizeFor returns cfg with capacities that hold im, plus headroom percent.
 func (cfg Config) SizeFor(im *Image, headroom int) Config {
 	cfg.IndexEntries = max(1, im.Entries+im.Entries*headroom/100)
-	cfg.StoreBlocks = max(1, im.blocks+im.blocks*headroom/100)
+	cfg.StoreBlocks = max(1, im.Blocks()+im.Blocks()*headroom/100)
 	return cfg
 }
 
@@ -69,18 +71,30 @@ var (
 // generations is GENERATIONS of bpf/abi.h.
 const generations = 2
 
-// generation is one pair of answer maps.
+// generation is one pair of answer maps and what this process knows of
+// their content. An adopted generation (pinned by a previous process) has
+// no arena and no zones: it is served as it is until the next Load.
 type generation struct {
 	index, store *ebpf.Map
+	mem          []byte // the store, mmapped
+	*answers            // nil when adopted
+	keys         int    // index entries
+	maxKeys      int    // index capacity
 }
 
 func (g *generation) close() {
+	if g.mem != nil {
+		unix.Munmap(g.mem)
+		g.mem = nil
+	}
 	g.index.Close()
 	g.store.Close()
 }
 
-// XDP is a loaded program with its maps.
+// XDP is a loaded program with its maps. Its methods are safe for
+// concurrent use: loads and updates run one at a time.
 type XDP struct {
+	mu        sync.Mutex
 	cfg       Config
 	objs      xdpnsObjects
 	indexSpec *ebpf.MapSpec // inner map templates
@@ -252,26 +266,58 @@ func (x *XDP) Program() *ebpf.Program { return x.objs.XdpnsAnswer }
 // never passed for want of a generation. Both generations exist while it
 // runs.
 func (x *XDP) Load(im *Image) error {
-	entries, blocks := x.cfg.IndexEntries, x.cfg.StoreBlocks
-	if entries == 0 || blocks == 0 {
-		c := x.cfg.SizeFor(im, DefaultHeadroom)
-		entries, blocks = c.IndexEntries, c.StoreBlocks
-	}
-	if im.Entries > entries || im.blocks > blocks {
-		return fmt.Errorf("%d entries in %d blocks, room for %d in %d: %w",
-			im.Entries, im.blocks, entries, blocks, ErrTooLarge)
-	}
-	if err := checkCapacity(entries, blocks); err != nil {
-		return err
-	}
-	g, err := x.newGeneration(entries, blocks)
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	g, err := x.build(im, 0, 0)
 	if err != nil {
 		return err
 	}
+	return x.publish(g)
+}
+
+// capacity returns the index entries and store blocks of a new generation
+// for im with room for extra more entries and bytes: the configured ones,
+// else the image's with DefaultHeadroom percent to spare.
+func (x *XDP) capacity(im *Image, extraKeys, extraBytes int) (int, int, error) {
+	keys := im.Entries + extraKeys
+	blocks := im.Blocks() + (extraBytes+storeBlockLen-1)/storeBlockLen
+	entries, nblocks := x.cfg.IndexEntries, x.cfg.StoreBlocks
+	if entries == 0 || nblocks == 0 {
+		entries = max(1, keys+keys*DefaultHeadroom/100)
+		nblocks = max(1, blocks+blocks*DefaultHeadroom/100)
+	}
+	if keys > entries || im.Blocks() > nblocks {
+		return 0, 0, fmt.Errorf("%d entries in %d blocks, room for %d in %d: %w",
+			keys, blocks, entries, nblocks, ErrTooLarge)
+	}
+	if err := checkCapacity(entries, nblocks); err != nil {
+		return 0, 0, err
+	}
+	return entries, nblocks, nil
+}
+
+// build creates a generation holding im, with room for extra entries and
+// bytes, not yet published.
+func (x *XDP) build(im *Image, extraKeys, extraBytes int) (*generation, error) {
+	entries, blocks, err := x.capacity(im, extraKeys, extraBytes)
+	if err != nil {
+		return nil, err
+	}
+	g, err := x.newGeneration(entries, blocks)
+	if err != nil {
+		return nil, err
+	}
 	if err := fill(g, im); err != nil {
 		g.close()
-		return err
+		return nil, err
 	}
+	g.answers = im.answers.clone(im.a.clone(g.mem, blocks))
+	g.keys, g.maxKeys = len(im.keys), entries
+	return g, nil
+}
+
+// publish makes g the served generation and retires the old one.
+func (x *XDP) publish(g *generation) error {
 	next := 0
 	if x.active >= 0 {
 		next = 1 - x.active
@@ -292,13 +338,14 @@ func (x *XDP) Load(im *Image) error {
 	old := x.active
 	x.active = next
 	x.adopted = false
+	if g.answers != nil {
+		g.a.reclaim = x.grace
+	}
 	if old < 0 {
 		return nil
 	}
-	// Writing a map-in-map waits for an RCU grace period: after it, no
-	// program that read the old generation number is still running.
-	if err := x.objs.AnswerStore.Put(uint32(next), g.store); err != nil {
-		return fmt.Errorf("wait for readers: %w", err)
+	if err := x.grace(); err != nil {
+		return err
 	}
 	for _, m := range []*ebpf.Map{x.objs.AnswerIndex, x.objs.AnswerStore} {
 		if err := m.Delete(uint32(old)); err != nil {
@@ -307,6 +354,17 @@ func (x *XDP) Load(im *Image) error {
 	}
 	x.gens[old].close()
 	x.gens[old] = nil
+	return nil
+}
+
+// grace waits until no program that started before the call is running:
+// writing a map-in-map from user space waits for an RCU grace period, and
+// XDP programs run inside RCU read-side sections.
+func (x *XDP) grace() error {
+	g := x.gens[x.active]
+	if err := x.objs.AnswerStore.Put(uint32(x.active), g.store); err != nil {
+		return fmt.Errorf("wait for readers: %w", err)
+	}
 	return nil
 }
 
@@ -324,19 +382,29 @@ func (x *XDP) newGeneration(entries, blocks int) (*generation, error) {
 		index.Close()
 		return nil, fmt.Errorf("create answer store of %d blocks: %w", blocks, permission(err))
 	}
-	return &generation{index: index, store: store}, nil
+	g := &generation{index: index, store: store}
+	if err := g.mmap(blocks); err != nil {
+		g.close()
+		return nil, err
+	}
+	return g, nil
+}
+
+// mmap maps the store read-write: records are written in place, and slot
+// words flipped with atomic stores.
+func (g *generation) mmap(blocks int) error {
+	mem, err := unix.Mmap(g.store.FD(), 0, blocks*storeValueLen, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		return fmt.Errorf("map answer store: %w", err)
+	}
+	g.mem = mem
+	return nil
 }
 
 // fill writes im into a generation's empty maps: records straight into the
 // mmapped store, then the index in batches.
 func fill(g *generation, im *Image) error {
-	mem, err := g.store.Memory()
-	if err != nil {
-		return fmt.Errorf("map answer store: %w", err)
-	}
-	if _, err := mem.WriteAt(im.store, 0); err != nil {
-		return fmt.Errorf("write answer store: %w", err)
-	}
+	copy(g.mem, im.a.mem[:im.a.usedBytes()])
 	const batch = 1 << 14
 	keys := make([]xdpnsIndexKey, 0, batch)
 	for i := 0; i < len(im.keys); i += batch {
@@ -355,6 +423,8 @@ func fill(g *generation, im *Image) error {
 // Close releases program and maps. An attached link keeps the program and
 // the maps it uses.
 func (x *XDP) Close() error {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	for i, g := range x.gens {
 		if g != nil {
 			g.close()
@@ -367,6 +437,8 @@ func (x *XDP) Close() error {
 // MapMemory returns the kernel memory of the served generation's index and
 // store maps, as the kernel accounts it (fdinfo memlock).
 func (x *XDP) MapMemory() (index, store uint64, err error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
 	if x.active < 0 {
 		return 0, 0, nil
 	}

@@ -26,6 +26,18 @@ type xdpnsAnswer struct {
 	Pad     uint8
 }
 
+type xdpnsAnswerLink struct {
+	_    structs.HostLayout
+	Slot uint32
+	Pad  uint32
+}
+
+type xdpnsAnswerSlot struct {
+	_   structs.HostLayout
+	Ref uint32
+	Pad uint32
+}
+
 type xdpnsConfig struct {
 	_          structs.HostLayout
 	Port       uint16
@@ -123,6 +135,8 @@ const (
 	xdpnsMapStats            = "stats"
 	xdpnsProgXdpnsAnswer     = "xdpns_answer"
 	xdpnsVarUnusedAnswer     = "unused_answer"
+	xdpnsVarUnusedAnswerLink = "unused_answer_link"
+	xdpnsVarUnusedAnswerSlot = "unused_answer_slot"
 	xdpnsVarUnusedIndexKey   = "unused_index_key"
 	xdpnsVarUnusedIndexVal   = "unused_index_val"
 	xdpnsVarUnusedStoreBlock = "unused_store_block"
@@ -191,6 +205,8 @@ type xdpnsMapSpecs struct {
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpnsVariableSpecs struct {
 	UnusedAnswer     *ebpf.VariableSpec `ebpf:"unused_answer"`
+	UnusedAnswerLink *ebpf.VariableSpec `ebpf:"unused_answer_link"`
+	UnusedAnswerSlot *ebpf.VariableSpec `ebpf:"unused_answer_slot"`
 	UnusedIndexKey   *ebpf.VariableSpec `ebpf:"unused_index_key"`
 	UnusedIndexVal   *ebpf.VariableSpec `ebpf:"unused_index_val"`
 	UnusedStoreBlock *ebpf.VariableSpec `ebpf:"unused_store_block"`
@@ -242,6 +258,8 @@ func (m *xdpnsMaps) Close() error {
 // It can be passed to loadXdpnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpnsVariables struct {
 	UnusedAnswer     *ebpf.Variable `ebpf:"unused_answer"`
+	UnusedAnswerLink *ebpf.Variable `ebpf:"unused_answer_link"`
+	UnusedAnswerSlot *ebpf.Variable `ebpf:"unused_answer_slot"`
 	UnusedIndexKey   *ebpf.Variable `ebpf:"unused_index_key"`
 	UnusedIndexVal   *ebpf.Variable `ebpf:"unused_index_val"`
 	UnusedStoreBlock *ebpf.Variable `ebpf:"unused_store_block"`

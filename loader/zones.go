@@ -31,7 +31,7 @@ func Zones(zs ...*zone.Zone) ([]ZoneEntries, error) {
 	for i, z := range zs {
 		out[i] = ZoneEntries{Origin: z.Origin, Signed: z.Signed}
 		err := compile.Each(z, func(e *compile.Entry) error {
-			if servedBy(origins, e.Name) == i {
+			if servedIndex(origins, e.Name) == i {
 				out[i].Entries = append(out[i].Entries, *e)
 			}
 			return nil
@@ -43,8 +43,8 @@ func Zones(zs ...*zone.Zone) ([]ZoneEntries, error) {
 	return out, nil
 }
 
-// servedBy returns the index of the longest origin enclosing the wire name.
-func servedBy(origins map[string]int, name []byte) int {
+// servedIndex returns the index of the longest origin enclosing the wire name.
+func servedIndex(origins map[string]int, name []byte) int {
 	for off := 0; off < len(name); off += int(name[off]) + 1 {
 		if i, ok := origins[string(name[off:])]; ok {
 			return i

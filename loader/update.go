@@ -1,0 +1,482 @@
+package loader
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"unsafe"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xdpns/xdpns/userspace/compile"
+	"github.com/xdpns/xdpns/userspace/wire"
+	"github.com/xdpns/xdpns/userspace/zone"
+)
+
+// Errors of UpdateZone.
+var (
+	// ErrNotLoaded: this process has not loaded answers yet (a generation
+	// adopted from pins is served as it is): call LoadZones first.
+	ErrNotLoaded = errors.New("no answers loaded by this process")
+	// ErrUnknownZone: the zone is not among those last given to LoadZones.
+	ErrUnknownZone = errors.New("zone not loaded in xdp")
+)
+
+// UpdateResult says what UpdateZone did.
+type UpdateResult struct {
+	Keys       int  // index entries written or removed
+	Records    int  // records written
+	Shared     int  // shared negative bodies replaced (a new SOA)
+	Collisions int  // entries left to Go: their key hash is another entry's
+	Reloaded   bool // a new generation was built and flipped to
+}
+
+// UpdateZone makes z's answers the ones served, from the changes
+// responder.CompileFrom (compile.Update) reported against the version
+// loaded before. Only what changed is written, into the served maps: each
+// new record first, then the index entry pointing at it, so a query sees a
+// name's old answer or its new one, never a torn record or a miss; replaced
+// records are reused only after an RCU grace period. A new SOA rewrites one
+// shared negative body per QNAME length. ch nil (compiled afresh) or Full,
+// a zone that became signed or unsigned, or maps out of room: a new
+// generation is built (the other zones' records copied, z's written anew)
+// and flipped to, as Load does.
+//
+// z must be one of the zones last given to LoadZones (ErrUnknownZone);
+// adding or removing zones is LoadZones with the new set.
+func (x *XDP) UpdateZone(z *zone.Zone, ch *compile.Changes) (UpdateResult, error) {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	var res UpdateResult
+	if x.active < 0 || x.gens[x.active].answers == nil {
+		return res, ErrNotLoaded
+	}
+	g := x.gens[x.active]
+	w, err := wireName(z.Origin)
+	if err != nil {
+		return res, err
+	}
+	origin := string(w)
+	zs := g.zones[origin]
+	if zs == nil {
+		return res, fmt.Errorf("%s: %w", z.Origin, ErrUnknownZone)
+	}
+	if ch == nil || ch.Full || z.Signed != zs.signed {
+		res.Reloaded = true
+		return res, x.reloadZone(g, z, origin, ch)
+	}
+	plan, extraBytes := planChanges(g.zones, origin, ch)
+	seq := g.seq + 1
+	err = apply(g, zs, plan, ch.Negatives, seq, &res)
+	if errors.Is(err, errNoRoom) {
+		// Partly applied: still every name old or new. A bigger
+		// generation gets the rest (applying again is harmless).
+		res = UpdateResult{Reloaded: true}
+		im, err := imageFrom(g, "")
+		if err != nil {
+			return res, err
+		}
+		ng, err := x.build(im, len(plan), extraBytes)
+		if err != nil {
+			return res, err
+		}
+		if err := apply(ng, ng.zones[origin], plan, ch.Negatives, seq, &res); err != nil {
+			ng.close()
+			if errors.Is(err, errInconsistent) {
+				return res, x.reloadZone(g, z, origin, nil)
+			}
+			return res, err
+		}
+		return res, x.publish(ng)
+	}
+	if errors.Is(err, errInconsistent) {
+		res.Reloaded = true
+		return res, x.reloadZone(g, z, origin, nil)
+	}
+	if err != nil {
+		return res, err
+	}
+	// Replaced records become reusable after a grace period. Waiting for
+	// one costs a few milliseconds, so it is left to the allocator when it
+	// runs short, unless much is waiting.
+	if g.a.pendBytes > storeBlockLen {
+		if err := x.grace(); err != nil {
+			return res, err
+		}
+		g.a.settle()
+	}
+	return res, nil
+}
+
+// reloadZone serves z from a new generation: every other zone's records
+// copied from g, z's compiled anew (ch.Put when Full, else compile.Each).
+func (x *XDP) reloadZone(g *generation, z *zone.Zone, origin string, ch *compile.Changes) error {
+	ze := ZoneEntries{Origin: z.Origin, Signed: z.Signed}
+	keep := func(e *compile.Entry) error {
+		if o, _ := servedBy(g.zones, e.Name); o == origin {
+			ze.Entries = append(ze.Entries, *e)
+		}
+		return nil
+	}
+	if ch != nil && ch.Full {
+		for i := range ch.Put {
+			keep(&ch.Put[i])
+		}
+	} else if err := compile.Each(z, keep); err != nil {
+		return fmt.Errorf("compile %s: %w", z.Origin, err)
+	}
+	im, err := imageFrom(g, origin)
+	if err != nil {
+		return err
+	}
+	if err := im.addZone(&ze); err != nil {
+		return err
+	}
+	ng, err := x.build(im, 0, 0)
+	if err != nil {
+		return err
+	}
+	return x.publish(ng)
+}
+
+// servedBy returns the lowercased wire origin of the zone with the longest
+// origin enclosing the wire name, and its state.
+func servedBy(zones map[string]*zoneState, name []byte) (string, *zoneState) {
+	for off := 0; off < len(name); off += int(name[off]) + 1 {
+		if z, ok := zones[string(name[off:])]; ok {
+			return string(name[off:]), z
+		}
+		if name[off] == 0 {
+			break
+		}
+	}
+	return "", nil
+}
+
+// keyChange is what changes at one index key: records for DO=0 and DO=1
+// to write, or to remove.
+type keyChange struct {
+	hash  uint64
+	name  []byte
+	qtype uint16
+	put   [2]*compile.Entry
+	del   [2]bool
+}
+
+// planChanges groups ch by index key, leaving out names a more specific
+// served zone answers, and returns the bytes the new records need at most.
+func planChanges(zones map[string]*zoneState, origin string, ch *compile.Changes) ([]*keyChange, int) {
+	byHash := map[uint64]*keyChange{}
+	var plan []*keyChange
+	get := func(name []byte, qtype uint16) *keyChange {
+		if o, _ := servedBy(zones, name); o != origin {
+			return nil
+		}
+		h := keyHash(name, qtype)
+		kc := byHash[h]
+		if kc == nil {
+			kc = &keyChange{hash: h, name: name, qtype: qtype}
+			byHash[h] = kc
+			plan = append(plan, kc)
+		} else if kc.qtype != qtype || !bytes.Equal(kc.name, name) {
+			return nil // two names, one hash: the first one's
+		}
+		return kc
+	}
+	for _, k := range ch.Del {
+		if kc := get([]byte(k.Name), k.Type); kc != nil {
+			kc.del[do(k.DO)] = true
+		}
+	}
+	bytes := 0
+	for i := range ch.Put {
+		e := &ch.Put[i]
+		if kc := get(e.Name, e.Type); kc != nil {
+			kc.put[do(e.DO)] = e
+			bytes += recordLen(e)
+		}
+	}
+	return plan, bytes
+}
+
+func do(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// errInconsistent: the shared negative bodies in the maps do not match
+// what the change says of the compiled table (see shareable); the zone is
+// reloaded instead.
+var errInconsistent = errors.New("shared negative bodies do not match the compiled table")
+
+// apply writes changes into g's maps. Records are written before the index
+// entries that name them; replaced records are released only after the
+// index no longer names them. It returns errNoRoom when the store or the
+// index is full; what it applied until then is consistent.
+//
+// A new SOA (negatives not nil): the entries listed are written first, then
+// every shared body made before this update and still in use is replaced by
+// the table's new one for its length: one new record each, published by
+// one aligned store to its slot, which every link record reads.
+func apply(g *generation, zs *zoneState, plan []*keyChange, negatives map[int]wire.Body, seq uint64, res *UpdateResult) error {
+	g.seq = seq
+	var (
+		upKeys  []xdpnsIndexKey
+		upVals  []xdpnsIndexVal
+		delKeys []xdpnsIndexKey
+		frees   []uint32
+		added   int
+	)
+	none := xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}}
+	for _, kc := range plan {
+		key := xdpnsIndexKey{Hash: kc.hash}
+		old, exists := none, true
+		if err := g.index.Lookup(&key, &old); errors.Is(err, ebpf.ErrKeyNotExist) {
+			old, exists = none, false
+		} else if err != nil {
+			return fmt.Errorf("read answer index: %w", err)
+		}
+		if exists && !holds(g.a, old, kc.name, kc.qtype) {
+			res.Collisions += nonNil(kc.put)
+			continue
+		}
+		nv := old
+		for d := range 2 {
+			if kc.del[d] {
+				nv.Ref[d] = refNone
+				if !zs.signed {
+					nv.Ref = none.Ref
+				}
+			}
+		}
+		for d, e := range kc.put {
+			if e == nil {
+				continue
+			}
+			ref, err := g.writeEntry(zs, e)
+			if err != nil {
+				return err
+			}
+			res.Records++
+			nv.Ref[d] = ref
+			if !zs.signed && d == 0 {
+				nv.Ref[1] = ref
+			}
+		}
+		if nv == old {
+			continue
+		}
+		for i, r := range old.Ref {
+			if r != refNone && r != nv.Ref[0] && r != nv.Ref[1] && (i == 0 || r != old.Ref[0]) {
+				frees = append(frees, r)
+			}
+		}
+		switch {
+		case nv == none && exists:
+			delKeys = append(delKeys, key)
+			added--
+		case nv != none:
+			upKeys = append(upKeys, key)
+			upVals = append(upVals, nv)
+			if !exists {
+				added++
+			}
+		}
+	}
+	if g.keys+added > g.maxKeys {
+		return errNoRoom
+	}
+	if len(delKeys) > 0 {
+		if _, err := g.index.BatchDelete(delKeys, nil); err != nil {
+			return fmt.Errorf("delete from answer index: %w", err)
+		}
+	}
+	const batch = 1 << 14
+	for i := 0; i < len(upKeys); i += batch {
+		end := min(i+batch, len(upKeys))
+		if _, err := g.index.BatchUpdate(upKeys[i:end], upVals[i:end], nil); err != nil {
+			return fmt.Errorf("write answer index: %w", err)
+		}
+	}
+	g.keys += added
+	res.Keys += len(upKeys) + len(delKeys)
+	for _, r := range frees {
+		g.release(r)
+	}
+	if negatives != nil {
+		if err := flipShared(g, zs, negatives, seq, res); err != nil {
+			return err
+		}
+	}
+	g.dropUnused(zs)
+	return nil
+}
+
+// flipShared gives the shared bodies made before update seq and still in
+// use their new bytes. Those are the table's shared bodies: the others'
+// entries were all listed again and rewritten. Two different ones for one
+// length, or one the table has no new body for, mean the maps and the
+// table disagree: errInconsistent, nothing flipped.
+func flipShared(g *generation, zs *zoneState, negatives map[int]wire.Body, seq uint64, res *UpdateResult) error {
+	type flip struct {
+		s   *shared
+		ref uint32
+	}
+	var flips []flip
+	for l, list := range zs.neg {
+		var prev *shared
+		for _, s := range list {
+			if s.members == 0 || s.born >= seq {
+				continue
+			}
+			nb, ok := negatives[l]
+			if !ok || (prev != nil && !sameBody(prev.body, s.body)) {
+				return errInconsistent
+			}
+			prev = s
+			if !sameBody(s.body, nb) {
+				flips = append(flips, flip{s: s})
+			}
+		}
+	}
+	// Every new record first: running out of room must not leave some
+	// lengths flipped.
+	for i := range flips {
+		ref, err := writeShared(g.a, negatives[flips[i].s.l])
+		if err != nil {
+			return err
+		}
+		flips[i].ref = ref
+	}
+	for _, f := range flips {
+		atomic.StoreUint32((*uint32)(unsafe.Pointer(&g.mem[refOffset(f.s.slot)])), f.ref)
+		g.a.release(f.s.ref, storedLen(g.a.at(f.s.ref)))
+		f.s.ref, f.s.body = f.ref, negatives[f.s.l]
+		res.Shared++
+	}
+	return nil
+}
+
+func nonNil(put [2]*compile.Entry) int {
+	n := 0
+	for _, e := range put {
+		if e != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// holds reports whether the records of v are for (name, qtype).
+func holds(a *arena, v xdpnsIndexVal, name []byte, qtype uint16) bool {
+	for _, ref := range v.Ref {
+		if ref != refNone {
+			n, t := recordName(a.at(ref))
+			return t == qtype && bytes.Equal(n, name)
+		}
+	}
+	return true
+}
+
+// imageFrom copies what g serves into a new image, packed, leaving out the
+// zone with the wire origin exclude (none when empty).
+func imageFrom(g *generation, exclude string) (*Image, error) {
+	im := newImage()
+	im.seq = g.seq
+	for k, z := range g.zones {
+		if k != exclude {
+			im.zones[k] = newZoneState(z.origin, z.signed)
+		}
+	}
+	owner := map[uint32]string{} // slot → zone
+	for k, z := range g.zones {
+		for _, list := range z.neg {
+			for _, s := range list {
+				owner[s.slot] = k
+			}
+		}
+	}
+	copyRecord := func(ref uint32) (uint32, error) {
+		rec := g.a.at(ref)
+		im.Records++
+		if slot, ok := linkSlot(rec); ok {
+			s, zk := g.slots[slot], owner[slot]
+			if s == nil || im.zones[zk] == nil {
+				return 0, fmt.Errorf("record at %#x links to unknown slot %#x", ref, slot)
+			}
+			before := len(im.slots)
+			ns, err := im.sharedFor(im.zones[zk], s.l, s.body)
+			if err != nil {
+				return 0, err
+			}
+			if len(im.slots) > before {
+				ns.born = s.born
+				im.Shared++
+				im.Records++
+			}
+			ns.born = min(ns.born, s.born)
+			name, qtype := recordName(rec)
+			im.Links++
+			return im.writeLink(name, qtype, ns)
+		}
+		n := storedLen(rec)
+		nref, nrec, err := im.a.alloc(n)
+		if err != nil {
+			return 0, err
+		}
+		copy(nrec, rec[:n])
+		if binary.LittleEndian.Uint16(rec[2:])&answerOversize != 0 {
+			im.Oversize++
+		}
+		return nref, nil
+	}
+	const batch = 4096
+	keys := make([]xdpnsIndexKey, batch)
+	vals := make([]xdpnsIndexVal, batch)
+	var cursor ebpf.MapBatchCursor
+	for {
+		n, err := g.index.BatchLookup(&cursor, keys, vals, nil)
+		for i := range n {
+			v := vals[i]
+			if exclude != "" {
+				ref := v.Ref[0]
+				if ref == refNone {
+					ref = v.Ref[1]
+				}
+				name, _ := recordName(g.a.at(ref))
+				if o, _ := servedBy(g.zones, name); o == exclude {
+					continue
+				}
+			}
+			nv := xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}}
+			for d, ref := range v.Ref {
+				switch {
+				case ref == refNone:
+				case d == 1 && ref == v.Ref[0]:
+					nv.Ref[1] = nv.Ref[0]
+				default:
+					nref, cerr := copyRecord(ref)
+					if cerr != nil {
+						return nil, cerr
+					}
+					nv.Ref[d] = nref
+				}
+			}
+			im.at[keys[i].Hash] = len(im.keys)
+			im.keys = append(im.keys, keys[i].Hash)
+			im.vals = append(im.vals, nv)
+		}
+		if errors.Is(err, ebpf.ErrKeyNotExist) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read answer index: %w", err)
+		}
+	}
+	im.Entries = len(im.keys)
+	return im, nil
+}
