@@ -162,11 +162,11 @@ func TestEndToEnd(t *testing.T) {
 			queries := []query{
 				{"dig", "short.xdp.test.", "A", nil, "xdp"},
 				{"dig", "SHORT.Xdp.TeSt.", "AAAA", nil, "xdp"},
-				{"dig", "x.xdp.test.", "A", nil, "xdp"},                               // CNAME chain
-				{"dig", "short.xdp.test.", "MX", nil, "xdp"},                          // NODATA, shared body
+				{"dig", "x.xdp.test.", "A", nil, "xdp"},      // CNAME chain
+				{"dig", "short.xdp.test.", "MX", nil, "xdp"}, // NODATA, shared body
 				{"dig", "a.b.c.d.e.f.g.h.i.j.k.l.m.n.o.p.q.r.s.t.u.v.w.x.y.z.xdp.test.", "A", []string{"+noedns"}, "xdp"},
 				{"dig", "short.xdp.test.", "A", []string{"+dnssec", "+nocookie"}, "xdp"},
-				{"dig", "nosuch.xdp.test.", "A", nil, "udp"},                          // NXDOMAIN: not compiled
+				{"dig", "nosuch.xdp.test.", "A", nil, "udp"}, // NXDOMAIN: not compiled
 				{"dig", "short.xdp.test.", "A", []string{"+tcp"}, "tcp"},
 				{"kdig", "short.xdp.test.", "A", nil, "xdp"},
 				{"kdig", "x.xdp.test.", "AAAA", nil, "xdp"},
