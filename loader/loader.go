@@ -25,6 +25,15 @@ const (
 	DefaultHeadroom = 25
 )
 
+// Spare capacity of a generation sized by the loader, at least: room for
+// updates to write new records while the ones they replace wait out a
+// grace period (about 90 KiB of index and 270 KiB of store). Variables so
+// that tests can make maps run out of room.
+var (
+	minSpareEntries = 1024
+	minSpareBlocks  = 4
+)
+
 // MaxIndexEntries bounds the index map (about 80 bytes of kernel memory per
 // entry, allocated at load).
 const MaxIndexEntries = 1 << 26
@@ -283,8 +292,8 @@ func (x *XDP) capacity(im *Image, extraKeys, extraBytes int) (int, int, error) {
 	blocks := im.Blocks() + (extraBytes+storeBlockLen-1)/storeBlockLen
 	entries, nblocks := x.cfg.IndexEntries, x.cfg.StoreBlocks
 	if entries == 0 || nblocks == 0 {
-		entries = max(1, keys+keys*DefaultHeadroom/100)
-		nblocks = max(1, blocks+blocks*DefaultHeadroom/100)
+		entries = max(keys+keys*DefaultHeadroom/100, keys+minSpareEntries)
+		nblocks = max(blocks+blocks*DefaultHeadroom/100, blocks+minSpareBlocks)
 	}
 	if keys > entries || im.Blocks() > nblocks {
 		return 0, 0, fmt.Errorf("%d entries in %d blocks, room for %d in %d: %w",

@@ -178,6 +178,15 @@ func (a *arena) at(ref uint32) []byte {
 	return a.mem[off:end:end]
 }
 
+// spare is the space left for new records, pending space not counted.
+func (a *arena) spare() int {
+	n := a.freeBytes + (a.blocks-a.top)*storeValueLen
+	if a.top > 0 && a.used < storeBlockLen {
+		n += storeValueLen - a.used
+	}
+	return n
+}
+
 // usedBytes is the store up to the bump pointer.
 func (a *arena) usedBytes() int {
 	if a.top == 0 {

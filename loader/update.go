@@ -98,10 +98,10 @@ func (x *XDP) UpdateZone(z *zone.Zone, ch *compile.Changes) (UpdateResult, error
 	if err != nil {
 		return res, err
 	}
-	// Replaced records become reusable after a grace period. Waiting for
-	// one costs a few milliseconds, so it is left to the allocator when it
-	// runs short, unless much is waiting.
-	if g.a.pendBytes > storeBlockLen {
+	// Replaced records become reusable after a grace period (about 8 ms
+	// here). Waiting for one now, after the new answers are served, keeps
+	// the next update from waiting before it can publish anything.
+	if p := g.a.pendBytes; p > 0 && (p > storeBlockLen || g.a.spare() < 4*p) {
 		if err := x.grace(); err != nil {
 			return res, err
 		}
@@ -230,6 +230,7 @@ func apply(g *generation, zs *zoneState, plan []*keyChange, negatives map[int]wi
 		delKeys []xdpnsIndexKey
 		frees   []uint32
 		added   int
+		links   []newLink // link records written, when bodies may be flipped
 	)
 	none := xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}}
 	for _, kc := range plan {
@@ -265,6 +266,9 @@ func apply(g *generation, zs *zoneState, plan []*keyChange, negatives map[int]wi
 			nv.Ref[d] = ref
 			if !zs.signed && d == 0 {
 				nv.Ref[1] = ref
+			}
+			if slot, ok := linkSlot(g.a.at(ref)); ok && negatives != nil {
+				links = append(links, newLink{at: len(upKeys), d: d, ref: ref, s: g.slots[slot]})
 			}
 		}
 		if nv == old {
@@ -311,8 +315,79 @@ func apply(g *generation, zs *zoneState, plan []*keyChange, negatives map[int]wi
 		if err := flipShared(g, zs, negatives, seq, res); err != nil {
 			return err
 		}
+		if err := merge(g, zs, seq, links, upKeys, upVals); err != nil {
+			return err
+		}
 	}
 	g.dropUnused(zs)
+	return nil
+}
+
+// newLink is a link record apply wrote: for upKeys[at], DO d.
+type newLink struct {
+	at, d int
+	ref   uint32
+	s     *shared
+}
+
+// merge points the links this update made to new shared bodies at the
+// flipped one with the same bytes, so that one slot per (length, bytes)
+// remains: the next SOA change flips one record, not one per update since.
+// The bytes served do not change.
+func merge(g *generation, zs *zoneState, seq uint64, links []newLink, upKeys []xdpnsIndexKey, upVals []xdpnsIndexVal) error {
+	var keys []xdpnsIndexKey
+	var vals []xdpnsIndexVal
+	var frees []uint32
+	last := -1
+	for _, nl := range links {
+		if nl.s == nil || nl.s.born != seq {
+			continue
+		}
+		var to *shared
+		for _, c := range zs.neg[nl.s.l] {
+			if c.born < seq && sameBody(c.body, nl.s.body) {
+				to = c
+				break
+			}
+		}
+		if to == nil {
+			continue
+		}
+		name, qtype := recordName(g.a.at(nl.ref))
+		ref, err := g.writeLink(name, qtype, to)
+		if err != nil {
+			return err
+		}
+		v := &upVals[nl.at]
+		for d := range v.Ref {
+			if v.Ref[d] == nl.ref {
+				v.Ref[d] = ref
+			}
+		}
+		frees = append(frees, nl.ref)
+		if nl.at != last {
+			keys = append(keys, upKeys[nl.at])
+			last = nl.at
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	vals = make([]xdpnsIndexVal, 0, len(keys))
+	for _, k := range keys {
+		for i := range upKeys {
+			if upKeys[i] == k {
+				vals = append(vals, upVals[i])
+				break
+			}
+		}
+	}
+	if _, err := g.index.BatchUpdate(keys, vals, nil); err != nil {
+		return fmt.Errorf("write answer index: %w", err)
+	}
+	for _, r := range frees {
+		g.release(r)
+	}
 	return nil
 }
 
