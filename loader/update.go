@@ -338,7 +338,6 @@ func merge(g *generation, zs *zoneState, seq uint64, links []newLink, upKeys []x
 	var keys []xdpnsIndexKey
 	var vals []xdpnsIndexVal
 	var frees []uint32
-	last := -1
 	for _, nl := range links {
 		if nl.s == nil || nl.s.born != seq {
 			continue
@@ -365,22 +364,16 @@ func merge(g *generation, zs *zoneState, seq uint64, links []newLink, upKeys []x
 			}
 		}
 		frees = append(frees, nl.ref)
-		if nl.at != last {
+		// Links of one key are listed one after the other.
+		if n := len(keys); n > 0 && keys[n-1] == upKeys[nl.at] {
+			vals[n-1] = *v
+		} else {
 			keys = append(keys, upKeys[nl.at])
-			last = nl.at
+			vals = append(vals, *v)
 		}
 	}
 	if len(keys) == 0 {
 		return nil
-	}
-	vals = make([]xdpnsIndexVal, 0, len(keys))
-	for _, k := range keys {
-		for i := range upKeys {
-			if upKeys[i] == k {
-				vals = append(vals, upVals[i])
-				break
-			}
-		}
 	}
 	if _, err := g.index.BatchUpdate(keys, vals, nil); err != nil {
 		return fmt.Errorf("write answer index: %w", err)
