@@ -29,6 +29,7 @@ type Config struct {
 	Log     Log
 	Xfr     Xfr
 	Control Control
+	XDP     XDP
 	// Keys are the TSIG keys zones refer to by name, in file order.
 	Keys  []Key
 	Zones []Zone
@@ -118,6 +119,33 @@ type Control struct {
 	GroupLine int
 }
 
+// XDP holds the settings of the XDP fast path (package loader): the
+// program answering UDP queries at the NIC from the compiled answers.
+type XDP struct {
+	// Interfaces get the XDP program; empty: XDP off, every query is
+	// answered from userspace.
+	Interfaces []string
+	// Mode is how the program is attached: "auto" (native, else
+	// generic), "native" (in the driver) or "generic" (any interface,
+	// slower).
+	Mode string
+	// Pin is a directory on a bpffs mount (e.g. /sys/fs/bpf/xdpns) where
+	// the maps and links are pinned, so XDP keeps answering while serve
+	// restarts and the next serve adopts them. Empty: nothing pinned; XDP
+	// is detached when serve stops.
+	Pin string
+	// IndexEntries and StoreBlocks fix the capacity of a generation of
+	// answer maps (index entries; store blocks of 64 KiB + 2320 bytes).
+	// Both zero: each generation is sized from its zones, with headroom.
+	IndexEntries int
+	StoreBlocks  int
+	// Line is where interfaces is set (or 0), for messages about XDP.
+	Line int
+}
+
+// Enabled reports whether XDP is configured (some interface named).
+func (x *XDP) Enabled() bool { return len(x.Interfaces) > 0 }
+
 // Key is a TSIG key (RFC 8945).
 type Key struct {
 	// Name is canonical: lowercase, fully qualified.
@@ -190,6 +218,7 @@ const (
 	DefaultMaxTransfers  = 10
 	DefaultMaxSOAQueries = 64
 	DefaultControlSocket = "/run/xdpns/control.sock"
+	DefaultXDPMode       = "auto"
 )
 
 // DefaultTimers, DefaultTimeouts and DefaultLimits are those of package
@@ -227,6 +256,7 @@ func Default() *Config {
 			Limits:        DefaultLimits,
 		},
 		Control: Control{Socket: DefaultControlSocket},
+		XDP:     XDP{Mode: DefaultXDPMode},
 	}
 }
 
@@ -293,6 +323,40 @@ func (c *Config) Secondaries() int {
 		}
 	}
 	return n
+}
+
+// XDPService is what the XDP program answers, taken from server.listen:
+// UDP to the port of the first listen address, at every listen address
+// on that port (addrs nil: at any address, when both 0.0.0.0 and [::]
+// listen on it). Addresses on other ports are answered from userspace
+// only. Parse refuses a configuration with XDP on where this would answer
+// more than the sockets serve (a wildcard of one address family only).
+func (c *Config) XDPService() (port uint16, addrs []netip.Addr) {
+	if len(c.Server.Listen) == 0 {
+		return 0, nil
+	}
+	port = c.Server.Listen[0].Port()
+	var any4, any6 bool
+	seen := map[netip.Addr]bool{}
+	for _, ap := range c.Server.Listen {
+		if ap.Port() != port {
+			continue
+		}
+		a := ap.Addr().Unmap()
+		switch {
+		case a == netip.IPv4Unspecified():
+			any4 = true
+		case a == netip.IPv6Unspecified():
+			any6 = true
+		case !seen[a]:
+			seen[a] = true
+			addrs = append(addrs, a)
+		}
+	}
+	if any4 && any6 {
+		return port, nil
+	}
+	return port, addrs
 }
 
 // Zone returns the zone entry with the canonical name, or nil.

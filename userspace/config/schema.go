@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
@@ -40,6 +41,15 @@ const (
 	maxRRSize     = 1 << 17 // an RR's RDATA is at most 65535 bytes
 	maxSocketPath = 107     // sockaddr_un sun_path, with its NUL
 	maxKeySecret  = 4096    // bytes of base64
+
+	maxIfName = 15 // IFNAMSIZ without its NUL
+	// maxIndexEntries is loader.MaxIndexEntries (about 80 bytes of kernel
+	// memory each); maxStoreBlocks keeps the mmapped store below 4 GiB
+	// (blocks of 65536 + 2320 bytes), as the loader requires.
+	maxIndexEntries = 1 << 26
+	maxStoreBlocks  = (1<<32 - 1) / (65536 + 2320)
+	// maxServiceAddrs is the size of the XDP program's address map.
+	maxServiceAddrs = 64
 )
 
 func (d *decoder) root(n *yaml.Node, cfg *Config) {
@@ -50,6 +60,7 @@ func (d *decoder) root(n *yaml.Node, cfg *Config) {
 		{"keys", func(v *yaml.Node) { cfg.Keys = d.keys(v) }},
 		{"zones", func(v *yaml.Node) { cfg.Zones = d.zones(v) }},
 		{"control", func(v *yaml.Node) { d.control(v, &cfg.Control) }},
+		{"xdp", func(v *yaml.Node) { d.xdp(v, &cfg.XDP) }},
 	})
 }
 
@@ -661,6 +672,113 @@ func (d *decoder) control(n *yaml.Node, c *Control) {
 			d.str(v, "control.group", 0, &c.Group)
 		}},
 	})
+}
+
+// XDPModes are the values of xdp.mode.
+var XDPModes = []string{"auto", "native", "generic"}
+
+func (d *decoder) xdp(n *yaml.Node, x *XDP) {
+	var entriesLine, blocksLine int
+	d.mapping(n, "xdp", []field{
+		{"interfaces", func(v *yaml.Node) {
+			x.Line = resolve(v).Line
+			x.Interfaces = d.interfaces(v, "xdp.interfaces")
+		}},
+		{"mode", func(v *yaml.Node) { d.oneOf(v, "xdp.mode", XDPModes, &x.Mode) }},
+		{"pin", func(v *yaml.Node) {
+			var s string
+			d.str(v, "xdp.pin", 0, &s)
+			if s != "" && !filepath.IsAbs(s) {
+				d.errorf(resolve(v).Line, "xdp.pin: %q is not an absolute path (a directory on a bpffs mount, e.g. /sys/fs/bpf/xdpns)", s)
+				return
+			}
+			if s != "" {
+				s = filepath.Clean(s)
+			}
+			x.Pin = s
+		}},
+		{"index-entries", func(v *yaml.Node) {
+			entriesLine = resolve(v).Line
+			intIn(d, v, "xdp.index-entries", 0, maxIndexEntries, &x.IndexEntries)
+		}},
+		{"store-blocks", func(v *yaml.Node) {
+			blocksLine = resolve(v).Line
+			intIn(d, v, "xdp.store-blocks", 0, maxStoreBlocks, &x.StoreBlocks)
+		}},
+	})
+	if (x.IndexEntries == 0) != (x.StoreBlocks == 0) {
+		d.errorf(max(entriesLine, blocksLine), "xdp: index-entries and store-blocks are set together (both 0: sized from the zones), got %d and %d", x.IndexEntries, x.StoreBlocks)
+	}
+	d.later = append(d.later, d.checkXDPService)
+}
+
+// interfaces decodes a list of distinct network interface names.
+func (d *decoder) interfaces(n *yaml.Node, path string) []string {
+	var out []string
+	first := map[string]int{}
+	d.list(n, path, true, func(i int, v *yaml.Node) {
+		p := fmt.Sprintf("%s[%d]", path, i)
+		v, ok := d.scalar(v, p, "an interface name")
+		if !ok {
+			return
+		}
+		if err := checkIfName(v.Value); err != nil || isNull(v) {
+			if err == nil {
+				err = fmt.Errorf("empty")
+			}
+			d.errorf(v.Line, "%s: %q is not an interface name: %v", p, v.Value, err)
+			return
+		}
+		if line, dup := first[v.Value]; dup {
+			d.errorf(v.Line, "%s: duplicate interface %s (first at line %d)", p, v.Value, line)
+			return
+		}
+		first[v.Value] = v.Line
+		out = append(out, v.Value)
+	})
+	return out
+}
+
+// checkIfName applies the kernel's rules (dev_valid_name).
+func checkIfName(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("empty")
+	case len(s) > maxIfName:
+		return fmt.Errorf("longer than %d bytes", maxIfName)
+	case s == "." || s == "..":
+		return fmt.Errorf("reserved")
+	case strings.ContainsAny(s, "/:") || strings.IndexFunc(s, func(r rune) bool { return r <= ' ' || r > 0x7e }) >= 0:
+		return fmt.Errorf("contains '/', ':', a blank or a non-ASCII character")
+	}
+	return nil
+}
+
+// checkXDPService refuses listen addresses XDP cannot mirror exactly: its
+// address filter holds addresses, so a wildcard of one family (0.0.0.0
+// without [::], or the reverse) on the XDP port would make it answer the
+// other family, which no socket serves.
+func (d *decoder) checkXDPService(cfg *Config) {
+	x := &cfg.XDP
+	if !x.Enabled() || len(cfg.Server.Listen) == 0 {
+		return
+	}
+	port, addrs := cfg.XDPService()
+	var any4, any6 bool
+	for _, ap := range cfg.Server.Listen {
+		if ap.Port() == port {
+			any4 = any4 || ap.Addr().Unmap() == netip.IPv4Unspecified()
+			any6 = any6 || ap.Addr() == netip.IPv6Unspecified()
+		}
+	}
+	switch {
+	case any4 && !any6:
+		d.errorf(x.Line, "xdp: server.listen has 0.0.0.0:%d but not [::]:%d: XDP answers by address and port, and would answer IPv6 queries no socket serves; listen on [::]:%d too, or list the addresses", port, port, port)
+	case any6 && !any4:
+		d.errorf(x.Line, "xdp: server.listen has [::]:%d but not 0.0.0.0:%d: XDP answers by address and port, and would answer IPv4 queries no socket serves; listen on 0.0.0.0:%d too, or list the addresses", port, port, port)
+	case len(addrs) > maxServiceAddrs:
+		d.errorf(x.Line, "xdp: server.listen has %d addresses on port %d; XDP answers at most %d (or any address: listen on 0.0.0.0:%d and [::]:%d)", len(addrs), port, maxServiceAddrs, port, port)
+	}
 }
 
 // zoneName decodes a zone name and stores it canonical (lowercase, fully
