@@ -4,6 +4,8 @@
 #   make test    install what is missing, run every test
 #   make build   build bin/xdpns
 #   make bench   userspace benchmark vs NSD and Knot, and heap per RR
+#   make bench-xfr  secondaries behind BIND: transfer of a 1M-RR zone and
+#                propagation of updates, xdpns vs Knot and NSD
 #   make fuzz    fuzz every target for FUZZTIME each
 #
 # Installing needs root (it runs .ci/deps.sh, which does nothing when every
@@ -49,6 +51,15 @@ bench-userspace:
 
 bench-heap:
 	$(GO) test -run '^$$' -bench HeapPerRR -benchtime 1x ./userspace/zone
+
+# Secondaries behind one BIND primary (bench/README.md): prints the report
+# and appends it to bench/README.md; JSON lines go to bench/out/xfr.jsonl.
+# Extra flags, e.g. XFRFLAGS="-records 100000 -updates 20".
+XFRFLAGS ?=
+.PHONY: bench-xfr
+bench-xfr: deps build
+	@mkdir -p bench/out
+	$(GO) run ./bench/cmd/xfr -xdpns-bin $(BIN)/xdpns -json bench/out/xfr.jsonl -append bench/README.md $(XFRFLAGS)
 
 # Every func FuzzXxx in a _test.go file, one after the other.
 fuzz:

@@ -2,13 +2,12 @@ package main
 
 import (
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
-	"strings"
 	"time"
+
+	"github.com/xdpns/xdpns/bench/internal/lab"
 )
 
 // run is one dnsperf run against one server.
@@ -73,21 +72,21 @@ type perfConfig struct {
 }
 
 // dnsperf runs one load against p and measures the server's CPU time.
-func dnsperf(c perfConfig, p *proc) (run, error) {
-	args := []string{c.bin, "-s", "127.0.0.1", "-p", strconv.Itoa(p.port), "-d", c.queries,
+func dnsperf(c perfConfig, p *lab.Proc) (run, error) {
+	args := []string{c.bin, "-s", "127.0.0.1", "-p", strconv.Itoa(p.Port), "-d", c.queries,
 		"-l", strconv.Itoa(int(c.duration.Seconds())), "-c", strconv.Itoa(c.clients)}
 	if c.rate > 0 {
 		args = append(args, "-Q", strconv.Itoa(c.rate))
 	}
-	argv := pinned(c.cpu, args)
-	cpu0 := treeRuntime(p.cmd.Process.Pid)
+	argv := lab.Pinned(c.cpu, args)
+	cpu0 := lab.TreeRuntime(p.Cmd.Process.Pid)
 	start := time.Now()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	out, err := cmd.CombinedOutput()
 	wall := time.Since(start)
-	cpu1 := treeRuntime(p.cmd.Process.Pid)
+	cpu1 := lab.TreeRuntime(p.Cmd.Process.Pid)
 	if err != nil {
-		return run{Output: string(out)}, fmt.Errorf("dnsperf against %s: %v\n%s", p.name, err, out)
+		return run{Output: string(out)}, fmt.Errorf("dnsperf against %s: %v\n%s", p.Name, err, out)
 	}
 	r, err := parseDnsperf(string(out))
 	if err != nil {
@@ -98,55 +97,4 @@ func dnsperf(c perfConfig, p *proc) (run, error) {
 		r.ClientCPU = float64(ps.UserTime()+ps.SystemTime()) / float64(wall)
 	}
 	return r, nil
-}
-
-// treeRuntime sums the CPU time of every thread of pid and of its
-// descendants (NSD serves from forked children), from schedstat: precise
-// run time in nanoseconds, not tick samples.
-func treeRuntime(pid int) time.Duration {
-	children := map[int][]int{}
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
-		if err != nil {
-			continue
-		}
-		// Fields after the command name, which is in parentheses.
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) < 2 {
-			continue
-		}
-		ppid, _ := strconv.Atoi(f[1])
-		children[ppid] = append(children[ppid], p)
-	}
-	var total time.Duration
-	var walk func(int)
-	walk = func(p int) {
-		tasks, _ := os.ReadDir(fmt.Sprintf("/proc/%d/task", p))
-		for _, t := range tasks {
-			b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%s/schedstat", p, t.Name()))
-			if err != nil {
-				continue
-			}
-			f := strings.Fields(string(b))
-			if len(f) > 0 {
-				ns, _ := strconv.ParseInt(f[0], 10, 64)
-				total += time.Duration(ns)
-			}
-		}
-		for _, c := range children[p] {
-			walk(c)
-		}
-	}
-	walk(pid)
-	return total
 }

@@ -12,6 +12,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -28,6 +29,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/bench/internal/lab"
 )
 
 const origin = "bench.test."
@@ -77,7 +80,7 @@ func main() {
 	}
 }
 
-type starter func(setup) (*proc, error)
+type starter func(setup) (*lab.Proc, error)
 
 var starters = map[string]starter{"xdpns": startXdpns, "nsd": startNSD, "knot": startKnot}
 
@@ -108,7 +111,7 @@ func bench(o options) error {
 	}
 
 	zoneFile := filepath.Join(dir, "bench.test.zone")
-	nrr, err := writeZone(zoneFile, origin, o.names)
+	nrr, err := lab.WriteZone(zoneFile, origin, o.names)
 	if err != nil {
 		return err
 	}
@@ -118,10 +121,10 @@ func bench(o options) error {
 	}
 
 	s := setup{dir: dir, zoneFile: zoneFile, origin: origin, cpu: o.serverCPU, xdpnsBin: o.xdpnsBin}
-	var procs []*proc
+	var procs []*lab.Proc
 	stopAll := func() {
 		for _, p := range procs {
-			p.stop()
+			p.Stop()
 		}
 	}
 	defer stopAll()
@@ -140,7 +143,7 @@ func bench(o options) error {
 			return err
 		}
 		procs = append(procs, p)
-		if err := p.waitReady(origin, 60*time.Second); err != nil {
+		if err := p.WaitReady(context.Background(), origin, 60*time.Second); err != nil {
 			return err
 		}
 		if err := sanity(p); err != nil {
@@ -157,9 +160,9 @@ func bench(o options) error {
 			if err != nil {
 				return err
 			}
-			runs[p.name] = append(runs[p.name], r)
+			runs[p.Name] = append(runs[p.Name], r)
 			log.Printf("round %d %-5s %9.0f q/s  lost %5.2f%%  avg latency %v  CPU server %3.0f%% dnsperf %3.0f%%",
-				round, p.name, r.QPS, lostPct(r), r.AvgLatency.Round(time.Microsecond), 100*r.CPU, 100*r.ClientCPU)
+				round, p.Name, r.QPS, lostPct(r), r.AvgLatency.Round(time.Microsecond), 100*r.CPU, 100*r.ClientCPU)
 		}
 	}
 
@@ -178,22 +181,22 @@ func bench(o options) error {
 
 // sanity checks that the server answers a name of the zone correctly, so a
 // server that answers fast with the wrong thing is never measured.
-func sanity(p *proc) error {
+func sanity(p *lab.Proc) error {
 	c := &dns.Client{Net: "udp", Timeout: time.Second}
-	r, _, err := c.Exchange(new(dns.Msg).SetQuestion("host0."+origin, dns.TypeA), p.addr())
+	r, _, err := c.Exchange(new(dns.Msg).SetQuestion("host0."+origin, dns.TypeA), p.Addr())
 	if err != nil {
-		return fmt.Errorf("%s: %w", p.name, err)
+		return fmt.Errorf("%s: %w", p.Name, err)
 	}
 	if r.Rcode != dns.RcodeSuccess || len(r.Answer) != 1 || !strings.Contains(r.Answer[0].String(), "198.18.1.1") {
-		return fmt.Errorf("%s answers host0 A wrongly:\n%v", p.name, r)
+		return fmt.Errorf("%s answers host0 A wrongly:\n%v", p.Name, r)
 	}
 	return nil
 }
 
-func describe(ps []*proc) string {
+func describe(ps []*lab.Proc) string {
 	var s []string
 	for _, p := range ps {
-		s = append(s, fmt.Sprintf("%s on %s (pid %d)", p.name, p.addr(), p.cmd.Process.Pid))
+		s = append(s, fmt.Sprintf("%s on %s (pid %d)", p.Name, p.Addr(), p.Cmd.Process.Pid))
 	}
 	return strings.Join(s, ", ")
 }
@@ -203,18 +206,6 @@ func lostPct(r run) float64 {
 		return 0
 	}
 	return 100 * float64(r.Lost) / float64(r.Sent)
-}
-
-func median(xs []float64) float64 {
-	s := slices.Clone(xs)
-	slices.Sort(s)
-	if len(s) == 0 {
-		return 0
-	}
-	if len(s)%2 == 1 {
-		return s[len(s)/2]
-	}
-	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
 
 func pick(rs []run, f func(run) float64) []float64 {
@@ -235,7 +226,7 @@ func report(w io.Writer, o options, nrr int, names []string, runs map[string][]r
 	fmt.Fprintf(w, "zone: %d names, %d records; queries: A and AAAA of every name, shuffled\n", o.names, nrr)
 	fmt.Fprintf(w, "dnsperf -c %d, %v per run, offered rate %s; %d interleaved rounds; server on CPU %d, dnsperf on CPU %d\n\n",
 		o.clients, o.duration, rate, o.rounds, o.serverCPU, o.clientCPU)
-	nsd := median(pick(runs["nsd"], func(r run) float64 { return r.QPS }))
+	nsd := lab.Median(pick(runs["nsd"], func(r run) float64 { return r.QPS }))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "server\tmedian q/s\tmin\tmax\tvs NSD\tlost\tavg latency\tlatency sd\tserver CPU\tCPU/query\tdnsperf CPU\t")
 	for _, n := range names {
@@ -243,15 +234,15 @@ func report(w io.Writer, o options, nrr int, names []string, runs map[string][]r
 		qps := pick(rs, func(r run) float64 { return r.QPS })
 		ratio := "-"
 		if nsd > 0 {
-			ratio = fmt.Sprintf("%.2f", median(qps)/nsd)
+			ratio = fmt.Sprintf("%.2f", lab.Median(qps)/nsd)
 		}
-		lat := time.Duration(median(pick(rs, func(r run) float64 { return float64(r.AvgLatency) })))
-		sd := time.Duration(median(pick(rs, func(r run) float64 { return float64(r.StdDev) })))
-		perQuery := time.Duration(median(pick(rs, func(r run) float64 { return r.CPU / r.QPS * float64(time.Second) })))
-		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%s\t%.2f%%\t%v\t%v\t%.0f%%\t%v\t%.0f%%\t\n", n, median(qps), slices.Min(qps), slices.Max(qps), ratio,
-			median(pick(rs, lostPct)), lat.Round(time.Microsecond), sd.Round(time.Microsecond),
-			100*median(pick(rs, func(r run) float64 { return r.CPU })), perQuery.Round(10*time.Nanosecond),
-			100*median(pick(rs, func(r run) float64 { return r.ClientCPU })))
+		lat := time.Duration(lab.Median(pick(rs, func(r run) float64 { return float64(r.AvgLatency) })))
+		sd := time.Duration(lab.Median(pick(rs, func(r run) float64 { return float64(r.StdDev) })))
+		perQuery := time.Duration(lab.Median(pick(rs, func(r run) float64 { return r.CPU / r.QPS * float64(time.Second) })))
+		fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.0f\t%s\t%.2f%%\t%v\t%v\t%.0f%%\t%v\t%.0f%%\t\n", n, lab.Median(qps), slices.Min(qps), slices.Max(qps), ratio,
+			lab.Median(pick(rs, lostPct)), lat.Round(time.Microsecond), sd.Round(time.Microsecond),
+			100*lab.Median(pick(rs, func(r run) float64 { return r.CPU })), perQuery.Round(10*time.Nanosecond),
+			100*lab.Median(pick(rs, func(r run) float64 { return r.ClientCPU })))
 	}
 	tw.Flush()
 	fmt.Fprintln(w, "\nmedians over the rounds; lost = queries dnsperf gave up on (UDP drops under overload); server CPU = CPU time of the server's threads / wall time (schedstat); CPU/query = server CPU time per answered query; dnsperf CPU likewise (rusage): near 100% means the load generator, not the server, set the pace")
