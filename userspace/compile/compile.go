@@ -14,6 +14,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/miekg/dns"
 
@@ -128,7 +129,7 @@ func (c *compiler) typesFor(n *zone.Node) []uint16 {
 	} else {
 		types = n.Types(types)
 	}
-	if n.Has(zone.Delegation) && !n.HasType(dns.TypeDS) {
+	if n.Has(zone.Delegation) && !slices.Contains(types, dns.TypeDS) {
 		types = append(types, dns.TypeDS)
 	}
 	types = append(types, TypeDefault)
@@ -166,13 +167,11 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 				return err
 			}
 			if neg {
-				// Shared only when the bytes match: the SOA's MNAME or
-				// RNAME may compress against this very QNAME.
-				if shared, ok := c.neg[len(wname)]; !ok {
-					c.neg[len(wname)], c.negRep[len(wname)] = body, n.Name
-				} else {
-					neg = sameBody(shared, body)
-				}
+				// Shared only when the bytes match the body of a neutral
+				// name of this length: the SOA's MNAME or RNAME may
+				// compress against this very QNAME.
+				shared, err := c.shared(len(wname))
+				neg = err == nil && sameBody(shared, body)
 			}
 			if c.deps != nil && !neg {
 				c.record(n.Name, &res)
@@ -184,6 +183,67 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 		}
 	}
 	return nil
+}
+
+// shared returns the shared NODATA body for QNAME wire length l: the body
+// of a neutral name of that length, whose labels match no label of the SOA's
+// names, so it compresses only against the origin. It does not depend on the
+// order names are compiled in.
+func (c *compiler) shared(l int) (wire.Body, error) {
+	if b, ok := c.neg[l]; ok {
+		return b, nil
+	}
+	rep, err := neutralName(c.z, l)
+	if err != nil {
+		return wire.Body{}, err
+	}
+	b, ok := negativeBody(c.z, rep)
+	if !ok {
+		return wire.Body{}, fmt.Errorf("negative body for length %d", l)
+	}
+	c.neg[l], c.negRep[l] = b, rep
+	return b, nil
+}
+
+// neutralName builds a name under the origin with wire length l from labels
+// of one repeated letter that no label of the SOA's MNAME or RNAME equals.
+func neutralName(z *zone.Zone, l int) (string, error) {
+	origin := z.Origin
+	ol := len(mustWire(origin))
+	if l == ol {
+		return origin, nil
+	}
+	rest := l - ol // bytes of labels to add, each label 1 + its length
+	if rest < 2 || l > wire.MaxNameLen {
+		return "", fmt.Errorf("no name of length %d under %s", l, origin)
+	}
+	used := map[string]bool{}
+	for _, n := range []string{z.SOA.Ns, z.SOA.Mbox} {
+		for _, lab := range dns.SplitDomainName(dns.CanonicalName(n)) {
+			used[lab] = true
+		}
+	}
+	for _, c := range "qzxjkvwy0123456789" {
+		var labels []string
+		ok := true
+		for r := rest; r > 0; {
+			n := min(r-1, 63)
+			if r-1-n == 1 { // leave at least 2 bytes for the last label
+				n--
+			}
+			lab := strings.Repeat(string(c), n)
+			if used[lab] {
+				ok = false
+				break
+			}
+			labels = append(labels, lab)
+			r -= n + 1
+		}
+		if ok {
+			return strings.Join(labels, ".") + "." + origin, nil
+		}
+	}
+	return "", fmt.Errorf("no neutral name of length %d under %s", l, origin)
 }
 
 func sameBody(a, b wire.Body) bool {
@@ -377,4 +437,9 @@ func (t *Table) Lookup(qkey []byte, do bool) (wire.Body, bool) {
 		return t.neg[len(qkey)-2], true
 	}
 	return v.body, true
+}
+
+func mustWire(name string) []byte {
+	w, _ := wireName(name)
+	return w
 }

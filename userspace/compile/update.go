@@ -90,14 +90,12 @@ func Update(t *Table, z *zone.Zone, d *zone.Delta) (*Table, *Changes, error) {
 	ch := &Changes{}
 	if d.SOA {
 		// Same MNAME and RNAME (rebuildNeeded checked): the shared bodies
-		// keep their layout; recompute each from the name it was made for.
+		// keep their layout; recompute each for the same neutral name.
 		c.neg, c.negRep = map[int]wire.Body{}, map[int]string{}
-		for l, rep := range t.negRep {
-			body, ok := negativeBody(z, rep)
-			if !ok {
+		for l := range t.negRep {
+			if _, err := c.shared(l); err != nil {
 				return rebuildAll(z)
 			}
-			c.neg[l], c.negRep[l] = body, rep
 		}
 		ch.Negatives = c.neg
 	} else {

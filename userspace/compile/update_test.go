@@ -186,3 +186,40 @@ func engineAnswer(t *testing.T, z *zone.Zone, k string) string {
 	}
 	return bodyString(b)
 }
+
+// TestNegativeIsStable: which entries share the NODATA body must not depend
+// on the order names are compiled in (the loader and the responder compile
+// separately and must agree).
+func TestNegativeIsStable(t *testing.T) {
+	z, _, err := zone.New("example.net.", []dns.RR{
+		mustRR(t, "example.net. 300 SOA ns1.example.net. hostmaster.example.net. 1 2 3 4 60"),
+		mustRR(t, "example.net. 300 NS ns1.example.net."),
+		mustRR(t, "ns1.example.net. 300 A 198.18.0.1"),
+		mustRR(t, "abc.example.net. 300 A 198.18.0.2"),
+		mustRR(t, "hostmaster.example.net. 300 TXT x"),
+		mustRR(t, "qqqqqqqqqq.example.net. 300 TXT x"),
+	}, zone.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := map[string]bool{}
+	for i := 0; i < 20; i++ {
+		got := map[string]bool{}
+		if err := Each(z, func(e *Entry) error {
+			got[string(e.Name)+fmt.Sprint(e.Type)] = e.Negative
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			first = got
+			if got["\x03ns1\x07example\x03net\x00"+"0"] || !got["\x03abc\x07example\x03net\x00"+"0"] {
+				t.Errorf("ns1 (the MNAME) must not share, abc must: %v", got)
+			}
+			continue
+		}
+		if fmt.Sprint(got) != fmt.Sprint(first) {
+			t.Fatalf("run %d: Negative flags differ from the first run", i)
+		}
+	}
+}
