@@ -264,8 +264,14 @@ func (a *applier) name(name string, c *change) error {
 	if belowCut(origin, name, a.get) {
 		n.Flags |= BelowCut
 	}
+	// A cut that appears or goes changes BelowCut under it (a walk in
+	// finish). A new name without NS or DNAME is no cut: nothing is below it.
 	const cutFlags = Delegation | HasDNAME
-	if old == nil || old.Flags&cutFlags != n.Flags&cutFlags {
+	var oldFlags Flags
+	if old != nil {
+		oldFlags = old.Flags
+	}
+	if oldFlags&cutFlags != n.Flags&cutFlags {
 		a.cutChanged = append(a.cutChanged, name)
 	}
 	switch had, has := old.HasType(dns.TypeNSEC), n.HasType(dns.TypeNSEC); {
