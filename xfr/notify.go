@@ -106,6 +106,11 @@ func (m *Manager) HandleNotify(pkt []byte, from netip.Addr) []byte {
 	}
 	zs.mu.Lock()
 	zs.stats.Notifies++
+	if serial >= 0 {
+		// The next check may skip its SOA query (RFC 1996 §3.11 lets
+		// the NOTIFY carry the new SOA): see refresh.
+		zs.hint = &notifyHint{serial: uint32(serial), from: from.Unmap()}
+	}
 	zs.mu.Unlock()
 	log.Info("NOTIFY accepted", "serial", serial)
 	zs.trigger()
