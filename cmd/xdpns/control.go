@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/xdpns/xdpns/loader"
 	"github.com/xdpns/xdpns/userspace/config"
 	"github.com/xdpns/xdpns/xfr"
 )
@@ -32,6 +34,8 @@ const (
 	ctlRefresh    = "refresh"
 	ctlRetransfer = "retransfer"
 	ctlReload     = "reload"
+	ctlXDPStats   = "xdp-stats"
+	ctlXDPDetach  = "xdp-detach"
 )
 
 type ctlRequest struct {
@@ -46,6 +50,9 @@ type ctlResponse struct {
 	Details []string  `json:"details,omitempty"` // e.g. every error of a reload
 	Now     time.Time `json:"now"`               // the server's clock, for relative times
 	Zones   []zoneRow `json:"zones,omitempty"`
+	// XDP and Server answer xdp-stats.
+	XDP    *xdpStatus      `json:"xdp,omitempty"`
+	Server *serverCounters `json:"server,omitempty"`
 }
 
 // zoneRow is one zone in `xdpns zone status`.
@@ -237,7 +244,11 @@ func (s *controlServer) handle(c *net.UnixConn) {
 	case json.Unmarshal(line, &req) != nil:
 		resp.Error = "bad request: not JSON"
 	default:
-		log.Info("control", "command", req.Command, "zone", req.Zone)
+		lvl := slog.LevelInfo
+		if req.Command == ctlXDPStats {
+			lvl = slog.LevelDebug // polled by scripts
+		}
+		log.Log(context.Background(), lvl, "control", "command", req.Command, "zone", req.Zone)
 		resp = s.d.control(req)
 	}
 	resp.Now = time.Now()
@@ -316,8 +327,28 @@ func (d *daemon) control(req ctlRequest) ctlResponse {
 			msg += "; secondary zones restarted with the new settings"
 		}
 		return ctlResponse{OK: res.Failed == 0, Message: msg, Details: res.Errors}
+	case ctlXDPStats:
+		st, sc := d.xdpStatus(), d.serverCounters()
+		return ctlResponse{OK: true, XDP: &st, Server: &sc}
+	case ctlXDPDetach:
+		if d.xdp == nil {
+			msg := fmt.Sprintf("XDP is %s in this serve (%s)", d.xdpOff.State, d.xdpOff.Reason)
+			if pin := d.started.XDP.Pin; pin != "" {
+				if err := loader.RemovePins(pin); err != nil {
+					return fail("%s; remove pins under %s: %v", msg, pin, err)
+				}
+				msg += "; pins under " + pin + " removed"
+			}
+			return ctlResponse{OK: true, Message: msg}
+		}
+		msg, err := d.xdp.detach()
+		if err != nil {
+			return fail("%v", err)
+		}
+		return ctlResponse{OK: true, Message: msg}
 	}
-	return fail("unknown command %q (want %s, %s, %s or %s)", req.Command, ctlStatus, ctlRefresh, ctlRetransfer, ctlReload)
+	return fail("unknown command %q (want %s, %s, %s, %s, %s or %s)", req.Command,
+		ctlStatus, ctlRefresh, ctlRetransfer, ctlReload, ctlXDPStats, ctlXDPDetach)
 }
 
 // status lists the configured zones (or the one named), in configuration

@@ -12,6 +12,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/compile"
 	"github.com/xdpns/xdpns/userspace/config"
 	"github.com/xdpns/xdpns/userspace/responder"
 	"github.com/xdpns/xdpns/userspace/server"
@@ -45,6 +48,13 @@ type daemon struct {
 	// notifyReady is set once the listeners are up: NOTIFYs sent earlier
 	// would bring SOA queries to a closed port.
 	notifyReady atomic.Bool
+
+	// zmu orders every change of the served zones: the responder first,
+	// then XDP, so both always hold the same versions (fastPath.sync).
+	zmu    sync.Mutex
+	served map[string]*responder.Zone // what the responder serves, by origin
+	xdp    *fastPath                  // nil when XDP is off
+	xdpOff xdpStatus                  // why, when it is
 
 	mu    sync.Mutex
 	cfg   *config.Config       // the configuration applied last
@@ -82,6 +92,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 		zlog:    component(root, "zone"),
 		hooks:   hooks,
 		files:   map[string]*fileZone{},
+		served:  map[string]*responder.Zone{},
 		cfg:     cfg,
 		ctx:     ctx,
 		r: responder.New(responder.Config{
@@ -94,14 +105,22 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 	if err := d.startXfrout(cfg); err != nil {
 		return nil, err
 	}
-	loaded, _ := d.loadFiles(cfg)
-	if loaded == 0 && cfg.Secondaries() == 0 {
-		d.out.Load().Close()
-		return nil, fmt.Errorf("no zone loaded; not serving (%d configured)", len(cfg.Zones))
-	}
-	if err := d.startSecondaries(cfg); err != nil {
+	// Loaded (and pinned answers adopted) now; attached once the zones
+	// are loaded and the listeners up.
+	d.xdp, d.xdpOff = newFastPath(cfg, component(root, "xdp"))
+	fail := func(err error) (*daemon, error) {
+		if d.xdp != nil {
+			d.xdp.close()
+		}
 		d.out.Load().Close()
 		return nil, err
+	}
+	loaded, _ := d.loadFiles(cfg)
+	if loaded == 0 && cfg.Secondaries() == 0 {
+		return fail(fmt.Errorf("no zone loaded; not serving (%d configured)", len(cfg.Zones)))
+	}
+	if err := d.startSecondaries(cfg); err != nil {
+		return fail(err)
 	}
 	sc := serverConfig(cfg)
 	sc.Notify = d.handleNotify
@@ -110,9 +129,9 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 	d.srv = server.New(sc, d.r, component(root, "server"))
 	if err := d.srv.Start(); err != nil {
 		d.stopSecondaries()
-		d.out.Load().Close()
-		return nil, fmt.Errorf("start: %w", err)
+		return fail(fmt.Errorf("start: %w", err))
 	}
+	d.startXDP()
 	// Tell downstream secondaries what we serve now, as BIND does at start.
 	d.notifyReady.Store(true)
 	for _, z := range cfg.Zones {
@@ -131,15 +150,107 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 	return d, nil
 }
 
-// Close stops the control socket, the listeners and the transfers.
+// Close stops the control socket, the listeners and the transfers, then
+// XDP: detached, or with xdp.pin left attached, answering from the pinned
+// maps until the next serve adopts them.
 func (d *daemon) Close() error {
 	if d.ctl != nil {
 		d.ctl.Close()
 	}
 	err := d.srv.Close()
 	d.stopSecondaries()
+	if d.xdp != nil {
+		d.xdp.close()
+	}
 	d.out.Load().Close()
 	return err
+}
+
+// putZone serves rz: in the responder, then in XDP. ch is what
+// CompileFrom reported against base, the version served before (nil:
+// compiled afresh).
+func (d *daemon) putZone(rz *responder.Zone, base *zone.Zone, ch *compile.Changes) {
+	d.zmu.Lock()
+	defer d.zmu.Unlock()
+	d.putLocked(rz, base, ch)
+}
+
+func (d *daemon) putLocked(rz *responder.Zone, base *zone.Zone, ch *compile.Changes) {
+	origin := dns.CanonicalName(rz.Origin)
+	if rz.Zone != nil {
+		origin = dns.CanonicalName(rz.Zone.Origin)
+	}
+	d.r.Put(rz)
+	d.served[origin] = rz
+	if d.xdp != nil {
+		d.xdp.sync(xdpZones(d.served), origin, base, ch)
+	}
+}
+
+// removeZone stops serving a zone, in the responder and in XDP.
+func (d *daemon) removeZone(origin string) {
+	d.zmu.Lock()
+	defer d.zmu.Unlock()
+	origin = dns.CanonicalName(origin)
+	d.r.Remove(origin)
+	delete(d.served, origin)
+	if d.xdp != nil {
+		d.xdp.sync(xdpZones(d.served), origin, nil, nil)
+	}
+}
+
+// startXDP loads every zone served into the maps and attaches XDP. Under
+// the zone lock, so no change slips between the two.
+func (d *daemon) startXDP() {
+	if d.xdp == nil {
+		return
+	}
+	d.zmu.Lock()
+	defer d.zmu.Unlock()
+	d.xdp.start(xdpZones(d.served))
+}
+
+// holdXDP and releaseXDP bracket a reload: its many changes reach XDP
+// in one go at the end.
+func (d *daemon) holdXDP() {
+	if d.xdp != nil {
+		d.xdp.hold()
+	}
+}
+
+func (d *daemon) releaseXDP() {
+	if d.xdp == nil {
+		return
+	}
+	d.zmu.Lock()
+	defer d.zmu.Unlock()
+	d.xdp.release(xdpZones(d.served))
+}
+
+// xdpStatus is the state of XDP and its counters, with the number of
+// zones the responder answers.
+func (d *daemon) xdpStatus() xdpStatus {
+	st := d.xdpOff
+	if d.xdp != nil {
+		st = d.xdp.status()
+	}
+	d.zmu.Lock()
+	for _, rz := range d.served {
+		if rz.Zone != nil && !rz.Expired {
+			st.Served++
+		}
+	}
+	d.zmu.Unlock()
+	return st
+}
+
+// serverCounters reads the listeners' counters.
+func (d *daemon) serverCounters() serverCounters {
+	s := &d.srv.Stats
+	return serverCounters{
+		UDPQueries: s.UDPQueries.Load(), UDPResponses: s.UDPResponses.Load(),
+		TCPQueries: s.TCPQueries.Load(), TCPConns: s.TCPConns.Load(), TCPRefused: s.TCPRefused.Load(),
+	}
 }
 
 // manager returns the current xfr.Manager.
@@ -322,7 +433,7 @@ func (d *daemon) startSecondaries(cfg *config.Config) error {
 	// what Start publishes from disk replaces the placeholder.
 	for _, z := range xc.Zones {
 		if d.r.Zone(z.Name) == nil {
-			d.r.Put(responder.Pending(z.Name))
+			d.putZone(responder.Pending(z.Name), nil, nil)
 		}
 	}
 	return mgr.Start(d.ctx)
@@ -344,15 +455,25 @@ func (d *daemon) onZone(gen uint64, z *zone.Zone) {
 		return // a Manager replaced by a reload
 	}
 	// After an IXFR, z shares what did not change with the version served
-	// until now, and only the answers the change touches are compiled.
-	rz, _, err := responder.CompileFrom(d.r.Zone(z.Origin), z)
+	// until now, and only the answers the change touches are compiled;
+	// XDP writes what changed. Under the zone lock: compile against the
+	// version served, serve, then XDP, in that order.
+	d.zmu.Lock()
+	prev := d.r.Zone(z.Origin)
+	rz, ch, err := responder.CompileFrom(prev, z)
 	if err != nil {
+		ch = nil
 		if rz, err = responder.Compile(z); err != nil {
 			d.zlog.Warn("compile failed; answering without precomputed answers", "zone", z.Origin, "err", err)
 			rz = &responder.Zone{Zone: z}
 		}
 	}
-	d.r.Put(rz)
+	var base *zone.Zone
+	if prev != nil {
+		base = prev.Zone
+	}
+	d.putLocked(rz, base, ch)
+	d.zmu.Unlock()
 	d.changed(z.Origin)
 	if f := d.hooks.served; f != nil {
 		f(z.Origin, z.Serial())
@@ -363,10 +484,12 @@ func (d *daemon) onExpire(gen uint64, origin string, expired bool) {
 	if d.gen.Load() != gen {
 		return
 	}
+	d.zmu.Lock()
+	defer d.zmu.Unlock()
 	if cur := d.r.Zone(origin); cur != nil && cur.Zone != nil {
 		c := *cur
 		c.Expired = expired
-		d.r.Put(&c)
+		d.putLocked(&c, cur.Zone, nil)
 	}
 }
 
@@ -400,7 +523,7 @@ func (d *daemon) loadFiles(cfg *config.Config) (loaded, failed int) {
 		}
 		loaded++
 		next[lz.conf.Name] = &fileZone{conf: lz.conf, served: served, loaded: time.Now()}
-		d.r.Put(served)
+		d.putZone(served, nil, nil) // a file is compiled afresh: XDP reloads the zone
 		zl.Info("loaded", "serial", lz.zone.Serial(), "records", len(lz.zone.Records()))
 		if old == nil || old.served == nil || old.served.Zone.Serial() != lz.zone.Serial() {
 			d.changed(lz.conf.Name)
@@ -427,6 +550,8 @@ type reloadResult struct {
 func (d *daemon) reload() (reloadResult, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
+	d.holdXDP()
+	defer d.releaseXDP()
 	d.log.Info("reloading", "config", d.cfgPath)
 	cfg, err := config.Load(d.cfgPath)
 	if err != nil {
@@ -449,6 +574,9 @@ func (d *daemon) reload() (reloadResult, error) {
 	now.AllowInclude, then.AllowInclude = false, false
 	if !reflect.DeepEqual(now, then) || cfg.Log != d.started.Log || cfg.Control != d.started.Control {
 		d.log.Warn("server, log or control settings changed; restart to apply them")
+	}
+	if !reflect.DeepEqual(cfg.XDP, d.started.XDP) {
+		d.log.Warn("xdp settings changed; restart to apply them")
 	}
 
 	d.mu.Lock()
@@ -479,7 +607,7 @@ func (d *daemon) reload() (reloadResult, error) {
 	for _, z := range oldCfg.Zones {
 		nz := cfg.Zone(z.Name)
 		if nz == nil || (!z.Secondary() && nz.Secondary()) {
-			d.r.Remove(z.Name)
+			d.removeZone(z.Name)
 			d.zlog.Info("no longer served from here", "zone", z.Name)
 		}
 	}

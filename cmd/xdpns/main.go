@@ -57,6 +57,7 @@ func commands() []command {
 		{"check", "validate a configuration and every zone it names", cmdCheck},
 		{"serve", "serve the configured zones on UDP and TCP", cmdServe},
 		{"zone", "zone status|refresh|retransfer|reload of a running serve", cmdZone},
+		{"xdp", "xdp stats|detach: the XDP fast path of serve", cmdXDP},
 		{"demo", "a secondary of a loopback primary, answering, taking a change", cmdDemo},
 		{"version", "print the version", cmdVersion},
 	}

@@ -4,12 +4,26 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/xdpns/xdpns/userspace/config"
 )
+
+// envRunMain makes the test binary run xdpns instead of the tests: tests
+// and the demo start `xdpns serve` as a process in a network namespace
+// this way (selfEnv).
+const envRunMain = "XDPNS_TEST_RUN_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(envRunMain) == "1" {
+		os.Exit(run(context.Background(), &env{stdout: os.Stdout, stderr: os.Stderr, args: os.Args[1:]}))
+	}
+	selfEnv = []string{envRunMain + "=1"}
+	os.Exit(m.Run())
+}
 
 // syncBuffer is a bytes.Buffer safe for a command writing while the test
 // reads.

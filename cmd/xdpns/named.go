@@ -60,6 +60,10 @@ type namedConfig struct {
 	// 0: no NOTIFY.
 	notifyPort int
 	notifyKey  string
+	// netns, when set, is the named network namespace named runs in
+	// (through nsenter); dial then reaches it from there.
+	netns string
+	dial  dialFunc
 }
 
 // named is a running named, started by us.
@@ -149,6 +153,13 @@ func startNamed(ctx context.Context, bin string, c namedConfig) (*named, error) 
 	}
 	defer f.Close()
 	n.cmd = exec.Command(bin, "-g", "-4", "-c", conf)
+	if c.netns != "" {
+		prog, args, err := nsArgs(c.netns, bin, "-g", "-4", "-c", conf)
+		if err != nil {
+			return nil, err
+		}
+		n.cmd = exec.Command(prog, args...)
+	}
 	n.cmd.Dir = c.dir
 	n.cmd.Stdout, n.cmd.Stderr = f, f
 	n.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -195,7 +206,7 @@ func (n *named) waitZone(ctx context.Context, name string) error {
 			return fmt.Errorf("named exited:\n%s", n.Output(20))
 		default:
 		}
-		if s, err := soaSerial(ctx, &c, n.Addr(), name); err == nil && s != 0 {
+		if s, err := soaSerialVia(ctx, &c, n.cfg.dial, n.Addr(), name); err == nil && s != 0 {
 			return nil
 		}
 		select {
@@ -226,10 +237,56 @@ func (n *named) Stop() {
 // soaSerial asks addr for the zone's SOA serial (UDP); 0 with an error when
 // there is no authoritative answer.
 func soaSerial(ctx context.Context, c *dns.Client, addr netip.AddrPort, name string) (uint32, error) {
+	return soaSerialVia(ctx, c, nil, addr, name)
+}
+
+// dialFunc opens a connection, e.g. from inside a network namespace.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
+// exchangeVia sends m to addr with c, or over a connection from dial when
+// it is set (c's Net and Timeout still apply).
+func exchangeVia(ctx context.Context, c *dns.Client, dial dialFunc, m *dns.Msg, addr string) (*dns.Msg, error) {
+	if dial == nil {
+		r, _, err := c.ExchangeContext(ctx, m, addr)
+		return r, err
+	}
+	network := c.Net
+	if network == "" {
+		network = "udp"
+	}
+	timeout := c.Timeout
+	if timeout == 0 {
+		timeout = 2 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn, err := dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	dc := &dns.Conn{Conn: conn, UDPSize: 4096, TsigSecret: c.TsigSecret}
+	defer dc.Close()
+	dl, _ := ctx.Deadline()
+	_ = dc.SetDeadline(dl)
+	if err := dc.WriteMsg(m); err != nil {
+		return nil, err
+	}
+	for {
+		r, err := dc.ReadMsg()
+		if err != nil {
+			return nil, err
+		}
+		if r.Id == m.Id {
+			return r, nil
+		}
+	}
+}
+
+func soaSerialVia(ctx context.Context, c *dns.Client, dial dialFunc, addr netip.AddrPort, name string) (uint32, error) {
 	q := new(dns.Msg)
 	q.SetQuestion(dns.Fqdn(name), dns.TypeSOA)
 	q.RecursionDesired = false
-	r, _, err := c.ExchangeContext(ctx, q, addr.String())
+	r, err := exchangeVia(ctx, c, dial, q, addr.String())
 	if err != nil {
 		return 0, err
 	}
@@ -247,7 +304,15 @@ func soaSerial(ctx context.Context, c *dns.Client, addr netip.AddrPort, name str
 // (one per line, without server/zone/send), signed with key.
 func (n *named) nsupdate(ctx context.Context, bin string, key tsigKey, zoneName string, commands []string) error {
 	script := fmt.Sprintf("server 127.0.0.1 %d\nzone %s\n%s\nsend\n", n.cfg.port, zoneName, strings.Join(commands, "\n"))
-	cmd := exec.CommandContext(ctx, bin, "-t", "5", "-y", key.algorithm+":"+key.name+":"+key.secret)
+	args := []string{"-t", "5", "-y", key.algorithm + ":" + key.name + ":" + key.secret}
+	prog := bin
+	if n.cfg.netns != "" {
+		var err error
+		if prog, args, err = nsArgs(n.cfg.netns, bin, args...); err != nil {
+			return err
+		}
+	}
+	cmd := exec.CommandContext(ctx, prog, args...)
 	cmd.Stdin = strings.NewReader(script)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
