@@ -148,10 +148,11 @@ type demoServed struct {
 // changes the zone at the primary and shows the change arriving by NOTIFY
 // and IXFR. It exits 1 if anything was not as expected.
 func cmdDemo(ctx context.Context, e *env, args []string) int {
-	fset := newFlagSet(e, "demo", "[-keep] [-v] [-primary auto|named|xdpns]")
+	fset := newFlagSet(e, "demo", "[-keep] [-v] [-primary auto|named|xdpns] [-xdp auto|on|off]")
 	keep := fset.Bool("keep", false, "keep serving after the demo until interrupted (try dig against it)")
 	verbose := fset.Bool("v", false, "print the configurations of the primary and the secondary")
-	which := fset.String("primary", "auto", "the primary: named (BIND), xdpns (in-process), or auto: named when installed")
+	which := fset.String("primary", "auto", "the primary: named (BIND), xdpns, or auto: named when installed")
+	xdp := fset.String("xdp", "auto", "on: a veth lab with XDP (root); off: userspace on loopback; auto: the lab when privileged")
 	if code, ok := parseFlags(fset, args); !ok {
 		return code
 	}
@@ -159,6 +160,12 @@ func cmdDemo(ctx context.Context, e *env, args []string) int {
 	case "auto", "named", "xdpns":
 	default:
 		e.errorf("demo: -primary must be auto, named or xdpns, got %q\n", *which)
+		return exitUsage
+	}
+	switch *xdp {
+	case "auto", "on", "off":
+	default:
+		e.errorf("demo: -xdp must be auto, on or off, got %q\n", *xdp)
 		return exitUsage
 	}
 	dir, err := os.MkdirTemp("", "xdpns-demo-")
@@ -186,6 +193,21 @@ func cmdDemo(ctx context.Context, e *env, args []string) int {
 		case <-finished:
 		}
 	}()
+	if *xdp != "off" {
+		why := labCanRun()
+		if why == "" {
+			if code, ok := d.runLab(runCtx, *which, *keep, ctx, interrupted); ok {
+				return code
+			}
+		} else {
+			e.printf("no privileges for XDP here: %s\n", why)
+		}
+		if *xdp == "on" {
+			e.errorf("demo: -xdp on: the XDP lab cannot run here\n")
+			return exitFail
+		}
+		e.printf("running the demo in userspace mode (as in a container): xdpns on loopback, every answer from Go\n\n")
+	}
 	return d.run(runCtx, *which, *keep, ctx, interrupted)
 }
 
@@ -387,6 +409,7 @@ type namedPrimary struct {
 	version  string
 	nsupdate string // path, or "" to send the update from here
 	key      tsigKey
+	where    string // e.g. "in the server namespace "
 }
 
 func (d *demoRun) startNamed(ctx context.Context, bin string, notifyPort int) (*namedPrimary, error) {
@@ -422,7 +445,7 @@ func (d *demoRun) startNamed(ctx context.Context, bin string, notifyPort int) (*
 }
 
 func (p *namedPrimary) describe() string {
-	return fmt.Sprintf("%s on %s: example.com. from a zone file, with a journal;\n           NOTIFY only to the secondary, signed with the transfer key", p.version, p.n.Addr())
+	return fmt.Sprintf("%s %son %s: example.com. from a zone file, with a journal;\n           NOTIFY only to the secondary, signed with the transfer key", p.version, p.where, p.n.Addr())
 }
 
 func (p *namedPrimary) addr() netip.AddrPort { return p.n.Addr() }
@@ -450,7 +473,7 @@ func (p *namedPrimary) change(ctx context.Context) (string, error) {
 	m.Insert([]dns.RR{rr})
 	m.SetTsig(p.key.name, dns.HmacSHA256, 300, time.Now().Unix())
 	c := dns.Client{Net: "tcp", Timeout: 5 * time.Second, TsigSecret: map[string]string{p.key.name: p.key.secret}}
-	r, _, err := c.ExchangeContext(ctx, m, p.n.Addr().String())
+	r, err := exchangeVia(ctx, &c, p.n.cfg.dial, m, p.n.Addr().String())
 	if err != nil {
 		return "", fmt.Errorf("update: %w", err)
 	}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"path"
 	"regexp"
 	"strings"
@@ -26,7 +27,7 @@ import (
 func TestDemo(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireBinary(t, "named")
-	code, stdout, stderr := runCmd(t, "demo", "-primary", "named")
+	code, stdout, stderr := runCmd(t, "demo", "-primary", "named", "-xdp", "off")
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -63,7 +64,7 @@ func TestDemo(t *testing.T) {
 func TestDemoXdpnsPrimary(t *testing.T) {
 	defer func(old string) { demoNamed = old }(demoNamed)
 	demoNamed = "named-not-installed-xdpns-test"
-	code, stdout, stderr := runCmd(t, "demo")
+	code, stdout, stderr := runCmd(t, "demo", "-xdp", "off")
 	if code != exitOK {
 		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -86,11 +87,14 @@ func TestDemoXdpnsPrimary(t *testing.T) {
 	}
 	checkDemoCleaned(t, stdout)
 
-	if code, _, stderr := runCmd(t, "demo", "-primary", "named"); code != exitFail || !strings.Contains(stderr, "(Debian package bind9)") {
+	if code, _, stderr := runCmd(t, "demo", "-primary", "named", "-xdp", "off"); code != exitFail || !strings.Contains(stderr, "(Debian package bind9)") {
 		t.Errorf("-primary named without named: exit %d, %s", code, stderr)
 	}
 	if code, _, stderr := runCmd(t, "demo", "-primary", "nsd"); code != exitUsage || !strings.Contains(stderr, "-primary must be auto, named or xdpns") {
 		t.Errorf("-primary nsd: exit %d, %s", code, stderr)
+	}
+	if code, _, stderr := runCmd(t, "demo", "-xdp", "yes"); code != exitUsage || !strings.Contains(stderr, "-xdp must be auto, on or off") {
+		t.Errorf("-xdp yes: exit %d, %s", code, stderr)
 	}
 }
 
@@ -184,7 +188,7 @@ func TestDemoKeep(t *testing.T) {
 	demoNamed = "named-not-installed-xdpns-test"
 	got := make(chan chan<- os.Signal, 1)
 	var out, errb syncBuffer
-	e := &env{stdout: &out, stderr: &errb, args: []string{"demo", "-keep"},
+	e := &env{stdout: &out, stderr: &errb, args: []string{"demo", "-keep", "-xdp", "off"},
 		notify: func(c chan<- os.Signal, _ ...os.Signal) { got <- c }}
 	done := make(chan int, 1)
 	go func() { done <- run(context.Background(), e) }()
@@ -204,4 +208,122 @@ func TestDemoKeep(t *testing.T) {
 		t.Fatal("demo -keep did not stop on SIGINT")
 	}
 	checkDemoCleaned(t, out.String())
+}
+
+// TestDemoXDP runs the demo's XDP mode: a veth lab, named and xdpns serve
+// in the server namespace, questions from the client namespace, each row
+// saying whether XDP or Go answered; the change is answered by XDP.
+func TestDemoXDP(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireBinary(t, "named")
+	testenv.RequireBinary(t, "nsenter")
+	code, stdout, stderr := runCmd(t, "demo", "-xdp", "on")
+	if code != exitOK {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	for _, want := range []string{
+		"lab:       network namespaces xdpns-demo-s-",
+		"veth xs0 198.18.0.1 2001:2::1 <-> xc0 198.18.0.2 2001:2::2 (pass-all XDP on the client end)",
+		"primary:   BIND 9.",
+		"in the server namespace on 127.0.0.1:5300",
+		"secondary: xdpns serve in the server namespace on 198.18.0.1:53 and [2001:2::1]:53",
+		"XDP attached to xs0 in native mode; 2 zones in its maps",
+		"example.com. serial 2024060101 transferred by AXFR from 127.0.0.1:5300",
+		"NOTIFY from the primary -> IXFR (only the difference) 2024060101 -> 2024060102",
+		"seen by the client, answered by XDP,",
+		"XDP: attached to xs0 (native)",
+		"ok: all 14 answers as expected, 8 by XDP and 6 by Go; the change arrived by NOTIFY and IXFR",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	for _, row := range []string{
+		`ok  example\.com\. A +udp4 +XDP `,
+		`ok  host\.example\.com\. AAAA +udp6 +XDP `,
+		`ok  www\.example\.com\. A +udp6 +XDP +CNAME chain`,
+		`ok  nope\.example\.com\. A +udp6 +Go \(not compiled\) +NXDOMAIN`,
+		`ok  example\.com\. TXT +tcp6 +Go \(TCP\)`,
+		`ok  id\.server\. CH TXT +udp6 +Go \(class not IN\)`,
+		`ok  www\.example\.com\. A +udp4 +XDP +new address`,
+	} {
+		if !regexp.MustCompile(row).MatchString(stdout) {
+			t.Errorf("no row %s:\n%s", row, stdout)
+		}
+	}
+	if strings.Contains(stdout, "FAIL") {
+		t.Errorf("a row failed:\n%s", stdout)
+	}
+	checkLabCleaned(t, stdout)
+}
+
+// TestDemoXDPXdpnsPrimary: the lab with another xdpns as the primary
+// (named missing); -keep serves until SIGINT, then the lab is removed.
+func TestDemoXDPXdpnsPrimary(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireBinary(t, "nsenter")
+	defer func(old string) { demoNamed = old }(demoNamed)
+	demoNamed = "named-not-installed-xdpns-test"
+	got := make(chan chan<- os.Signal, 1)
+	var out, errb syncBuffer
+	e := &env{stdout: &out, stderr: &errb, args: []string{"demo", "-keep"},
+		notify: func(c chan<- os.Signal, _ ...os.Signal) { got <- c }}
+	done := make(chan int, 1)
+	go func() { done <- run(context.Background(), e) }()
+	sigs := <-got
+	for deadline := time.Now().Add(20 * time.Second); !strings.Contains(out.String(), "still serving"); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("never said still serving:\n%s\n%s", out.String(), errb.String())
+		}
+	}
+	m := regexp.MustCompile(`nsenter --net=/run/netns/(\S+) dig @198\.18\.0\.1 www\.example\.com A`).FindStringSubmatch(out.String())
+	if m == nil {
+		t.Errorf("no dig hint:\n%s", out.String())
+	} else if a, err := exec.Command("nsenter", "--net=/run/netns/"+m[1], "dig", "+short", "+time=2", "+tries=1", "@198.18.0.1", "host.example.com", "A").Output(); err != nil || strings.TrimSpace(string(a)) != demoNewAddr {
+		t.Errorf("dig from the client namespace while kept: %q %v", a, err)
+	}
+	sigs <- syscall.SIGINT
+	select {
+	case code := <-done:
+		if code != exitOK {
+			t.Errorf("exit %d:\n%s\n%s", code, out.String(), errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("demo -keep did not stop on SIGINT")
+	}
+	stdout := out.String()
+	for _, want := range []string{
+		"named (Debian package bind9) is not installed: the primary is another xdpns instead",
+		"primary:   xdpns serve in the server namespace on 127.0.0.1:5300",
+		"made with an edited zone file and `xdpns zone reload` at the primary",
+		"NOTIFY from the primary -> AXFR (full transfer) 2024060101 -> 2024060102",
+		"ok: all 14 answers as expected, 8 by XDP and 6 by Go; the change arrived by NOTIFY and AXFR",
+	} {
+		if !strings.Contains(stdout, want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout)
+		}
+	}
+	checkLabCleaned(t, stdout)
+}
+
+// checkLabCleaned checks the demo removed its directory and its network
+// namespaces (and so the veth pair and XDP).
+func checkLabCleaned(t *testing.T, stdout string) {
+	t.Helper()
+	m := regexp.MustCompile(`state in (\S+)/state`).FindStringSubmatch(stdout)
+	if m == nil {
+		t.Fatalf("no state directory in the output:\n%s", stdout)
+	}
+	if _, err := os.Stat(m[1]); !os.IsNotExist(err) {
+		t.Errorf("demo directory %s left behind: %v", m[1], err)
+	}
+	ns := regexp.MustCompile(`network namespaces (\S+) \(server\) and (\S+) \(client\)`).FindStringSubmatch(stdout)
+	if ns == nil {
+		t.Fatalf("no namespaces in the output:\n%s", stdout)
+	}
+	for _, n := range ns[1:] {
+		if _, err := os.Stat("/run/netns/" + n); !os.IsNotExist(err) {
+			t.Errorf("network namespace %s left behind: %v", n, err)
+		}
+	}
 }

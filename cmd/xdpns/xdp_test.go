@@ -547,3 +547,53 @@ func execInput(ctx context.Context, input, prog string, args ...string) (string,
 	out, err := cmd.CombinedOutput()
 	return string(out), err
 }
+
+// TestServeXDPNotPermitted: without the capabilities for BPF (a container),
+// serve says so and answers from userspace. As root the capabilities are
+// dropped from the bounding set with setpriv.
+func TestServeXDPNotPermitted(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	writeFile(t, dir, "example.com.zone", zoneText("example.com.", 1, "203.0.113.10"))
+	cfg := writeFile(t, dir, "xdpns.yaml", fmt.Sprintf(`server: {listen: ["127.0.0.1:%d"], udp-sockets: 1}
+xfr: {state-dir: ""}
+control: {socket: ctl.sock}
+xdp: {interfaces: [lo]}
+zones:
+  - {name: example.com., file: example.com.zone}
+`, port))
+	t.Setenv(envRunMain, "1")
+	var p *testenv.Process
+	if os.Geteuid() == 0 {
+		testenv.RequireBinary(t, "setpriv")
+		p = testenv.StartProcess(t, "setpriv", "--bounding-set", "-bpf,-net_admin,-sys_admin,-perfmon", "--inh-caps", "-all", "--",
+			os.Args[0], "serve", "-c", cfg)
+	} else {
+		p = testenv.StartProcess(t, os.Args[0], "serve", "-c", cfg)
+	}
+	sock := filepath.Join(dir, "ctl.sock")
+	var st ctlResponse
+	p.WaitFor(t, 10*time.Second, func() error {
+		code, out, errOut := runCmd(t, "xdp", "stats", "-json", "-s", sock)
+		if code != exitOK {
+			return fmt.Errorf("xdp stats: %s", errOut)
+		}
+		return json.Unmarshal([]byte(out), &st)
+	})
+	if st.XDP.State != "not permitted" || !strings.Contains(st.XDP.Reason, "xdp not permitted") {
+		t.Errorf("xdp %+v", st.XDP)
+	}
+	if !strings.Contains(p.Output(), "XDP is not permitted here (needs root, or CAP_BPF and CAP_NET_ADMIN); serving from userspace only") {
+		t.Errorf("log:\n%s", p.Output())
+	}
+	m := new(dns.Msg)
+	m.SetQuestion("www.example.com.", dns.TypeA)
+	r, err := dns.Exchange(m, fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil || len(r.Answer) != 1 || r.Answer[0].(*dns.A).A.String() != "203.0.113.10" {
+		t.Errorf("answer %v, %v", r, err)
+	}
+	code, out, _ := runCmd(t, "xdp", "stats", "-s", sock)
+	if code != exitOK || !strings.Contains(out, "XDP: not permitted: ") || !strings.Contains(out, "server sockets: 1 UDP queries") {
+		t.Errorf("xdp stats:\n%s", out)
+	}
+}

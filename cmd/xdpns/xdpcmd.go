@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"github.com/xdpns/xdpns/loader"
@@ -115,20 +114,18 @@ func printXDPStats(w io.Writer, st xdpStatus, srv *serverCounters) {
 		fmt.Fprintf(w, "last error: %s\n", st.LastError)
 	}
 	if st.Counters != nil {
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "answered in XDP\t%d\t\n", st.Answered)
+		fmt.Fprintf(w, "%-24s %12d\n", "answered in XDP", st.Answered)
 		for _, n := range loader.StatNames() {
 			if v := st.Counters[n]; v > 0 && strings.HasPrefix(n, "tx__") {
-				fmt.Fprintf(tw, "  %s\t%d\t\n", n, v)
+				fmt.Fprintf(w, "  %-22s %12d\n", n, v)
 			}
 		}
-		fmt.Fprintf(tw, "passed to the kernel\t%d\t\n", st.Passed)
+		fmt.Fprintf(w, "%-24s %12d\n", "passed to the kernel", st.Passed)
 		for _, n := range loader.StatNames() {
 			if v := st.Counters[n]; v > 0 && !strings.HasPrefix(n, "tx__") {
-				fmt.Fprintf(tw, "  %s\t%d\t\n", n, v)
+				fmt.Fprintf(w, "  %-22s %12d\n", n, v)
 			}
 		}
-		tw.Flush()
 	}
 	if srv != nil {
 		fmt.Fprintf(w, "server sockets: %d UDP queries, %d UDP responses; %d TCP queries on %d connections (%d refused)\n",
