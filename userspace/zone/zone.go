@@ -11,6 +11,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -174,7 +175,10 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 		return pos(i)
 	}
 	z := &Zone{Origin: origin, order: &nameOrder{}, id: versions.Add(1)}
-	nodes := make(map[string]*Node, len(rrs)/2+1)
+	// One map while building: each name's node and its RRsets, found by a
+	// scan of the few types a name has. (Four maps in turn made a million
+	// records take seconds more, most of it map lookups missing the cache.)
+	nodes := make(map[string]*building, len(rrs)/2+1)
 	nsTargets := map[string]bool{}
 	for _, rr := range rrs {
 		if ns, ok := rr.(*dns.NS); ok {
@@ -182,11 +186,6 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 		}
 	}
 	var warns []Warning
-	type key struct {
-		name string
-		t    uint16
-	}
-	sets := map[key]*RRset{}
 	soaSeen := false
 	for i, rr := range rrs {
 		h := rr.Header()
@@ -220,15 +219,12 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 		if sig, ok := rr.(*dns.RRSIG); ok {
 			t = sig.TypeCovered
 		}
-		k := key{h.Name, t}
-		s := sets[k]
-		if s == nil {
-			s = &RRset{Type: t}
-			sets[k] = s
-			if nodes[h.Name] == nil {
-				nodes[h.Name] = &Node{Name: h.Name}
-			}
+		b := nodes[h.Name]
+		if b == nil {
+			b = &building{node: &Node{Name: h.Name}}
+			nodes[h.Name] = b
 		}
+		s := b.set(t)
 		if h.Rrtype == dns.TypeRRSIG {
 			s.Sigs = append(s.Sigs, rr)
 		} else {
@@ -241,17 +237,14 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 	if !soaSeen {
 		return nil, warns, ErrNoSOA
 	}
-	// Gather each node's sets, sorted by type, until they are encoded.
-	build := make(map[*Node][]RRset, len(nodes))
-	for k, s := range sets {
-		n := nodes[k.name]
-		// RFC 2181 §5.2: all RRs of an RRset share one TTL; use the lowest.
-		normaliseTTL(s.RRs)
-		build[n] = append(build[n], *s)
-	}
-	sets = nil
-	for _, ss := range build {
-		sort.Slice(ss, func(i, j int) bool { return ss[i].Type < ss[j].Type })
+	for _, b := range nodes {
+		for i := range b.sets {
+			// RFC 2181 §5.2: all RRs of an RRset share one TTL; the lowest.
+			normaliseTTL(b.sets[i].RRs)
+		}
+		if len(b.sets) > 1 {
+			sort.Slice(b.sets, func(i, j int) bool { return b.sets[i].Type < b.sets[j].Type })
+		}
 	}
 	// NSEC3 owners are not names of the zone's tree: queries for them are
 	// answered as if they did not exist (RFC 5155 §7.2.8), and they must not
@@ -259,32 +252,35 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 	// The NSEC3 RRset is split off even when its owner also holds ordinary
 	// data: RFC 5155 Appendix A has 2t7b4g4vsa5smi47k61mv5bv1a22bojr.example.
 	// with an A RRset beside the NSEC3 of ns1.example.
-	for name, n := range nodes {
+	var n3 []*building
+	for name, b := range nodes {
 		if name == origin || Parent(name) != origin {
 			continue // NSEC3 owners are one label below the apex
 		}
-		ss := build[n]
-		i := slices.IndexFunc(ss, func(s RRset) bool { return s.Type == dns.TypeNSEC3 })
+		i := slices.IndexFunc(b.sets, func(s RRset) bool { return s.Type == dns.TypeNSEC3 })
 		if i < 0 {
 			continue
 		}
 		h, _, _ := strings.Cut(name, ".")
-		n3 := &Node{Name: name}
-		build[n3] = []RRset{ss[i]}
-		z.n3 = append(z.n3, nsec3Entry{hash: h, node: n3})
-		build[n] = slices.Delete(ss, i, i+1)
-		if len(build[n]) == 0 {
+		nb := &building{node: &Node{Name: name}, sets: []RRset{b.sets[i]}}
+		n3 = append(n3, nb)
+		z.n3 = append(z.n3, nsec3Entry{hash: h, node: nb.node})
+		b.sets = slices.Delete(b.sets, i, i+1)
+		if len(b.sets) == 0 {
 			delete(nodes, name)
 		}
 	}
-	if err := checkCNAMEs(origin, nodes, build, rrs, where); err != nil {
+	if err := checkCNAMEs(origin, nodes, rrs, where); err != nil {
 		return nil, warns, err
 	}
 	var scratch []byte
-	for n, ss := range build {
-		var err error
-		if n.data, scratch, err = encodeSets(ss, scratch); err != nil {
-			return nil, warns, err
+	for _, list := range [][]*building{n3, slices.Collect(maps.Values(nodes))} {
+		for _, b := range list {
+			var err error
+			if b.node.data, scratch, err = encodeSets(b.sets, scratch); err != nil {
+				return nil, warns, err
+			}
+			b.sets = nil // the records may go now
 		}
 	}
 	if err := z.index(nodes, opt); err != nil {
@@ -296,29 +292,21 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 // checkCNAMEs enforces that a CNAME shares its name only with DNSSEC records
 // (RFC 1034 §3.6.2, RFC 4035 §2.5), except below a zone cut or DNAME where
 // data is occluded and never served.
-func checkCNAMEs(origin string, nodes map[string]*Node, build map[*Node][]RRset, rrs []dns.RR, where func(int) string) error {
-	get := func(n *Node, t uint16) *RRset {
-		for i, s := range build[n] {
-			if s.Type == t {
-				return &build[n][i]
-			}
-		}
-		return nil
-	}
+func checkCNAMEs(origin string, nodes map[string]*building, rrs []dns.RR, where func(int) string) error {
 	occluded := func(name string) bool {
 		for p := Parent(name); p != origin && dns.IsSubDomain(origin, p); p = Parent(p) {
-			if n := nodes[p]; n != nil && (get(n, dns.TypeNS) != nil || get(n, dns.TypeDNAME) != nil) {
+			if b := nodes[p]; b != nil && (b.get(dns.TypeNS) != nil || b.get(dns.TypeDNAME) != nil) {
 				return true
 			}
 		}
 		return false
 	}
-	for _, n := range nodes {
-		c := get(n, dns.TypeCNAME)
-		if c == nil || occluded(n.Name) {
+	for _, b := range nodes {
+		c := b.get(dns.TypeCNAME)
+		if c == nil || occluded(b.node.Name) {
 			continue
 		}
-		for _, s := range build[n] {
+		for _, s := range b.sets {
 			switch s.Type {
 			case dns.TypeCNAME, dns.TypeRRSIG, dns.TypeNSEC:
 			default:
@@ -338,6 +326,30 @@ func checkCNAMEs(origin string, nodes map[string]*Node, build map[*Node][]RRset,
 		}
 	}
 	return nil
+}
+
+// building is a node while New gathers its records.
+type building struct {
+	node *Node
+	sets []RRset
+}
+
+func (b *building) get(t uint16) *RRset {
+	for i := range b.sets {
+		if b.sets[i].Type == t {
+			return &b.sets[i]
+		}
+	}
+	return nil
+}
+
+// set returns the RRset of type t, adding an empty one when missing.
+func (b *building) set(t uint16) *RRset {
+	if s := b.get(t); s != nil {
+		return s
+	}
+	b.sets = append(b.sets, RRset{Type: t})
+	return &b.sets[len(b.sets)-1]
 }
 
 func indexOf(rrs []dns.RR, rr dns.RR) int {
@@ -375,48 +387,54 @@ func normaliseTTL(rrs []dns.RR) {
 
 // index computes node flags, empty non-terminals, child counts and the
 // DNSSEC orderings, then freezes nodes into the zone's sharded map.
-func (z *Zone) index(nodes map[string]*Node, opt Options) error {
-	// Empty non-terminals: every ancestor of a name, up to the apex.
-	names := make([]string, 0, len(nodes))
-	for name := range nodes {
-		names = append(names, name)
+func (z *Zone) index(built map[string]*building, opt Options) error {
+	// Nodes go straight into the zone's sharded map; empty non-terminals are
+	// added for every ancestor of a name, up to the apex.
+	b := shardmap.Builder[*Node](len(built) + len(built)/8)
+	for name, bn := range built {
+		b.Set(name, bn.node)
 	}
-	for _, name := range names {
+	get := func(name string) *Node {
+		n, _ := b.Get(name)
+		return n
+	}
+	for name := range built {
 		for p := parent(name); p != "" && dns.IsSubDomain(z.Origin, p) && p != name; p = parent(p) {
-			if _, ok := nodes[p]; ok {
+			if get(p) != nil {
 				break // ancestors of an existing node were already added
 			}
-			nodes[p] = &Node{Name: p}
+			b.Set(p, &Node{Name: p})
 			if p == z.Origin {
 				break
 			}
 		}
 	}
-	for name, n := range nodes {
+	b.Range(func(name string, n *Node) bool {
 		n.Flags = nodeFlags(z.Origin, n)
 		if name != z.Origin {
-			nodes[parent(name)].kids++
+			get(parent(name)).kids++
 		}
-	}
+		return true
+	})
 	// BelowCut: names under a delegation or under a DNAME owner.
-	for name, n := range nodes {
-		if belowCut(z.Origin, name, func(p string) *Node { return nodes[p] }) {
+	b.Range(func(name string, n *Node) bool {
+		if belowCut(z.Origin, name, get) {
 			n.Flags |= BelowCut
 		}
 		if n.HasType(dns.TypeNSEC) {
 			z.nsec = append(z.nsec, name)
 		}
-	}
+		return true
+	})
 	sortCanonical(z.nsec)
 	for _, name := range z.nsec {
 		z.nsecKeys = append(z.nsecKeys, SortKey(nil, name))
 	}
 	sort.Slice(z.n3, func(i, j int) bool { return z.n3[i].hash < z.n3[j].hash })
-	b := shardmap.Builder[*Node](len(nodes))
-	for name, n := range nodes {
-		b.Set(name, n)
-	}
 	z.nodes = b.Map()
+	if z.Node(z.Origin) == nil {
+		return ErrNoSOA
+	}
 	return z.apexChanged(opt)
 }
 
