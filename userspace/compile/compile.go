@@ -118,8 +118,14 @@ func newCompiler(z *zone.Zone, zoneTypes []uint16) (*compiler, error) {
 // typesFor lists the QTYPEs compiled at a node (TypeDefault last).
 func (c *compiler) typesFor(n *zone.Node) []uint16 {
 	types := c.types[:0]
-	probe := answer.Lookup(c.z, answer.Query{Name: n.Name, Type: probeType})
-	if len(probe.Answer) > 0 {
+	// Only a name holding a CNAME, or below a DNAME (occluded, so BelowCut),
+	// can answer through a chain; the probe tells for sure.
+	chain := false
+	if n.HasType(dns.TypeCNAME) || n.Has(zone.BelowCut) {
+		probe := answer.Lookup(c.z, answer.Query{Name: n.Name, Type: probeType})
+		chain = len(probe.Answer) > 0
+	}
+	if chain {
 		// The name answers through a CNAME or DNAME chain, whose end may be
 		// anywhere: list every type of the zone.
 		types = append(types, c.zoneTypes...)
