@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/xdpns/xdpns/userspace/config"
 )
@@ -51,7 +52,38 @@ func cmdCheck(_ context.Context, e *env, args []string) int {
 		e.printf("; %s (transferred from their primaries when served)", plural(n, "secondary zone"))
 	}
 	e.printf("\n")
+	if x := cfg.XDP; x.Enabled() {
+		e.printf("%s\n", xdpSummary(cfg))
+	}
 	return exitOK
+}
+
+// xdpSummary says what XDP will answer, from where.
+func xdpSummary(cfg *config.Config) string {
+	x := cfg.XDP
+	port, addrs := cfg.XDPService()
+	at := "any address"
+	if addrs != nil {
+		var as []string
+		for _, a := range addrs {
+			as = append(as, a.String())
+		}
+		at = strings.Join(as, ", ")
+	}
+	s := fmt.Sprintf("xdp: %s (%s): UDP port %d at %s", strings.Join(x.Interfaces, ", "), x.Mode, port, at)
+	if x.Pin != "" {
+		s += "; pinned under " + x.Pin
+	}
+	var others []string
+	for _, ap := range cfg.Server.Listen {
+		if ap.Port() != port {
+			others = append(others, ap.String())
+		}
+	}
+	if len(others) > 0 {
+		s += "; " + strings.Join(others, ", ") + " answered from userspace only"
+	}
+	return s
 }
 
 // printErrors prints a configuration error, one problem per line.

@@ -26,6 +26,12 @@ func TestCheck(t *testing.T) {
 			stdout: "ok: 1 zone, 22 records; 1 secondary zone (transferred from their primaries when served)\n",
 		},
 		{
+			name:   "xdp sample",
+			config: "testdata/xdp.yaml",
+			code:   exitOK,
+			stdout: "ok: 1 zone, 22 records\nxdp: eth0, eth1 (native): UDP port 53 at 198.51.100.53, 2001:db8::53; pinned under /sys/fs/bpf/xdpns; 127.0.0.1:5353 answered from userspace only\n",
+		},
+		{
 			name:   "warning",
 			config: "testdata/warn.yaml",
 			code:   exitOK,

@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"regexp"
 	"runtime"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/cilium/ebpf"
@@ -50,8 +53,10 @@ var (
 const xdpPass = 2
 
 // newVethLab builds a lab whose namespace names start with prefix. On
-// error nothing is left behind.
+// error nothing is left behind. Labs of the same prefix left by a process
+// that no longer runs (killed before it could clean up) are removed first.
 func newVethLab(prefix string) (l *vethLab, err error) {
+	removeStaleLabs(prefix)
 	id := fmt.Sprintf("%d-%x", os.Getpid(), rand.Uint32()&0xffffff)
 	l = &vethLab{
 		ServerNS: prefix + "-s-" + id, ClientNS: prefix + "-c-" + id,
@@ -171,6 +176,27 @@ func (l *vethLab) Close() error {
 	}
 	l.server, l.client = -1, -1
 	return errors.Join(errs...)
+}
+
+// removeStaleLabs deletes the namespaces PREFIX-{s,c}-PID-ID whose PID is
+// not a running process.
+func removeStaleLabs(prefix string) {
+	entries, err := os.ReadDir("/run/netns")
+	if err != nil {
+		return
+	}
+	re := regexp.MustCompile("^" + regexp.QuoteMeta(prefix) + `-[sc]-(\d+)-[0-9a-f]+$`)
+	for _, e := range entries {
+		m := re.FindStringSubmatch(e.Name())
+		if m == nil {
+			continue
+		}
+		pid, err := strconv.Atoi(m[1])
+		if err != nil || pid == os.Getpid() || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		_ = netns.DeleteNamed(e.Name())
+	}
 }
 
 // onThread runs f on a locked OS thread and waits. A thread left in
