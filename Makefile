@@ -7,6 +7,8 @@
 #   make bench-xfr  secondaries behind BIND: transfer of a 1M-RR zone and
 #                propagation of updates, xdpns vs Knot and NSD
 #   make fuzz    fuzz every target for FUZZTIME each
+#   make generate       rebuild the BPF objects and their Go bindings (bpf2go)
+#   make check-generated  fail if the committed objects differ from bpf/ (CI)
 #
 # Installing needs root (it runs .ci/deps.sh, which does nothing when every
 # package is there already). See docs/testing.md.
@@ -25,7 +27,7 @@ FUZZTIME  ?= 20s
 # Extra flags for the userspace benchmark, e.g. BENCHFLAGS="-rate 100000".
 BENCHFLAGS ?=
 
-.PHONY: all deps build demo test vet bench bench-userspace bench-heap fuzz clean
+.PHONY: all deps build demo test vet generate check-generated bench bench-userspace bench-heap fuzz clean
 
 all: build
 
@@ -43,6 +45,15 @@ test: deps
 
 vet:
 	$(GO) vet ./...
+
+# The XDP program is compiled with clang-16 through bpf2go; the .o files and
+# Go bindings are committed so a build needs no clang.
+generate: deps
+	$(GO) generate ./loader
+
+# CI: regenerate and compare with what is committed.
+check-generated: generate
+	@git diff --exit-code -- bpf loader || { echo "check-generated: the committed BPF objects do not match bpf/*.c; run make generate and commit"; exit 1; }
 
 bench: deps build bench-userspace bench-heap
 
