@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"net"
+	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -133,6 +134,9 @@ func newFastPath(cfg *config.Config, log *slog.Logger) (*fastPath, xdpStatus) {
 		return nil, xdpStatus{State: state, Reason: err.Error(), Pin: xc.Pin}
 	}
 	if !xc.Enabled() {
+		if xc.Pin != "" && hasPins(xc.Pin) {
+			removeStalePins(xc.Pin, log, errors.New("xdp.interfaces is empty"))
+		}
 		return off("off", errors.New("xdp.interfaces is empty"))
 	}
 	mode, err := loader.ParseMode(xc.Mode)
@@ -146,16 +150,20 @@ func newFastPath(cfg *config.Config, log *slog.Logger) (*fastPath, xdpStatus) {
 		}
 	}
 	x, err := loader.New(loaderConfig(cfg))
+	if err != nil && xc.Pin != "" && hasPins(xc.Pin) {
+		// What an earlier serve pinned keeps answering from maps nobody
+		// updates any more: remove it, whatever this serve can do.
+		removeStalePins(xc.Pin, log, err)
+		if !errors.Is(err, loader.ErrNotPermitted) {
+			x, err = loader.New(loaderConfig(cfg)) // afresh (another version's maps)
+		}
+	}
 	switch {
 	case errors.Is(err, loader.ErrNotPermitted):
 		log.Warn("XDP is not permitted here (needs root, or CAP_BPF and CAP_NET_ADMIN); serving from userspace only: the same answers, slower", "err", err)
 		return off("not permitted", err)
 	case err != nil:
-		hint := ""
-		if xc.Pin != "" {
-			hint = fmt.Sprintf(" (pinned maps of another version? `xdpns xdp detach -c %s` removes them)", cfg.File)
-		}
-		log.Error("XDP not started; serving from userspace only"+hint, "err", err)
+		log.Error("XDP not started; serving from userspace only", "err", err)
 		return off("failed", err)
 	}
 	f := &fastPath{x: x, log: log, cfg: xc, mode: mode, pinned: xc.Pin != "", adopted: x.Adopted(), inXDP: map[string]*zone.Zone{}}
@@ -163,6 +171,28 @@ func newFastPath(cfg *config.Config, log *slog.Logger) (*fastPath, xdpStatus) {
 		log.Info("adopted pinned XDP answers; they are served until the zones are loaded", "pin", xc.Pin)
 	}
 	return f, xdpStatus{}
+}
+
+// hasPins reports whether dir holds anything (pinned maps or links).
+func hasPins(dir string) bool {
+	entries, err := os.ReadDir(dir)
+	return err == nil && len(entries) > 0
+}
+
+// removeStalePins removes the objects an earlier serve pinned under dir,
+// which this serve cannot adopt (why): XDP would go on answering from maps
+// no one updates. RemovePins detaches the links; without the privileges
+// for that, unlinking the pins drops the links' last reference too.
+func removeStalePins(dir string, log *slog.Logger, why error) {
+	err := loader.RemovePins(dir)
+	if err != nil {
+		err = os.RemoveAll(dir)
+	}
+	if err != nil {
+		log.Error("XDP pinned by an earlier serve could not be removed and may answer stale data; run `xdpns xdp detach`", "pin", dir, "err", err)
+		return
+	}
+	log.Warn("XDP pinned by an earlier serve removed: this serve cannot adopt it, and it would answer stale data", "pin", dir, "why", why)
 }
 
 // xdpZones returns the zones XDP may answer, by origin: every served zone

@@ -597,3 +597,45 @@ zones:
 		t.Errorf("xdp stats:\n%s", out)
 	}
 }
+
+// TestServeXDPStalePins: a serve that cannot adopt what an earlier serve
+// pinned (here: started without the BPF capabilities) removes it, so that
+// XDP does not go on answering from maps no one updates; Go answers.
+func TestServeXDPStalePins(t *testing.T) {
+	x := newXDPTest(t)
+	testenv.RequireBinary(t, "dig")
+	testenv.RequireBinary(t, "setpriv")
+	pin := bpffs(t)
+	t.Cleanup(func() { loader.RemovePins(pin) })
+	x.zoneFile("example.com.", 1, "203.0.113.10")
+	x.zoneFile("example.net.", 1, "198.51.100.10")
+	x.writeConfig("auto", pin, twoFileZones)
+	x.stop(x.serve(2))
+	if !x.attached() {
+		t.Fatal("pinned XDP not left attached")
+	}
+	x.zoneFile("example.com.", 2, "203.0.113.11")
+	p := testenv.StartProcess(t, "nsenter", "--net=/run/netns/"+x.lab.ServerNS, "--",
+		"setpriv", "--bounding-set", "-bpf,-net_admin,-sys_admin,-perfmon", "--inh-caps", "-all", "--",
+		os.Args[0], "serve", "-c", x.cfg)
+	p.WaitFor(t, 10*time.Second, func() error {
+		r, err := x.stats()
+		if err != nil {
+			return err
+		}
+		if r.XDP.State != "not permitted" {
+			return fmt.Errorf("xdp %s", r.XDP.State)
+		}
+		return nil
+	})
+	if !strings.Contains(p.Output(), "XDP pinned by an earlier serve removed") {
+		t.Errorf("log:\n%s", p.Output())
+	}
+	if x.attached() {
+		t.Error("stale pinned XDP still attached")
+	}
+	if _, err := os.Stat(pin); !os.IsNotExist(err) {
+		t.Errorf("pins left: %v", err)
+	}
+	x.via("dig", x.lab.Server4, "www.example.com.", "NOERROR", []string{"A 203.0.113.11"}, "go")
+}
