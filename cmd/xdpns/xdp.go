@@ -51,6 +51,7 @@ type fastPath struct {
 	inXDP    map[string]*zone.Zone // origin -> version in the maps, loaded by this process
 	loaded   bool                  // this process has loaded the maps
 	closed   bool                  // detached or stopped: x is closed
+	why      string                // why it was closed
 	adopted  bool                  // New took over pinned answers
 	lastErr  string
 	loads    uint64 // full loads (LoadZones)
@@ -257,7 +258,7 @@ func (f *fastPath) start(want map[string]*zone.Zone) {
 	f.mu.Unlock()
 	if len(links) == 0 {
 		f.log.Error("XDP attached to no interface; serving from userspace only")
-		f.shut(true)
+		f.shut(true, "attached to no interface")
 	}
 }
 
@@ -365,7 +366,7 @@ func (f *fastPath) load(want map[string]*zone.Zone) {
 	if _, err := f.x.LoadZones(); err != nil {
 		f.log.Error("XDP could not be emptied; detaching it", "err", err)
 		f.noteErr(err)
-		f.shut(true)
+		f.shut(true, "detached after a failed load")
 		return
 	}
 	f.mu.Lock()
@@ -409,12 +410,13 @@ func (f *fastPath) release(want map[string]*zone.Zone) {
 // the interfaces: pinned links are unpinned first, so closing them
 // detaches. Without detach pinned links stay (XDP keeps answering from
 // the pinned maps); unpinned ones go with their last reference.
-func (f *fastPath) shut(detach bool) {
+func (f *fastPath) shut(detach bool, why string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.closed {
 		return
 	}
+	f.why = why
 	for _, l := range f.links {
 		if detach && f.pinned {
 			if err := l.l.Unpin(); err != nil {
@@ -441,13 +443,13 @@ func (f *fastPath) close() {
 		f.mu.Lock()
 		n := len(f.links)
 		f.mu.Unlock()
-		f.shut(false)
+		f.shut(false, "serve stopped")
 		if n > 0 {
 			f.log.Info("XDP left attached and answering from the pinned maps (xdpns xdp detach removes it)", "pin", f.cfg.Pin)
 		}
 		return
 	}
-	f.shut(true)
+	f.shut(true, "serve stopped")
 	f.log.Info("XDP detached")
 }
 
@@ -462,7 +464,7 @@ func (f *fastPath) detach() (string, error) {
 		names = append(names, l.ifname)
 	}
 	f.mu.Unlock()
-	f.shut(true)
+	f.shut(true, "detached by `xdpns xdp detach`")
 	msg := "XDP detached"
 	if len(names) > 0 {
 		msg += " from " + strings.Join(names, ", ")
@@ -522,7 +524,7 @@ func (f *fastPath) status() xdpStatus {
 	st := xdpStatus{State: "attached", Pin: f.cfg.Pin, Adopted: f.adopted, Zones: len(f.inXDP),
 		Loads: f.loads, Updates: f.updates, Failures: f.failures, LastError: f.lastErr}
 	if f.closed {
-		st.State = "detached"
+		st.State, st.Reason = "detached", f.why
 		return st
 	}
 	if len(f.links) == 0 {

@@ -639,3 +639,84 @@ func TestServeXDPStalePins(t *testing.T) {
 	}
 	x.via("dig", x.lab.Server4, "www.example.com.", "NOERROR", []string{"A 203.0.113.11"}, "go")
 }
+
+// TestServeXDPNoInterface: an interface that does not exist is logged and
+// XDP closed; serve answers from userspace.
+func TestServeXDPNoInterface(t *testing.T) {
+	testenv.RequireRoot(t)
+	dir := t.TempDir()
+	port := freePort(t)
+	writeFile(t, dir, "example.com.zone", zoneText("example.com.", 1, "203.0.113.10"))
+	cfg := writeFile(t, dir, "xdpns.yaml", fmt.Sprintf(`server: {listen: ["127.0.0.1:%d"], udp-sockets: 1}
+xfr: {state-dir: ""}
+control: {socket: ctl.sock}
+xdp: {interfaces: [xdpns-nosuch0], mode: native}
+zones:
+  - {name: example.com., file: example.com.zone}
+`, port))
+	h := startServe(t, cfg, port)
+	h.waitAnswer("www.example.com.", "203.0.113.10")
+	h.waitLog("XDP attached to no interface; serving from userspace only")
+	code, out, _ := runCmd(t, "xdp", "stats", "-s", filepath.Join(dir, "ctl.sock"))
+	if code != exitOK || !strings.Contains(out, "XDP: detached: attached to no interface") || !strings.Contains(out, "last error: attach xdp to xdpns-nosuch0") {
+		t.Errorf("xdp stats: exit %d\n%s", code, out)
+	}
+}
+
+// TestServeXDPPinnedInterfaceRemoved: an interface taken out of
+// xdp.interfaces loses the XDP link the previous serve pinned for it.
+func TestServeXDPPinnedInterfaceRemoved(t *testing.T) {
+	x := newXDPTest(t)
+	pin := bpffs(t)
+	t.Cleanup(func() { loader.RemovePins(pin) })
+	err := x.lab.InServer(func() error {
+		// A second veth pair, both ends in the server namespace.
+		v := &netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "xd0"}, PeerName: "xd1"}
+		if err := netlink.LinkAdd(v); err != nil {
+			return err
+		}
+		return netlink.LinkSetUp(v)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hasXDP := func(ifname string) bool {
+		var on bool
+		if err := x.lab.InServer(func() error {
+			var err error
+			on, err = xdpAttachedTo(ifname)
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		return on
+	}
+	x.zoneFile("example.com.", 1, "203.0.113.10")
+	x.writeConfig("generic", pin, "  - {name: example.com., file: example.com.zone}\n")
+	cfg := strings.Replace(readFile(t, x.cfg), "interfaces: [xs0]", "interfaces: [xs0, xd0]", 1)
+	writeFile(t, x.dir, "xdpns.yaml", cfg)
+	x.stop(x.serve(1))
+	if !hasXDP("xs0") || !hasXDP("xd0") {
+		t.Fatal("pinned XDP not left on both interfaces")
+	}
+	x.writeConfig("generic", pin, "  - {name: example.com., file: example.com.zone}\n")
+	p := x.serve(1)
+	if hasXDP("xd0") || !hasXDP("xs0") {
+		t.Errorf("xd0 attached %t, xs0 %t; want only xs0", hasXDP("xd0"), hasXDP("xs0"))
+	}
+	if !strings.Contains(p.Output(), "pinned XDP link of an interface no longer configured removed") {
+		t.Errorf("log:\n%s", p.Output())
+	}
+	if _, err := os.Stat(filepath.Join(pin, "link-xd0")); !os.IsNotExist(err) {
+		t.Errorf("pin of xd0 left: %v", err)
+	}
+}
+
+func readFile(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
