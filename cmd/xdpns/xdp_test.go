@@ -461,7 +461,10 @@ func TestServeXDPSecondary(t *testing.T) {
 	}
 	t.Cleanup(n.Stop)
 	x.zoneFile("example.net.", 1, "198.51.100.10")
-	x.writeConfig("auto", "", fmt.Sprintf(`  - {name: example.com., primaries: ["127.0.0.1:%d"]}
+	// Short timers: the zone expires 1-2 s after the primary goes away.
+	x.writeConfig("auto", "", fmt.Sprintf(`  - name: example.com.
+    primaries: ["127.0.0.1:%d"]
+    timers: {refresh-min: 100ms, refresh-max: 200ms, retry-min: 100ms, retry-max: 200ms, expire-min: 1s, expire-max: 2s}
   - {name: example.net., file: example.net.zone}
 `, primaryPort))
 	p := x.serve(2) // both: the secondary transferred before XDP counts it
@@ -493,6 +496,24 @@ func TestServeXDPSecondary(t *testing.T) {
 	code, out, _ := runCmd(t, "zone", "status", "example.com.", "-s", x.sock)
 	if code != exitOK || !strings.Contains(out, "1 IXFR") {
 		t.Errorf("zone status: the change did not come by IXFR:\n%s", out)
+	}
+
+	// The primary goes away; the zone expires: Go answers SERVFAIL, and
+	// XDP, which must not answer it any more, passes it.
+	n.Stop()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if st := x.mustStats().XDP; st.Zones == 1 && st.Served == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the zone did not leave XDP on expiry: %+v", x.mustStats().XDP)
+		}
+	}
+	x.via("dig", s4, "www.example.com.", "SERVFAIL", nil, "udp")
+	x.via("dig", s6, "www.example.net.", "NOERROR", []string{"A 198.51.100.10"}, "xdp")
+	code, out, _ = runCmd(t, "zone", "status", "example.com.", "-s", x.sock)
+	if code != exitOK || !strings.Contains(out, "expired") {
+		t.Errorf("zone status:\n%s", out)
 	}
 }
 
