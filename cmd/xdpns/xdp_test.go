@@ -741,3 +741,28 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
+
+func TestXDPUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"xdp"}, exitUsage, "usage: xdpns xdp <command>"},
+		{[]string{"xdp", "help"}, exitOK, "detach"},
+		{[]string{"xdp", "attach"}, exitUsage, `unknown command "attach"`},
+		{[]string{"xdp", "stats", "extra"}, exitUsage, "usage: xdpns xdp stats"},
+		{[]string{"xdp", "stats", "-s", "/nonexistent/ctl.sock"}, exitFail, "is `xdpns serve` running with this control socket?"},
+		{[]string{"xdp", "detach", "-c", "/nonexistent.yaml"}, exitFail, "read config"},
+		{[]string{"xdp", "detach", "-s", "/nonexistent/ctl.sock"}, exitOK, ""},
+	} {
+		code, _, stderr := runCmd(t, tc.args...)
+		if code != tc.code || !strings.Contains(stderr, tc.want) {
+			t.Errorf("xdpns %q: exit %d, stderr:\n%s\nwant exit %d and %q", tc.args, code, stderr, tc.code, tc.want)
+		}
+	}
+	_, out, _ := runCmd(t, "xdp", "detach", "-s", "/nonexistent/ctl.sock")
+	if !strings.Contains(out, "nothing to detach (without xdp.pin, XDP goes away with serve)") {
+		t.Errorf("detach with nothing running: %s", out)
+	}
+}
