@@ -233,15 +233,15 @@ func (f *fastPath) start(want map[string]*zone.Zone) {
 	f.started = true
 	f.dirty = false
 	f.load(want)
+	if f.isClosed() {
+		return // the maps could not even be emptied
+	}
 	if f.pinned {
 		f.removeStaleLinks()
 	}
 	var links []xdpLink
 	for _, ifname := range f.cfg.Interfaces {
 		l, mode, err := f.x.Attach(ifname, f.mode)
-		if err == nil {
-			mode = attachedMode(ifname, mode)
-		}
 		if err != nil {
 			f.log.Error("XDP not attached; queries on this interface are answered from userspace", "interface", ifname, "mode", f.mode, "err", err)
 			f.noteErr(err)
@@ -250,6 +250,7 @@ func (f *fastPath) start(want map[string]*zone.Zone) {
 			}
 			continue
 		}
+		mode = attachedMode(ifname, mode)
 		f.log.Info("XDP attached", "interface", ifname, "mode", mode, "pinned", f.pinned)
 		links = append(links, xdpLink{ifname: ifname, mode: mode, l: l})
 	}
