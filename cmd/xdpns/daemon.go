@@ -460,6 +460,10 @@ func (d *daemon) onZone(gen uint64, z *zone.Zone) {
 	// version served, serve, then XDP, in that order.
 	d.zmu.Lock()
 	prev := d.r.Zone(z.Origin)
+	if (prev == nil || z.DeltaFrom(prev.Zone) == nil) && z.Len() >= publishFirst {
+		d.publishThenCompile(prev, z)
+		return
+	}
 	rz, ch, err := responder.CompileFrom(prev, z)
 	if err != nil {
 		ch = nil
@@ -478,6 +482,44 @@ func (d *daemon) onZone(gen uint64, z *zone.Zone) {
 	if f := d.hooks.served; f != nil {
 		f(z.Origin, z.Serial())
 	}
+}
+
+// publishFirst is the zone size (names) from which a fully transferred zone
+// is served by the engine at once and its answers compiled afterwards: a
+// million names take seconds to compile, and the zone should answer before.
+var publishFirst = 20000 // a variable for tests
+
+// publishThenCompile serves z from the engine alone (XDP passes it, so no
+// stale answer stays in the maps), compiles its answers without holding the
+// zone lock, then serves the compiled version unless z was replaced
+// meanwhile. Called from onZone with d.zmu held; returns with it released.
+// The zone's next change waits: xfr calls onZone in order per zone.
+func (d *daemon) publishThenCompile(prev *responder.Zone, z *zone.Zone) {
+	var base *zone.Zone
+	if prev != nil {
+		base = prev.Zone
+	}
+	d.putLocked(&responder.Zone{Zone: z}, base, nil)
+	d.zmu.Unlock()
+	d.changed(z.Origin)
+	if f := d.hooks.served; f != nil {
+		f(z.Origin, z.Serial())
+	}
+	start := time.Now()
+	rz, err := responder.Compile(z)
+	if err != nil {
+		d.zlog.Warn("compile failed; answering without precomputed answers", "zone", z.Origin, "err", err)
+		return
+	}
+	d.zmu.Lock()
+	defer d.zmu.Unlock()
+	cur := d.r.Zone(z.Origin)
+	if cur == nil || cur.Zone != z {
+		return // replaced or removed while compiling
+	}
+	rz.Expired = cur.Expired
+	d.putLocked(rz, z, nil)
+	d.zlog.Info("answers compiled", "zone", z.Origin, "serial", z.Serial(), "names", z.Len(), "took", time.Since(start).Round(time.Millisecond))
 }
 
 func (d *daemon) onExpire(gen uint64, origin string, expired bool) {

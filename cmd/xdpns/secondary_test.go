@@ -463,3 +463,48 @@ func ixfrText(t *testing.T, addr netip.AddrPort, zoneName string, serial uint32)
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestServeSecondaryPublishFirst: a fully transferred zone is served by the
+// engine at once and its answers compiled afterwards; the next IXFR then
+// updates the compiled table.
+func TestServeSecondaryPublishFirst(t *testing.T) {
+	old := publishFirst
+	publishFirst = 1 // every zone, however small
+	t.Cleanup(func() { publishFirst = old })
+	dir := t.TempDir()
+	port := testenv.FreePort(t)
+	n := startTestNamed(t, namedConfig{
+		dir: filepath.Join(dir, "named"), notifyPort: port,
+		zones: []namedZone{{name: "sec.example.", text: zoneText("sec.example.", 1, "203.0.113.1"),
+			allowTransfer: "127.0.0.1;", allowUpdate: "127.0.0.1;"}},
+	})
+	cfg := writeFile(t, dir, "xdpns.yaml", fmt.Sprintf(`server:
+  listen: ["127.0.0.1:%d"]
+  udp-sockets: 1
+xfr:
+  state-dir: state
+log:
+  level: debug
+zones:
+  - name: sec.example.
+    primaries:
+      - {address: "%s"}
+`, port, n.Addr()))
+	h := startServe(t, cfg, port)
+	h.waitAnswer("www.sec.example.", "203.0.113.1")
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(h.stderr.String(), "answers compiled") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"answers compiled\" in the log:\n%s", h.stderr)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	n.update(t, "sec.example.", func(m *dns.Msg) {
+		m.RemoveRRset([]dns.RR{mustRR(t, "www.sec.example. 300 IN A 203.0.113.1")})
+		m.Insert([]dns.RR{mustRR(t, "www.sec.example. 300 IN A 203.0.113.2")})
+	})
+	h.waitAnswer("www.sec.example.", "203.0.113.2")
+	if strings.Count(h.stderr.String(), "answers compiled") != 1 {
+		t.Errorf("the IXFR compiled the whole zone again:\n%s", h.stderr)
+	}
+}
