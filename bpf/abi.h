@@ -125,6 +125,7 @@ enum stat {
 	STAT_PASS_ADDITIONAL,   /* the additional record is not a well-formed OPT */
 	STAT_PASS_EDNS_VERSION, /* EDNS version != 0 (Go answers BADVERS) */
 	STAT_PASS_NSID,         /* NSID asked while configured */
+	STAT_PASS_EXPIRE,       /* EDNS EXPIRE asked (RFC 7314): Go answers it */
 	STAT_PASS_TRAILING,     /* bytes after the message */
 	STAT_PASS_NO_ENTRY,     /* no compiled answer (or no generation loaded) */
 	STAT_PASS_COLLISION,    /* hash hit, name or type differ */

@@ -218,6 +218,8 @@ static __always_inline int parse_opt(void *data, void *data_end, struct scratch 
 			return STAT_PASS_ADDITIONAL;
 		if (code == EDNS_OPTION_NSID && (cfg->flags & CONFIG_NSID))
 			return STAT_PASS_NSID;
+		if (code == EDNS_OPTION_EXPIRE)
+			return STAT_PASS_EXPIRE; /* secondaries asking: Go adds the time left */
 		pos += OPT_OPTION_HDR + olen;
 	}
 	if (pos < rdlen)

@@ -122,6 +122,8 @@ func TestGoldenPass(t *testing.T) {
 		{name: "edns version 1", dns: setDNS(nameEnd+4+6, 1), reason: "pass__edns_version"},
 		{name: "nsid while configured", dns: q(t, "short.xdp.test.", dns.TypeA, variant{edns: true, size: 1232,
 			options: []dns.EDNS0{&dns.EDNS0_NSID{Code: dns.EDNS0NSID}}}), reason: "pass__nsid"},
+		{name: "edns expire (a secondary asking)", dns: q(t, "xdp.test.", dns.TypeSOA, variant{edns: true, size: 1232,
+			options: []dns.EDNS0{&dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Empty: true}}}), reason: "pass__expire"},
 		{name: "trailing bytes, no opt", dns: append(q(t, "short.xdp.test.", dns.TypeA, noEDNS), 0), reason: "pass__trailing"},
 		{name: "trailing bytes after opt", dns: append(append([]byte{}, base...), 0, 0), reason: "pass__trailing"},
 		{name: "no such name", dns: q(t, "nope.xdp.test.", dns.TypeA, edns), reason: "pass__no_entry"},

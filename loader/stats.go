@@ -21,6 +21,7 @@ var statNames = []string{
 	"pass__additional",
 	"pass__edns_version",
 	"pass__nsid",
+	"pass__expire",
 	"pass__trailing",
 	"pass__no_entry",
 	"pass__collision",

@@ -113,13 +113,14 @@ const (
 	xdpnsStatSTAT_PASS_ADDITIONAL   xdpnsStat = 14
 	xdpnsStatSTAT_PASS_EDNS_VERSION xdpnsStat = 15
 	xdpnsStatSTAT_PASS_NSID         xdpnsStat = 16
-	xdpnsStatSTAT_PASS_TRAILING     xdpnsStat = 17
-	xdpnsStatSTAT_PASS_NO_ENTRY     xdpnsStat = 18
-	xdpnsStatSTAT_PASS_COLLISION    xdpnsStat = 19
-	xdpnsStatSTAT_PASS_OVERSIZE     xdpnsStat = 20
-	xdpnsStatSTAT_PASS_NO_ROOM      xdpnsStat = 21
-	xdpnsStatSTAT_ABORTED           xdpnsStat = 22
-	xdpnsStatSTAT_MAX               xdpnsStat = 23
+	xdpnsStatSTAT_PASS_EXPIRE       xdpnsStat = 17
+	xdpnsStatSTAT_PASS_TRAILING     xdpnsStat = 18
+	xdpnsStatSTAT_PASS_NO_ENTRY     xdpnsStat = 19
+	xdpnsStatSTAT_PASS_COLLISION    xdpnsStat = 20
+	xdpnsStatSTAT_PASS_OVERSIZE     xdpnsStat = 21
+	xdpnsStatSTAT_PASS_NO_ROOM      xdpnsStat = 22
+	xdpnsStatSTAT_ABORTED           xdpnsStat = 23
+	xdpnsStatSTAT_MAX               xdpnsStat = 24
 )
 
 // Names of all BPF objects in the ELF.

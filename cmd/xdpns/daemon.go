@@ -95,13 +95,14 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 		served:  map[string]*responder.Zone{},
 		cfg:     cfg,
 		ctx:     ctx,
-		r: responder.New(responder.Config{
-			UDPPayload: cfg.Server.UDPPayload,
-			NSID:       cfg.Server.NSID,
-			Identity:   cfg.Server.Identity,
-			Version:    cfg.Server.Version,
-		}),
 	}
+	d.r = responder.New(responder.Config{
+		UDPPayload: cfg.Server.UDPPayload,
+		NSID:       cfg.Server.NSID,
+		Identity:   cfg.Server.Identity,
+		Version:    cfg.Server.Version,
+		Expire:     d.expireLeft,
+	})
 	if err := d.startXfrout(cfg); err != nil {
 		return nil, err
 	}
@@ -332,6 +333,22 @@ func (d *daemon) startXfrout(cfg *config.Config) error {
 		old.Close()
 	}
 	return nil
+}
+
+// expireLeft is the EDNS EXPIRE answered to SOA queries (RFC 7314): for a
+// secondary the seconds left before its expire deadline, so a tier of our
+// own secondaries cannot outlive the primary's data; false for file zones
+// (the responder answers the SOA expire).
+func (d *daemon) expireLeft(origin string) (uint32, bool) {
+	mgr := d.manager()
+	if mgr == nil {
+		return 0, false
+	}
+	st, err := mgr.ZoneStatus(origin)
+	if err != nil {
+		return 0, false
+	}
+	return uint32(max(0, time.Until(st.ExpireAt)/time.Second)), true
 }
 
 // source is xfrout's view of a zone: a secondary's snapshot and IXFR

@@ -142,6 +142,28 @@ control:
 	if r, _, err := tc.Exchange(soaQ, h.addr); err != nil || r.IsTsig() == nil || len(r.Answer) != 1 {
 		t.Errorf("signed SOA query: %v %v", r, err)
 	}
+	// EDNS EXPIRE (RFC 7314) on SOA queries: the time left for a
+	// secondary (the xfr clamps cap expire), the SOA expire for a file zone.
+	for _, c := range []struct {
+		zone     string
+		min, max uint32
+	}{{"sec.example.", 1, 1209600}, {"a.example.", 1209600, 1209600}} {
+		q := new(dns.Msg).SetQuestion(c.zone, dns.TypeSOA)
+		q.SetEdns0(1232, false)
+		q.IsEdns0().Option = append(q.IsEdns0().Option, &dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Empty: true})
+		r, err := dns.Exchange(q, h.addr)
+		var got *dns.EDNS0_EXPIRE
+		if err == nil && r.IsEdns0() != nil {
+			for _, o := range r.IsEdns0().Option {
+				if e, ok := o.(*dns.EDNS0_EXPIRE); ok {
+					got = e
+				}
+			}
+		}
+		if got == nil || got.Expire < c.min || got.Expire > c.max {
+			t.Errorf("EXPIRE for %s: %v (err %v), want %d..%d", c.zone, got, err, c.min, c.max)
+		}
+	}
 	row := waitStatus(t, sock, "sec.example.", func(r zoneRow) bool { return r.State == "ok" })
 	if row.Serial != 1 || row.Source != n.Addr().String() || row.Counters.Full != 1 || row.FromDisk {
 		t.Errorf("after the first transfer: %+v %+v", row, row.Counters)

@@ -22,6 +22,11 @@ type Config struct {
 	NSID       string // RFC 5001 identifier; empty: off
 	Identity   string // CHAOS id.server and hostname.bind; empty: REFUSED
 	Version    string // CHAOS version.bind; empty: REFUSED
+	// Expire returns the seconds left before a zone expires, for EDNS
+	// EXPIRE (RFC 7314) in answers to SOA queries: secondaries of ours must
+	// not outlive our primary's data. Nil, or false for a zone: the SOA
+	// expire (right for zones loaded from files, RFC 7314 §4).
+	Expire func(origin string) (uint32, bool)
 }
 
 // DefaultUDPPayload is the EDNS payload size we advertise by default
@@ -252,6 +257,9 @@ func (r *Responder) Respond(s *Scratch, dst, pkt []byte, tcp bool) []byte {
 	if z.Expired || z.Zone == nil {
 		return r.fail(dst, q, &resp, dns.RcodeServerFailure)
 	}
+	if q.Expire && q.Type == dns.TypeSOA && q.EDNS {
+		resp.Options = appendExpire(resp.Options, r.expire(z.Zone))
+	}
 	if q.Type != dns.TypeANY && q.Class == dns.ClassINET && z.Table != nil {
 		if b, ok := z.Table.Lookup(q.Key, q.DO); ok {
 			return wire.Compose(dst, q, &b, &resp)
@@ -284,6 +292,19 @@ func (r *Responder) fail(dst []byte, q *wire.Query, resp *wire.Response, rcode i
 	b := wire.Body{Rcode: uint8(rcode & 0xf)}
 	resp.ExtRcode = uint8(rcode >> 4)
 	return wire.Compose(dst, q, &b, resp)
+}
+
+func (r *Responder) expire(z *zone.Zone) uint32 {
+	if r.cfg.Expire != nil {
+		if v, ok := r.cfg.Expire(z.Origin); ok {
+			return v
+		}
+	}
+	return z.SOA.Expire
+}
+
+func appendExpire(dst []byte, seconds uint32) []byte {
+	return wire.AppendOption(dst, wire.OptionExpire, []byte{byte(seconds >> 24), byte(seconds >> 16), byte(seconds >> 8), byte(seconds)})
 }
 
 func appendEDE(dst []byte, code uint16, text string) []byte {

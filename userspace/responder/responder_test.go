@@ -227,3 +227,36 @@ func TestPendingZoneIsServfail(t *testing.T) {
 		t.Error("placeholder not found by origin")
 	}
 }
+
+func TestEDNSExpire(t *testing.T) {
+	r := newResponder(t)
+	m := query("example.com.", dns.TypeSOA, true, false)
+	m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Empty: true})
+	resp := ask(t, r, m, false)
+	var got *dns.EDNS0_EXPIRE
+	for _, o := range resp.IsEdns0().Option {
+		if e, ok := o.(*dns.EDNS0_EXPIRE); ok {
+			got = e
+		}
+	}
+	if got == nil || got.Expire != 1209600 {
+		t.Errorf("file zone: EXPIRE %v, want the SOA expire 1209600", got)
+	}
+	r2 := New(Config{Expire: func(string) (uint32, bool) { return 77, true }})
+	r2.SetZones([]*zone.Zone{loadZone(t, "testdata/example.com.zone", "example.com.")})
+	resp = ask(t, r2, m, false)
+	for _, o := range resp.IsEdns0().Option {
+		if e, ok := o.(*dns.EDNS0_EXPIRE); ok {
+			got = e
+		}
+	}
+	if got.Expire != 77 {
+		t.Errorf("secondary: EXPIRE %d, want 77", got.Expire)
+	}
+	// Not for other types.
+	m = query("www.example.com.", dns.TypeA, true, false)
+	m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Empty: true})
+	if resp := ask(t, r, m, false); len(resp.IsEdns0().Option) != 0 {
+		t.Errorf("EXPIRE on an A query: %v", resp.IsEdns0())
+	}
+}

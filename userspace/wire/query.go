@@ -32,8 +32,9 @@ const (
 
 // EDNS option codes the responder acts on.
 const (
-	OptionNSID = 3  // RFC 5001
-	OptionEDE  = 15 // RFC 8914
+	OptionNSID   = 3  // RFC 5001
+	OptionExpire = 9  // RFC 7314
+	OptionEDE    = 15 // RFC 8914
 )
 
 // Errors from ParseQuery. ErrDrop means no answer at all (not a query, or too
@@ -60,6 +61,7 @@ type Query struct {
 	DO      bool
 	Version uint8
 	NSID    bool // the client asked for NSID
+	Expire  bool // the client asked for EDNS EXPIRE (a secondary)
 
 	// Extra counts additional records other than the OPT (TSIG, ...); such
 	// queries are not answered from compiled tables by XDP.
@@ -215,8 +217,11 @@ func (q *Query) parseAdditional(pkt []byte, off int) (int, error) {
 		if optionHdrLen+olen > len(rdata) {
 			return 0, ErrFormat
 		}
-		if code == OptionNSID {
+		switch code {
+		case OptionNSID:
 			q.NSID = true
+		case OptionExpire:
+			q.Expire = true
 		}
 		// Other options (COOKIE while cookies are off, padding, client
 		// subnet, ...) are ignored as RFC 6891 §6.1.2 asks.
