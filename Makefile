@@ -6,6 +6,8 @@
 #   make bench   userspace benchmark vs NSD and Knot, and heap per RR
 #   make bench-xfr  secondaries behind BIND: transfer of a 1M-RR zone and
 #                propagation of updates, xdpns vs Knot and NSD
+#   make bench-xdp  XDP on the veth lab: xdpns native, generic, userspace vs
+#                Knot in XDP mode, with kxdpgun
 #   make fuzz    fuzz every target for FUZZTIME each
 #   make generate       rebuild the BPF objects and their Go bindings (bpf2go)
 #   make check-generated  fail if the committed objects differ from bpf/ (CI)
@@ -71,6 +73,17 @@ XFRFLAGS ?=
 bench-xfr: deps build
 	@mkdir -p bench/out
 	$(GO) run ./bench/cmd/xfr -xdpns-bin $(BIN)/xdpns -json bench/out/xfr.jsonl -append bench/README.md $(XFRFLAGS)
+
+# XDP on the veth lab (bench/README.md): xdpns with XDP native and generic,
+# xdpns userspace and Knot in XDP mode, side by side, with kxdpgun; prints
+# the report and writes it to bench/out/xdplab.md, JSON lines to
+# bench/out/xdplab.jsonl. Holds /tmp/xdpns-bench.lock while it runs.
+# Extra flags, e.g. XDPLABFLAGS="-rounds 5 -duration 20s".
+XDPLABFLAGS ?=
+.PHONY: bench-xdp
+bench-xdp: deps build
+	@mkdir -p bench/out
+	$(GO) run ./bench/cmd/xdplab -xdpns-bin $(BIN)/xdpns -json bench/out/xdplab.jsonl -report bench/out/xdplab.md $(XDPLABFLAGS)
 
 # Every func FuzzXxx in a _test.go file, one after the other.
 fuzz:

@@ -1,10 +1,12 @@
 // Package lab holds what the benchmark programs under bench/cmd share:
 // reference servers run as child processes (started in their own process
 // group, pinned to a CPU, stopped by pid), free loopback ports, the
-// generated zone, statistics, and facts about the machine and processes read
-// from /proc.
+// generated zone, statistics, facts about the machine and processes read
+// from /proc (CPU idle time, per-thread run times), and the veth lab: a
+// server and a client network namespace joined by a veth pair (Veth).
 //
-// Everything here talks only to 127.0.0.1 and to processes it started.
+// Everything here talks only to 127.0.0.1, to addresses inside the network
+// namespaces it creates, and to processes it started.
 package lab
 
 import (
