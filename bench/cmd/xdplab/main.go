@@ -17,11 +17,14 @@
 // client end's NAPI thread on -client-cpu.
 //
 // Each round runs every server at saturation (-saturation q/s offered),
-// then every server at -rate (A B C D A B C D ...); the report gives
-// medians over -rounds rounds: answered q/s, the answer ratio, and the CPU
-// at the fixed rate, split into the server end's NAPI thread (where XDP
-// runs) and the server's process, from per-thread run times
-// (/proc/PID/task/*/schedstat) and the CPU's idle time, not tick samples.
+// then at each -sweep rate (a server that collapses under overload shows
+// its best there), then at -rate (A B C D A B C D ...); the report gives
+// medians over -rounds rounds: answered q/s, the answer ratio, each
+// server's best, and the CPU at the fixed rate, split into the server
+// end's NAPI thread (where XDP runs) and the server's process, from
+// per-thread run times (/proc/PID/task/*/schedstat) and the CPU's idle
+// time, not tick samples. Before each run it waits (-quiet) until both
+// CPUs are idle, so that other work on the machine does not land in it.
 //
 // xdpns runs as `xdpns serve` (the binary from -xdpns-bin, else built from
 // the tree) with an xdp section. A build whose serve does not attach XDP
@@ -50,6 +53,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -69,6 +73,8 @@ type options struct {
 	rate       int
 	saturation int
 	batch      int
+	satBatch   int
+	sweep      string
 	edns       bool
 	servers    string
 	xdpnsBin   string
@@ -95,6 +101,8 @@ func defaults() options {
 		rate:       100000,
 		saturation: 10_000_000,
 		batch:      10,
+		satBatch:   64,
+		sweep:      "300000,450000,600000",
 		edns:       true,
 		servers:    "xdpns-native,xdpns-generic,xdpns-user,knot-xdp",
 		attach:     "auto",
@@ -118,7 +126,9 @@ func main() {
 	flag.DurationVar(&o.warm, "warm", o.warm, "CPU is measured from this long after kxdpgun starts until this long before it stops sending")
 	flag.IntVar(&o.rate, "rate", o.rate, "offered q/s of the fixed-rate runs, where CPU is compared; 0: none")
 	flag.IntVar(&o.saturation, "saturation", o.saturation, "offered q/s of the saturation runs (kxdpgun -Q: as fast as it can when above that); 0: none")
-	flag.IntVar(&o.batch, "batch", o.batch, "kxdpgun -b: queries sent at once")
+	flag.StringVar(&o.sweep, "sweep", o.sweep, "offered q/s of runs between the fixed rate and saturation, comma-separated (batch as at saturation): a server that collapses under overload shows its best here; empty: none")
+	flag.IntVar(&o.batch, "batch", o.batch, "kxdpgun -b of the fixed-rate runs: queries sent at once (its default, 10: a smoother load)")
+	flag.IntVar(&o.satBatch, "saturation-batch", o.satBatch, "kxdpgun -b of the saturation runs (larger batches cost the client less per query, so the server, not kxdpgun, sets the pace)")
 	flag.BoolVar(&o.edns, "edns", o.edns, "queries carry EDNS (payload 1232, no DO), as resolvers send them")
 	flag.StringVar(&o.servers, "servers", o.servers, "servers, in interleaving order: xdpns-native, xdpns-generic, xdpns-user, knot-xdp")
 	flag.StringVar(&o.xdpnsBin, "xdpns-bin", "", "xdpns binary to run as 'xdpns serve -c'; empty: build ./cmd/xdpns into the scratch directory")
@@ -170,11 +180,15 @@ func (o *options) validate() error {
 	if o.duration-2*o.warm < 500*time.Millisecond {
 		return fmt.Errorf("-duration %v with -warm %v leaves no time to measure", o.duration, o.warm)
 	}
-	if o.rate < 0 || o.saturation < 0 || o.rate == 0 && o.saturation == 0 {
-		return errors.New("-rate and -saturation: not negative, not both 0")
+	sweep, err := o.sweepRates()
+	if err != nil {
+		return err
 	}
-	if o.batch < 1 {
-		return fmt.Errorf("-batch %d: at least 1", o.batch)
+	if o.rate < 0 || o.saturation < 0 || o.rate == 0 && o.saturation == 0 && len(sweep) == 0 {
+		return errors.New("-rate and -saturation: not negative; -rate, -saturation and -sweep not all off")
+	}
+	if o.batch < 1 || o.satBatch < 1 {
+		return fmt.Errorf("-batch %d, -saturation-batch %d: at least 1", o.batch, o.satBatch)
 	}
 	switch o.attach {
 	case "auto", "daemon", "harness":
@@ -202,6 +216,22 @@ func (o *options) validate() error {
 }
 
 func (o *options) serverNames() []string { return strings.Split(o.servers, ",") }
+
+// sweepRates parses -sweep.
+func (o *options) sweepRates() ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(o.sweep, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("-sweep %q: positive rates, comma-separated", o.sweep)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
 
 // result is a whole run.
 type result struct {
@@ -310,27 +340,26 @@ func run(ctx context.Context, o *options) (*result, error) {
 		}{"machine", res, o.command})
 	}
 
-	var phases []struct {
-		name string
-		rate int
+	type phase struct {
+		name        string
+		rate, batch int
 	}
+	var phases []phase
 	if o.saturation > 0 {
-		phases = append(phases, struct {
-			name string
-			rate int
-		}{phaseSaturation, o.saturation})
+		phases = append(phases, phase{phaseSaturation, o.saturation, o.satBatch})
+	}
+	sweep, _ := o.sweepRates()
+	for _, rate := range sweep {
+		phases = append(phases, phase{phaseSweep, rate, o.satBatch})
 	}
 	if o.rate > 0 {
-		phases = append(phases, struct {
-			name string
-			rate int
-		}{phaseFixed, o.rate})
+		phases = append(phases, phase{phaseFixed, o.rate, o.batch})
 	}
 	total := o.rounds * len(phases) * len(res.Servers)
 	for round := 1; round <= o.rounds; round++ {
 		for _, ph := range phases {
 			for _, srv := range res.Servers {
-				r, err := measure(ctx, o, srv, ph.name, round, ph.rate)
+				r, err := measure(ctx, o, srv, ph.name, round, ph.rate, ph.batch)
 				if err != nil {
 					return nil, fmt.Errorf("%s, %s, round %d: %w", srv.Name, ph.name, round, err)
 				}
@@ -354,8 +383,12 @@ func run(ctx context.Context, o *options) (*result, error) {
 		}
 	}
 	if jw != nil {
-		for _, sm := range summarize(o, res) {
+		sums := summarize(o, res)
+		for _, sm := range sums {
 			jw.put(sm)
+		}
+		for _, p := range peaks(res, sums) {
+			jw.put(p)
 		}
 		if jw.err != nil {
 			return nil, fmt.Errorf("%s: %w", o.jsonPath, jw.err)

@@ -11,6 +11,7 @@ import (
 // Phases of a round.
 const (
 	phaseSaturation = "saturation"
+	phaseSweep      = "sweep"
 	phaseFixed      = "fixed"
 )
 
@@ -21,6 +22,7 @@ type runResult struct {
 	Phase   string `json:"phase"`
 	Round   int    `json:"round"`
 	Offered int    `json:"offered_qps"` // kxdpgun -Q
+	Batch   int    `json:"batch"`       // kxdpgun -b
 	gunResult
 	AnswerRatio float64 `json:"answer_ratio"` // replies / sent
 	NoError     float64 `json:"noerror_ratio"`
@@ -77,8 +79,8 @@ func takeSample(serverCPU, clientCPU int, srvNAPI, cliNAPI []int, proc, gun int)
 // sides over a window inside the sending time: from warm after kxdpgun
 // starts (it loads its XDP program and opens its socket first) until
 // warm before the sending ends.
-func measure(ctx context.Context, o *options, s *server, phase string, round, rate int) (runResult, error) {
-	r := runResult{Kind: "run", Server: s.Name, Phase: phase, Round: round, Offered: rate}
+func measure(ctx context.Context, o *options, s *server, phase string, round, rate, batch int) (runResult, error) {
+	r := runResult{Kind: "run", Server: s.Name, Phase: phase, Round: round, Offered: rate, Batch: batch}
 	quiet, err := waitQuiet(ctx, o)
 	if err != nil {
 		return r, err
@@ -101,7 +103,7 @@ func measure(ctx context.Context, o *options, s *server, phase string, round, ra
 			logf("%s: %v", s.Name, err)
 		}
 	}()
-	gun, err := startGun(gunConfig{queries: o.queries, duration: o.duration, rate: rate, batch: o.batch, cpu: o.clientCPU,
+	gun, err := startGun(gunConfig{queries: o.queries, duration: o.duration, rate: rate, batch: batch, cpu: o.clientCPU,
 		dir: o.scratch, name: fmt.Sprintf("kxdpgun-%s-%s-%d", s.Name, phase, round)}, s.v)
 	if err != nil {
 		return r, err

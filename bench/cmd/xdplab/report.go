@@ -20,6 +20,7 @@ type summary struct {
 	AttachedBy  string  `json:"attached_by,omitempty"`
 	Phase       string  `json:"phase"`
 	Offered     int     `json:"offered_qps"`
+	Batch       int     `json:"batch"`
 	Runs        int     `json:"runs"`
 	Answered    float64 `json:"answered_qps"` // median
 	AnsweredMin float64 `json:"answered_qps_min"`
@@ -47,64 +48,114 @@ func med(rs []runResult, f func(runResult) float64) float64 {
 	return lab.Median(xs)
 }
 
-// summarize gives one summary per server and phase, in run order.
+// summarize gives one summary per server, phase and offered rate, in run
+// order.
 func summarize(o *options, res *result) []summary {
 	var out []summary
-	for _, phase := range []string{phaseSaturation, phaseFixed} {
-		var knot *summary
-		start := len(out)
-		for _, srv := range res.Servers {
-			var rs []runResult
-			for _, r := range res.Runs {
-				if r.Server == srv.Name && r.Phase == phase {
-					rs = append(rs, r)
-				}
-			}
-			if len(rs) == 0 {
-				continue
-			}
-			ans := func(r runResult) float64 { return r.ReplyQPS }
-			var qs []float64
-			for _, r := range rs {
-				qs = append(qs, ans(r))
-			}
-			s := summary{
-				Kind: "summary", Server: srv.Name, Version: srv.Version, XDPMode: srv.Mode, AttachedBy: srv.AttachedBy,
-				Phase: phase, Offered: rs[0].Offered, Runs: len(rs),
-				Answered: lab.Median(qs), AnsweredMin: slices.Min(qs), AnsweredMax: slices.Max(qs),
-				Sent:        med(rs, func(r runResult) float64 { return r.SentQPS }),
-				AnswerRatio: med(rs, func(r runResult) float64 { return r.AnswerRatio }),
-				ServerCPU:   med(rs, runResult.ServerCPU),
-				ServerNAPI:  med(rs, func(r runResult) float64 { return r.ServerNAPI }),
-				ServerProc:  med(rs, func(r runResult) float64 { return r.ServerProc }),
-				ServerCPU0:  med(rs, func(r runResult) float64 { return r.ServerCPU0 }),
-				ClientCPU1:  med(rs, func(r runResult) float64 { return r.ClientCPU1 }),
-				ClientGun:   med(rs, func(r runResult) float64 { return r.ClientGun }),
-				ClientNAPI:  med(rs, func(r runResult) float64 { return r.ClientNAPI }),
-				NsPerAnswer: med(rs, func(r runResult) float64 {
-					return r.ServerCPU() / max(r.ReplyQPS, 1) * 1e9
-				}),
-			}
-			if srv.stats != nil {
-				s.InXDP = med(rs, func(r runResult) float64 { return float64(r.XDPAnswers) / float64(max(r.Replies, 1)) })
-				s.XDPQPS = med(rs, func(r runResult) float64 { return r.XDPQPS })
-			}
-			out = append(out, s)
-			if srv.Knot {
-				knot = &out[len(out)-1]
+	for _, phase := range []string{phaseSaturation, phaseSweep, phaseFixed} {
+		var offered []int
+		for _, r := range res.Runs {
+			if r.Phase == phase && !slices.Contains(offered, r.Offered) {
+				offered = append(offered, r.Offered)
 			}
 		}
-		if knot == nil {
+		for _, rate := range offered {
+			out = append(out, summarizePoint(res, phase, rate)...)
+		}
+	}
+	return out
+}
+
+// summarizePoint summarizes every server's runs at one phase and rate.
+func summarizePoint(res *result, phase string, rate int) []summary {
+	var out []summary
+	knot := -1
+	for _, srv := range res.Servers {
+		var rs []runResult
+		for _, r := range res.Runs {
+			if r.Server == srv.Name && r.Phase == phase && r.Offered == rate {
+				rs = append(rs, r)
+			}
+		}
+		if len(rs) == 0 {
 			continue
 		}
-		for i := start; i < len(out); i++ {
-			s := &out[i]
-			switch {
-			case phase == phaseSaturation && knot.Answered > 0:
-				s.VsKnot = s.Answered / knot.Answered
-			case phase == phaseFixed && knot.ServerCPU > 0:
-				s.VsKnot = s.ServerCPU / knot.ServerCPU
+		var qs []float64
+		for _, r := range rs {
+			qs = append(qs, r.ReplyQPS)
+		}
+		s := summary{
+			Kind: "summary", Server: srv.Name, Version: srv.Version, XDPMode: srv.Mode, AttachedBy: srv.AttachedBy,
+			Phase: phase, Offered: rate, Batch: rs[0].Batch, Runs: len(rs),
+			Answered: lab.Median(qs), AnsweredMin: slices.Min(qs), AnsweredMax: slices.Max(qs),
+			Sent:        med(rs, func(r runResult) float64 { return r.SentQPS }),
+			AnswerRatio: med(rs, func(r runResult) float64 { return r.AnswerRatio }),
+			ServerCPU:   med(rs, runResult.ServerCPU),
+			ServerNAPI:  med(rs, func(r runResult) float64 { return r.ServerNAPI }),
+			ServerProc:  med(rs, func(r runResult) float64 { return r.ServerProc }),
+			ServerCPU0:  med(rs, func(r runResult) float64 { return r.ServerCPU0 }),
+			ClientCPU1:  med(rs, func(r runResult) float64 { return r.ClientCPU1 }),
+			ClientGun:   med(rs, func(r runResult) float64 { return r.ClientGun }),
+			ClientNAPI:  med(rs, func(r runResult) float64 { return r.ClientNAPI }),
+			NsPerAnswer: med(rs, func(r runResult) float64 {
+				return r.ServerCPU() / max(r.ReplyQPS, 1) * 1e9
+			}),
+		}
+		if srv.stats != nil {
+			s.InXDP = med(rs, func(r runResult) float64 { return float64(r.XDPAnswers) / float64(max(r.Replies, 1)) })
+			s.XDPQPS = med(rs, func(r runResult) float64 { return r.XDPQPS })
+		}
+		out = append(out, s)
+		if srv.Knot {
+			knot = len(out) - 1
+		}
+	}
+	if knot < 0 {
+		return out
+	}
+	k := out[knot]
+	for i := range out {
+		switch {
+		case phase == phaseFixed && k.ServerCPU > 0:
+			out[i].VsKnot = out[i].ServerCPU / k.ServerCPU
+		case phase != phaseFixed && k.Answered > 0:
+			out[i].VsKnot = out[i].Answered / k.Answered
+		}
+	}
+	return out
+}
+
+// peak is a server's best median answered q/s over the saturation and
+// sweep runs.
+type peak struct {
+	Kind     string  `json:"kind"` // "peak"
+	Server   string  `json:"server"`
+	Answered float64 `json:"answered_qps"`
+	Offered  int     `json:"offered_qps"` // where
+	VsKnot   float64 `json:"vs_knot_xdp,omitempty"`
+}
+
+func peaks(res *result, sums []summary) []peak {
+	var out []peak
+	knot := -1
+	for _, srv := range res.Servers {
+		var p *peak
+		for _, s := range sums {
+			if s.Server == srv.Name && s.Phase != phaseFixed && (p == nil || s.Answered > p.Answered) {
+				p = &peak{Kind: "peak", Server: s.Server, Answered: s.Answered, Offered: s.Offered}
 			}
+		}
+		if p == nil {
+			continue
+		}
+		out = append(out, *p)
+		if srv.Knot {
+			knot = len(out) - 1
+		}
+	}
+	if knot >= 0 && out[knot].Answered > 0 {
+		for i := range out {
+			out[i].VsKnot = out[i].Answered / out[knot].Answered
 		}
 	}
 	return out
@@ -130,7 +181,7 @@ func markdown(w io.Writer, o *options, res *result) {
 	}
 	bySat := pick(sums, phaseSaturation)
 	if len(bySat) > 0 {
-		fmt.Fprintf(w, "\nSaturation (kxdpgun -Q %s):\n\n", thousands(o.saturation))
+		fmt.Fprintf(w, "\nSaturation (kxdpgun -Q %s -b %d):\n\n", thousands(o.saturation), o.satBatch)
 		fmt.Fprintln(w, "| server | answered q/s (median) | min–max | sent q/s | answer ratio | vs Knot XDP | answers sent by XDP/s | server CPU | client CPU busy |")
 		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|")
 		for _, s := range bySat {
@@ -143,9 +194,45 @@ func markdown(w io.Writer, o *options, res *result) {
 				ratio(s.VsKnot), xdp, pct(s.ServerCPU), pct(s.ClientCPU1))
 		}
 	}
+	bySweep := pick(sums, phaseSweep)
+	pk := peaks(res, sums)
+	if len(bySweep) > 0 {
+		var rates []int
+		for _, s := range append(bySweep, bySat...) {
+			if !slices.Contains(rates, s.Offered) {
+				rates = append(rates, s.Offered)
+			}
+		}
+		slices.Sort(rates)
+		fmt.Fprintf(w, "\nAnswered q/s by offered rate (kxdpgun -b %d; medians; the last column is the saturation run): a server that collapses under overload answers more below it.\n\n", o.satBatch)
+		fmt.Fprint(w, "| server |")
+		for _, r := range rates {
+			fmt.Fprintf(w, " %s |", thousands(r))
+		}
+		fmt.Fprintln(w, " best | best vs Knot XDP's best |")
+		fmt.Fprint(w, "|---|", strings.Repeat("--:|", len(rates)+2), "\n")
+		for _, srv := range res.Servers {
+			fmt.Fprintf(w, "| %s |", srv.Name)
+			for _, r := range rates {
+				cell := "–"
+				for _, s := range sums {
+					if s.Server == srv.Name && s.Phase != phaseFixed && s.Offered == r {
+						cell = fmt.Sprintf("%s (%s)", thousands(int(s.Answered)), pct(s.AnswerRatio))
+					}
+				}
+				fmt.Fprintf(w, " %s |", cell)
+			}
+			for _, p := range pk {
+				if p.Server == srv.Name {
+					fmt.Fprintf(w, " **%s** | %s |", thousands(int(p.Answered)), ratio(p.VsKnot))
+				}
+			}
+			fmt.Fprintln(w)
+		}
+	}
 	byFix := pick(sums, phaseFixed)
 	if len(byFix) > 0 {
-		fmt.Fprintf(w, "\nFixed rate (kxdpgun -Q %s):\n\n", thousands(o.rate))
+		fmt.Fprintf(w, "\nFixed rate (kxdpgun -Q %s -b %d):\n\n", thousands(o.rate), o.batch)
 		fmt.Fprintln(w, "| server | answered q/s | answer ratio | server CPU | NAPI thread | process | CPU per answer | vs Knot XDP | CPU 0 busy | in XDP |")
 		fmt.Fprintln(w, "|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|")
 		for _, s := range byFix {
@@ -155,7 +242,7 @@ func markdown(w io.Writer, o *options, res *result) {
 		}
 	}
 	fmt.Fprintln(w, "\n- answered q/s: kxdpgun's replies over its sending time; answer ratio: replies / queries sent (every reply NOERROR, checked). Medians over the rounds.")
-	fmt.Fprintln(w, "- server CPU: run time of the server end's NAPI thread (driver, XDP program, kernel stack) plus the server's threads, from schedstat, over the window, as a share of one CPU. CPU 0 busy: 1 − that CPU's idle time (includes softirq work outside the thread and anything else on CPU 0). vs Knot XDP: answered q/s over Knot's at saturation, server CPU over Knot's at the fixed rate.")
+	fmt.Fprintln(w, "- server CPU: run time of the server end's NAPI thread (driver, XDP program, kernel stack) plus the server's threads, from schedstat, over the window, as a share of one CPU. CPU 0 busy: 1 − that CPU's idle time (includes softirq work outside the thread and anything else on CPU 0). vs Knot XDP: answered q/s over Knot's at the same offered rate, server CPU over Knot's at the fixed rate.")
 	fmt.Fprintln(w, "- answers sent by XDP/s: xdpns's own counter (tx__answer) over the sending time; above the answered q/s when answers were sent but the client end (its NAPI thread and kxdpgun share one CPU) did not take them in. in XDP: that counter over the replies counted.")
 	native, knot := find(bySat, "xdpns-native"), find(bySat, "knot-xdp")
 	if native != nil && knot != nil {
@@ -164,6 +251,19 @@ func markdown(w io.Writer, o *options, res *result) {
 			fmt.Fprintf(w, " (the client's CPU was %s busy: the load generator, not xdpns, set the pace)", pct(native.ClientCPU1))
 		}
 		fmt.Fprintln(w, ".")
+	}
+	var pn, pkn *peak
+	for i := range pk {
+		switch pk[i].Server {
+		case "xdpns-native":
+			pn = &pk[i]
+		case "knot-xdp":
+			pkn = &pk[i]
+		}
+	}
+	if pn != nil && pkn != nil && len(bySweep) > 0 {
+		fmt.Fprintf(w, "- the same against Knot XDP's best at any offered rate measured (%s q/s at %s offered): xdpns native %s = **%.2f×**.\n",
+			thousands(int(pkn.Answered)), thousands(pkn.Offered), thousands(int(pn.Answered)), pn.VsKnot)
 	}
 	if fn := find(byFix, "xdpns-native"); fn != nil {
 		fmt.Fprintf(w, "- goal, server CPU at %s q/s below 30%%: xdpns native **%s**", thousands(o.rate), pct(fn.ServerCPU))

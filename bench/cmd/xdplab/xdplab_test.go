@@ -28,7 +28,7 @@ func smokeOptions(t *testing.T) options {
 	o := defaults()
 	o.names, o.rounds = 200, 1
 	o.duration, o.warm = 1500*time.Millisecond, 250*time.Millisecond
-	o.rate, o.saturation = 2000, 0
+	o.rate, o.saturation, o.sweep = 2000, 0, ""
 	o.lock, o.quietMax = "", 0
 	o.jsonPath = filepath.Join(t.TempDir(), "xdplab.jsonl")
 	o.command = "go test ./bench/cmd/xdplab"
@@ -47,7 +47,7 @@ func requireLab(t *testing.T) {
 
 // TestSmoke builds the lab for each of the four servers (xdpns built from
 // the tree), checks their answers with kdig, runs kxdpgun against each for
-// 1.5 s at 2000 q/s, checks that every query got a NOERROR answer (from
+// 1.5 s at 2000 q/s and at 3000 q/s, checks that every query got a NOERROR answer (from
 // XDP for xdpns with XDP), that the figures and reports are complete, and
 // that nothing is left behind. It asserts no timing.
 func TestSmoke(t *testing.T) {
@@ -55,7 +55,8 @@ func TestSmoke(t *testing.T) {
 	scratch := t.TempDir()
 	t.Setenv("TMPDIR", scratch) // run's scratch directory goes here: checked empty at the end
 	o := smokeOptions(t)
-	res := smoke(t, &o, 4)
+	o.sweep = "3000"
+	res := smoke(t, &o, 4, 2)
 	for _, s := range res.Servers {
 		if s.XDP != "" && s.AttachedBy == "" {
 			t.Errorf("%s: XDP attached by nobody", s.Name)
@@ -63,7 +64,7 @@ func TestSmoke(t *testing.T) {
 	}
 	var md bytes.Buffer
 	markdown(&md, &o, res)
-	for _, want := range []string{"| xdpns-native | ", "| xdpns-generic | ", "| xdpns-user | ", "| knot-xdp | ", "    go test ./bench/cmd/xdplab", "goal, server CPU"} {
+	for _, want := range []string{"| xdpns-native | ", "| xdpns-generic | ", "| xdpns-user | ", "| knot-xdp | ", "    go test ./bench/cmd/xdplab", "goal, server CPU", "best vs Knot XDP's best"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("report lacks %q:\n%s", want, md.String())
 		}
@@ -82,8 +83,8 @@ func TestSmoke(t *testing.T) {
 		}
 		kinds[m["kind"].(string)]++
 	}
-	if kinds["machine"] != 1 || kinds["run"] != 4 || kinds["summary"] != 4 || len(kinds) != 3 {
-		t.Errorf("JSON lines by kind: %v, want machine 1, run 4, summary 4", kinds)
+	if kinds["machine"] != 1 || kinds["run"] != 8 || kinds["summary"] != 8 || kinds["peak"] != 4 || len(kinds) != 4 {
+		t.Errorf("JSON lines by kind: %v, want machine 1, run 8, summary 8, peak 4", kinds)
 	}
 	if left, _ := os.ReadDir(scratch); len(left) != 0 {
 		t.Errorf("scratch directory left behind: %v", left)
@@ -96,14 +97,15 @@ func TestSmokeHarnessAttach(t *testing.T) {
 	requireLab(t)
 	o := smokeOptions(t)
 	o.servers, o.attach = "xdpns-native", "harness"
-	res := smoke(t, &o, 1)
+	res := smoke(t, &o, 1, 1)
 	if s := res.Servers[0]; s.AttachedBy != "harness" || s.Mode != "native" {
 		t.Errorf("XDP %s attached by %q, want native by the harness", s.Mode, s.AttachedBy)
 	}
 }
 
-// smoke runs the benchmark with o and checks every run of the n servers.
-func smoke(t *testing.T, o *options, n int) *result {
+// smoke runs the benchmark with o and checks every run of the n servers,
+// each run perServer times.
+func smoke(t *testing.T, o *options, n, perServer int) *result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
@@ -111,11 +113,11 @@ func smoke(t *testing.T, o *options, n int) *result {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(res.Servers) != n || len(res.Runs) != n {
-		t.Fatalf("%d servers, %d runs; want %d of each", len(res.Servers), len(res.Runs), n)
+	if len(res.Servers) != n || len(res.Runs) != n*perServer {
+		t.Fatalf("%d servers, %d runs; want %d and %d", len(res.Servers), len(res.Runs), n, n*perServer)
 	}
 	for i, r := range res.Runs {
-		s := res.Servers[i]
+		s := res.Servers[i%n]
 		if r.Sent == 0 || r.AnswerRatio < 0.95 || r.Rcodes["NOERROR"] != r.Replies {
 			t.Errorf("%s: sent %d, replies %d (%.1f%%), rcodes %v", r.Server, r.Sent, r.Replies, 100*r.AnswerRatio, r.Rcodes)
 		}
