@@ -632,6 +632,33 @@ func (p *xdpnsPrimary) change(context.Context) (string, error) {
 	return "an edited zone file and a reload (xdpns zone reload)", nil
 }
 
+// demoRow is what both demos print for one query: mark, query, transport,
+// rcode, answer lines, and what was wrong when it was.
+type demoRow struct {
+	mark, query, via, rcode, problem string
+	lines                            []string
+}
+
+func newDemoRow(q demoQuery, resp *dns.Msg, err error) demoRow {
+	r := demoRow{mark: "ok", rcode: "-", via: "udp", query: q.name + " " + dns.TypeToString[q.qtype]}
+	if err != nil {
+		r.lines = []string{"error: " + err.Error()}
+	} else {
+		r.rcode = dns.RcodeToString[resp.Rcode]
+		r.lines = demoLines(resp)
+	}
+	if r.problem = demoCheck(q, resp, err); r.problem != "" {
+		r.mark = "FAIL"
+	}
+	if q.class == dns.ClassCHAOS {
+		r.query = q.name + " CH " + dns.TypeToString[q.qtype]
+	}
+	if q.tcp {
+		r.via = "tcp"
+	}
+	return r
+}
+
 // demoAsk sends every query, prints the table and returns how many answers
 // were not as expected.
 func demoAsk(ctx context.Context, w io.Writer, addr string, qs []demoQuery) (failed int) {
@@ -639,34 +666,16 @@ func demoAsk(ctx context.Context, w io.Writer, addr string, qs []demoQuery) (fai
 	fmt.Fprintln(tw, "\tQUERY\tVIA\tSHOWS\tRCODE\tANSWER")
 	for _, q := range qs {
 		resp, err := demoExchange(ctx, addr, q)
-		var lines []string
-		rcode := "-"
-		if err != nil {
-			lines = []string{"error: " + err.Error()}
-		} else {
-			rcode = dns.RcodeToString[resp.Rcode]
-			lines = demoLines(resp)
-		}
-		problem := demoCheck(q, resp, err)
-		mark := "ok"
-		if problem != "" {
-			mark = "FAIL"
+		row := newDemoRow(q, resp, err)
+		if row.problem != "" {
 			failed++
 		}
-		qtext := q.name + " " + dns.TypeToString[q.qtype]
-		if q.class == dns.ClassCHAOS {
-			qtext = q.name + " CH " + dns.TypeToString[q.qtype]
-		}
-		via := "udp"
-		if q.tcp {
-			via = "tcp"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", mark, qtext, via, q.note, rcode, lines[0])
-		for _, l := range lines[1:] {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", row.mark, row.query, row.via, q.note, row.rcode, row.lines[0])
+		for _, l := range row.lines[1:] {
 			fmt.Fprintf(tw, "\t\t\t\t\t%s\n", l)
 		}
-		if problem != "" {
-			fmt.Fprintf(tw, "\t\t\t\t\twant: %s\n", problem)
+		if row.problem != "" {
+			fmt.Fprintf(tw, "\t\t\t\t\twant: %s\n", row.problem)
 		}
 	}
 	tw.Flush()

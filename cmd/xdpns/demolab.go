@@ -565,39 +565,20 @@ func (a *labAsker) ask(ctx context.Context, w io.Writer, qs []demoQuery) (failed
 			}
 			a.after[xdp]++
 		}
-		var lines []string
-		rcode := "-"
-		if err != nil {
-			lines = []string{"error: " + err.Error()}
-		} else {
-			rcode = dns.RcodeToString[resp.Rcode]
-			lines = demoLines(resp)
-		}
-		problem := demoCheck(q, resp, err)
-		mark := "ok"
-		if problem != "" {
-			mark = "FAIL"
+		row := newDemoRow(q, resp, err)
+		if row.problem != "" {
 			failed++
 		}
-		qtext := q.name + " " + dns.TypeToString[q.qtype]
-		if q.class == dns.ClassCHAOS {
-			qtext = q.name + " CH " + dns.TypeToString[q.qtype]
-		}
-		via := "udp"
-		if q.tcp {
-			via = "tcp"
-		}
+		via := row.via + "6"
 		if server.Is4() {
-			via += "4"
-		} else {
-			via += "6"
+			via = row.via + "4"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", mark, qtext, via, by, q.note, rcode, lines[0])
-		for _, l := range lines[1:] {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", row.mark, row.query, via, by, q.note, row.rcode, row.lines[0])
+		for _, l := range row.lines[1:] {
 			fmt.Fprintf(tw, "\t\t\t\t\t\t%s\n", l)
 		}
-		if problem != "" {
-			fmt.Fprintf(tw, "\t\t\t\t\t\twant: %s\n", problem)
+		if row.problem != "" {
+			fmt.Fprintf(tw, "\t\t\t\t\t\twant: %s\n", row.problem)
 		}
 	}
 	tw.Flush()
