@@ -377,25 +377,34 @@ func ms(t time.Duration) string {
 // startPrimary starts named (which is "named", or "auto" with named
 // installed) or the in-process xdpns primary.
 func (d *demoRun) startPrimary(ctx context.Context, which string, notifyPort int) (demoPrimary, error) {
+	return d.choosePrimary(which, "an in-process xdpns",
+		func(bin string) (demoPrimary, error) { return d.startNamed(ctx, bin, notifyPort) },
+		func() (demoPrimary, error) { return d.startXdpnsPrimary(ctx, notifyPort) })
+}
+
+// choosePrimary is the demo's rule for its primary, in both demos: named
+// when asked for or installed, else an xdpns primary (other says which),
+// explaining the fallback; "named" asked for and failing is an error.
+func (d *demoRun) choosePrimary(which, other string, named func(bin string) (demoPrimary, error), xdpns func() (demoPrimary, error)) (demoPrimary, error) {
 	if which != "xdpns" {
 		bin, err := lookPath(demoNamed)
 		if err == nil {
-			p, err := d.startNamed(ctx, bin, notifyPort)
+			p, err := named(bin)
 			if err == nil {
 				return p, nil
 			}
 			if which == "named" {
 				return nil, err
 			}
-			d.e.printf("named did not start (%v);\nfalling back to an in-process xdpns primary\n\n", firstLine(err))
+			d.e.printf("named did not start (%v);\nfalling back to %s primary\n\n", firstLine(err), other)
 		} else {
 			if which == "named" {
 				return nil, fmt.Errorf("%v (Debian package bind9)", err)
 			}
-			d.e.printf("named (Debian package bind9) is not installed: the primary is an in-process xdpns instead\n(make demo installs bind9 through .ci/deps.sh)\n\n")
+			d.e.printf("named (Debian package bind9) is not installed: the primary is %s instead\n(make demo installs bind9 through .ci/deps.sh)\n\n", other)
 		}
 	}
-	return d.startXdpnsPrimary(ctx, notifyPort)
+	return xdpns()
 }
 
 func firstLine(err error) string {

@@ -431,25 +431,9 @@ func waitFor(ctx context.Context, limit time.Duration, ready func() error) error
 // startLabPrimary starts named in the server namespace (which is "named",
 // or "auto" with named installed), else an xdpns primary there.
 func (d *demoRun) startLabPrimary(ctx context.Context, which string, lab *vethLab) (demoPrimary, error) {
-	if which != "xdpns" {
-		bin, err := lookPath(demoNamed)
-		if err == nil {
-			p, err := d.startLabNamed(ctx, bin, lab)
-			if err == nil {
-				return p, nil
-			}
-			if which == "named" {
-				return nil, err
-			}
-			d.e.printf("named did not start (%v);\nfalling back to an xdpns primary\n\n", firstLine(err))
-		} else {
-			if which == "named" {
-				return nil, fmt.Errorf("%v (Debian package bind9)", err)
-			}
-			d.e.printf("named (Debian package bind9) is not installed: the primary is another xdpns instead\n(make demo installs bind9 through .ci/deps.sh)\n\n")
-		}
-	}
-	return d.startLabXdpnsPrimary(ctx, lab)
+	return d.choosePrimary(which, "another xdpns",
+		func(bin string) (demoPrimary, error) { return d.startLabNamed(ctx, bin, lab) },
+		func() (demoPrimary, error) { return d.startLabXdpnsPrimary(ctx, lab) })
 }
 
 func (d *demoRun) startLabNamed(ctx context.Context, bin string, lab *vethLab) (*namedPrimary, error) {
