@@ -543,6 +543,49 @@ func indentText(s string) string {
 	return "    " + strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n    ") + "\n"
 }
 
+// writeXdpnsPrimary lays out an xdpns primary for both demos in
+// dr.dir/primary: the bundled example.com. zone and a configuration serving
+// it on 127.0.0.1:port with transfers and NOTIFY (to notifyPort) under the
+// demo's key. extra is YAML added after the server section; control is the
+// control socket ("" for none).
+func (dr *demoRun) writeXdpnsPrimary(port, notifyPort int, extra, control string) (zoneFile, path string, err error) {
+	dir := filepath.Join(dr.dir, "primary")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	text, err := demoZones.ReadFile("demo/example.com.zone")
+	if err != nil {
+		return "", "", err
+	}
+	zoneFile = filepath.Join(dir, "example.com.zone")
+	if err := os.WriteFile(zoneFile, text, 0o644); err != nil {
+		return "", "", err
+	}
+	yaml := fmt.Sprintf(`# the demo's primary: xdpns serving a zone file to its secondary
+server:
+  listen: ["127.0.0.1:%[1]d"]
+  udp-sockets: 1
+%[6]skeys:
+  - {name: %[2]s, algorithm: %[3]s, secret: %[4]q}
+zones:
+  - name: example.com.
+    file: example.com.zone
+    allow-transfer: {from: [127.0.0.1/32], keys: [%[2]s]}
+    notify: ["127.0.0.1:%[5]d"]
+    notify-key: %[2]s
+control:
+  socket: %[7]q
+`, port, dr.xfrKey.name, dr.xfrKey.algorithm, dr.xfrKey.secret, notifyPort, extra, control)
+	path = filepath.Join(dir, "xdpns.yaml")
+	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+		return "", "", err
+	}
+	if dr.verbose {
+		dr.e.printf("primary xdpns.yaml:\n%s\n", indentText(yaml))
+	}
+	return zoneFile, path, nil
+}
+
 // xdpnsPrimary is the fallback primary: an in-process xdpns serving
 // example.com. from a file, with transfers out to the secondary and NOTIFY
 // to it.
@@ -552,45 +595,13 @@ type xdpnsPrimary struct {
 }
 
 func (dr *demoRun) startXdpnsPrimary(ctx context.Context, notifyPort int) (demoPrimary, error) {
-	dir := filepath.Join(dr.dir, "primary")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return nil, err
-	}
-	text, err := demoZones.ReadFile("demo/example.com.zone")
-	if err != nil {
-		return nil, err
-	}
-	zoneFile := filepath.Join(dir, "example.com.zone")
-	if err := os.WriteFile(zoneFile, text, 0o644); err != nil {
-		return nil, err
-	}
 	port, err := freeLoopbackPort()
 	if err != nil {
 		return nil, err
 	}
-	yaml := fmt.Sprintf(`# the demo's primary: xdpns serving a zone file to its secondary
-server:
-  listen: ["127.0.0.1:%[1]d"]
-  udp-sockets: 1
-log:
-  level: warn
-keys:
-  - {name: %[2]s, algorithm: %[3]s, secret: %[4]q}
-zones:
-  - name: example.com.
-    file: example.com.zone
-    allow-transfer: {from: [127.0.0.1/32], keys: [%[2]s]}
-    notify: ["127.0.0.1:%[5]d"]
-    notify-key: %[2]s
-control:
-  socket: ""
-`, port, dr.xfrKey.name, dr.xfrKey.algorithm, dr.xfrKey.secret, notifyPort)
-	path := filepath.Join(dir, "xdpns.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
+	zoneFile, path, err := dr.writeXdpnsPrimary(port, notifyPort, "log:\n  level: warn\n", "")
+	if err != nil {
 		return nil, err
-	}
-	if dr.verbose {
-		dr.e.printf("primary xdpns.yaml:\n%s\n", indentText(yaml))
 	}
 	cfg, err := config.Load(path)
 	if err != nil {

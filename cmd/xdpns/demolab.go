@@ -115,42 +115,11 @@ type labXdpnsPrimary struct {
 }
 
 func (dr *demoRun) startLabXdpnsPrimary(ctx context.Context, lab *vethLab) (demoPrimary, error) {
-	dir := filepath.Join(dr.dir, "primary")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return nil, err
-	}
-	text, err := demoZones.ReadFile("demo/example.com.zone")
+	zoneFile, path, err := dr.writeXdpnsPrimary(labPrimaryPort, labPort, "xfr:\n  state-dir: \"\"\n", "ctl.sock")
 	if err != nil {
 		return nil, err
 	}
-	zoneFile := filepath.Join(dir, "example.com.zone")
-	if err := os.WriteFile(zoneFile, text, 0o644); err != nil {
-		return nil, err
-	}
-	yaml := fmt.Sprintf(`# the demo's primary: xdpns serving a zone file to its secondary
-server:
-  listen: ["127.0.0.1:%[1]d"]
-  udp-sockets: 1
-xfr:
-  state-dir: ""
-keys:
-  - {name: %[2]s, algorithm: %[3]s, secret: %[4]q}
-zones:
-  - name: example.com.
-    file: example.com.zone
-    allow-transfer: {from: [127.0.0.1/32], keys: [%[2]s]}
-    notify: ["127.0.0.1:%[5]d"]
-    notify-key: %[2]s
-control:
-  socket: ctl.sock
-`, labPrimaryPort, dr.xfrKey.name, dr.xfrKey.algorithm, dr.xfrKey.secret, labPort)
-	path := filepath.Join(dir, "xdpns.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o600); err != nil {
-		return nil, err
-	}
-	if dr.verbose {
-		dr.e.printf("primary xdpns.yaml:\n%s\n", indentText(yaml))
-	}
+	dir := filepath.Dir(path)
 	p, err := startLabProc(lab.ServerNS, filepath.Join(dir, "xdpns.log"), "serve", "-c", path)
 	if err != nil {
 		return nil, err
