@@ -678,9 +678,10 @@ zones:
 	h := startServe(t, cfg, port)
 	h.waitAnswer("www.example.com.", "203.0.113.10")
 	h.waitLog("XDP attached to no interface; serving from userspace only")
-	code, out, _ := runCmd(t, "xdp", "stats", "-s", filepath.Join(dir, "ctl.sock"))
+	h.waitLog("msg=serving ") // logged once the control socket is up
+	code, out, errOut := runCmd(t, "xdp", "stats", "-s", filepath.Join(dir, "ctl.sock"))
 	if code != exitOK || !strings.Contains(out, "XDP: detached: attached to no interface") || !strings.Contains(out, "last error: attach xdp to xdpns-nosuch0") {
-		t.Errorf("xdp stats: exit %d\n%s", code, out)
+		t.Errorf("xdp stats: exit %d\n%s%s", code, out, errOut)
 	}
 }
 
