@@ -176,10 +176,9 @@ func setupTable(p func(string, ...any), sums []Summary, setups []ServerSetup) {
 // Markdown to mdPath, linking the plots relative to mdPath's directory.
 func Write(mdPath, plotDir string, meta Meta, runs []Run, setups []ServerSetup) error {
 	sums := Summarize(runs)
-	plots, err := Plots(plotDir, sums)
-	if err != nil {
-		return err
-	}
+	// A plot that fails costs its image, not the tables: write the
+	// Markdown with the plots that were drawn, then report the failure.
+	plots, plotErr := Plots(plotDir, sums)
 	mdDir, err := filepath.Abs(filepath.Dir(mdPath))
 	if err != nil {
 		return fmt.Errorf("report path: %w", err)
@@ -211,7 +210,7 @@ func Write(mdPath, plotDir string, meta Meta, runs []Run, setups []ServerSetup) 
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	return nil
+	return plotErr
 }
 
 // scenarios in the order they first appear.

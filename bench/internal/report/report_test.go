@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -282,5 +283,39 @@ func TestNoData(t *testing.T) {
 				t.Errorf("plots %q, want %q", names, tc.want)
 			}
 		})
+	}
+}
+
+func TestJSONLConcurrent(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "out.jsonl")
+	j, err := OpenJSONL(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 20 {
+		wg.Go(func() {
+			if err := j.Run(run("hit", "nsd", "fixed", 1, i, 1, lat(10))); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	j.Close()
+	if _, runs, _, err := ReadJSONL(path); err != nil || len(runs) != 20 {
+		t.Errorf("read back %d runs, %v; want 20", len(runs), err)
+	}
+}
+
+func TestWritePlotFailureKeepsTables(t *testing.T) {
+	dir := t.TempDir()
+	notDir := filepath.Join(dir, "plots")
+	os.WriteFile(notDir, nil, 0o644)
+	md := filepath.Join(dir, "report.md")
+	if err := Write(md, notDir, Meta{}, example(), nil); err == nil {
+		t.Error("no error with a file in the plot directory's place")
+	}
+	if b, _ := os.ReadFile(md); !strings.Contains(string(b), "| xdpns-native | 800k") {
+		t.Errorf("report without its tables:\n%s", b)
 	}
 }
