@@ -11,7 +11,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgsvg"
@@ -164,6 +163,7 @@ func barFigure(sums []Summary, pick func([]Summary, string, string) *Summary, va
 		fig.thumbs = append(fig.thumbs, bc)
 	}
 	p.NominalX(groups...)
+	p.Y.Max *= 1.08 // the tallest bar would otherwise touch the frame
 	fig.width = max(minPlotWidth, vg.Length(len(groups))*vg.Length(n+2)*barWidth+3*vg.Centimeter)
 	return fig, nil
 }
@@ -275,7 +275,14 @@ func serverColor(srv string) color.Color {
 	for _, c := range srv {
 		h = h*31 + int(c)
 	}
-	return plotutil.SoftColors[(h&0x7fffffff)%len(plotutil.SoftColors)]
+	return otherColors[(h&0x7fffffff)%len(otherColors)]
+}
+
+// otherColors stay clear of serverColors.
+var otherColors = []color.Color{
+	color.RGBA{0x00, 0x00, 0x00, 0xff},
+	color.RGBA{0xa0, 0xa0, 0xa0, 0xff},
+	color.RGBA{0x8b, 0x6d, 0x00, 0xff},
 }
 
 func fixedRates(sums []Summary) []int {
