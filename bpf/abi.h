@@ -15,6 +15,8 @@
 #define STORE_ALIGN 8                            /* record alignment */
 #define ANSWER_HDR_LEN 16                        /* sizeof(struct answer) */
 #define MAX_BODY_LEN 2048                        /* larger bodies: ANSWER_OVERSIZE */
+#define LINK_LEN 8                               /* sizeof(struct answer_link) */
+#define MAX_TAIL_LEN (MAX_BODY_LEN - LINK_LEN)   /* a link record fits the slack too */
 #define NAME_WORDS 32                            /* 255-byte name in u64 words */
 #define STORE_SLACK (ANSWER_HDR_LEN + NAME_WORDS * 8 + MAX_BODY_LEN)
 #define STORE_VALUE_LEN (STORE_BLOCK_LEN + STORE_SLACK)
@@ -66,12 +68,19 @@ struct answer {
 
 /* Plain NODATA answers (only the SOA in authority) of a zone are the same
  * bytes for every name of one QNAME length, and change with every SOA. Such a
- * name's record holds no body: its header carries ANSWER_LINK (the other
- * fields but qtype and name_len are unused) and after the name comes this
- * link to a slot, an 8-byte word in the store holding the ref of the shared
- * record (a struct answer with name_len 0, qtype 0, then the body). A new SOA
- * is one new shared record per length and one aligned 4-byte store to each
- * slot, not a rewrite of every name. */
+ * name's record holds no body: its header carries ANSWER_LINK and after the
+ * name comes this link to a slot, an 8-byte word in the store holding the ref
+ * of the shared record (a struct answer with name_len 0, qtype 0, then the
+ * body). A new SOA is one new shared record per length and one aligned 4-byte
+ * store to each slot, not a rewrite of every name.
+ *
+ * Signed NODATA answers (DO=1) start the same way for every name of one
+ * length (the SOA and its RRSIGs: the shared record) and end with the name's
+ * own NSEC or NSEC3 proof, whose compression pointers point into the question
+ * or into the proof itself. That tail follows the link; the link record's
+ * body_len, ns and csum are the tail's (all zero without one), the other
+ * fields but qtype and name_len unused. The answer is the shared body, then
+ * the tail, with NSCOUNT the sum. */
 struct answer_link {
 	__u32 slot; /* host order: ref of the struct answer_slot */
 	__u32 pad;

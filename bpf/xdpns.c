@@ -188,6 +188,9 @@ int xdpns_answer(struct xdp_md *ctx)
 	__u8 opt[12];
 	__u32 zero = 0, ref;
 	__u64 qlen, edns, dnssec_ok, limit, full, len, blen = 0, tc = 0, off;
+	__u64 tlen = 0, tail_off = 0, tl = 0;
+	__u16 tail_ns = 0, tail_csum = 0;
+	__u8 *lnk = NULL;
 	__u16 want, qtype, arcount = 0, aflags, out_flags;
 	__u64 sum;
 	int r, collision = 0;
@@ -252,6 +255,12 @@ int xdpns_answer(struct xdp_md *ctx)
 	if (!a)
 		return PASS(collision ? STAT_PASS_COLLISION : STAT_PASS_NO_ENTRY);
 	if (a->flags & ANSWER_LINK) {
+		/* The link record's own part, if any, follows the link. */
+		lnk = (__u8 *)a;
+		tlen = a->body_len;
+		tail_ns = bpf_ntohs(a->ns);
+		tail_csum = a->csum;
+		tail_off = reload(s->q.body_off) + LINK_LEN;
 		a = follow_link(store, a, s);
 		if (!a)
 			return PASS(STAT_PASS_NO_ENTRY);
@@ -268,7 +277,9 @@ int xdpns_answer(struct xdp_md *ctx)
 	if (qlen > MAX_NAME_LEN + 4)
 		return count(STAT_ABORTED, XDP_ABORTED);
 	aflags = a->flags;
-	full = DNS_HDR_LEN + qlen + a->body_len + (edns ? OPT_RR_LEN : 0);
+	if (tlen > MAX_TAIL_LEN)
+		return PASS(STAT_PASS_OVERSIZE);
+	full = DNS_HDR_LEN + qlen + a->body_len + tlen + (edns ? OPT_RR_LEN : 0);
 	limit = DNS_MIN_UDP_LIMIT;
 	if (edns) {
 		__u64 client = reload(s->q.udp_size);
@@ -285,6 +296,7 @@ int xdpns_answer(struct xdp_md *ctx)
 			return PASS(STAT_PASS_OVERSIZE);
 		len = full;
 		blen = a->body_len;
+		tl = tlen;
 	}
 	out_flags = DNS_QR | (reload(s->q.flags) & (DNS_RD | DNS_CD)) | (aflags & ANSWER_RCODE_MASK);
 	if (aflags & ANSWER_AA)
@@ -292,7 +304,7 @@ int xdpns_answer(struct xdp_md *ctx)
 	if (tc)
 		out_flags |= DNS_TC;
 	__be16 an = tc ? 0 : a->an;
-	__be16 ns = tc ? 0 : a->ns;
+	__be16 ns = tc ? 0 : bpf_htons(bpf_ntohs(a->ns) + tail_ns);
 	__u16 ar = tc ? 0 : bpf_ntohs(a->ar);
 	__u16 body_csum = a->csum;
 
@@ -328,6 +340,14 @@ int xdpns_answer(struct xdp_md *ctx)
 		sum = csum_add_at(sum, body_csum, qlen & 1);
 		off += blen;
 	}
+	if (tl) {
+		opaque(tail_off);
+		if (!lnk || tl > MAX_TAIL_LEN || tail_off > ANSWER_HDR_LEN + NAME_WORDS * 8 + LINK_LEN ||
+		    bpf_xdp_store_bytes(ctx, off, lnk + tail_off, tl))
+			return count(STAT_ABORTED, XDP_ABORTED);
+		sum = csum_add_at(sum, tail_csum, (qlen + blen) & 1);
+		off += tl;
+	}
 	if (edns) {
 		__u64 osum = 0;
 		__u8 *o;
@@ -336,7 +356,7 @@ int xdpns_answer(struct xdp_md *ctx)
 		data = (void *)(long)ctx->data;
 		data_end = (void *)(long)ctx->data_end;
 		opaque(off);
-		if (off > MAX_L4_END + DNS_HDR_LEN + MAX_NAME_LEN + 4 + MAX_BODY_LEN)
+		if (off > MAX_L4_END + DNS_HDR_LEN + MAX_NAME_LEN + 4 + MAX_BODY_LEN + MAX_TAIL_LEN)
 			return count(STAT_ABORTED, XDP_ABORTED);
 		o = data + off;
 		if ((void *)(o + OPT_RR_LEN) > data_end)
@@ -345,7 +365,7 @@ int xdpns_answer(struct xdp_md *ctx)
 #pragma unroll
 		for (int i = 0; i < 6; i++)
 			osum += ((__u16 *)opt)[i];
-		sum = csum_add_at(sum, csum_fold64(osum), (qlen + blen) & 1);
+		sum = csum_add_at(sum, csum_fold64(osum), (qlen + blen + tl) & 1);
 	}
 
 	/* Pointers do not survive helpers that may change the packet. */

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/xdpns/xdpns/userspace/answer"
 	"github.com/xdpns/xdpns/userspace/compile"
@@ -212,7 +213,7 @@ func storedLen(rec []byte) int {
 	n := answerHdrLen + (int(rec[14])+7)/8*8
 	switch {
 	case flags&answerLink != 0:
-		n += linkLen
+		n += linkLen + int(binary.LittleEndian.Uint16(rec[0:])) // the tail
 	case flags&answerOversize == 0:
 		n += int(binary.LittleEndian.Uint16(rec[0:]))
 	}
@@ -232,6 +233,13 @@ func linkSlot(rec []byte) (uint32, bool) {
 	}
 	off := answerHdrLen + (int(rec[14])+7)/8*8
 	return binary.LittleEndian.Uint32(rec[off:]), true
+}
+
+// linkTail returns the tail of an ANSWER_LINK record (the name's own part
+// of a signed negative answer, empty for a plain one) and its NSCOUNT.
+func linkTail(rec []byte) ([]byte, uint16) {
+	off := answerHdrLen + (int(rec[14])+7)/8*8 + linkLen
+	return rec[off : off+int(binary.LittleEndian.Uint16(rec[0:]))], binary.BigEndian.Uint16(rec[6:])
 }
 
 // answers is what a store holds beyond its allocator: the served zones
@@ -352,12 +360,31 @@ func (c *answers) writeEntry(z *zoneState, e *compile.Entry) (uint32, error) {
 	if len(e.Body.Bytes) > 0xFFFF {
 		return 0, fmt.Errorf("entry %x/%d: body of %d bytes", e.Name, e.Type, len(e.Body.Bytes))
 	}
+	if e.Body.Tail != nil {
+		// compile split it: the first part is the zone's shared signed
+		// negative body for the length, the tail this name's proof.
+		if len(e.Body.Tail) <= maxBodyLen-linkLen {
+			b := e.Body
+			b.Ns, b.TailNs, b.Tail = b.Ns-b.TailNs, 0, nil
+			s, err := c.sharedFor(z, len(e.Name)+compile.SignedKey, b)
+			if err != nil {
+				return 0, err
+			}
+			return c.writeLink(e.Name, e.Type, s, e.Body.Tail, e.Body.TailNs)
+		}
+		// Too long to store: whole, hence oversize (never answered
+		// from the bytes, so never stale).
+		whole := *e
+		whole.Body.Bytes = append(slices.Clip(e.Body.Bytes), e.Body.Tail...)
+		whole.Body.Tail, whole.Body.TailNs = nil, 0
+		e = &whole
+	}
 	if shareable(e) {
 		s, err := c.sharedFor(z, len(e.Name), e.Body)
 		if err != nil {
 			return 0, err
 		}
-		return c.writeLink(e.Name, e.Type, s)
+		return c.writeLink(e.Name, e.Type, s, nil, 0)
 	}
 	ref, rec, err := c.a.alloc(recordLen(e))
 	if err != nil {
@@ -367,12 +394,14 @@ func (c *answers) writeEntry(z *zoneState, e *compile.Entry) (uint32, error) {
 	return ref, nil
 }
 
-func (c *answers) writeLink(name []byte, qtype uint16, s *shared) (uint32, error) {
-	ref, rec, err := c.a.alloc(align(answerHdrLen + (len(name)+7)/8*8 + linkLen))
+// writeLink writes a link record to s, followed by the name's tail (ns
+// authority records) when s is a signed negative first part.
+func (c *answers) writeLink(name []byte, qtype uint16, s *shared, tail []byte, ns uint16) (uint32, error) {
+	ref, rec, err := c.a.alloc(align(answerHdrLen + (len(name)+7)/8*8 + linkLen + len(tail)))
 	if err != nil {
 		return 0, err
 	}
-	encodeLink(rec, name, qtype, s.slot)
+	encodeLink(rec, name, qtype, s.slot, tail, ns)
 	s.members++
 	return ref, nil
 }
@@ -409,14 +438,21 @@ func (c *answers) dropUnused(z *zoneState) {
 	}
 }
 
-// encodeLink writes an ANSWER_LINK record: header, name, struct answer_link.
-func encodeLink(rec, name []byte, qtype uint16, slot uint32) {
+// encodeLink writes an ANSWER_LINK record: header, name, struct
+// answer_link, tail. The header's body_len, ns and csum are the tail's
+// (zero without one); the rest of the answer comes from the shared record.
+func encodeLink(rec, name []byte, qtype uint16, slot uint32, tail []byte, ns uint16) {
 	le := binary.LittleEndian
+	le.PutUint16(rec[0:], uint16(len(tail)))
 	le.PutUint16(rec[2:], answerLink)
+	binary.BigEndian.PutUint16(rec[6:], ns) // network order
 	le.PutUint16(rec[10:], qtype)
+	le.PutUint16(rec[12:], bodySum(tail))
 	rec[14] = uint8(len(name))
 	n := copy(rec[answerHdrLen:], name)
-	le.PutUint32(rec[answerHdrLen+(n+7)/8*8:], slot)
+	off := answerHdrLen + (n+7)/8*8
+	le.PutUint32(rec[off:], slot)
+	copy(rec[off+linkLen:], tail)
 }
 
 // encodeRecord writes struct answer (host order is little-endian: bpfel),

@@ -353,7 +353,8 @@ func merge(g *generation, zs *zoneState, seq uint64, links []newLink, upKeys []x
 			continue
 		}
 		name, qtype := recordName(g.a.at(nl.ref))
-		ref, err := g.writeLink(name, qtype, to)
+		tail, ns := linkTail(g.a.at(nl.ref))
+		ref, err := g.writeLink(name, qtype, to, tail, ns)
 		if err != nil {
 			return err
 		}
@@ -488,8 +489,9 @@ func imageFrom(g *generation, exclude string) (*Image, error) {
 			}
 			ns.born = min(ns.born, s.born)
 			name, qtype := recordName(rec)
+			tail, tns := linkTail(rec)
 			im.Links++
-			return im.writeLink(name, qtype, ns)
+			return im.writeLink(name, qtype, ns, tail, tns)
 		}
 		n := storedLen(rec)
 		nref, nrec, err := im.a.alloc(n)

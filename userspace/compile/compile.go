@@ -61,10 +61,12 @@ type Entry struct {
 	DO   bool
 	Kind answer.Kind
 	Body wire.Body
-	// Negative marks a plain NODATA answer (only the zone's SOA in the
-	// authority section, no DNSSEC). Its body depends on nothing but the
-	// QNAME's length and the SOA, so it is shared: Update does not list
-	// such entries again when only the SOA changed (Changes.Negatives).
+	// Negative marks a NODATA answer whose body, or with DO its first
+	// part (Body.Bytes, before Body.Tail), is the zone's shared negative
+	// body for the QNAME's length: the SOA alone (DO=0), or the SOA and
+	// its RRSIGs (DO=1). That part depends on nothing but the QNAME's
+	// length and the SOA, so Update does not list such entries again when
+	// only the SOA changed (Changes.Negatives has the new parts).
 	Negative bool
 }
 
@@ -75,11 +77,18 @@ type Key struct {
 	DO   bool
 }
 
+// SignedKey is added to a QNAME length to key the shared part of signed
+// negative answers (DO=1 in a signed zone: SOA and its RRSIGs) apart from
+// the plain ones (DO=0: the SOA alone), in Changes.Negatives and beyond.
+const SignedKey = 256
+
 // Each calls fn for every compiled answer of z. Entries with DO=true are
 // listed only for signed zones: for an unsigned zone the answer does not
-// depend on DO (Table.Lookup and the XDP key account for that). Negative
-// answers to DO=1 queries in signed zones are left to the engine: they carry
-// the SOA's signatures, which change with every update.
+// depend on DO (Table.Lookup and the XDP key account for that). A negative
+// answer to a DO=1 query in a signed zone comes in two parts (wire.Body's
+// Tail): the SOA and its RRSIGs, which change with every update and are
+// shared by every name of one QNAME length, then the name's own NSEC or
+// NSEC3 records.
 func Each(z *zone.Zone, fn func(*Entry) error) error {
 	c, err := newCompiler(z, nil)
 	if err != nil {
@@ -99,10 +108,14 @@ type compiler struct {
 	zoneTypes []uint16
 	deps      func(target, source string) // records that source's answers read target
 	types     []uint16
-	// neg holds the shared NODATA body per QNAME length, and negRep a name
-	// it was compiled for (to recompute it when the SOA changes).
+	// neg holds the shared NODATA body per QNAME length (plus SignedKey
+	// for the DO=1 part), and negRep a name it was compiled for (to
+	// recompute it when the SOA changes).
 	neg    map[int]wire.Body
 	negRep map[int]string
+	// signedHead is what a DO=1 negative answer's authority section
+	// starts with: the SOA and its RRSIGs (nil until needed).
+	signedHead []dns.RR
 }
 
 func newCompiler(z *zone.Zone, zoneTypes []uint16) (*compiler, error) {
@@ -163,24 +176,32 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 				qt = probeType
 			}
 			res := answer.Lookup(c.z, answer.Query{Name: n.Name, Type: qt, DO: do})
-			neg := res.Kind == answer.NoData && len(res.Answer) == 0 && len(res.Extra) == 0 &&
-				len(res.Ns) == 1 && res.Ns[0] == soa
-			if do && !neg && hasSOA(res.Ns) {
-				continue // signed negative: see Each
-			}
 			body, err := wire.Encode(n.Name, qt, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
 			if err != nil {
 				return err
 			}
-			if neg {
+			neg := false
+			switch {
+			case do && res.Kind == answer.NoData && len(res.Answer) == 0 && len(res.Extra) == 0:
+				// Shared first part when the bytes start with those of
+				// a neutral name of this length (the SOA's MNAME or
+				// RNAME may compress against this very QNAME) and the
+				// rest points into the question only.
+				head, err := c.shared(len(wname) + SignedKey)
+				if err == nil {
+					body, neg = split(body, head, len(wname))
+				}
+			case res.Kind == answer.NoData && len(res.Answer) == 0 && len(res.Extra) == 0 &&
+				len(res.Ns) == 1 && res.Ns[0] == soa:
 				// Shared only when the bytes match the body of a neutral
-				// name of this length: the SOA's MNAME or RNAME may
-				// compress against this very QNAME.
+				// name of this length, for the same reason.
 				shared, err := c.shared(len(wname))
 				neg = err == nil && sameBody(shared, body)
 			}
-			if c.deps != nil && !neg {
-				c.record(n.Name, &res)
+			if c.deps != nil && (!neg || do) {
+				// A shared first part needs no $SOA dependency; the
+				// proofs after it depend on their owners all the same.
+				c.record(n.Name, &res, !neg)
 			}
 			e := Entry{Name: wname, Type: t, DO: do, Kind: res.Kind, Body: body, Negative: neg}
 			if err := fn(&e); err != nil {
@@ -195,20 +216,120 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 // of a neutral name of that length, whose labels match no label of the SOA's
 // names, so it compresses only against the origin. It does not depend on the
 // order names are compiled in.
+//
+// l at or above SignedKey asks for the first part of a signed negative
+// answer for length l-SignedKey: the SOA and its RRSIGs as the engine
+// writes them at the head of a DO=1 NODATA answer.
 func (c *compiler) shared(l int) (wire.Body, error) {
 	if b, ok := c.neg[l]; ok {
 		return b, nil
 	}
-	rep, err := neutralName(c.z, l)
+	signed := l >= SignedKey
+	rep, err := neutralName(c.z, l%SignedKey)
 	if err != nil {
 		return wire.Body{}, err
 	}
-	b, ok := negativeBody(c.z, rep)
-	if !ok {
-		return wire.Body{}, fmt.Errorf("negative body for length %d", l)
+	var b wire.Body
+	if signed {
+		b, err = wire.Encode(rep, probeType, dns.RcodeSuccess, true, nil, c.headRRs(), nil)
+	} else {
+		b, err = negativeBody(c.z, rep)
+	}
+	if err != nil {
+		return wire.Body{}, fmt.Errorf("negative body for length %d: %w", l, err)
 	}
 	c.neg[l], c.negRep[l] = b, rep
 	return b, nil
+}
+
+// headRRs returns the records a DO=1 NODATA answer's authority section
+// starts with: those of the apex's own NODATA answer up to the first that
+// is neither the SOA nor an RRSIG over it.
+func (c *compiler) headRRs() []dns.RR {
+	if c.signedHead == nil {
+		res := answer.Lookup(c.z, answer.Query{Name: c.z.Origin, Type: probeType, DO: true})
+		head := []dns.RR{}
+		for i, rr := range res.Ns {
+			h := rr.Header()
+			if !(i == 0 && h.Rrtype == dns.TypeSOA) &&
+				!(i > 0 && h.Rrtype == dns.TypeRRSIG && rr.(*dns.RRSIG).TypeCovered == dns.TypeSOA) {
+				break
+			}
+			head = append(head, rr)
+		}
+		c.signedHead = head
+	}
+	return c.signedHead
+}
+
+// split makes body, an answer for a QNAME of wire length qlen, a two-part
+// body when it starts with head's bytes and what follows is only NSEC,
+// NSEC3 and RRSIG records whose compression pointers all point into the
+// question or into that rest itself: then the rest is the same after any
+// head of the same length (Update rebuilds everything when a head's length
+// changes, as on an algorithm rollover).
+func split(body, head wire.Body, qlen int) (wire.Body, bool) {
+	if len(head.Bytes) == 0 || body.An != 0 || body.Ar != 0 || body.Ns < head.Ns ||
+		body.Rcode != head.Rcode || body.AA != head.AA ||
+		len(body.Bytes) < len(head.Bytes) || string(body.Bytes[:len(head.Bytes)]) != string(head.Bytes) {
+		return body, false
+	}
+	tail := body.Bytes[len(head.Bytes):]
+	qend := wire.HeaderLen + qlen + 4
+	if !pointsBack(tail, qend, qend+len(head.Bytes)) {
+		return body, false
+	}
+	body.Bytes, body.Tail, body.TailNs = head.Bytes, tail, body.Ns-head.Ns
+	return body, true
+}
+
+// pointsBack reports whether rrs, records in wire form starting at offset
+// start of their message, are only NSEC, NSEC3 and RRSIG records (whose
+// RDATA names are never compressed, RFC 4034 §4.1.1 and §3.1.7, RFC 5155
+// §3.2) with owner names whose compression pointers point below qend (the
+// question) or into rrs before them.
+func pointsBack(rrs []byte, qend, start int) bool {
+	for pos := 0; pos < len(rrs); {
+		i := pos
+		for {
+			if i >= len(rrs) {
+				return false
+			}
+			l := int(rrs[i])
+			if l == 0 {
+				i++
+				break
+			}
+			if l&0xC0 == 0xC0 {
+				if i+1 >= len(rrs) {
+					return false
+				}
+				to := (l&0x3F)<<8 | int(rrs[i+1])
+				if to >= qend && (to < start || to >= start+pos) {
+					return false
+				}
+				i += 2
+				break
+			}
+			if l > 63 {
+				return false
+			}
+			i += 1 + l
+		}
+		if i+10 > len(rrs) {
+			return false
+		}
+		switch binary.BigEndian.Uint16(rrs[i:]) {
+		case dns.TypeNSEC, dns.TypeNSEC3, dns.TypeRRSIG:
+		default:
+			return false
+		}
+		pos = i + 10 + int(binary.BigEndian.Uint16(rrs[i+8:]))
+		if pos > len(rrs) {
+			return false
+		}
+	}
+	return true
 }
 
 // neutralName builds a name under the origin with wire length l from labels
@@ -262,15 +383,18 @@ func hasSOA(rrs []dns.RR) bool {
 
 // record notes every name the answer read besides the query name: owners of
 // its records (chain links, glue, proofs), and for each CNAME target the
-// target, its ancestors and the wildcards that could synthesise it.
-func (c *compiler) record(name string, res *answer.Result) {
+// target, its ancestors and the wildcards that could synthesise it. The SOA
+// counts as $SOA when soa is set.
+func (c *compiler) record(name string, res *answer.Result, soa bool) {
 	origin := c.z.Origin
 	for _, sec := range [][]dns.RR{res.Answer, res.Ns, res.Extra} {
 		for _, rr := range sec {
 			h := rr.Header()
 			switch {
 			case h.Rrtype == dns.TypeSOA:
-				c.deps(depSOA, name)
+				if soa {
+					c.deps(depSOA, name)
+				}
 				continue
 			case h.Rrtype == dns.TypeRRSIG && rr.(*dns.RRSIG).TypeCovered == dns.TypeSOA:
 				continue
@@ -327,19 +451,31 @@ func wireName(name string) ([]byte, error) {
 	return buf[:n:n], nil
 }
 
-// val is a table value: a body, or a mark that the body is the shared
-// negative one for the QNAME's length.
+// val is a table value: a body; the shared negative body for the QNAME's
+// length; or the tail of a signed negative one (bytes and ns are the
+// Tail's), whose first part is the shared DO=1 body for the length. The
+// fields are spelled out rather than a wire.Body so that a value stays 40
+// bytes: a table holds several per name.
 type val struct {
-	body wire.Body
-	neg  bool
+	bytes      []byte
+	an, ns, ar uint16
+	rcode      uint8
+	aa         bool
+	kind       uint8
 }
+
+const (
+	valBody uint8 = iota
+	valNeg
+	valSignedNeg
+)
 
 // Table is a zone's compiled answers for the Go responder. It is immutable;
 // Update derives the next version, sharing what did not change.
 type Table struct {
 	signed    bool
 	entries   *shardmap.Map[val]
-	neg       map[int]wire.Body // shared NODATA bodies by QNAME wire length
+	neg       map[int]wire.Body // shared NODATA bodies by QNAME wire length (+SignedKey: DO=1 first parts)
 	negRep    map[int]string    // a name each was compiled for
 	soaNames  string            // MNAME and RNAME the negative bodies were made with
 	deps      *shardmap.Map[[]string]
@@ -386,21 +522,27 @@ func addDep(deps *shardmap.Editor[[]string], target, source string) {
 }
 
 // putter stores entries, sharing identical bodies and keeping one negative
-// body per QNAME length.
+// body (or first part) per QNAME length.
 func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) func(*Entry) error {
 	return func(e *Entry) error {
 		k := string(key(nil, e.Name, e.Type, e.DO))
-		if e.Negative {
-			ents.Set(k, val{neg: true})
+		b := &e.Body
+		v := val{an: b.An, ns: b.Ns, ar: b.Ar, rcode: b.Rcode, aa: b.AA}
+		switch {
+		case e.Negative && b.Tail != nil:
+			v.kind, v.bytes, v.ns = valSignedNeg, b.Tail, b.TailNs
+		case e.Negative:
+			ents.Set(k, val{kind: valNeg})
 			return nil
+		default:
+			v.bytes = b.Bytes
 		}
-		b := e.Body
-		if s, ok := intern[string(b.Bytes)]; ok {
-			b.Bytes = s
+		if s, ok := intern[string(v.bytes)]; ok {
+			v.bytes = s
 		} else {
-			intern[string(b.Bytes)] = b.Bytes
+			intern[string(v.bytes)] = v.bytes
 		}
-		ents.Set(k, val{body: b})
+		ents.Set(k, v)
 		return nil
 	}
 }
@@ -439,10 +581,16 @@ func (t *Table) Lookup(qkey []byte, do bool) (wire.Body, bool) {
 			return wire.Body{}, false
 		}
 	}
-	if v.neg {
+	switch v.kind {
+	case valNeg:
 		return t.neg[len(qkey)-2], true
+	case valSignedNeg:
+		b := t.neg[len(qkey)-2+SignedKey]
+		b.Ns += v.ns
+		b.Tail, b.TailNs = v.bytes, v.ns
+		return b, true
 	}
-	return v.body, true
+	return wire.Body{Rcode: v.rcode, AA: v.aa, An: v.an, Ns: v.ns, Ar: v.ar, Bytes: v.bytes}, true
 }
 
 func mustWire(name string) []byte {

@@ -60,7 +60,7 @@ func Update(t *Table, z *zone.Zone, d *zone.Delta) (*Table, *Changes, error) {
 			return true
 		})
 	}
-	if d.SOA {
+	if soaChanged(z, d) {
 		if srcs, ok := t.deps.Get(depSOA); ok {
 			for _, s := range srcs {
 				dirty[s] = true
@@ -88,12 +88,16 @@ func Update(t *Table, z *zone.Zone, d *zone.Delta) (*Table, *Changes, error) {
 		return nil, nil, err
 	}
 	ch := &Changes{}
-	if d.SOA {
+	if soaChanged(z, d) {
 		// Same MNAME and RNAME (rebuildNeeded checked): the shared bodies
-		// keep their layout; recompute each for the same neutral name.
+		// keep their layout; recompute each for the same neutral name. A
+		// signed first part that changes length (RRSIGs over the SOA
+		// added, gone, or of another size) would move the tails'
+		// pointers into themselves: rebuild.
 		c.neg, c.negRep = map[int]wire.Body{}, map[int]string{}
 		for l := range t.negRep {
-			if _, err := c.shared(l); err != nil {
+			b, err := c.shared(l)
+			if err != nil || (l >= SignedKey && len(b.Bytes) != len(t.neg[l].Bytes)) {
 				return rebuildAll(z)
 			}
 		}
@@ -144,6 +148,12 @@ func Update(t *Table, z *zone.Zone, d *zone.Delta) (*Table, *Changes, error) {
 	return nt, ch, nil
 }
 
+// soaChanged: the SOA or the apex (where the RRSIGs over the SOA live)
+// changed, so the shared negative bodies and $SOA's dependents are redone.
+func soaChanged(z *zone.Zone, d *zone.Delta) bool {
+	return d.SOA || d.Names[z.Origin]
+}
+
 // rebuildNeeded reports changes Update does not follow piece by piece: the
 // zone became signed or unsigned, or the SOA's names changed (they decide how
 // every negative answer compresses).
@@ -152,10 +162,9 @@ func rebuildNeeded(t *Table, z *zone.Zone, d *zone.Delta) bool {
 }
 
 // negativeBody is the plain NODATA body for a name, as the compiler makes it.
-func negativeBody(z *zone.Zone, name string) (wire.Body, bool) {
+func negativeBody(z *zone.Zone, name string) (wire.Body, error) {
 	soa, _ := z.NegativeSOA()
-	b, err := wire.Encode(name, probeType, dns.RcodeSuccess, true, nil, []dns.RR{soa}, nil)
-	return b, err == nil
+	return wire.Encode(name, probeType, dns.RcodeSuccess, true, nil, []dns.RR{soa}, nil)
 }
 
 func rebuildAll(z *zone.Zone) (*Table, *Changes, error) {

@@ -17,19 +17,59 @@ import (
 // dump lists a table's entries with negatives resolved.
 func dump(t *Table) map[string]string {
 	out := map[string]string{}
-	t.entries.Range(func(k string, v val) bool {
-		b := v.body
-		if v.neg {
-			b = t.neg[len(k)-3]
+	t.entries.Range(func(k string, _ val) bool {
+		b, ok := t.Lookup([]byte(k[:len(k)-1]), k[len(k)-1] == 1)
+		if !ok {
+			panic("entry not found by Lookup")
 		}
-		out[k] = fmt.Sprintf("%d %v %d/%d/%d %x", b.Rcode, b.AA, b.An, b.Ns, b.Ar, b.Bytes)
+		out[k] = bodyString(b)
 		return true
 	})
 	return out
 }
 
+// bodyString is a body as it goes on the wire: both parts together.
 func bodyString(b wire.Body) string {
-	return fmt.Sprintf("%d %v %d/%d/%d %x", b.Rcode, b.AA, b.An, b.Ns, b.Ar, b.Bytes)
+	return fmt.Sprintf("%d %v %d/%d/%d %x%x", b.Rcode, b.AA, b.An, b.Ns, b.Ar, b.Bytes, b.Tail)
+}
+
+// mirror is what a consumer of Changes alone (the XDP maps) holds: every
+// entry as last listed, its shared part replaced when Negatives change.
+type mirror map[string]Entry
+
+func (m mirror) apply(ch *Changes) {
+	if ch.Full {
+		clear(m)
+	}
+	for _, k := range ch.Del {
+		delete(m, string(key(nil, []byte(k.Name), k.Type, k.DO)))
+	}
+	for _, e := range ch.Put {
+		m[string(key(nil, e.Name, e.Type, e.DO))] = e
+	}
+	if ch.Negatives == nil {
+		return
+	}
+	for k, e := range m {
+		if !e.Negative {
+			continue
+		}
+		if e.Body.Tail == nil {
+			e.Body = ch.Negatives[len(e.Name)]
+		} else {
+			h := ch.Negatives[len(e.Name)+SignedKey]
+			e.Body.Bytes, e.Body.Ns = h.Bytes, h.Ns+e.Body.TailNs
+		}
+		m[k] = e
+	}
+}
+
+func (m mirror) dump() map[string]string {
+	out := map[string]string{}
+	for k, e := range m {
+		out[k] = bodyString(e.Body)
+	}
+	return out
 }
 
 func mustRR(t testing.TB, s string) dns.RR {
@@ -73,7 +113,13 @@ func updateMatchesBuild(t *testing.T, seed uint64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	mirror := dump(tab)
+	mir := mirror{}
+	if err := Each(z, func(e *Entry) error {
+		mir[string(key(nil, e.Name, e.Type, e.DO))] = *e
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	serial, applied := 1, 0
 	for step := 0; step < 300; step++ {
 		del := []dns.RR{soa(serial)}
@@ -136,22 +182,8 @@ func updateMatchesBuild(t *testing.T, seed uint64) {
 			}
 		}
 		// The mirror: what an XDP map sees.
-		if ch.Full {
-			mirror = map[string]string{}
-		}
-		for _, k := range ch.Del {
-			delete(mirror, string(key(nil, []byte(k.Name), k.Type, k.DO)))
-		}
-		for _, e := range ch.Put {
-			mirror[string(key(nil, e.Name, e.Type, e.DO))] = bodyString(e.Body)
-		}
-		if ch.Negatives != nil {
-			for k := range mirror {
-				if v, _ := nt.entries.Get(k); v.neg {
-					mirror[k] = bodyString(ch.Negatives[len(k)-3])
-				}
-			}
-		}
+		mir.apply(ch)
+		mirror := mir.dump()
 		for k, w := range want {
 			if mirror[k] != w {
 				t.Fatalf("step %d: mirror entry %q differs", step, k)

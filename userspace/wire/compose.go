@@ -13,14 +13,26 @@ import (
 // offsets they have in a message whose question is exactly the QNAME the body
 // was encoded for. Any QNAME of the same length works, so a body compiled for
 // the lowercase name serves every 0x20 spelling of it.
+//
+// A body may come in two parts: Bytes, shared with the bodies of other names
+// of the same QNAME length, and Tail, this name's own records after them
+// (a signed negative answer: the SOA and its RRSIGs, then this name's
+// NSEC or NSEC3 proof; see compile). Ns counts both parts, TailNs the
+// Tail's. Pointers in a Tail point into the question only, so it stays
+// valid whatever the shared part holds.
 type Body struct {
-	Rcode uint8 // low 4 bits of the RCODE
-	AA    bool
-	An    uint16
-	Ns    uint16
-	Ar    uint16 // additional records, the OPT not counted
-	Bytes []byte
+	Rcode  uint8 // low 4 bits of the RCODE
+	AA     bool
+	An     uint16
+	Ns     uint16
+	Ar     uint16 // additional records, the OPT not counted
+	TailNs uint16 // authority records in Tail
+	Bytes  []byte
+	Tail   []byte // not nil: the body is Bytes then Tail
 }
+
+// Len is the body's length in bytes.
+func (b *Body) Len() int { return len(b.Bytes) + len(b.Tail) }
 
 // Encode writes answer sections for question (qname, qtype) as a Body.
 // qname is the lowercased presentation name the body is keyed on.
@@ -82,6 +94,7 @@ func Compose(dst []byte, q *Query, b *Body, r *Response) []byte {
 	dst = appendHeader(dst, q, b, false)
 	dst = append(dst, q.Question...)
 	dst = append(dst, b.Bytes...)
+	dst = append(dst, b.Tail...)
 	if q.EDNS {
 		dst = appendOPT(dst, q, r)
 	}
