@@ -10,6 +10,7 @@ import (
 	"github.com/cilium/ebpf/asm"
 	"github.com/miekg/dns"
 
+	"github.com/xdpns/xdpns/userspace/compile"
 	"github.com/xdpns/xdpns/userspace/responder"
 	"github.com/xdpns/xdpns/userspace/zone"
 )
@@ -212,6 +213,30 @@ func BenchmarkLoad1MNames(b *testing.B) {
 		b.ReportMetric(float64(idx+st)/float64(z.Len()), "B/name")
 		b.ReportMetric(float64(e.im.Entries), "entries")
 		e.x.Close()
+	}
+}
+
+// BenchmarkZonesFromTable: the entries of a 1M-name zone listed from the
+// responder's compiled table (what the daemon's full loads do) against
+// compiling the zone again (what Zones does without a table).
+func BenchmarkZonesFromTable(b *testing.B) {
+	z := bigZone(b, 1_000_000)
+	t, err := compile.Build(z)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name   string
+		tables Tables
+	}{{"compile", nil}, {"table", func(*zone.Zone) *compile.Table { return t }}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				es, err := ZonesFrom(bc.tables, z)
+				if err != nil || len(es[0].Entries) != t.Len() {
+					b.Fatalf("%d entries, table %d: %v", len(es[0].Entries), t.Len(), err)
+				}
+			}
+		})
 	}
 }
 

@@ -109,6 +109,14 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 	// Loaded (and pinned answers adopted) now; attached once the zones
 	// are loaded and the listeners up.
 	d.xdp, d.xdpOff = newFastPath(cfg, component(root, "xdp"))
+	if d.xdp != nil {
+		d.xdp.tables = func(z *zone.Zone) *compile.Table {
+			if rz := d.r.Zone(z.Origin); rz != nil && rz.Zone == z {
+				return rz.Table
+			}
+			return nil
+		}
+	}
 	fail := func(err error) (*daemon, error) {
 		if d.xdp != nil {
 			d.xdp.close()

@@ -37,6 +37,9 @@ type fastPath struct {
 	cfg    config.XDP
 	mode   loader.Mode
 	pinned bool
+	// tables gives the responder's compiled table of a zone version, so
+	// that a full load does not compile every zone a second time.
+	tables loader.Tables
 
 	// syncMu serialises what writes the maps or attaches: start, sync,
 	// detach, close. The daemon also calls sync under its zone lock.
@@ -353,7 +356,7 @@ func (f *fastPath) load(want map[string]*zone.Zone) {
 	for _, o := range slices.Sorted(maps.Keys(want)) {
 		zs = append(zs, want[o])
 	}
-	im, err := f.x.LoadZones(zs...)
+	im, err := f.x.LoadZonesFrom(f.tables, zs...)
 	if err == nil {
 		f.mu.Lock()
 		f.inXDP, f.loaded = maps.Clone(want), true

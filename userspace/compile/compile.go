@@ -462,6 +462,7 @@ type val struct {
 	rcode      uint8
 	aa         bool
 	kind       uint8
+	answer     answer.Kind // for Each
 }
 
 const (
@@ -527,12 +528,12 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 	return func(e *Entry) error {
 		k := string(key(nil, e.Name, e.Type, e.DO))
 		b := &e.Body
-		v := val{an: b.An, ns: b.Ns, ar: b.Ar, rcode: b.Rcode, aa: b.AA}
+		v := val{an: b.An, ns: b.Ns, ar: b.Ar, rcode: b.Rcode, aa: b.AA, answer: e.Kind}
 		switch {
 		case e.Negative && b.Tail != nil:
 			v.kind, v.bytes, v.ns = valSignedNeg, b.Tail, b.TailNs
 		case e.Negative:
-			ents.Set(k, val{kind: valNeg})
+			ents.Set(k, val{kind: valNeg, answer: e.Kind})
 			return nil
 		default:
 			v.bytes = b.Bytes
@@ -555,6 +556,30 @@ func key(dst, name []byte, qtype uint16, do bool) []byte {
 		return append(dst, 1)
 	}
 	return append(dst, 0)
+}
+
+// Each calls fn for every entry of the table, as the package function Each
+// lists them for the table's zone (in no particular order): a consumer that
+// mirrors the table (the XDP maps) fills itself from the table without
+// compiling the zone again.
+func (t *Table) Each(fn func(*Entry) error) error {
+	var err error
+	t.entries.Range(func(k string, v val) bool {
+		qkey := []byte(k[:len(k)-1])
+		do := k[len(k)-1] == 1
+		b, _ := t.Lookup(qkey, do)
+		e := Entry{
+			Name:     qkey[:len(qkey)-2],
+			Type:     binary.BigEndian.Uint16(qkey[len(qkey)-2:]),
+			DO:       do,
+			Kind:     v.answer,
+			Body:     b,
+			Negative: v.kind != valBody,
+		}
+		err = fn(&e)
+		return err == nil
+	})
+	return err
 }
 
 // Len is the number of entries.

@@ -224,3 +224,41 @@ func TestSignedHeadLengthChange(t *testing.T) {
 		t.Fatal("rebuilt table differs from Build")
 	}
 }
+
+// TestTableEach: a table lists the entries Each compiles for its zone.
+func TestTableEach(t *testing.T) {
+	zs := append([]struct{ path, origin string }{
+		{"../responder/testdata/example.com.zone", "example.com."},
+		{"../answer/testdata/rfc1034-edu.zone", "edu."},
+	}, signedZones...)
+	for _, sz := range zs {
+		z, _, err := zone.Load(sz.path, sz.origin, zone.LoadOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tab, err := Build(z)
+		if err != nil {
+			t.Fatal(err)
+		}
+		str := func(e *Entry) string {
+			return fmt.Sprintf("%v %d %v %v ", e.Kind, e.Body.TailNs, e.Negative, e.Body.Tail != nil) + bodyString(e.Body)
+		}
+		want := map[string]string{}
+		if err := Each(z, func(e *Entry) error {
+			want[string(key(nil, e.Name, e.Type, e.DO))] = str(e)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]string{}
+		if err := tab.Each(func(e *Entry) error {
+			got[string(key(nil, e.Name, e.Type, e.DO))] = str(e)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: Table.Each differs from Each", sz.origin)
+		}
+	}
+}
