@@ -7,6 +7,8 @@ import (
 	"os"
 
 	"github.com/cilium/ebpf/link"
+	"github.com/vishvananda/netlink"
+	"github.com/vishvananda/netlink/nl"
 )
 
 // Mode is how the program is attached to an interface.
@@ -51,8 +53,9 @@ func permission(err error) error {
 // Attach attaches the program to the interface ifname and returns the link
 // and the mode that took. Without PinPath, closing the link detaches. With
 // it, the link is pinned and outlives the process (RemovePins detaches);
-// a link already pinned for ifname is taken over and given this program
-// (the mode it was attached in stays).
+// a link already pinned for ifname is taken over and given this program,
+// in the mode it was attached in, unless mode asks for another one: then it
+// is detached and the program attached anew.
 func (x *XDP) Attach(ifname string, mode Mode) (link.Link, Mode, error) {
 	if x.cfg.PinPath != "" {
 		return x.attachPinned(ifname, mode)
@@ -92,4 +95,22 @@ func (x *XDP) attach(ifname string, mode Mode) (link.Link, Mode, error) {
 		return nil, ModeGeneric, errors.Join(err, gerr)
 	}
 	return l, ModeGeneric, nil
+}
+
+// AttachedMode reads from the kernel how an XDP program is attached to
+// ifname: ModeNative or ModeGeneric (offloaded counts as native), or an
+// error when none is.
+func AttachedMode(ifname string) (Mode, error) {
+	l, err := netlink.LinkByName(ifname)
+	if err != nil {
+		return ModeAuto, fmt.Errorf("xdp mode of %s: %w", ifname, err)
+	}
+	x := l.Attrs().Xdp
+	switch {
+	case x == nil || !x.Attached:
+		return ModeAuto, fmt.Errorf("xdp mode of %s: no program attached", ifname)
+	case x.AttachMode == nl.XDP_ATTACHED_SKB:
+		return ModeGeneric, nil
+	}
+	return ModeNative, nil
 }

@@ -80,11 +80,27 @@ func linkPin(dir, ifname string) string { return filepath.Join(dir, "link-"+ifna
 func (x *XDP) attachPinned(ifname string, mode Mode) (link.Link, Mode, error) {
 	path := linkPin(x.cfg.PinPath, ifname)
 	if l, err := link.LoadPinnedLink(path, nil); err == nil {
-		if err := l.Update(x.objs.XdpnsAnswer); err != nil {
+		had, merr := AttachedMode(ifname)
+		switch {
+		case merr != nil:
 			l.Close()
-			return nil, mode, fmt.Errorf("update pinned xdp link %s: %w", path, err)
+			return nil, mode, merr
+		case mode != ModeAuto && had != mode:
+			// Asked for another mode than the pinned link's (the
+			// configuration changed): detach it and attach anew. Until
+			// then the kernel passes every query to Go.
+			uerr := l.Unpin()
+			l.Close()
+			if uerr != nil {
+				return nil, mode, fmt.Errorf("unpin xdp link %s attached %s: %w", path, had, uerr)
+			}
+		default:
+			if err := l.Update(x.objs.XdpnsAnswer); err != nil {
+				l.Close()
+				return nil, mode, fmt.Errorf("update pinned xdp link %s: %w", path, err)
+			}
+			return l, had, nil
 		}
-		return l, mode, nil
 	} else if !errors.Is(err, os.ErrNotExist) {
 		return nil, mode, fmt.Errorf("load pinned xdp link %s: %w", path, err)
 	}

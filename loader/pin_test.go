@@ -118,3 +118,50 @@ func TestPinRestart(t *testing.T) {
 		}
 	})
 }
+
+// TestPinnedMode: taking a pinned link over reports the mode it really is
+// attached in; asking for another mode attaches anew in that one.
+func TestPinnedMode(t *testing.T) {
+	pins := bpffs(t)
+	inNetNS(t, func() {
+		if err := netlink.LinkAdd(&netlink.Veth{LinkAttrs: netlink.LinkAttrs{Name: "xdpns0"}, PeerName: "xdpns1"}); err != nil {
+			t.Errorf("add veth: %v", err)
+			return
+		}
+		attach := func(mode Mode) (Mode, bool) {
+			x, err := New(Config{PinPath: pins})
+			if err != nil {
+				t.Error(err)
+				return 0, false
+			}
+			defer x.Close()
+			l, got, err := x.Attach("xdpns0", mode)
+			if err != nil {
+				t.Error(err)
+				return 0, false
+			}
+			l.Close()
+			if real, err := AttachedMode("xdpns0"); err != nil || real != got {
+				t.Errorf("Attach(%s) says %s, the kernel %s (%v)", mode, got, real, err)
+			}
+			return got, true
+		}
+		for _, step := range []struct{ ask, want Mode }{
+			{ModeGeneric, ModeGeneric}, // first attach
+			{ModeAuto, ModeGeneric},    // taken over as it is
+			{ModeNative, ModeNative},   // the configuration changed: attached anew
+			{ModeAuto, ModeNative},
+			{ModeGeneric, ModeGeneric},
+		} {
+			if got, ok := attach(step.ask); !ok || got != step.want {
+				t.Errorf("Attach(%s) = %s, want %s", step.ask, got, step.want)
+			}
+		}
+		if err := RemovePins(pins); err != nil {
+			t.Error(err)
+		}
+		if _, err := AttachedMode("xdpns0"); err == nil {
+			t.Error("still attached after RemovePins")
+		}
+	})
+}
