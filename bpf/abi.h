@@ -100,6 +100,8 @@ struct store_block {
 #define CONFIG_NSID 0x0001         /* NSID is configured: NSID queries go to Go */
 #define CONFIG_ADDR_FILTER 0x0002  /* answer only for service_addrs */
 #define CONFIG_NO_TAIL_GROW 0x0004 /* grow at the head only (tests, odd drivers) */
+#define CONFIG_ANY_V4 0x0008       /* with ADDR_FILTER: every IPv4 address is ours */
+#define CONFIG_ANY_V6 0x0010       /* with ADDR_FILTER: every IPv6 address is ours */
 
 /* Runtime configuration, key 0 of the config array. port 0: serve nothing. */
 struct config {

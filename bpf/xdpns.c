@@ -27,12 +27,16 @@ const struct store_block *unused_store_block __attribute__((unused));
 const struct answer_link *unused_answer_link __attribute__((unused));
 const struct answer_slot *unused_answer_slot __attribute__((unused));
 
-/* Only the service addresses, when configured. */
+/* Only the service addresses, when configured: those in the map, and
+ * every address of a family whose wildcard the server listens on. */
 static __always_inline int check_service_addr(void *data, void *data_end,
-					      struct scratch *s)
+					      const struct config *cfg, struct scratch *s)
 {
 	struct service_addr key = {};
 	__u64 l3 = reload(s->p.l3_off);
+
+	if (cfg->flags & (reload(s->p.v6) ? CONFIG_ANY_V6 : CONFIG_ANY_V4))
+		return 0;
 
 	opaque(l3);
 	if (l3 > MAX_L3_OFF)
@@ -204,7 +208,7 @@ int xdpns_answer(struct xdp_md *ctx)
 	if (r)
 		return PASS(r);
 	if (cfg->flags & CONFIG_ADDR_FILTER) {
-		r = check_service_addr(data, data_end, s);
+		r = check_service_addr(data, data_end, cfg, s);
 		if (r)
 			return PASS(r);
 	}

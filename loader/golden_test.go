@@ -250,6 +250,20 @@ func TestServiceAddrs(t *testing.T) {
 	if ret != xdpPass || st["pass__not_ours"] != 1 {
 		t.Fatalf("verdict %d, counters %v; want pass__not_ours", ret, st)
 	}
+	// A wildcard of one family (the server listens on 0.0.0.0 or [::]
+	// and on some addresses of the other family).
+	for _, v6 := range []bool{false, true} {
+		any, other := netip.IPv4Unspecified(), netip.MustParseAddr("2001:2::9")
+		if v6 {
+			any, other = netip.IPv6Unspecified(), netip.MustParseAddr("198.18.0.9")
+		}
+		e := newEnv(t, Config{ServiceAddrs: []netip.Addr{any, other}}, responder.Config{}, z)
+		checkAnswer(t, e, frame{v6: v6}, query, "tx__answer")
+		ret, _, st := e.query(t, frame{v6: !v6}.build(query))
+		if ret != xdpPass || st["pass__not_ours"] != 1 {
+			t.Fatalf("wildcard %s: verdict %d, counters %v; want pass__not_ours", any, ret, st)
+		}
+	}
 }
 
 // TestCollision: an index hit whose record is for another name is passed.

@@ -44,7 +44,9 @@ type Config struct {
 	UDPPayload   uint16       // our EDNS payload size; 0: 1232 (must equal the responder's)
 	MaxDNS       uint16       // largest DNS message XDP sends; 0: DefaultMaxDNS
 	NSID         bool         // NSID configured: NSID queries are passed to Go
-	ServiceAddrs []netip.Addr // destination addresses answered; empty: any
+	// ServiceAddrs are the destination addresses answered; empty: any.
+	// 0.0.0.0 stands for every IPv4 address, :: for every IPv6 one.
+	ServiceAddrs []netip.Addr
 
 	// IndexEntries and StoreBlocks (64 KiB + slack each) are the capacity
 	// of a generation of answer maps; Load fails with ErrTooLarge beyond
@@ -230,7 +232,16 @@ func (x *XDP) writeConfig() error {
 			return fmt.Errorf("clear service address: %w", err)
 		}
 	}
+	var flags uint16
 	for _, a := range x.cfg.ServiceAddrs {
+		switch a = a.Unmap(); a {
+		case netip.IPv4Unspecified():
+			flags |= configAnyV4
+			continue
+		case netip.IPv6Unspecified():
+			flags |= configAnyV6
+			continue
+		}
 		k := xdpnsServiceAddr{Addr: a.As16()} // As16 maps IPv4 to ::ffff:a.b.c.d
 		if err := x.objs.ServiceAddrs.Put(&k, uint8(1)); err != nil {
 			return fmt.Errorf("write service address %s: %w", a, err)
@@ -245,7 +256,7 @@ func (x *XDP) writeConfig() error {
 		c.Flags |= configNSID
 	}
 	if len(x.cfg.ServiceAddrs) > 0 {
-		c.Flags |= configAddrFilter
+		c.Flags |= configAddrFilter | flags
 	}
 	if x.cfg.NoTailGrow {
 		c.Flags |= configNoTailGrow
@@ -260,6 +271,8 @@ func (x *XDP) writeConfig() error {
 const (
 	configNSID       = 0x0001
 	configAddrFilter = 0x0002
+	configAnyV4      = 0x0008
+	configAnyV6      = 0x0010
 	configNoTailGrow = 0x0004
 )
 

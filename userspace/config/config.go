@@ -17,6 +17,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -328,9 +329,9 @@ func (c *Config) Secondaries() int {
 // XDPService is what the XDP program answers, taken from server.listen:
 // UDP to the port of the first listen address, at every listen address
 // on that port (addrs nil: at any address, when both 0.0.0.0 and [::]
-// listen on it). Addresses on other ports are answered from userspace
-// only. Parse refuses a configuration with XDP on where this would answer
-// more than the sockets serve (a wildcard of one address family only).
+// listen on it; 0.0.0.0 or :: among addrs: any address of that family,
+// when only its wildcard listens). Addresses on other ports are answered
+// from userspace only.
 func (c *Config) XDPService() (port uint16, addrs []netip.Addr) {
 	if len(c.Server.Listen) == 0 {
 		return 0, nil
@@ -355,6 +356,14 @@ func (c *Config) XDPService() (port uint16, addrs []netip.Addr) {
 	}
 	if any4 && any6 {
 		return port, nil
+	}
+	// A wildcard stands for its family; that family's addresses are
+	// then redundant.
+	switch {
+	case any4:
+		addrs = append(slices.DeleteFunc(addrs, netip.Addr.Is4), netip.IPv4Unspecified())
+	case any6:
+		addrs = append(slices.DeleteFunc(addrs, netip.Addr.Is6), netip.IPv6Unspecified())
 	}
 	return port, addrs
 }

@@ -755,27 +755,15 @@ func checkIfName(s string) error {
 }
 
 // checkXDPService refuses listen addresses XDP cannot mirror exactly: its
-// address filter holds addresses, so a wildcard of one family (0.0.0.0
-// without [::], or the reverse) on the XDP port would make it answer the
-// other family, which no socket serves.
+// address filter holds at most maxServiceAddrs addresses (a wildcard of one
+// family counting as one).
 func (d *decoder) checkXDPService(cfg *Config) {
 	x := &cfg.XDP
 	if !x.Enabled() || len(cfg.Server.Listen) == 0 {
 		return
 	}
 	port, addrs := cfg.XDPService()
-	var any4, any6 bool
-	for _, ap := range cfg.Server.Listen {
-		if ap.Port() == port {
-			any4 = any4 || ap.Addr().Unmap() == netip.IPv4Unspecified()
-			any6 = any6 || ap.Addr() == netip.IPv6Unspecified()
-		}
-	}
 	switch {
-	case any4 && !any6:
-		d.errorf(x.Line, "xdp: server.listen has 0.0.0.0:%d but not [::]:%d: XDP answers by address and port, and would answer IPv6 queries no socket serves; listen on [::]:%d too, or list the addresses", port, port, port)
-	case any6 && !any4:
-		d.errorf(x.Line, "xdp: server.listen has [::]:%d but not 0.0.0.0:%d: XDP answers by address and port, and would answer IPv4 queries no socket serves; listen on 0.0.0.0:%d too, or list the addresses", port, port, port)
 	case len(addrs) > maxServiceAddrs:
 		d.errorf(x.Line, "xdp: server.listen has %d addresses on port %d; XDP answers at most %d (or any address: listen on 0.0.0.0:%d and [::]:%d)", len(addrs), port, maxServiceAddrs, port, port)
 	}

@@ -53,10 +53,30 @@ xdp:
 	if port, addrs := cfg.XDPService(); port != 53 || addrs != nil {
 		t.Errorf("wildcards on both families: service %d %v, want any address", port, addrs)
 	}
-	// An empty list is XDP off; a wildcard of one family is fine then.
+	// An empty list is XDP off.
 	cfg, err = Parse([]byte("xdp: {interfaces: []}\nserver: {listen: [\"0.0.0.0:53\"]}\n"), "x.yaml")
 	if err != nil || cfg.XDP.Enabled() {
 		t.Errorf("empty interfaces: %v, %+v", err, cfg)
+	}
+	// A wildcard of one family stands for that family's addresses; the
+	// other family's are listed.
+	for _, tc := range []struct {
+		listen string
+		want   []netip.Addr
+	}{
+		{`["0.0.0.0:53", "[2001:2::1]:53", "198.18.0.1:53", "[2001:2::2]:5300"]`,
+			[]netip.Addr{netip.MustParseAddr("2001:2::1"), netip.IPv4Unspecified()}},
+		{`["[::]:53", "198.18.0.1:53"]`, []netip.Addr{netip.MustParseAddr("198.18.0.1"), netip.IPv6Unspecified()}},
+		{`["0.0.0.0:53"]`, []netip.Addr{netip.IPv4Unspecified()}},
+	} {
+		cfg, err = Parse([]byte("xdp: {interfaces: [eth0]}\nserver: {listen: "+tc.listen+"}\n"), "x.yaml")
+		if err != nil {
+			t.Errorf("%s: %v", tc.listen, err)
+			continue
+		}
+		if port, addrs := cfg.XDPService(); port != 53 || !reflect.DeepEqual(addrs, tc.want) {
+			t.Errorf("%s: service %d %v, want 53 %v", tc.listen, port, addrs, tc.want)
+		}
 	}
 }
 
@@ -82,10 +102,6 @@ func TestParseXDPErrors(t *testing.T) {
 			`c.yaml:2: xdp.index-entries: must be between 0 and 67108864, got -1`,
 			`c.yaml:3: xdp.store-blocks: must be between 0 and 63295, got 100000`,
 		}},
-		{"wildcard v4 only", "server:\n  listen: [\"0.0.0.0:53\", \"[2001:2::1]:53\"]\nxdp:\n  interfaces: [eth0]\n", []string{
-			`c.yaml:4: xdp: server.listen has 0.0.0.0:53 but not [::]:53: XDP answers by address and port, and would answer IPv6 queries no socket serves`}},
-		{"wildcard v6 only", "server:\n  listen: [\"[::]:5300\"]\nxdp:\n  interfaces: [eth0]\n", []string{
-			`c.yaml:4: xdp: server.listen has [::]:5300 but not 0.0.0.0:5300`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := Parse([]byte(tc.yaml), "c.yaml")
