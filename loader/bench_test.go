@@ -231,7 +231,7 @@ func BenchmarkZonesFromTable(b *testing.B) {
 	}{{"compile", nil}, {"table", func(*zone.Zone) *compile.Table { return t }}} {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
-				es, err := ZonesFrom(bc.tables, z)
+				es, err := ZonesFrom(bc.tables, nil, z)
 				if err != nil || len(es[0].Entries) != t.Len() {
 					b.Fatalf("%d entries, table %d: %v", len(es[0].Entries), t.Len(), err)
 				}

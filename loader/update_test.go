@@ -551,3 +551,72 @@ func TestArena(t *testing.T) {
 		t.Errorf("live %d, want %d", a.live, len(refs)*maxRecordLen)
 	}
 }
+
+// TestGoOnlyChild: a child zone Go answers by its engine alone (expired,
+// not transferred yet) is held without entries; its parent stays in XDP,
+// except for the parent's entries for the child's names (the referral and
+// glue), also after the parent changes.
+func TestGoOnlyChild(t *testing.T) {
+	requireRoot(t)
+	parent := mustZone(t, "example.", `$ORIGIN example.
+@ SOA ns h 1 7200 3600 1209600 300
+@ NS ns
+ns A 198.18.0.1
+www A 198.18.0.2
+child NS ns.child
+ns.child A 198.18.0.3
+`)
+	x, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if _, err := x.LoadZonesFrom(nil, []string{"child.example."}, parent); err != nil {
+		t.Fatal(err)
+	}
+	verdict := func(name string, qtype uint16) uint32 {
+		ret, _ := run(t, x.Program(), frame{}.build(q(t, name, qtype, edns)))
+		return ret
+	}
+	check := func(when string) {
+		for _, c := range []struct {
+			name  string
+			qtype uint16
+			want  uint32
+		}{
+			{"www.example.", dns.TypeA, xdpTx},
+			{"ns.example.", dns.TypeA, xdpTx},
+			{"child.example.", dns.TypeNS, xdpPass},
+			{"ns.child.example.", dns.TypeA, xdpPass},
+			{"www.child.example.", dns.TypeA, xdpPass},
+		} {
+			if got := verdict(c.name, c.qtype); got != c.want {
+				t.Errorf("%s: %s/%d: verdict %d, want %d", when, c.name, c.qtype, got, c.want)
+			}
+		}
+	}
+	check("loaded")
+	soa := dns.Copy(parent.SOA).(*dns.SOA)
+	soa.Serial++
+	nz, d, err := parent.Apply([]dns.RR{parent.SOA, mustRR(t, "ns.child.example. 300 A 198.18.0.3")},
+		[]dns.RR{soa, mustRR(t, "ns.child.example. 300 A 198.18.0.4"), mustRR(t, "www.example. 300 AAAA 2001:2::2")},
+		zone.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tab, err := compile.Build(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, ch, err := compile.Update(tab, nz, d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := x.UpdateZone(nz, ch); err != nil {
+		t.Fatal(err)
+	}
+	check("updated")
+	if got := verdict("www.example.", dns.TypeAAAA); got != xdpTx {
+		t.Errorf("the parent's new record: verdict %d", got)
+	}
+}

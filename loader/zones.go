@@ -16,7 +16,7 @@ import (
 // must not answer it from the parent. Expired zones must not be passed in:
 // the responder answers SERVFAIL for them.
 func Zones(zs ...*zone.Zone) ([]ZoneEntries, error) {
-	return ZonesFrom(nil, zs...)
+	return ZonesFrom(nil, nil, zs...)
 }
 
 // Tables gives the compiled table of a zone when one is at hand (the
@@ -25,20 +25,36 @@ type Tables func(z *zone.Zone) *compile.Table
 
 // ZonesFrom is Zones taking each zone's entries from its table when tables
 // has one, instead of compiling the zone again (seconds for a million
-// names).
-func ZonesFrom(tables Tables, zs ...*zone.Zone) ([]ZoneEntries, error) {
-	origins := make(map[string]int, len(zs))
-	for i, z := range zs {
-		w, err := wireName(z.Origin)
+// names), and with the zones goOnly names (those Go answers by its engine
+// alone: expired, not transferred yet) listed without entries: XDP passes
+// their names, and an enclosing zone's entries for them (the referral,
+// glue) are left out as for any more specific served zone, so the
+// enclosing zone stays in XDP.
+func ZonesFrom(tables Tables, goOnly []string, zs ...*zone.Zone) ([]ZoneEntries, error) {
+	origins := make(map[string]int, len(zs)+len(goOnly))
+	add := func(i int, origin string) error {
+		w, err := wireName(origin)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if _, dup := origins[string(w)]; dup {
-			return nil, fmt.Errorf("zone %s given twice", z.Origin)
+			return fmt.Errorf("zone %s given twice", origin)
 		}
 		origins[string(w)] = i
+		return nil
 	}
-	out := make([]ZoneEntries, len(zs))
+	for i, z := range zs {
+		if err := add(i, z.Origin); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]ZoneEntries, len(zs), len(zs)+len(goOnly))
+	for _, o := range goOnly {
+		if err := add(len(out), o); err != nil {
+			return nil, err
+		}
+		out = append(out, ZoneEntries{Origin: o})
+	}
 	for i, z := range zs {
 		out[i] = ZoneEntries{Origin: z.Origin, Signed: z.Signed}
 		keep := func(e *compile.Entry) error {
@@ -94,13 +110,14 @@ func wireName(name string) ([]byte, error) {
 // serves (Zones, BuildImage, Load). Entries left to Go by hash collisions
 // are counted in the returned image.
 func (x *XDP) LoadZones(zs ...*zone.Zone) (*Image, error) {
-	return x.LoadZonesFrom(nil, zs...)
+	return x.LoadZonesFrom(nil, nil, zs...)
 }
 
 // LoadZonesFrom is LoadZones with the entries of the zones tables has a
-// table for taken from it (ZonesFrom).
-func (x *XDP) LoadZonesFrom(tables Tables, zs ...*zone.Zone) (*Image, error) {
-	entries, err := ZonesFrom(tables, zs...)
+// table for taken from it, and the goOnly zones held without entries
+// (ZonesFrom).
+func (x *XDP) LoadZonesFrom(tables Tables, goOnly []string, zs ...*zone.Zone) (*Image, error) {
+	entries, err := ZonesFrom(tables, goOnly, zs...)
 	if err != nil {
 		return nil, err
 	}

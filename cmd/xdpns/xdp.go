@@ -13,7 +13,6 @@ import (
 	"sync"
 
 	"github.com/cilium/ebpf/link"
-	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"golang.org/x/sys/unix"
@@ -200,26 +199,17 @@ func removeStalePins(dir string, log *slog.Logger, why error) {
 }
 
 // xdpZones returns the zones XDP may answer, by origin: every served zone
-// with compiled answers that has not expired, except a zone enclosing one
-// that Go answers by the engine alone (expired, not transferred yet, not
-// compiled). The parent's entries cover names at and below the child's
-// cut (the referral, glue), which the responder answers from the child.
+// with compiled answers that has not expired; a zone Go answers by the
+// engine alone (expired, not transferred yet, not compiled) maps to nil.
+// The maps hold such a zone without entries, so that an enclosing zone's
+// entries for its names (the referral, glue), which the responder answers
+// from the child, are left out while the enclosing zone stays in XDP.
 func xdpZones(served map[string]*responder.Zone) map[string]*zone.Zone {
-	var goOnly []string
-	for origin, rz := range served {
-		if rz.Zone == nil || rz.Expired || rz.Table == nil {
-			goOnly = append(goOnly, origin)
-		}
-	}
 	out := map[string]*zone.Zone{}
 	for origin, rz := range served {
 		if rz.Zone == nil || rz.Expired || rz.Table == nil {
-			continue
-		}
-		encloses := slices.ContainsFunc(goOnly, func(child string) bool {
-			return child != origin && dns.IsSubDomain(origin, child)
-		})
-		if !encloses {
+			out[origin] = nil
+		} else {
 			out[origin] = rz.Zone
 		}
 	}
@@ -329,6 +319,13 @@ func (f *fastPath) syncLocked(want map[string]*zone.Zone, origin string, base *z
 		return
 	}
 	o := changed[0]
+	if want[o] == nil || have[o] == nil {
+		// A zone left Go's engine or went to it: held without entries
+		// in the maps, so a reload (ZonesFrom) decides again which
+		// zone answers its names.
+		f.load(want)
+		return
+	}
 	if o != origin || have[o] != base {
 		ch = nil
 	}
@@ -353,10 +350,15 @@ func (f *fastPath) syncLocked(want map[string]*zone.Zone, origin string, base *z
 // emptied (everything passed to Go); if even that fails, detached.
 func (f *fastPath) load(want map[string]*zone.Zone) {
 	zs := make([]*zone.Zone, 0, len(want))
+	var goOnly []string
 	for _, o := range slices.Sorted(maps.Keys(want)) {
-		zs = append(zs, want[o])
+		if want[o] == nil {
+			goOnly = append(goOnly, o)
+		} else {
+			zs = append(zs, want[o])
+		}
 	}
-	im, err := f.x.LoadZonesFrom(f.tables, zs...)
+	im, err := f.x.LoadZonesFrom(f.tables, goOnly, zs...)
 	if err == nil {
 		f.mu.Lock()
 		f.inXDP, f.loaded = maps.Clone(want), true
@@ -525,7 +527,7 @@ type serverCounters struct {
 func (f *fastPath) status() xdpStatus {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := xdpStatus{State: "attached", Pin: f.cfg.Pin, Adopted: f.adopted, Zones: len(f.inXDP),
+	st := xdpStatus{State: "attached", Pin: f.cfg.Pin, Adopted: f.adopted, Zones: inXDP(f.inXDP),
 		Loads: f.loads, Updates: f.updates, Failures: f.failures, LastError: f.lastErr}
 	if f.closed {
 		st.State, st.Reason = "detached", f.why
@@ -598,4 +600,15 @@ func attachedMode(ifname string, asked loader.Mode) loader.Mode {
 		return loader.ModeGeneric
 	}
 	return asked
+}
+
+// inXDP counts the zones whose answers are in the maps.
+func inXDP(zs map[string]*zone.Zone) int {
+	n := 0
+	for _, z := range zs {
+		if z != nil {
+			n++
+		}
+	}
+	return n
 }
