@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -115,24 +116,43 @@ func (x *XDP) attachPinned(ifname string, mode Mode) (link.Link, Mode, error) {
 	return l, m, nil
 }
 
+// PinnedLinks lists the interfaces with an XDP link pinned under dir.
+func PinnedLinks(dir string) ([]string, error) {
+	paths, err := filepath.Glob(linkPin(dir, "*"))
+	if err != nil {
+		return nil, err
+	}
+	names := make([]string, len(paths))
+	for i, p := range paths {
+		names[i] = strings.TrimPrefix(filepath.Base(p), "link-")
+	}
+	return names, nil
+}
+
+// RemoveLink detaches the XDP link pinned under dir for ifname.
+func RemoveLink(dir, ifname string) error {
+	p := linkPin(dir, ifname)
+	l, err := link.LoadPinnedLink(p, nil)
+	if err != nil {
+		return fmt.Errorf("load %s: %w", p, err)
+	}
+	defer l.Close() // the last reference: detaches
+	if err := l.Unpin(); err != nil {
+		return fmt.Errorf("unpin %s: %w", p, err)
+	}
+	return nil
+}
+
 // RemovePins detaches every pinned link under dir and removes the pinned
 // maps: XDP stops answering once the last process holding them exits.
 func RemovePins(dir string) error {
-	links, err := filepath.Glob(filepath.Join(dir, "link-*"))
+	ifnames, err := PinnedLinks(dir)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	for _, p := range links {
-		l, err := link.LoadPinnedLink(p, nil)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("load %s: %w", p, err))
-			continue
-		}
-		if err := l.Unpin(); err != nil {
-			errs = append(errs, fmt.Errorf("unpin %s: %w", p, err))
-		}
-		l.Close() // the last reference: detaches
+	for _, n := range ifnames {
+		errs = append(errs, RemoveLink(dir, n))
 	}
 	for _, n := range pinned {
 		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {

@@ -257,21 +257,18 @@ func (f *fastPath) start(want map[string]*zone.Zone) {
 }
 
 // removeStaleLinks detaches links pinned for interfaces that are no
-// longer configured (loader.Attach pins them as link-IFNAME).
+// longer configured.
 func (f *fastPath) removeStaleLinks() {
-	paths, _ := filepath.Glob(filepath.Join(f.cfg.Pin, "link-*"))
-	for _, p := range paths {
-		ifname := strings.TrimPrefix(filepath.Base(p), "link-")
+	ifnames, err := loader.PinnedLinks(f.cfg.Pin)
+	if err != nil {
+		f.log.Error("pinned XDP links not listed", "pin", f.cfg.Pin, "err", err)
+	}
+	for _, ifname := range ifnames {
 		if slices.Contains(f.cfg.Interfaces, ifname) {
 			continue
 		}
-		l, err := link.LoadPinnedLink(p, nil)
-		if err == nil {
-			err = l.Unpin()
-			l.Close()
-		}
-		if err != nil {
-			f.log.Error("pinned XDP link of an interface no longer configured not removed", "interface", ifname, "pin", p, "err", err)
+		if err := loader.RemoveLink(f.cfg.Pin, ifname); err != nil {
+			f.log.Error("pinned XDP link of an interface no longer configured not removed", "interface", ifname, "err", err)
 			continue
 		}
 		f.log.Info("pinned XDP link of an interface no longer configured removed", "interface", ifname)
