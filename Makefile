@@ -3,11 +3,18 @@
 #   make demo    install what is missing, build, run the built-in demo
 #   make test    install what is missing, run every test
 #   make build   build bin/xdpns
-#   make bench   userspace benchmark vs NSD and Knot, and heap per RR
+#   make bench   the benchmark harness, quick mode (about 5 minutes): xdpns
+#                (XDP native, generic, userspace) vs Knot (XDP, UDP), NSD and
+#                BIND on the veth lab, kxdpgun and dnsperf; JSON lines, report
+#                and plots in bench/out/<time>/ (bench/README.md)
+#   make bench-full  the same, every scenario (1M-name zone too), 3 rounds of
+#                10 s runs (over an hour); writes bench/RESULTS.md and
+#                bench/results/*.svg
+#   make bench-userspace  xdpns vs NSD and Knot over loopback (dnsperf)
+#   make bench-heap  heap per RR of a 1M-RR zone
 #   make bench-xfr  secondaries behind BIND: transfer of a 1M-RR zone and
 #                propagation of updates, xdpns vs Knot and NSD
-#   make bench-xdp  XDP on the veth lab: xdpns native, generic, userspace vs
-#                Knot in XDP mode, with kxdpgun
+#   make bench-xdp  alias of make bench
 #   make fuzz    fuzz every target for FUZZTIME each
 #   make generate       rebuild the BPF objects and their Go bindings (bpf2go)
 #   make check-generated  fail if the committed objects differ from bpf/ (CI)
@@ -28,8 +35,10 @@ TIMEOUT   ?= 15m
 FUZZTIME  ?= 20s
 # Extra flags for the userspace benchmark, e.g. BENCHFLAGS="-rate 100000".
 BENCHFLAGS ?=
+# Extra flags for the harness, e.g. HARNESSFLAGS="-servers xdpns-native,knot-xdp -scenarios hit".
+HARNESSFLAGS ?=
 
-.PHONY: all deps build demo test vet generate check-generated bench bench-userspace bench-heap fuzz clean
+.PHONY: all deps build demo test vet generate check-generated bench bench-full bench-userspace bench-heap fuzz clean
 
 all: build
 
@@ -57,9 +66,16 @@ generate: deps
 check-generated: generate
 	@git diff --exit-code -- bpf loader || { echo "check-generated: the committed BPF objects do not match bpf/*.c; run make generate and commit"; exit 1; }
 
-bench: deps build bench-userspace bench-heap
+# The benchmark harness (bench/cmd/harness, bench/README.md). Holds
+# /tmp/xdpns-bench.lock while it measures; tears down its namespaces,
+# processes and XDP programs on every exit, Ctrl-C included.
+bench: deps build
+	$(GO) run ./bench/cmd/harness -mode quick -xdpns-bin $(BIN)/xdpns $(HARNESSFLAGS)
 
-bench-userspace:
+bench-full: deps build
+	$(GO) run ./bench/cmd/harness -mode full -xdpns-bin $(BIN)/xdpns -results bench/RESULTS.md $(HARNESSFLAGS)
+
+bench-userspace: build
 	$(GO) run ./bench/cmd/userspace -xdpns-bin $(BIN)/xdpns $(BENCHFLAGS)
 
 bench-heap:
@@ -74,16 +90,9 @@ bench-xfr: deps build
 	@mkdir -p bench/out
 	$(GO) run ./bench/cmd/xfr -xdpns-bin $(BIN)/xdpns -json bench/out/xfr.jsonl -append bench/README.md $(XFRFLAGS)
 
-# XDP on the veth lab (bench/README.md): xdpns with XDP native and generic,
-# xdpns userspace and Knot in XDP mode, side by side, with kxdpgun; prints
-# the report and writes it to bench/out/xdplab.md, JSON lines to
-# bench/out/xdplab.jsonl. Holds /tmp/xdpns-bench.lock while it runs.
-# Extra flags, e.g. XDPLABFLAGS="-rounds 5 -duration 20s".
-XDPLABFLAGS ?=
+# The XDP lab benchmark became the harness.
 .PHONY: bench-xdp
-bench-xdp: deps build
-	@mkdir -p bench/out
-	$(GO) run ./bench/cmd/xdplab -xdpns-bin $(BIN)/xdpns -json bench/out/xdplab.jsonl -report bench/out/xdplab.md $(XDPLABFLAGS)
+bench-xdp: bench
 
 # Every func FuzzXxx in a _test.go file, one after the other.
 fuzz:

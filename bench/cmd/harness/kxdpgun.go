@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"math/rand/v2"
-	"os"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -13,43 +11,6 @@ import (
 
 	"github.com/xdpns/xdpns/bench/internal/lab"
 )
-
-// writeQueries writes a kxdpgun query file: every name asked for A and for
-// AAAA, in a fixed shuffled order (seeded, so runs are comparable), with
-// EDNS when edns is set (kxdpgun's flag E: payload 1232, no DO).
-func writeQueries(path, origin string, n int, edns bool) error {
-	type q struct {
-		i    int
-		aaaa bool
-	}
-	qs := make([]q, 0, 2*n)
-	for i := range n {
-		qs = append(qs, q{i, false}, q{i, true})
-	}
-	r := rand.New(rand.NewPCG(1, 2))
-	r.Shuffle(len(qs), func(i, j int) { qs[i], qs[j] = qs[j], qs[i] })
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	w := bufio.NewWriter(f)
-	flag := ""
-	if edns {
-		flag = " E"
-	}
-	for _, x := range qs {
-		t := "A"
-		if x.aaaa {
-			t = "AAAA"
-		}
-		fmt.Fprintf(w, "%s.%s %s%s\n", lab.Host(x.i), origin, t, flag)
-	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
 
 // gunConfig is how kxdpgun is run.
 type gunConfig struct {
@@ -60,28 +21,33 @@ type gunConfig struct {
 	cpu      int           // its threads (-F) and the process (taskset); -1: anywhere
 	dir      string        // for its output
 	name     string        // of its output file: NAME.log
+	v6       bool          // to the server's IPv6 address
 }
 
 // startGun starts kxdpgun in the client namespace of v, aimed at the
-// server end's IPv4 address, with every address given (no route or
+// server end's IPv4 (or IPv6) address, with every address given (no route or
 // neighbour lookups).
 func startGun(g gunConfig, v *lab.Veth) (*lab.Proc, error) {
 	bin, err := lab.LookSbin("kxdpgun")
 	if err != nil {
 		return nil, err
 	}
+	local, remote := v.Client4, v.Server4
+	if g.v6 {
+		local, remote = v.Client6, v.Server6
+	}
 	args := []string{bin,
 		"-t", strconv.FormatFloat(g.duration.Seconds(), 'f', -1, 64),
 		"-Q", strconv.Itoa(g.rate),
 		"-b", strconv.Itoa(g.batch),
-		"-I", v.ClientIf, "-l", v.Client4.String(),
+		"-I", v.ClientIf, "-l", localArg(local),
 		"-L", v.ClientMAC.String(), "-R", v.ServerMAC.String(),
 		"-i", g.queries,
 	}
 	if g.cpu >= 0 {
 		args = append(args, "-F", strconv.Itoa(g.cpu))
 	}
-	args = append(args, v.Server4.String())
+	args = append(args, remote.String())
 	return lab.Launch(g.name, g.dir, nil, lab.Pinned(g.cpu, v.ClientArgv(args...)))
 }
 
@@ -157,4 +123,12 @@ func tail(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// localArg is kxdpgun's -l for a source address.
+func localArg(a netip.Addr) string {
+	if a.Is6() {
+		return a.String() + "/128"
+	}
+	return a.String()
 }

@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/xdpns/xdpns/bench/internal/report"
+	"github.com/xdpns/xdpns/userspace/testenv"
+)
+
+// TestSmoke builds the lab for each of the seven servers on a tiny zone
+// (xdpns built from a clean worktree of HEAD), checks their answers, runs
+// kxdpgun against each for 1.5 s at a low rate on the hit scenario and
+// dnsperf on the miss scenario, checks every answer was right (from XDP
+// for xdpns with XDP), that the JSON lines and the report are complete,
+// and that no namespace, process, worktree or scratch file is left. It
+// asserts no timing.
+func TestSmoke(t *testing.T) {
+	testenv.RequireRoot(t)
+	for _, b := range []string{"kxdpgun", "knotd", "nsd", "named", "dnsperf", "ldns-keygen", "ldns-signzone", "nsenter", "taskset", "ip", "git"} {
+		testenv.RequireBinary(t, b)
+	}
+	scratch := t.TempDir()
+	t.Setenv("TMPDIR", scratch) // run's scratch directory goes here: checked empty at the end
+	o, err := modeDefaults("quick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.mode = "smoke"
+	o.scenarios = "hit,miss"
+	o.names = 200
+	o.duration, o.warm = 1500*time.Millisecond, 250*time.Millisecond
+	o.rate = 2000
+	o.lock, o.quietMax = "", 0
+	o.outDir = t.TempDir()
+	o.command = "go test ./bench/cmd/harness"
+	if runtime.NumCPU() < 2 {
+		o.serverCPU, o.clientCPU = -1, -1
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := run(ctx, &o)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	nsrv := len(serverNames())
+	if len(res.setups) != 2*nsrv {
+		t.Errorf("%d setups, want %d", len(res.setups), 2*nsrv)
+	}
+	for _, s := range res.setups {
+		if !s.Checked || s.Error != "" || s.Version == "" || s.LoadSecs <= 0 || s.RSSBytes <= 0 {
+			t.Errorf("setup %+v", s)
+		}
+		if (s.Server == "xdpns-native" || s.Server == "xdpns-generic") && s.MapBytes <= 0 {
+			t.Errorf("%s: no map memory", s.Server)
+		}
+	}
+	if len(res.runs) != 2*nsrv {
+		t.Fatalf("%d runs, want %d", len(res.runs), 2*nsrv)
+	}
+	for _, r := range res.runs {
+		if r.Sent == 0 || r.AnswerRatio < 0.95 || r.Correct < 1 {
+			t.Errorf("%s %s %s: sent %d, answered %d (%.1f%%), %.1f%% %s", r.Scenario, r.Server, r.Generator,
+				r.Sent, r.Answered, 100*r.AnswerRatio, 100*r.Correct, expectedRcode(r.Scenario))
+		}
+		if r.ServerCPU <= 0 {
+			t.Errorf("%s %s: server CPU not measured: %+v", r.Scenario, r.Server, r)
+		}
+		if (r.Latency != nil) != (r.Generator == genDnsperf) {
+			t.Errorf("%s %s %s: latency %v", r.Scenario, r.Server, r.Generator, r.Latency)
+		}
+		xdp := r.Server == "xdpns-native" || r.Server == "xdpns-generic"
+		if xdp != (r.InXDP >= 0) || xdp && r.Scenario == "hit" && r.InXDP < 0.95 {
+			t.Errorf("%s %s: in XDP %.2f", r.Scenario, r.Server, r.InXDP)
+		}
+	}
+
+	if err := res.write(&o, new(strings.Builder)); err != nil {
+		t.Fatal(err)
+	}
+	meta, runs, setups, err := report.ReadJSONL(filepath.Join(o.outDir, "runs.jsonl"))
+	if err != nil || meta.Mode != "smoke" || len(runs) != len(res.runs) || len(setups) != len(res.setups) {
+		t.Errorf("JSON lines: meta %+v, %d runs, %d setups, %v", meta, len(runs), len(setups), err)
+	}
+	md, err := os.ReadFile(filepath.Join(o.outDir, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range serverNames() {
+		if !strings.Contains(string(md), "| "+n+" |") {
+			t.Errorf("report lacks %s:\n%s", n, md)
+		}
+	}
+
+	// Nothing left behind.
+	suffix := "-" + strconv.Itoa(os.Getpid())
+	if ents, err := os.ReadDir("/run/netns"); err == nil {
+		for _, e := range ents {
+			if strings.HasPrefix(e.Name(), "xdpns-hn") && strings.HasSuffix(e.Name(), suffix) {
+				t.Errorf("namespace %s left behind", e.Name())
+			}
+		}
+	}
+	if kids := children(os.Getpid()); len(kids) > 0 {
+		t.Errorf("processes left behind: %v", kids)
+	}
+	if out, _ := exec.Command("git", "worktree", "list").Output(); strings.Contains(string(out), scratch) {
+		t.Errorf("worktree left behind:\n%s", out)
+	}
+	if left, _ := os.ReadDir(scratch); len(left) != 0 {
+		t.Errorf("scratch directory left behind: %v", left)
+	}
+}
+
+// children lists the processes whose parent is pid.
+func children(pid int) []string {
+	var out []string
+	ents, _ := os.ReadDir("/proc")
+	for _, e := range ents {
+		if _, err := strconv.Atoi(e.Name()); err != nil {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if i < 0 {
+			continue
+		}
+		f := strings.Fields(s[i+1:])
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			out = append(out, e.Name()+" "+s[:i+1])
+		}
+	}
+	return out
+}
+
+func TestHistogram(t *testing.T) {
+	h := newHistogram()
+	for i := 1; i <= 1000; i++ {
+		h.add(float64(i))
+	}
+	l := h.latency()
+	for _, c := range []struct{ got, want float64 }{{l.P50, 500}, {l.P90, 900}, {l.P99, 990}, {l.Max, 1000}} {
+		if c.got < c.want || c.got > c.want*1.011 {
+			t.Errorf("percentile %v, want %v within 1%%", c.got, c.want)
+		}
+	}
+	if len(l.CDF) == 0 || len(l.CDF) > 200 || l.CDF[len(l.CDF)-1].Fraction != 1 {
+		t.Errorf("CDF of %d points, last %v", len(l.CDF), l.CDF[len(l.CDF)-1])
+	}
+	for i := 1; i < len(l.CDF); i++ {
+		if l.CDF[i].Micros < l.CDF[i-1].Micros || l.CDF[i].Fraction <= l.CDF[i-1].Fraction {
+			t.Fatalf("CDF not increasing at %d: %v", i, l.CDF[i-1:i+1])
+		}
+	}
+}
+
+func TestParsePerf(t *testing.T) {
+	out := `[Status] Sending queries (to 198.18.0.1:53)
+> NOERROR host1.bench.test. A 0.000530
+> NXDOMAIN nx.bench.test. AAAA 0.000374
+> T host2.bench.test. A
+Statistics:
+
+  Queries sent:         3
+  Queries completed:    2 (66.67%)
+  Run time (s):         1.000000
+`
+	h := newHistogram()
+	r, err := parsePerf(strings.NewReader(out), h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Sent != 3 || r.Replies != 2 || r.Rcodes["NOERROR"] != 1 || r.Rcodes["NXDOMAIN"] != 1 || h.n != 2 || r.ReplyQPS != 2 {
+		t.Errorf("%+v, %d latencies", r, h.n)
+	}
+}
