@@ -56,7 +56,7 @@ type rfcCase struct {
 }
 
 // loadRFCZone loads testdata/file with the given origin.
-func loadRFCZone(t *testing.T, file, origin string) *zone.Zone {
+func loadRFCZone(t testing.TB, file, origin string) *zone.Zone {
 	t.Helper()
 	path := filepath.Join("testdata", file)
 	z, warns, err := zone.Load(path, origin, zone.LoadOptions{})
