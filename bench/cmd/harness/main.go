@@ -77,6 +77,7 @@ type options struct {
 	outDir     string
 	results    string
 	keep       bool
+	planOnly   bool
 	command    string
 
 	scratch string // set by run
@@ -151,6 +152,7 @@ func main() {
 	flag.StringVar(&o.outDir, "out", "", "directory for runs.jsonl, report.md and the plots; default bench/out/<timestamp>")
 	flag.StringVar(&o.results, "results", "", "also write the Markdown report here (e.g. bench/RESULTS.md), the plots into results/ beside it")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory (zones, configurations, logs)")
+	flag.BoolVar(&o.planOnly, "plan", false, "print the runs and the time estimate, run nothing")
 	flag.Parse()
 	if flag.NArg() > 0 {
 		log.Fatalf("unexpected arguments: %v", flag.Args())
@@ -162,6 +164,17 @@ func main() {
 
 	// Ctrl-C or SIGTERM cancels the run; run stops what it started and
 	// deletes its namespaces and scratch directory before returning.
+	if o.planOnly {
+		if err := o.validate(); err != nil {
+			log.Fatal(err)
+		}
+		runs, est := plan(&o, planGroups(o.scenarioList()))
+		fmt.Printf("%s mode: %d load runs of %v, about %v\n", o.mode, runs, o.duration, est.Round(time.Second))
+		for _, sc := range o.scenarioList() {
+			fmt.Printf("  %-8s %v\n", sc, loadsFor(o.mode, sc))
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	res, err := run(ctx, &o)

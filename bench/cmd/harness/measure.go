@@ -270,3 +270,5 @@ func waitQuiet(ctx context.Context, o *options) error {
 		}
 	}
 }
+
+func (l load) String() string { return l.gen + " " + l.phase }
