@@ -68,6 +68,11 @@ type Entry struct {
 	// length and the SOA, so Update does not list such entries again when
 	// only the SOA changed (Changes.Negatives has the new parts).
 	Negative bool
+	// NXD (default entries for DO=0 only): a name below this one that has
+	// no entry does not exist, and its closest encloser is this name or a
+	// name below it; unless that one says otherwise, the answer is the
+	// zone's NXDOMAIN body (NXDKey), whatever the QNAME and QTYPE.
+	NXD bool
 }
 
 // Key names an entry.
@@ -81,6 +86,18 @@ type Key struct {
 // negative answers (DO=1 in a signed zone: SOA and its RRSIGs) apart from
 // the plain ones (DO=0: the SOA alone), in Changes.Negatives and beyond.
 const SignedKey = 256
+
+// NXDKey keys a zone's NXDOMAIN body in Changes.Negatives and beyond: the
+// answer, with the SOA written uncompressed (wire.Encode), to every name
+// that does not exist below a name whose entries say NXD. One body serves
+// every QNAME of the zone.
+const NXDKey = 2 * SignedKey
+
+// nxdProbe is the label under a name whose answer tells what every name
+// that does not exist below it gets: a wildcard, a cut or a DNAME there
+// give something else than NXDOMAIN. A zone holding the label is merely
+// answered by the engine below the names that have it.
+const nxdProbe = "xdpns-nxd-probe"
 
 // Each calls fn for every compiled answer of z. Entries with DO=true are
 // listed only for signed zones: for an unsigned zone the answer does not
@@ -204,6 +221,9 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 				c.record(n.Name, &res, !neg)
 			}
 			e := Entry{Name: wname, Type: t, DO: do, Kind: res.Kind, Body: body, Negative: neg}
+			if t == TypeDefault && !do {
+				e.NXD = c.nxdBelow(n.Name)
+			}
 			if err := fn(&e); err != nil {
 				return err
 			}
@@ -225,14 +245,21 @@ func (c *compiler) shared(l int) (wire.Body, error) {
 		return b, nil
 	}
 	signed := l >= SignedKey
-	rep, err := neutralName(c.z, l%SignedKey)
+	rep, err := c.z.Origin, error(nil)
+	if l != NXDKey {
+		rep, err = neutralName(c.z, l%SignedKey)
+	}
 	if err != nil {
 		return wire.Body{}, err
 	}
 	var b wire.Body
-	if signed {
+	switch {
+	case l == NXDKey:
+		soa, _ := c.z.NegativeSOA()
+		b, err = wire.Encode(c.z.Origin, probeType, dns.RcodeNameError, true, nil, []dns.RR{soa}, nil)
+	case signed:
 		b, err = wire.Encode(rep, probeType, dns.RcodeSuccess, true, nil, c.headRRs(), nil)
-	} else {
+	default:
 		b, err = negativeBody(c.z, rep)
 	}
 	if err != nil {
@@ -240,6 +267,28 @@ func (c *compiler) shared(l int) (wire.Body, error) {
 	}
 	c.neg[l], c.negRep[l] = b, rep
 	return b, nil
+}
+
+// nxdBelow reports whether a name below name that does not exist, and
+// whose closest encloser is name, gets the zone's NXDOMAIN body: the
+// engine's answer for a probe name there is exactly that (no wildcard, cut
+// or DNAME in the way), and the body is the shared one.
+func (c *compiler) nxdBelow(name string) bool {
+	probe := nxdProbe + "." + name
+	if _, ok := dns.IsDomainName(probe); !ok || len(mustWire(probe)) == 0 {
+		return false
+	}
+	res := answer.Lookup(c.z, answer.Query{Name: probe, Type: probeType})
+	if res.Rcode != dns.RcodeNameError || len(res.Answer) != 0 || len(res.Extra) != 0 || len(res.Ns) != 1 ||
+		res.Ns[0].Header().Rrtype != dns.TypeSOA {
+		return false
+	}
+	b, err := wire.Encode(probe, probeType, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
+	if err != nil {
+		return false
+	}
+	shared, err := c.shared(NXDKey)
+	return err == nil && sameBody(shared, b)
 }
 
 // headRRs returns the records a DO=1 NODATA answer's authority section
@@ -463,6 +512,7 @@ type val struct {
 	aa         bool
 	kind       uint8
 	answer     answer.Kind // for Each
+	nxd        bool        // Entry.NXD
 }
 
 const (
@@ -528,12 +578,12 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 	return func(e *Entry) error {
 		k := string(key(nil, e.Name, e.Type, e.DO))
 		b := &e.Body
-		v := val{an: b.An, ns: b.Ns, ar: b.Ar, rcode: b.Rcode, aa: b.AA, answer: e.Kind}
+		v := val{an: b.An, ns: b.Ns, ar: b.Ar, rcode: b.Rcode, aa: b.AA, answer: e.Kind, nxd: e.NXD}
 		switch {
 		case e.Negative && b.Tail != nil:
 			v.kind, v.bytes, v.ns = valSignedNeg, b.Tail, b.TailNs
 		case e.Negative:
-			ents.Set(k, val{kind: valNeg, answer: e.Kind})
+			ents.Set(k, val{kind: valNeg, answer: e.Kind, nxd: e.NXD})
 			return nil
 		default:
 			v.bytes = b.Bytes
@@ -575,6 +625,7 @@ func (t *Table) Each(fn func(*Entry) error) error {
 			Kind:     v.answer,
 			Body:     b,
 			Negative: v.kind != valBody,
+			NXD:      v.nxd,
 		}
 		err = fn(&e)
 		return err == nil
@@ -598,11 +649,12 @@ func (t *Table) Lookup(qkey []byte, do bool) (wire.Body, bool) {
 	v, ok := t.entries.GetBytes(k)
 	if !ok {
 		qtype := binary.BigEndian.Uint16(qkey[len(qkey)-2:])
-		if !Defaultable(qtype) {
-			return wire.Body{}, false
-		}
 		k[len(k)-3], k[len(k)-2] = 0, 0
-		if v, ok = t.entries.GetBytes(k); !ok {
+		v, ok = t.entries.GetBytes(k)
+		switch {
+		case !ok && NXDable(qtype):
+			return t.nxdomain(k, do) // the name does not exist
+		case !ok || !Defaultable(qtype):
 			return wire.Body{}, false
 		}
 	}
@@ -616,6 +668,33 @@ func (t *Table) Lookup(qkey []byte, do bool) (wire.Body, bool) {
 		return b, true
 	}
 	return wire.Body{Rcode: v.rcode, AA: v.aa, An: v.an, Ns: v.ns, Ar: v.ar, Bytes: v.bytes}, true
+}
+
+// NXDable reports whether a query of this QTYPE for a name that does not
+// exist may get the zone's NXDOMAIN body: any type but OPT and the meta
+// types (128-255), which the responder and XDP handle before.
+func NXDable(qtype uint16) bool {
+	return qtype != dns.TypeOPT && (qtype < 128 || qtype > 255)
+}
+
+// nxdomain answers for a name without a default entry (k: its table key
+// with QTYPE 0): the longest suffix with a default entry is the closest
+// encloser, and its NXD flag says whether the name gets the zone's
+// NXDOMAIN body. Signed answers (DO=1) need proofs: never.
+func (t *Table) nxdomain(k []byte, do bool) (wire.Body, bool) {
+	if do {
+		return wire.Body{}, false
+	}
+	name := k[:len(k)-3]
+	for off := int(name[0]) + 1; off < len(name); off += int(name[off]) + 1 {
+		if v, ok := t.entries.GetBytes(k[off:]); ok {
+			if v.nxd {
+				return t.neg[NXDKey], true
+			}
+			break
+		}
+	}
+	return wire.Body{}, false
 }
 
 func mustWire(name string) []byte {

@@ -3,6 +3,7 @@ package compile
 import (
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/miekg/dns"
 
@@ -46,6 +47,11 @@ func Update(t *Table, z *zone.Zone, d *zone.Delta) (*Table, *Changes, error) {
 	}
 	for name := range d.Names {
 		add(name)
+		// What a name that does not exist gets below a name depends on
+		// a wildcard there (and on the probe label, should a zone hold it).
+		if first, _, _ := strings.Cut(name, "."); (first == "*" || first == nxdProbe) && name != z.Origin {
+			dirty[zone.Parent(name)] = true
+		}
 	}
 	if len(d.Cuts) > 0 {
 		// A cut that changed changes every answer below it. Finding those

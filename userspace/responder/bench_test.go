@@ -28,3 +28,9 @@ func BenchmarkRespondHit(b *testing.B) {
 func BenchmarkRespondMiss(b *testing.B) {
 	benchRespond(b, query("x.wild.example.com.", dns.TypeA, true, false))
 }
+
+// BenchmarkRespondNXDomain: a name that does not exist, answered from the
+// table through its closest encloser (a random-subdomain flood).
+func BenchmarkRespondNXDomain(b *testing.B) {
+	benchRespond(b, query("nosuch.example.com.", dns.TypeA, true, false))
+}

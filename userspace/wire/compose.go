@@ -36,9 +36,16 @@ func (b *Body) Len() int { return len(b.Bytes) + len(b.Tail) }
 
 // Encode writes answer sections for question (qname, qtype) as a Body.
 // qname is the lowercased presentation name the body is keyed on.
+//
+// A plain NXDOMAIN (only the SOA, in the authority section) is written
+// without compression: then its bytes do not depend on the QNAME, and one
+// body per zone answers every name that does not exist (compile's NXDKey,
+// which XDP serves). It costs the 20-odd bytes compression would save.
 func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR) (Body, error) {
+	plainNX := rcode == dns.RcodeNameError && len(answer) == 0 && len(extra) == 0 &&
+		len(ns) == 1 && ns[0].Header().Rrtype == dns.TypeSOA
 	m := dns.Msg{
-		Compress: true,
+		Compress: !plainNX,
 		Question: []dns.Question{{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}},
 		Answer:   answer,
 		Ns:       ns,
