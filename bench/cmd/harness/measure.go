@@ -117,6 +117,7 @@ func measure(ctx context.Context, o *options, s *server, g *group, sc string, ld
 	}
 	if ch != nil {
 		ch.start(ctx)
+		defer ch.stop()
 	}
 	v6 := sc == "ipv6"
 	name := fmt.Sprintf("%s-%s-%s-%s-%d", sc, s.Name, ld.gen, ld.phase, round)
