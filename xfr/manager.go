@@ -21,32 +21,32 @@ var ErrUnknownZone = errors.New("not a secondary zone")
 
 // Manager keeps a set of secondary zones up to date.
 type Manager struct {
-	cfg   Config
+	cfg   Config // global settings; cfg.Zones is nil (the zones hold their own)
 	log   *slog.Logger
 	store *store
-	zones map[string]*zoneState // by canonical origin; fixed after New
-	order []*zoneState
+
+	zmu   sync.RWMutex          // guards zones and order (Reconfigure changes them)
+	zones map[string]*zoneState // by canonical origin
+	order []*zoneState          // configuration order
 
 	xfrSem   chan struct{}
 	querySem chan struct{}
 
+	// mu serialises Start, Reconfigure and Stop, and guards what they share.
 	mu      sync.Mutex
+	ctx     context.Context // parent of every zone's goroutine; set by Start
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	started bool
+	stopped bool
 }
 
 // New checks cfg and returns a Manager; Start loads state and starts work.
 func New(cfg Config) (*Manager, error) {
-	cfg.Zones = append([]Zone(nil), cfg.Zones...)
-	for i := range cfg.Zones {
-		cfg.Zones[i].Primaries = append([]Primary(nil), cfg.Zones[i].Primaries...)
-	}
-	if err := cfg.normalise(); err != nil {
+	if err := cfg.prepare(); err != nil {
 		return nil, err
 	}
 	m := &Manager{
-		cfg:      cfg,
 		log:      cfg.Logger.With("component", "xfr"),
 		zones:    map[string]*zoneState{},
 		xfrSem:   make(chan struct{}, cfg.MaxTransfers),
@@ -59,16 +59,39 @@ func New(cfg Config) (*Manager, error) {
 		m.store = &store{dir: cfg.StateDir}
 	}
 	for _, zc := range cfg.Zones {
-		zs := &zoneState{
-			m:    m,
-			cfg:  zc,
-			log:  m.log.With("zone", zc.Name),
-			kick: make(chan struct{}, 1),
-		}
+		zs := m.newZone(zc)
 		m.zones[zc.Name] = zs
 		m.order = append(m.order, zs)
 	}
+	cfg.Zones = nil
+	m.cfg = cfg
 	return m, nil
+}
+
+// prepare copies what the caller could change afterwards and normalises.
+func (c *Config) prepare() error {
+	c.Zones = append([]Zone(nil), c.Zones...)
+	for i := range c.Zones {
+		c.Zones[i].Primaries = append([]Primary(nil), c.Zones[i].Primaries...)
+		c.Zones[i].AllowNotify = append([]netip.Prefix(nil), c.Zones[i].AllowNotify...)
+	}
+	return c.normalise()
+}
+
+func (m *Manager) newZone(zc Zone) *zoneState {
+	return &zoneState{
+		m:    m,
+		cfg:  zc,
+		log:  m.log.With("zone", zc.Name),
+		kick: make(chan struct{}, 1),
+	}
+}
+
+// zone returns the zone named name, or nil.
+func (m *Manager) zone(name string) *zoneState {
+	m.zmu.RLock()
+	defer m.zmu.RUnlock()
+	return m.zones[dns.CanonicalName(name)]
 }
 
 // Start serves every zone that has an unexpired copy on disk (OnZone is
@@ -81,18 +104,42 @@ func (m *Manager) Start(ctx context.Context) error {
 		return errors.New("xfr: manager already started")
 	}
 	m.started = true
-	for _, zs := range m.order {
+	m.zmu.RLock()
+	order := m.order
+	m.zmu.RUnlock()
+	for _, zs := range order {
 		zs.loadFromDisk()
 	}
-	ctx, m.cancel = context.WithCancel(ctx)
-	for _, zs := range m.order {
-		m.wg.Add(1)
-		go func() {
-			defer m.wg.Done()
-			zs.run(ctx)
-		}()
+	m.ctx, m.cancel = context.WithCancel(ctx)
+	for _, zs := range order {
+		m.startZone(zs)
 	}
 	return nil
+}
+
+// startZone starts the zone's goroutine. With m.mu held.
+func (m *Manager) startZone(zs *zoneState) {
+	ctx, cancel := context.WithCancel(m.ctx)
+	done := make(chan struct{})
+	zs.cancel, zs.done = cancel, done
+	m.wg.Add(1)
+	go func() {
+		defer m.wg.Done()
+		defer close(done)
+		zs.run(ctx)
+	}()
+}
+
+// stopZone ends the zone's goroutine and waits for it: after it returns the
+// zone publishes nothing more. A transfer in flight is abandoned. With m.mu
+// held.
+func (m *Manager) stopZone(zs *zoneState) {
+	if zs.cancel == nil {
+		return // never started
+	}
+	zs.cancel()
+	<-zs.done
+	zs.cancel, zs.done = nil, nil
 }
 
 // Stop ends all work and waits for it. Transfers in flight are abandoned;
@@ -100,6 +147,7 @@ func (m *Manager) Start(ctx context.Context) error {
 func (m *Manager) Stop() {
 	m.mu.Lock()
 	cancel := m.cancel
+	m.stopped = true
 	m.mu.Unlock()
 	if cancel != nil {
 		cancel()
@@ -109,7 +157,7 @@ func (m *Manager) Stop() {
 
 // Refresh asks for an SOA check of the zone now (like a NOTIFY would).
 func (m *Manager) Refresh(name string) error {
-	zs := m.zones[dns.CanonicalName(name)]
+	zs := m.zone(name)
 	if zs == nil {
 		return fmt.Errorf("%w: %s", ErrUnknownZone, name)
 	}
@@ -120,7 +168,7 @@ func (m *Manager) Refresh(name string) error {
 // Retransfer asks for a full transfer of the zone now, whatever the serials
 // say.
 func (m *Manager) Retransfer(name string) error {
-	zs := m.zones[dns.CanonicalName(name)]
+	zs := m.zone(name)
 	if zs == nil {
 		return fmt.Errorf("%w: %s", ErrUnknownZone, name)
 	}
@@ -136,7 +184,7 @@ func (m *Manager) Retransfer(name string) error {
 // has expired. z is nil when the zone has never been loaded. This is what an
 // outgoing AXFR/IXFR serves.
 func (m *Manager) Snapshot(name string) (z *zone.Zone, journal []Diff, expired bool, err error) {
-	zs := m.zones[dns.CanonicalName(name)]
+	zs := m.zone(name)
 	if zs == nil {
 		return nil, nil, false, fmt.Errorf("%w: %s", ErrUnknownZone, name)
 	}
@@ -186,8 +234,11 @@ type ZoneStatus struct {
 
 // Status returns every zone's state, in configuration order.
 func (m *Manager) Status() []ZoneStatus {
-	out := make([]ZoneStatus, 0, len(m.order))
-	for _, zs := range m.order {
+	m.zmu.RLock()
+	order := m.order
+	m.zmu.RUnlock()
+	out := make([]ZoneStatus, 0, len(order))
+	for _, zs := range order {
 		out = append(out, zs.status())
 	}
 	return out
@@ -195,7 +246,7 @@ func (m *Manager) Status() []ZoneStatus {
 
 // ZoneStatus returns one zone's state.
 func (m *Manager) ZoneStatus(name string) (ZoneStatus, error) {
-	zs := m.zones[dns.CanonicalName(name)]
+	zs := m.zone(name)
 	if zs == nil {
 		return ZoneStatus{}, fmt.Errorf("%w: %s", ErrUnknownZone, name)
 	}
@@ -213,12 +264,18 @@ func acquire(ctx context.Context, sem chan struct{}) error {
 
 // zoneState is one zone's state machine. Its goroutine (run) is the only
 // writer of the zone and its timers; mu lets Status, Snapshot and NOTIFY
-// read them.
+// read them. cfg changes only while the goroutine is stopped (Reconfigure),
+// under mu: the goroutine reads it freely, others under mu.
 type zoneState struct {
 	m    *Manager
 	cfg  Zone
 	log  *slog.Logger
 	kick chan struct{} // a check is wanted now; capacity 1 coalesces
+
+	// The goroutine's cancel and end; nil while it is not running. Used
+	// with m.mu held.
+	cancel context.CancelFunc
+	done   chan struct{}
 
 	mu        sync.Mutex
 	z         *zone.Zone
@@ -268,7 +325,9 @@ func (zs *zoneState) status() ZoneStatus {
 // loadFromDisk serves the zone's saved copy, if there is a sound one.
 func (zs *zoneState) loadFromDisk() {
 	now := time.Now()
+	zs.mu.Lock()
 	zs.tm.NextCheck = now
+	zs.mu.Unlock()
 	st := zs.m.store
 	if st == nil {
 		return
@@ -290,7 +349,9 @@ func (zs *zoneState) loadFromDisk() {
 	}
 	if err != nil {
 		zs.log.Error("saved zone unusable, transferring it again", "err", err)
+		zs.mu.Lock()
 		zs.lastErr = err.Error()
+		zs.mu.Unlock()
 		if qerr := quarantine(st.zonePath(origin)); qerr != nil {
 			zs.log.Error("cannot move damaged zone file aside", "err", qerr)
 		}
@@ -307,15 +368,17 @@ func (zs *zoneState) loadFromDisk() {
 	} else if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		zs.log.Warn("timers file unusable, using the zone file's", "err", err)
 	}
-	zs.z, zs.diffs, zs.tm, zs.fromDisk = z, diffs, tm, true
-	zs.expired = !now.Before(tm.ExpireAt)
-	if zs.expired || zs.tm.NextCheck.IsZero() {
-		zs.tm.NextCheck = now
+	expired := !now.Before(tm.ExpireAt)
+	if expired || tm.NextCheck.IsZero() {
+		tm.NextCheck = now
 	}
+	zs.mu.Lock()
+	zs.z, zs.diffs, zs.tm, zs.fromDisk, zs.expired = z, diffs, tm, true, expired
+	zs.mu.Unlock()
 	zs.log.Info("zone loaded from disk", "serial", z.Serial(), "records", len(rrs),
-		"expired", zs.expired, "next_check", zs.tm.NextCheck.Format(time.RFC3339Nano))
+		"expired", expired, "next_check", tm.NextCheck.Format(time.RFC3339Nano))
 	zs.publish(z)
-	if zs.expired {
+	if expired {
 		zs.setExpired(true)
 	}
 }
@@ -435,7 +498,15 @@ func (zs *zoneState) check(ctx context.Context) {
 		out, err = zs.refresh(ctx, cur, force)
 	}
 	if ctx.Err() != nil {
-		return // shutting down: keep the state as it was
+		// Stopping (Stop, or Reconfigure): keep the state as it was,
+		// and what this check was asked for, for the next run.
+		zs.mu.Lock()
+		zs.force = zs.force || force
+		if zs.hint == nil {
+			zs.hint = hint
+		}
+		zs.mu.Unlock()
+		return
 	}
 	now := time.Now()
 	tmr := zs.cfg.Timers
@@ -771,7 +842,10 @@ func (zs *zoneState) candidate(rrs []dns.RR, ans soaAnswer, cur *zone.Zone, forc
 // zone, and which keys may sign it: the keys of the primaries at that
 // address, or every primary's key for a source allowed by AllowNotify.
 func (zs *zoneState) notifySource(addr netip.Addr) (keys []*Key, ok bool) {
-	for _, p := range zs.cfg.Primaries {
+	zs.mu.Lock()
+	cfg := zs.cfg
+	zs.mu.Unlock()
+	for _, p := range cfg.Primaries {
 		if p.Addr.Addr().Unmap() == addr {
 			ok = true
 			if p.Key != nil {
@@ -782,9 +856,9 @@ func (zs *zoneState) notifySource(addr netip.Addr) (keys []*Key, ok bool) {
 	if ok {
 		return keys, true
 	}
-	for _, pfx := range zs.cfg.AllowNotify {
+	for _, pfx := range cfg.AllowNotify {
 		if pfx.Contains(addr) {
-			for _, p := range zs.cfg.Primaries {
+			for _, p := range cfg.Primaries {
 				if p.Key != nil {
 					keys = append(keys, p.Key)
 				}

@@ -50,7 +50,7 @@ func (m *Manager) HandleNotify(pkt []byte, from netip.Addr) []byte {
 	}
 	name := dns.CanonicalName(req.Question[0].Name)
 	log := m.log.With("zone", name, "from", from.String())
-	zs := m.zones[name]
+	zs := m.zone(name)
 	if zs == nil {
 		log.Warn("NOTIFY refused: not a secondary zone here")
 		resp.Rcode = dns.RcodeRefused
