@@ -1,8 +1,10 @@
 package xfr
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"reflect"
 	"strings"
 	"time"
@@ -139,7 +141,11 @@ func (m *Manager) Reconfigure(cfg Config) (Changes, error) {
 	for _, name := range ch.Changed {
 		m.log.Info("secondary zone settings changed; checking the primaries", "zone", name)
 	}
-	m.log.Info("reconfigured", "added", len(ch.Added), "removed", len(ch.Removed),
+	lvl := slog.LevelInfo
+	if len(ch.Added)+len(ch.Removed)+len(ch.Changed) == 0 {
+		lvl = slog.LevelDebug
+	}
+	m.log.Log(context.Background(), lvl, "reconfigured", "added", len(ch.Added), "removed", len(ch.Removed),
 		"changed", len(ch.Changed), "kept", ch.Kept, "took", time.Since(start).Round(time.Microsecond))
 	return ch, nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/netip"
 	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -453,15 +454,20 @@ func (d *daemon) startSecondaries(cfg *config.Config) error {
 	d.mu.Lock()
 	d.sec, d.xcfg = mgr, xc
 	d.mu.Unlock()
-	// A secondary without data yet (first start, nothing on disk) answers
-	// SERVFAIL until its first transfer, not REFUSED. Put before Start:
-	// what Start publishes from disk replaces the placeholder.
+	d.pending(xc)
+	return mgr.Start(d.ctx)
+}
+
+// pending serves a placeholder for every secondary of xc not served yet:
+// a secondary without data (first start, nothing on disk) answers SERVFAIL
+// until its first transfer, not REFUSED. Put before the Manager starts the
+// zone: what it publishes from disk replaces the placeholder.
+func (d *daemon) pending(xc xfr.Config) {
 	for _, z := range xc.Zones {
 		if d.r.Zone(z.Name) == nil {
 			d.putZone(responder.Pending(z.Name), nil, nil)
 		}
 	}
-	return mgr.Start(d.ctx)
 }
 
 // stopSecondaries stops the Manager; its zones keep being served as they
@@ -605,15 +611,22 @@ func (d *daemon) loadFiles(cfg *config.Config) (loaded, failed int) {
 // reloadResult is what a reload did.
 type reloadResult struct {
 	Zones, Loaded, Failed int
-	Restarted             bool     // the secondaries' Manager was rebuilt
-	Errors                []string // configuration or zone errors, each leading with file:line
+	Restarted             bool // the secondaries' Manager was rebuilt
+	// Secondary zones added, removed (or now served from a file) and
+	// changed in place, when the Manager was not rebuilt.
+	Added, Removed, Changed int
+	Errors                  []string // configuration or zone errors, each leading with file:line
 }
 
 // reload re-reads the configuration and every zone file (SIGHUP, `xdpns
 // zone reload`). A configuration that does not parse changes nothing.
 // Listener, responder, log and control settings are read at start only.
-// When the secondary zones or the xfr settings changed, the Manager is
-// rebuilt: it serves again what is on disk and refreshes in the background.
+// Secondary zones are changed one by one on the running Manager
+// (xfr.Manager.Reconfigure): the zones whose settings are the same are not
+// touched, not even a transfer in flight. When an xfr setting shared by
+// every zone changed (state directory, limits, timeouts, concurrency), the
+// Manager is rebuilt instead: it serves again what is on disk and
+// refreshes in the background.
 func (d *daemon) reload() (reloadResult, error) {
 	d.reloadMu.Lock()
 	defer d.reloadMu.Unlock()
@@ -647,15 +660,39 @@ func (d *daemon) reload() (reloadResult, error) {
 	}
 
 	d.mu.Lock()
-	oldCfg, oldX := d.cfg, d.xcfg
+	oldCfg, oldX, mgr := d.cfg, d.xcfg, d.sec
 	d.mu.Unlock()
-	restart := !reflect.DeepEqual(oldX, xfrConfig(cfg))
-	if restart {
-		// Stopped first, so it cannot publish over a zone that becomes a
-		// file zone below.
-		d.stopSecondaries()
+	newX := xfrConfig(cfg)
+	res := reloadResult{Zones: len(cfg.Zones)}
+	var restartWhy error
+	inPlace, untouched := false, 0
+	if !reflect.DeepEqual(oldX, newX) {
+		// First the zones that stay secondaries, with their new settings,
+		// and without those that go: they are stopped before the files
+		// load and the zones removed below, so none can publish over them.
+		// Added zones come at the end, after their placeholders.
+		kept := newX
+		kept.Zones = nil
+		for _, z := range newX.Zones {
+			if slices.ContainsFunc(oldX.Zones, func(o xfr.Zone) bool { return o.Name == z.Name }) {
+				kept.Zones = append(kept.Zones, z)
+			}
+		}
+		ch, err := mgr.Reconfigure(kept)
+		if err != nil {
+			restartWhy = err
+			// Stopped first, so it cannot publish over a zone that
+			// becomes a file zone below.
+			d.stopSecondaries()
+		} else {
+			inPlace = true
+			res.Removed, res.Changed, untouched = len(ch.Removed), len(ch.Changed), ch.Kept
+			d.mu.Lock()
+			d.xcfg = kept
+			d.mu.Unlock()
+		}
 	}
-	res := reloadResult{Zones: len(cfg.Zones), Restarted: restart}
+	res.Restarted = restartWhy != nil
 	if err := d.startXfrout(cfg); err != nil {
 		// Cannot happen with a checked configuration: keep the old one.
 		d.log.Error("transfer settings not applied", "err", err)
@@ -678,7 +715,24 @@ func (d *daemon) reload() (reloadResult, error) {
 			d.zlog.Info("no longer served from here", "zone", z.Name)
 		}
 	}
-	if restart {
+	if inPlace {
+		d.pending(newX)
+		ch, err := mgr.Reconfigure(newX)
+		if err != nil {
+			// Cannot happen: the shared settings were just taken.
+			restartWhy = err
+			res.Restarted = true
+			d.stopSecondaries()
+		} else {
+			res.Added = len(ch.Added)
+			d.mu.Lock()
+			d.xcfg = newX
+			d.mu.Unlock()
+			d.log.Info("secondary zones reconfigured; the others untouched", "added", res.Added,
+				"removed", res.Removed, "changed", res.Changed, "untouched", untouched)
+		}
+	}
+	if restartWhy != nil {
 		if err := d.startSecondaries(cfg); err != nil {
 			// Cannot happen with a checked configuration; keep a Manager
 			// so NOTIFY and status still work.
@@ -686,7 +740,7 @@ func (d *daemon) reload() (reloadResult, error) {
 			res.Errors = append(res.Errors, err.Error())
 			_ = d.startSecondaries(&config.Config{Xfr: cfg.Xfr})
 		}
-		d.log.Info("secondary zones restarted with the new configuration", "secondaries", cfg.Secondaries())
+		d.log.Info("secondary zones restarted with the new configuration", "secondaries", cfg.Secondaries(), "reason", restartWhy.Error())
 	}
 	d.mu.Lock()
 	d.cfg = cfg
