@@ -105,7 +105,7 @@ func modeDefaults(mode string) (options, error) {
 	case "quick":
 		o.scenarios = "hit,miss,mixed,ipv6,updates"
 		o.rounds, o.duration, o.warm = 1, 2*time.Second, 400*time.Millisecond
-		o.quietMax = 5 * time.Second
+		o.quietMax = 2 * time.Second
 	case "full":
 		o.scenarios = strings.Join(allScenarios, ",")
 		o.rounds, o.duration, o.warm = 3, 10*time.Second, 1500*time.Millisecond

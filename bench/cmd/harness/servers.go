@@ -158,7 +158,7 @@ func startServer(ctx context.Context, k kind, idx int, o *options, g *group) (sr
 		return srv, err
 	}
 	if k.XDP != "" {
-		if err := srv.checkXDP(ctx, 60*time.Second); err != nil {
+		if err := srv.checkXDP(ctx, 60*time.Second+time.Duration(g.names/10000)*time.Second); err != nil {
 			return srv, err
 		}
 	}
@@ -192,6 +192,11 @@ func (s *server) checkXDP(ctx context.Context, timeout time.Duration) error {
 		}
 		if err := s.proc.Exited(); err != nil {
 			return err
+		}
+		// xdpns goes on serving from userspace when XDP fails to start:
+		// say why at once instead of waiting out the timeout.
+		if line := grepLine(s.proc.Log, "XDP not started"); line != "" {
+			return fmt.Errorf("%s: %s", s.Name, line)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: no XDP program on %s after %v", s.Name, s.v.ServerIf, timeout)
@@ -270,6 +275,20 @@ func progMapBytes(id uint32) int64 {
 		add(mid)
 	}
 	return total
+}
+
+// grepLine returns the first line of file path containing s, or "".
+func grepLine(path, s string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if strings.Contains(l, s) {
+			return strings.TrimSpace(l)
+		}
+	}
+	return ""
 }
 
 func fdinfoMemlock(fd int) int64 {
@@ -612,10 +631,29 @@ func firstLine(cmd *exec.Cmd) string {
 
 // buildXdpns builds cmd/xdpns from a clean git worktree of HEAD (others
 // may be editing the working tree) into dir and returns the binary's path.
+// Outside a git checkout (a source tarball) it builds the module as it is.
 func buildXdpns(ctx context.Context, dir string) (string, error) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		gobin = "/usr/local/go/bin/go"
+	}
+	out := filepath.Join(dir, "bin", "xdpns")
+	build := func(src string) error {
+		cmd := exec.CommandContext(ctx, gobin, "build", "-o", out, "./cmd/xdpns")
+		cmd.Dir = src
+		if b, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("build xdpns (or pass -xdpns-bin): %v\n%s", err, b)
+		}
+		return nil
+	}
 	top, err := exec.CommandContext(ctx, "git", "rev-parse", "--show-toplevel").Output()
 	if err != nil {
-		return "", fmt.Errorf("build xdpns: not in a git checkout (pass -xdpns-bin): %w", err)
+		gomod, err := exec.CommandContext(ctx, gobin, "env", "GOMOD").Output()
+		if err != nil || strings.TrimSpace(string(gomod)) == "" {
+			return "", fmt.Errorf("build xdpns: neither a git checkout nor a Go module here (pass -xdpns-bin)")
+		}
+		builtFrom = " (source tree)"
+		return out, build(filepath.Dir(strings.TrimSpace(string(gomod))))
 	}
 	repo := strings.TrimSpace(string(top))
 	head, err := exec.CommandContext(ctx, "git", "-C", repo, "rev-parse", "--short", "HEAD").Output()
@@ -630,15 +668,8 @@ func buildXdpns(ctx context.Context, dir string) (string, error) {
 		// Not ctx: the worktree goes also when the run was interrupted.
 		exec.Command("git", "-C", repo, "worktree", "remove", "--force", src).Run()
 	}()
-	out := filepath.Join(dir, "bin", "xdpns")
-	gobin, err := exec.LookPath("go")
-	if err != nil {
-		gobin = "/usr/local/go/bin/go"
-	}
-	cmd := exec.CommandContext(ctx, gobin, "build", "-o", out, "./cmd/xdpns")
-	cmd.Dir = src
-	if b, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("build xdpns (or pass -xdpns-bin): %v\n%s", err, b)
+	if err := build(src); err != nil {
+		return "", err
 	}
 	builtFrom = " @" + strings.TrimSpace(string(head))
 	return out, nil
