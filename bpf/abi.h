@@ -35,6 +35,10 @@
 #define ANSWER_AA 0x0010         /* authoritative answer */
 #define ANSWER_OVERSIZE 0x0020   /* body_len > MAX_BODY_LEN: not stored; TC only */
 #define ANSWER_LINK 0x0040       /* body shared: struct answer_link follows the name */
+#define ANSWER_NXD 0x0080        /* on a link: names below without entries get the
+				  * zone's NXDOMAIN record, whose slot is an << 16 | ar */
+#define ANSWER_PASS 0x0100       /* no answer: pass this name and, for the walk to a
+				  * closest encloser, the names below it */
 
 /* Index key: the 64-bit name hash (loader/hash.go, dns.h name_hash) of the
  * lowercased wire name and QTYPE (0: the name's default entry). */
@@ -121,6 +125,7 @@ struct service_addr {
 enum stat {
 	STAT_TX_ANSWER = 0,     /* answered with the stored body */
 	STAT_TX_TRUNCATED,      /* answered TC=1: over the client's limit */
+	STAT_TX_NXDOMAIN,       /* a name without entries: the zone's NXDOMAIN */
 	STAT_PASS_NOT_IP,       /* not IPv4/IPv6, or > MAX_VLAN_TAGS tags */
 	STAT_PASS_IP_OPTIONS,   /* IPv4 options or IPv6 extension headers */
 	STAT_PASS_FRAGMENT,     /* IPv4 fragment */

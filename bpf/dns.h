@@ -96,6 +96,13 @@ static __always_inline int qtype_defaultable(__u16 t)
 	return t < DNS_META_FIRST || t > DNS_META_LAST;
 }
 
+/* compile.NXDable: a QTYPE for a name that does not exist may get the
+ * zone's NXDOMAIN. */
+static __always_inline int qtype_nxdable(__u16 t)
+{
+	return t != DNS_TYPE_OPT && (t < DNS_META_FIRST || t > DNS_META_LAST);
+}
+
 /* Header checks: a query, opcode QUERY, one question, AN = NS = 0, AR <= 1. */
 static __always_inline int parse_dns_header(void *data, void *data_end,
 					    struct scratch *s, __u16 *arcount)
@@ -341,6 +348,156 @@ static __always_inline struct answer *follow_link(void *store, struct answer *a,
 		return NULL;
 	s->q.body_off = ANSWER_HDR_LEN;
 	return (struct answer *)(b->bytes + (ref & REF_OFFSET_MASK) * STORE_ALIGN);
+}
+
+/* A query for a name without entries: the zone's NXDOMAIN record when the
+ * name's closest encloser (its longest suffix with a default entry) says
+ * names below it get it (ANSWER_NXD on its link record, the Go responder's
+ * compile.Table.nxdomain), else NULL: pass. Suffixes are hashed and
+ * compared from the lowercased name in s->key at their byte offset, 8 bytes
+ * at a time (unaligned loads; the last one masked). One suffix per bpf_loop
+ * step: the verifier checks the step once, not once per depth. */
+#define MAX_NXD_DEPTH 8 /* labels dropped at most; deeper misses are passed */
+
+enum nxd_result { NXD_SEARCHING, NXD_FOUND, NXD_PASS, NXD_COLLISION };
+
+struct nxd_walk {
+	__u32 gen;       /* generation of the maps */
+	__u32 dnssec_ok; /* which record of the encloser's entry */
+	__u32 ref;       /* NXD_FOUND: the zone's NXDOMAIN record */
+	__u32 result;    /* enum nxd_result */
+};
+
+/* 8 bytes of the lowercased name from byte off (masked: the verifier gets
+ * its bound without a branch, and bytes past the name are masked out by the
+ * caller). */
+static __always_inline __u64 key_word(struct scratch *s, __u64 off)
+{
+	return *(__u64 *)((__u8 *)s->key + (off & KEY_OFF_MASK));
+}
+
+/* All ones when a < b, else zero, without a branch (a, b < 2^63); opaque
+ * keeps clang from turning it back into a compare and a jump, which would
+ * double the verifier's paths at every step of a loop. */
+static __always_inline __u64 lt_mask(__u64 a, __u64 b)
+{
+	__u64 d = a - b, m;
+
+	opaque(d);
+	m = (__u64)((__s64)d >> 63);
+	opaque(m);
+	return m;
+}
+
+static long nxd_step(__u64 index_unused, void *ctx)
+{
+	struct nxd_walk *w = ctx;
+	__u64 nlen, off, l, slen, nw, rem, h, roff, tmask, last, diff = 0;
+	struct index_key key;
+	struct index_val *iv;
+	struct store_block *b;
+	struct answer *a;
+	void *index, *store;
+	struct scratch *s;
+	__u32 zero = 0, gen = w->gen & (GENERATIONS - 1), ref, block;
+
+	w->result = NXD_PASS;
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	index = bpf_map_lookup_elem(&answer_index, &gen);
+	store = bpf_map_lookup_elem(&answer_store, &gen);
+	if (!s || !index || !store)
+		return 1;
+	/* Through scratch memory, unknown to the verifier, so that every
+	 * step starts from one state and the callback is verified once. */
+	nlen = reload(s->q.nlen);
+	off = reload(s->q.nxd_off);
+	if (nlen > MAX_NAME_LEN || off >= MAX_NAME_LEN)
+		return 1;
+	l = ((__u8 *)s->key)[off];
+	if (l == 0 || l > MAX_LABEL_LEN)
+		return 1;
+	off += l + 1;
+	if (off >= nlen)
+		return 1;
+	s->q.nxd_off = off;
+	slen = nlen - off;
+	nw = slen / 8;
+	rem = slen & 7;
+	tmask = rem ? tail_mask(rem) : 0;
+	last = rem ? nw + 1 : nw; /* words hashed */
+	/* Word i counts when i < last; it is whole when i < nw, else the
+	 * tail. Masks instead of branches: the loop is one straight path. */
+	h = HASH_SEED ^ slen;
+	for (__u64 i = 0; i < NAME_WORDS; i++) {
+		__u64 use = lt_mask(i, last), whole = lt_mask(i, nw);
+		__u64 wd = key_word(s, off + i * 8) & (whole | (~whole & tmask));
+		__u64 hn = hash_word(h, wd);
+
+		h = (hn & use) | (h & ~use);
+	}
+	key.hash = name_hash_type(h, 0);
+	iv = bpf_map_lookup_elem(index, &key);
+	if (!iv) {
+		w->result = NXD_SEARCHING;
+		return 0; /* not this one: the next suffix */
+	}
+	/* The closest encloser: check it is (the index holds hashes). */
+	ref = iv->ref[w->dnssec_ok & 1];
+	if (ref == REF_NONE)
+		return 1;
+	block = ref >> REF_BLOCK_SHIFT;
+	roff = (ref & REF_OFFSET_MASK) * STORE_ALIGN;
+	b = bpf_map_lookup_elem(store, &block);
+	if (!b)
+		return 1;
+	a = (struct answer *)(b->bytes + roff);
+	w->result = NXD_COLLISION;
+	if (a->qtype != 0 || a->name_len != slen)
+		return 1;
+	for (__u64 i = 0; i < NAME_WORDS; i++) {
+		__u64 use = lt_mask(i, last), whole = lt_mask(i, nw);
+		__u64 wd = key_word(s, off + i * 8) & (whole | (~whole & tmask));
+
+		diff |= (*(__u64 *)(b->bytes + roff + ANSWER_HDR_LEN + i * 8) ^ wd) & use;
+	}
+	if (diff)
+		return 1;
+	w->result = NXD_PASS;
+	if ((a->flags & (ANSWER_LINK | ANSWER_NXD | ANSWER_PASS)) != (ANSWER_LINK | ANSWER_NXD))
+		return 1;
+	/* Its slot holds the ref of the zone's NXDOMAIN record. */
+	ref = (__u32)a->an << 16 | a->ar;
+	block = ref >> REF_BLOCK_SHIFT;
+	b = bpf_map_lookup_elem(store, &block);
+	if (!b)
+		return 1;
+	w->ref = reload(((struct answer_slot *)(b->bytes + (ref & REF_OFFSET_MASK) * STORE_ALIGN))->ref);
+	w->result = NXD_FOUND;
+	return 1;
+}
+
+/* The walk, as a global function: the verifier checks it once, on its
+ * own, rather than once for every state the program reaches it in. It
+ * returns the ref of the zone's NXDOMAIN record, or NXD_NONE / NXD_CLASH
+ * (a hash hit on another name) to pass. */
+#define NXD_NONE (-1)
+#define NXD_CLASH (-2)
+__attribute__((noinline)) long nxd_find(__u32 gen, __u32 dnssec_ok)
+{
+	struct nxd_walk w = {.gen = gen, .dnssec_ok = dnssec_ok};
+	struct scratch *s;
+	__u32 zero = 0;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return NXD_NONE;
+	s->q.nxd_off = 0;
+	bpf_loop(MAX_NXD_DEPTH, nxd_step, &w, 0);
+	if (w.result == NXD_COLLISION)
+		return NXD_CLASH;
+	if (w.result != NXD_FOUND)
+		return NXD_NONE;
+	return w.ref;
 }
 
 #endif

@@ -103,6 +103,7 @@ struct query {
 	__u64 name_hash; /* hash of the lowercased name (name_hash_type adds QTYPE) */
 	__u64 qsum;      /* one's-complement partial sum of the question */
 	__u64 body_off;  /* offset of the body in the answer record */
+	__u64 nxd_off;   /* nxd_step: the label it drops next, in key */
 };
 
 /* Per-packet working memory. Parse results live here rather than on the
@@ -111,6 +112,8 @@ struct query {
  * being verified again through the rest of the program; every use bounds
  * them explicitly. Per-CPU arrays are preallocated, so the lookup fails only
  * if the index is out of range. */
+#define KEY_OFF_MASK 511 /* nxd_step loads 8 bytes at (offset & this) */
+#define KEY_WORDS ((KEY_OFF_MASK + 1 + 8) / 8)
 #define PREFIX_LEN 352 /* >= MAX_L4_END + DNS_HDR_LEN + MAX question, 8-aligned */
 struct scratch {
 	struct pkt p;
@@ -119,7 +122,8 @@ struct scratch {
 		__u8 b[QBUF_LEN];
 		__u64 w[QBUF_WORDS];
 	} qbuf;                    /* the question as sent */
-	__u64 key[NAME_WORDS];     /* the name lowercased, zero-padded */
+	__u64 key[KEY_WORDS];      /* the name lowercased, zero-padded; room for
+				    * nxd_step's loads at any offset & KEY_OFF_MASK */
 	__u8 prefix[PREFIX_LEN];   /* headers and question, for head growth */
 };
 

@@ -197,7 +197,7 @@ int xdpns_answer(struct xdp_md *ctx)
 	__u8 *lnk = NULL;
 	__u16 want, qtype, arcount = 0, aflags, out_flags;
 	__u64 sum;
-	int r, collision = 0;
+	int r, collision = 0, nxd = 0;
 
 	cfg = bpf_map_lookup_elem(&config_map, &zero);
 	s = bpf_map_lookup_elem(&scratch, &zero);
@@ -244,20 +244,40 @@ int xdpns_answer(struct xdp_md *ctx)
 		return PASS(STAT_PASS_NO_ENTRY); /* nothing loaded yet */
 	key.hash = name_hash_type(reload(s->q.name_hash), want);
 	iv = bpf_map_lookup_elem(index, &key);
-	if (!iv && qtype_defaultable(qtype)) {
+	dnssec_ok = reload(s->q.dnssec_ok) & 1;
+	if (!iv) {
+		/* The name's default entry: its answer for this QTYPE, or,
+		 * when there is none, the proof that the name does not exist
+		 * (compile.Table.Lookup). */
 		want = 0;
 		key.hash = name_hash_type(reload(s->q.name_hash), want);
 		iv = bpf_map_lookup_elem(index, &key);
+		if (!iv && qtype_nxdable(qtype)) {
+			long found = nxd_find(g, dnssec_ok);
+			__u32 block = (__u32)found >> REF_BLOCK_SHIFT;
+			struct store_block *b;
+
+			if (found < 0)
+				return PASS(found == NXD_CLASH ? STAT_PASS_COLLISION : STAT_PASS_NO_ENTRY);
+			b = bpf_map_lookup_elem(store, &block);
+			if (!b)
+				return PASS(STAT_PASS_NO_ENTRY);
+			a = (struct answer *)(b->bytes + ((__u32)found & REF_OFFSET_MASK) * STORE_ALIGN);
+			s->q.body_off = ANSWER_HDR_LEN;
+			nxd = 1;
+			goto compose;
+		}
+		if (!iv || !qtype_defaultable(qtype))
+			return PASS(STAT_PASS_NO_ENTRY);
 	}
-	if (!iv)
-		return PASS(STAT_PASS_NO_ENTRY);
-	dnssec_ok = reload(s->q.dnssec_ok) & 1;
 	ref = iv->ref[dnssec_ok];
 	if (ref == REF_NONE)
 		return PASS(STAT_PASS_NO_ENTRY);
 	a = answer_at(store, ref, s, want, &collision);
 	if (!a)
 		return PASS(collision ? STAT_PASS_COLLISION : STAT_PASS_NO_ENTRY);
+	if (a->flags & ANSWER_PASS)
+		return PASS(STAT_PASS_NO_ENTRY);
 	if (a->flags & ANSWER_LINK) {
 		/* The link record's own part, if any, follows the link. */
 		lnk = (__u8 *)a;
@@ -269,6 +289,7 @@ int xdpns_answer(struct xdp_md *ctx)
 		if (!a)
 			return PASS(STAT_PASS_NO_ENTRY);
 	}
+compose:
 	off = reload(s->q.body_off);
 	if (off > ANSWER_HDR_LEN + NAME_WORDS * 8)
 		return count(STAT_ABORTED, XDP_ABORTED);
@@ -383,5 +404,5 @@ int xdpns_answer(struct xdp_md *ctx)
 	if ((void *)(udp + 1) > data_end)
 		return count(STAT_ABORTED, XDP_ABORTED);
 	udp->check = csum_finish_udp(sum);
-	return count(tc ? STAT_TX_TRUNCATED : STAT_TX_ANSWER, XDP_TX);
+	return count(tc ? STAT_TX_TRUNCATED : nxd ? STAT_TX_NXDOMAIN : STAT_TX_ANSWER, XDP_TX);
 }

@@ -49,7 +49,8 @@ type golden struct {
 
 func TestGoldenPass(t *testing.T) {
 	z := loadZone(t, "testdata/xdp.test.zone", "xdp.test.")
-	e := newEnv(t, Config{}, responder.Config{NSID: "xdp-test"}, z)
+	signed := loadZone(t, "testdata/example.net.zone", "example.net.")
+	e := newEnv(t, Config{}, responder.Config{NSID: "xdp-test"}, z, signed)
 	base := q(t, "short.xdp.test.", dns.TypeA, edns)
 	v4 := frame{}.build(base)
 	setDNS := func(off int, v ...byte) []byte {
@@ -126,7 +127,11 @@ func TestGoldenPass(t *testing.T) {
 			options: []dns.EDNS0{&dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Empty: true}}}), reason: "pass__expire"},
 		{name: "trailing bytes, no opt", dns: append(q(t, "short.xdp.test.", dns.TypeA, noEDNS), 0), reason: "pass__trailing"},
 		{name: "trailing bytes after opt", dns: append(append([]byte{}, base...), 0, 0), reason: "pass__trailing"},
-		{name: "no such name", dns: q(t, "nope.xdp.test.", dns.TypeA, edns), reason: "pass__no_entry"},
+		{name: "no such name below a cname", dns: q(t, "nope.x.xdp.test.", dns.TypeA, edns), reason: "pass__no_entry"},
+		{name: "no such name, signed zone, do: proofs", dns: q(t, "nope.example.net.", dns.TypeA, ednsDO), reason: "pass__no_entry"},
+		{name: "no such name below a wildcard", dns: q(t, "a.b.wild.example.net.", dns.TypeA, edns), reason: "pass__no_entry"},
+		{name: "no such name below a delegation", dns: q(t, "a.sub.example.net.", dns.TypeA, edns), reason: "pass__no_entry"},
+		{name: "no such name, deeper than the walk", dns: q(t, "a.b.c.d.e.f.g.h.i.nope.xdp.test.", dns.TypeA, edns), reason: "pass__no_entry"},
 		{name: "ds has no default", dns: q(t, "short.xdp.test.", dns.TypeDS, edns), reason: "pass__no_entry"},
 		{name: "outside the zone", dns: q(t, "example.com.", dns.TypeA, edns), reason: "pass__no_entry"},
 	}
@@ -181,6 +186,12 @@ func TestGoldenAnswer(t *testing.T) {
 		{"partial checksum (local socket)", frame{partial: true}, q(t, "short.xdp.test.", dns.TypeA, edns), "tx__answer"},
 		{"nsid not configured: ignored", frame{}, q(t, "short.xdp.test.", dns.TypeA, variant{edns: true, size: 1232,
 			options: []dns.EDNS0{&dns.EDNS0_NSID{Code: dns.EDNS0NSID}}}), "tx__answer"},
+		{"no such name: nxdomain", frame{}, q(t, "nope.xdp.test.", dns.TypeA, edns), "tx__nxdomain"},
+		{"no such name, 0x20, do, ipv6", frame{v6: true}, q(t, "NoPe.xDp.TEST.", dns.TypeAAAA, ednsDO), "tx__nxdomain"},
+		{"no such name, ds, no edns", frame{vlans: 1}, q(t, "nope.xdp.test.", dns.TypeDS, noEDNS), "tx__nxdomain"},
+		{"no such name, 8 labels deep", frame{}, q(t, "a.b.c.d.e.f.g.nope.short.xdp.test.", dns.TypeMX, edns), "tx__nxdomain"},
+		{"no such name below a 255-byte name's parent", frame{}, q(t, "q"+longName[strings.Index(longName, "."):], dns.TypeA, edns), "tx__nxdomain"},
+		{"no such name, signed zone without do", frame{}, q(t, "nope.example.net.", dns.TypeA, edns), "tx__nxdomain"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

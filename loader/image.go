@@ -4,6 +4,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/xdpns/xdpns/userspace/compile"
+	"github.com/xdpns/xdpns/userspace/wire"
 )
 
 // Sizes of the ABI (bpf/abi.h). New checks them against the object's BTF.
@@ -22,15 +23,25 @@ const (
 	answerAA        = 0x0010
 	answerOversize  = 0x0020
 	answerLink      = 0x0040
+	answerNXD       = 0x0080
+	answerPass      = 0x0100
 )
 
 // ZoneEntries are one zone's compiled answers. Signed says whether answers
 // depend on DO: for an unsigned zone compile lists DO=false only, and XDP
 // must answer DO=1 queries with the same records, as compile.Table does.
+//
+// NXDomain is the zone's NXDOMAIN body (compile.NXDomainBody), which the
+// names below an entry marked NXD that have no entry get. GoOnly marks a
+// zone Go answers by its engine alone: it has no entries, and its origin
+// gets a record that passes, so that neither its names nor those below
+// them are answered from an enclosing zone.
 type ZoneEntries struct {
-	Origin  string
-	Signed  bool
-	Entries []compile.Entry
+	Origin   string
+	Signed   bool
+	Entries  []compile.Entry
+	NXDomain wire.Body
+	GoOnly   bool
 }
 
 // Image is the content of the index and store maps for a set of zones.
@@ -81,7 +92,21 @@ func (im *Image) addZone(z *ZoneEntries) error {
 		return err
 	}
 	zs := newZoneState(dns.CanonicalName(z.Origin), z.Signed)
+	zs.nxd = z.NXDomain
 	im.zones[string(w)] = zs
+	if z.GoOnly {
+		ref, err := im.writePass(w)
+		if err != nil {
+			return err
+		}
+		h := keyHash(w, compile.TypeDefault)
+		if _, taken := im.at[h]; !taken {
+			im.at[h] = len(im.keys)
+			im.keys = append(im.keys, h)
+			im.vals = append(im.vals, xdpnsIndexVal{Ref: [2]uint32{ref, ref}})
+			im.Records++
+		}
+	}
 	for i := range z.Entries {
 		e := &z.Entries[i]
 		h := keyHash(e.Name, e.Type)

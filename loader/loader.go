@@ -40,10 +40,10 @@ const MaxIndexEntries = 1 << 26
 
 // Config sizes and configures the XDP program.
 type Config struct {
-	Port         uint16       // UDP port answered; 0: 53
-	UDPPayload   uint16       // our EDNS payload size; 0: 1232 (must equal the responder's)
-	MaxDNS       uint16       // largest DNS message XDP sends; 0: DefaultMaxDNS
-	NSID         bool         // NSID configured: NSID queries are passed to Go
+	Port       uint16 // UDP port answered; 0: 53
+	UDPPayload uint16 // our EDNS payload size; 0: 1232 (must equal the responder's)
+	MaxDNS     uint16 // largest DNS message XDP sends; 0: DefaultMaxDNS
+	NSID       bool   // NSID configured: NSID queries are passed to Go
 	// ServiceAddrs are the destination addresses answered; empty: any.
 	// 0.0.0.0 stands for every IPv4 address, :: for every IPv6 one.
 	ServiceAddrs []netip.Addr

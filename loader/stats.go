@@ -6,6 +6,7 @@ import "fmt"
 var statNames = []string{
 	"tx__answer",
 	"tx__truncated",
+	"tx__nxdomain",
 	"pass__not_ip",
 	"pass__ip_options",
 	"pass__fragment",

@@ -214,6 +214,7 @@ func storedLen(rec []byte) int {
 	switch {
 	case flags&answerLink != 0:
 		n += linkLen + int(binary.LittleEndian.Uint16(rec[0:])) // the tail
+	case flags&answerPass != 0:
 	case flags&answerOversize == 0:
 		n += int(binary.LittleEndian.Uint16(rec[0:]))
 	}
@@ -233,6 +234,16 @@ func linkSlot(rec []byte) (uint32, bool) {
 	}
 	off := answerHdrLen + (int(rec[14])+7)/8*8
 	return binary.LittleEndian.Uint32(rec[off:]), true
+}
+
+// linkNXD returns the NXDOMAIN slot an ANSWER_LINK record marked
+// ANSWER_NXD names (split over its an and ar fields, which links do not
+// use otherwise), ok false for other records.
+func linkNXD(rec []byte) (uint32, bool) {
+	if binary.LittleEndian.Uint16(rec[2:])&(answerLink|answerNXD) != answerLink|answerNXD {
+		return 0, false
+	}
+	return uint32(binary.LittleEndian.Uint16(rec[4:]))<<16 | uint32(binary.LittleEndian.Uint16(rec[8:])), true
 }
 
 // linkTail returns the tail of an ANSWER_LINK record (the name's own part
@@ -262,6 +273,7 @@ type zoneState struct {
 	origin string // canonical, presentation form
 	signed bool
 	neg    map[int][]*shared
+	nxd    wire.Body // the NXDOMAIN body (compile.NXDKey), Bytes nil if unknown
 }
 
 // shared is one shared negative body: the slot word link records name, the
@@ -284,6 +296,7 @@ func (c *answers) clone(a *arena) *answers {
 	n.seq = c.seq
 	for k, z := range c.zones {
 		nz := newZoneState(z.origin, z.signed)
+		nz.nxd = z.nxd
 		for l, list := range z.neg {
 			for _, s := range list {
 				cs := *s
@@ -370,7 +383,7 @@ func (c *answers) writeEntry(z *zoneState, e *compile.Entry) (uint32, error) {
 			if err != nil {
 				return 0, err
 			}
-			return c.writeLink(e.Name, e.Type, s, e.Body.Tail, e.Body.TailNs)
+			return c.writeLink(e.Name, e.Type, s, e.Body.Tail, e.Body.TailNs, nil)
 		}
 		// Too long to store: whole, hence oversize (never answered
 		// from the bytes, so never stale).
@@ -384,7 +397,15 @@ func (c *answers) writeEntry(z *zoneState, e *compile.Entry) (uint32, error) {
 		if err != nil {
 			return 0, err
 		}
-		return c.writeLink(e.Name, e.Type, s, nil, 0)
+		// Only link records carry the NXDOMAIN slot: a name whose
+		// default entry is a whole record has Go answer below it.
+		var nxd *shared
+		if e.NXD && e.Type == compile.TypeDefault && !e.DO {
+			if nxd, err = c.nxdShared(z); err != nil {
+				return 0, err
+			}
+		}
+		return c.writeLink(e.Name, e.Type, s, nil, 0, nxd)
 	}
 	ref, rec, err := c.a.alloc(recordLen(e))
 	if err != nil {
@@ -395,14 +416,51 @@ func (c *answers) writeEntry(z *zoneState, e *compile.Entry) (uint32, error) {
 }
 
 // writeLink writes a link record to s, followed by the name's tail (ns
-// authority records) when s is a signed negative first part.
-func (c *answers) writeLink(name []byte, qtype uint16, s *shared, tail []byte, ns uint16) (uint32, error) {
+// authority records) when s is a signed negative first part. nxd, when not
+// nil, is the zone's NXDOMAIN body, which names below this one without an
+// entry get (compile.Entry.NXD).
+func (c *answers) writeLink(name []byte, qtype uint16, s *shared, tail []byte, ns uint16, nxd *shared) (uint32, error) {
 	ref, rec, err := c.a.alloc(align(answerHdrLen + (len(name)+7)/8*8 + linkLen + len(tail)))
 	if err != nil {
 		return 0, err
 	}
 	encodeLink(rec, name, qtype, s.slot, tail, ns)
 	s.members++
+	if nxd != nil {
+		le := binary.LittleEndian
+		le.PutUint16(rec[2:], le.Uint16(rec[2:])|answerNXD)
+		le.PutUint16(rec[4:], uint16(nxd.slot>>16))
+		le.PutUint16(rec[8:], uint16(nxd.slot))
+		nxd.members++
+	}
+	return ref, nil
+}
+
+// nxdShared returns the zone's NXDOMAIN record: the one there is (a zone
+// has one NXDOMAIN body at a time; during an update it still holds the
+// old bytes until flipShared gives it the new ones, like every reader
+// sees them), else a new one with z.nxd; nil when that is unknown.
+func (c *answers) nxdShared(z *zoneState) (*shared, error) {
+	if list := z.neg[compile.NXDKey]; len(list) > 0 {
+		return list[0], nil
+	}
+	if z.nxd.Bytes == nil {
+		return nil, nil
+	}
+	return c.sharedFor(z, compile.NXDKey, z.nxd)
+}
+
+// writePass writes a record that passes every query for its name, and for
+// the names below it the walk to a closest encloser reaches.
+func (c *answers) writePass(name []byte) (uint32, error) {
+	e := compile.Entry{Name: name}
+	ref, rec, err := c.a.alloc(recordLen(&e))
+	if err != nil {
+		return 0, err
+	}
+	encodeRecord(rec, &e)
+	le := binary.LittleEndian
+	le.PutUint16(rec[2:], le.Uint16(rec[2:])|answerPass)
 	return ref, nil
 }
 
@@ -410,6 +468,11 @@ func (c *answers) writeLink(name []byte, qtype uint16, s *shared, tail []byte, n
 func (c *answers) release(ref uint32) {
 	rec := c.a.at(ref)
 	if slot, ok := linkSlot(rec); ok {
+		if s := c.slots[slot]; s != nil {
+			s.members--
+		}
+	}
+	if slot, ok := linkNXD(rec); ok {
 		if s := c.slots[slot]; s != nil {
 			s.members--
 		}

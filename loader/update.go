@@ -69,6 +69,9 @@ func (x *XDP) UpdateZone(z *zone.Zone, ch *compile.Changes) (UpdateResult, error
 	}
 	plan, extraBytes := planChanges(g.zones, origin, ch)
 	seq := g.seq + 1
+	if b, err := compile.NXDomainBody(z); err == nil {
+		zs.nxd = b // for a first NXDOMAIN record; an existing one is flipped
+	}
 	err = apply(g, zs, plan, ch.Negatives, seq, &res)
 	if errors.Is(err, errNoRoom) {
 		// Partly applied: still every name old or new. A bigger
@@ -114,6 +117,9 @@ func (x *XDP) UpdateZone(z *zone.Zone, ch *compile.Changes) (UpdateResult, error
 // copied from g, z's compiled anew (ch.Put when Full, else compile.Each).
 func (x *XDP) reloadZone(g *generation, z *zone.Zone, origin string, ch *compile.Changes) error {
 	ze := ZoneEntries{Origin: z.Origin, Signed: z.Signed}
+	if b, err := compile.NXDomainBody(z); err == nil {
+		ze.NXDomain = b
+	}
 	keep := func(e *compile.Entry) error {
 		if o, _ := servedBy(g.zones, e.Name); o == origin {
 			ze.Entries = append(ze.Entries, *e)
@@ -354,7 +360,11 @@ func merge(g *generation, zs *zoneState, seq uint64, links []newLink, upKeys []x
 		}
 		name, qtype := recordName(g.a.at(nl.ref))
 		tail, ns := linkTail(g.a.at(nl.ref))
-		ref, err := g.writeLink(name, qtype, to, tail, ns)
+		var nxd *shared
+		if slot, ok := linkNXD(g.a.at(nl.ref)); ok {
+			nxd = g.slots[slot]
+		}
+		ref, err := g.writeLink(name, qtype, to, tail, ns, nxd)
 		if err != nil {
 			return err
 		}
@@ -488,10 +498,26 @@ func imageFrom(g *generation, exclude string) (*Image, error) {
 				im.Records++
 			}
 			ns.born = min(ns.born, s.born)
+			var nxd *shared
+			if slot, ok := linkNXD(rec); ok {
+				old, zk := g.slots[slot], owner[slot]
+				if old == nil || im.zones[zk] == nil {
+					return 0, fmt.Errorf("record at %#x names unknown NXDOMAIN slot %#x", ref, slot)
+				}
+				before := len(im.slots)
+				if nxd, err = im.sharedFor(im.zones[zk], old.l, old.body); err != nil {
+					return 0, err
+				}
+				if len(im.slots) > before {
+					nxd.born = old.born
+					im.Shared++
+					im.Records++
+				}
+			}
 			name, qtype := recordName(rec)
 			tail, tns := linkTail(rec)
 			im.Links++
-			return im.writeLink(name, qtype, ns, tail, tns)
+			return im.writeLink(name, qtype, ns, tail, tns, nxd)
 		}
 		n := storedLen(rec)
 		nref, nrec, err := im.a.alloc(n)

@@ -79,12 +79,13 @@ type xdpnsScratch struct {
 		NameHash uint64
 		Qsum     uint64
 		BodyOff  uint64
+		NxdOff   uint64
 	}
 	Qbuf struct {
 		_ structs.HostLayout
 		B [264]uint8
 	}
-	Key    [32]uint64
+	Key    [65]uint64
 	Prefix [352]uint8
 }
 
@@ -98,29 +99,30 @@ type xdpnsStat uint32
 const (
 	xdpnsStatSTAT_TX_ANSWER         xdpnsStat = 0
 	xdpnsStatSTAT_TX_TRUNCATED      xdpnsStat = 1
-	xdpnsStatSTAT_PASS_NOT_IP       xdpnsStat = 2
-	xdpnsStatSTAT_PASS_IP_OPTIONS   xdpnsStat = 3
-	xdpnsStatSTAT_PASS_FRAGMENT     xdpnsStat = 4
-	xdpnsStatSTAT_PASS_NOT_UDP      xdpnsStat = 5
-	xdpnsStatSTAT_PASS_NOT_OURS     xdpnsStat = 6
-	xdpnsStatSTAT_PASS_MALFORMED    xdpnsStat = 7
-	xdpnsStatSTAT_PASS_QR           xdpnsStat = 8
-	xdpnsStatSTAT_PASS_OPCODE       xdpnsStat = 9
-	xdpnsStatSTAT_PASS_COUNTS       xdpnsStat = 10
-	xdpnsStatSTAT_PASS_NAME         xdpnsStat = 11
-	xdpnsStatSTAT_PASS_CLASS        xdpnsStat = 12
-	xdpnsStatSTAT_PASS_QTYPE        xdpnsStat = 13
-	xdpnsStatSTAT_PASS_ADDITIONAL   xdpnsStat = 14
-	xdpnsStatSTAT_PASS_EDNS_VERSION xdpnsStat = 15
-	xdpnsStatSTAT_PASS_NSID         xdpnsStat = 16
-	xdpnsStatSTAT_PASS_EXPIRE       xdpnsStat = 17
-	xdpnsStatSTAT_PASS_TRAILING     xdpnsStat = 18
-	xdpnsStatSTAT_PASS_NO_ENTRY     xdpnsStat = 19
-	xdpnsStatSTAT_PASS_COLLISION    xdpnsStat = 20
-	xdpnsStatSTAT_PASS_OVERSIZE     xdpnsStat = 21
-	xdpnsStatSTAT_PASS_NO_ROOM      xdpnsStat = 22
-	xdpnsStatSTAT_ABORTED           xdpnsStat = 23
-	xdpnsStatSTAT_MAX               xdpnsStat = 24
+	xdpnsStatSTAT_TX_NXDOMAIN       xdpnsStat = 2
+	xdpnsStatSTAT_PASS_NOT_IP       xdpnsStat = 3
+	xdpnsStatSTAT_PASS_IP_OPTIONS   xdpnsStat = 4
+	xdpnsStatSTAT_PASS_FRAGMENT     xdpnsStat = 5
+	xdpnsStatSTAT_PASS_NOT_UDP      xdpnsStat = 6
+	xdpnsStatSTAT_PASS_NOT_OURS     xdpnsStat = 7
+	xdpnsStatSTAT_PASS_MALFORMED    xdpnsStat = 8
+	xdpnsStatSTAT_PASS_QR           xdpnsStat = 9
+	xdpnsStatSTAT_PASS_OPCODE       xdpnsStat = 10
+	xdpnsStatSTAT_PASS_COUNTS       xdpnsStat = 11
+	xdpnsStatSTAT_PASS_NAME         xdpnsStat = 12
+	xdpnsStatSTAT_PASS_CLASS        xdpnsStat = 13
+	xdpnsStatSTAT_PASS_QTYPE        xdpnsStat = 14
+	xdpnsStatSTAT_PASS_ADDITIONAL   xdpnsStat = 15
+	xdpnsStatSTAT_PASS_EDNS_VERSION xdpnsStat = 16
+	xdpnsStatSTAT_PASS_NSID         xdpnsStat = 17
+	xdpnsStatSTAT_PASS_EXPIRE       xdpnsStat = 18
+	xdpnsStatSTAT_PASS_TRAILING     xdpnsStat = 19
+	xdpnsStatSTAT_PASS_NO_ENTRY     xdpnsStat = 20
+	xdpnsStatSTAT_PASS_COLLISION    xdpnsStat = 21
+	xdpnsStatSTAT_PASS_OVERSIZE     xdpnsStat = 22
+	xdpnsStatSTAT_PASS_NO_ROOM      xdpnsStat = 23
+	xdpnsStatSTAT_ABORTED           xdpnsStat = 24
+	xdpnsStatSTAT_MAX               xdpnsStat = 25
 )
 
 // Names of all BPF objects in the ELF.

@@ -53,10 +53,13 @@ func ZonesFrom(tables Tables, goOnly []string, zs ...*zone.Zone) ([]ZoneEntries,
 		if err := add(len(out), o); err != nil {
 			return nil, err
 		}
-		out = append(out, ZoneEntries{Origin: o})
+		out = append(out, ZoneEntries{Origin: o, GoOnly: true})
 	}
 	for i, z := range zs {
 		out[i] = ZoneEntries{Origin: z.Origin, Signed: z.Signed}
+		if b, err := compile.NXDomainBody(z); err == nil {
+			out[i].NXDomain = b
+		}
 		keep := func(e *compile.Entry) error {
 			if servedIndex(origins, e.Name) == i {
 				out[i].Entries = append(out[i].Entries, *e)

@@ -190,6 +190,7 @@ func (x *xdpTest) via(tool string, server netip.Addr, name, wantRcode string, wa
 		x.t.Errorf("%s: %s %q, want %s %q", label, rcode, got, wantRcode, want)
 	}
 	tx := after.XDP.Counters["tx__answer"] - before.XDP.Counters["tx__answer"]
+	nxd := after.XDP.Counters["tx__nxdomain"] - before.XDP.Counters["tx__nxdomain"]
 	miss := after.XDP.Counters["pass__no_entry"] - before.XDP.Counters["pass__no_entry"]
 	udp := after.Server.UDPQueries - before.Server.UDPQueries
 	tcp := after.Server.TCPQueries - before.Server.TCPQueries
@@ -197,6 +198,8 @@ func (x *xdpTest) via(tool string, server netip.Addr, name, wantRcode string, wa
 	switch path {
 	case "xdp":
 		ok = tx == 1 && udp == 0 && tcp == 0
+	case "nxd": // the zone's NXDOMAIN, from XDP
+		ok = nxd == 1 && tx == 0 && udp == 0 && tcp == 0
 	case "udp":
 		ok = tx == 0 && miss == 1 && udp == 1
 	case "tcp":
@@ -286,7 +289,7 @@ func TestServeXDP(t *testing.T) {
 	x.via("dig", s6, "WWW.Example.COM.", "NOERROR", []string{"A 203.0.113.10"}, "xdp")
 	x.via("kdig", s4, "www.example.net.", "NOERROR", []string{"A 198.51.100.10"}, "xdp")
 	x.via("kdig", s6, "www.example.net.", "NOERROR", []string{"A 198.51.100.10"}, "xdp", "+dnssec")
-	x.via("dig", s4, "nosuch.example.com.", "NXDOMAIN", nil, "udp")
+	x.via("dig", s4, "nosuch.example.com.", "NXDOMAIN", nil, "nxd")
 	x.via("dig", s6, "www.example.com.", "NOERROR", []string{"A 203.0.113.10"}, "tcp", "+tcp")
 	x.via("dig", s4, "www.example.org.", "REFUSED", nil, "udp")
 

@@ -68,10 +68,11 @@ type Entry struct {
 	// length and the SOA, so Update does not list such entries again when
 	// only the SOA changed (Changes.Negatives has the new parts).
 	Negative bool
-	// NXD (default entries for DO=0 only): a name below this one that has
-	// no entry does not exist, and its closest encloser is this name or a
-	// name below it; unless that one says otherwise, the answer is the
-	// zone's NXDOMAIN body (NXDKey), whatever the QNAME and QTYPE.
+	// NXD (on Negative default entries for DO=0 only): a name below this
+	// one that has no entry does not exist, and its closest encloser is
+	// this name or a name below it; unless that one says otherwise, the
+	// answer is the zone's NXDOMAIN body (NXDKey), whatever the QNAME and
+	// QTYPE.
 	NXD bool
 }
 
@@ -221,7 +222,10 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 				c.record(n.Name, &res, !neg)
 			}
 			e := Entry{Name: wname, Type: t, DO: do, Kind: res.Kind, Body: body, Negative: neg}
-			if t == TypeDefault && !do {
+			// Only on a shared NODATA default entry: that is what the
+			// XDP maps can mark (a link record), and Go and XDP answer
+			// the same names from their tables.
+			if t == TypeDefault && !do && neg {
 				e.NXD = c.nxdBelow(n.Name)
 			}
 			if err := fn(&e); err != nil {
@@ -255,8 +259,7 @@ func (c *compiler) shared(l int) (wire.Body, error) {
 	var b wire.Body
 	switch {
 	case l == NXDKey:
-		soa, _ := c.z.NegativeSOA()
-		b, err = wire.Encode(c.z.Origin, probeType, dns.RcodeNameError, true, nil, []dns.RR{soa}, nil)
+		b, err = NXDomainBody(c.z)
 	case signed:
 		b, err = wire.Encode(rep, probeType, dns.RcodeSuccess, true, nil, c.headRRs(), nil)
 	default:
@@ -267,6 +270,13 @@ func (c *compiler) shared(l int) (wire.Body, error) {
 	}
 	c.neg[l], c.negRep[l] = b, rep
 	return b, nil
+}
+
+// NXDomainBody is z's NXDOMAIN body (NXDKey): the SOA, uncompressed, for
+// every name Entry.NXD says gets it.
+func NXDomainBody(z *zone.Zone) (wire.Body, error) {
+	soa, _ := z.NegativeSOA()
+	return wire.Encode(z.Origin, probeType, dns.RcodeNameError, true, nil, []dns.RR{soa}, nil)
 }
 
 // nxdBelow reports whether a name below name that does not exist, and

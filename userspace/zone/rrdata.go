@@ -142,11 +142,13 @@ func (n *Node) Types(dst []uint16) []uint16 {
 	return dst
 }
 
-// Get returns the RRset of type t, built afresh, or nil.
+// Get returns the RRset of type t, built afresh, or nil. Signatures left
+// without their RRset (an IXFR may delete an RRset and not its RRSIGs) are
+// no RRset: nil, as Types and HasType say.
 func (n *Node) Get(t uint16) *RRset {
 	var out *RRset
 	n.each(func(s setAt) bool {
-		if s.typ == t {
+		if s.typ == t && s.nrr > 0 {
 			out = n.decode(s)
 		}
 		return out == nil && s.typ < t
