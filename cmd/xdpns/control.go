@@ -323,8 +323,11 @@ func (d *daemon) control(req ctlRequest) ctlResponse {
 			return ctlResponse{Error: err.Error(), Details: res.Errors}
 		}
 		msg := fmt.Sprintf("reloaded: %d zones, %d files loaded, %d failed", res.Zones, res.Loaded, res.Failed)
-		if res.Restarted {
+		switch {
+		case res.Restarted:
 			msg += "; secondary zones restarted with the new settings"
+		case res.Added+res.Removed+res.Changed > 0:
+			msg += fmt.Sprintf("; secondary zones: %d added, %d removed, %d changed, the others untouched", res.Added, res.Removed, res.Changed)
 		}
 		return ctlResponse{OK: res.Failed == 0, Message: msg, Details: res.Errors}
 	case ctlXDPStats:

@@ -173,7 +173,7 @@ func TestServeReloadSecondaries(t *testing.T) {
 	}
 
 	// Add one.
-	reload(reloadConf(port, sock, "", zones, primaries), "reloaded: 6 zones")
+	reload(reloadConf(port, sock, "", zones, primaries), "secondary zones: 1 added, 0 removed, 0 changed, the others untouched")
 	h.waitAnswer("www."+zones[n], fmt.Sprintf("203.0.113.%d", 10+n))
 	h.waitLog(`msg="secondary zones reconfigured; the others untouched" component=serve added=1 removed=0 changed=0 untouched=5`)
 	unchanged("after adding a zone", zones[:n]...)
@@ -181,7 +181,7 @@ func TestServeReloadSecondaries(t *testing.T) {
 	// Change one's primary: the new one has a newer serial.
 	primaries[zones[0]] = p2.addr
 	p2.set(zones[0], 2, "203.0.113.99")
-	reload(reloadConf(port, sock, "", zones, primaries), "reloaded: 6 zones")
+	reload(reloadConf(port, sock, "", zones, primaries), "secondary zones: 0 added, 0 removed, 1 changed")
 	h.waitAnswer("www."+zones[0], "203.0.113.99")
 	h.waitLog(`added=0 removed=0 changed=1 untouched=5`)
 	row := waitStatus(t, sock, zones[0], func(r zoneRow) bool { return r.Serial == 2 })
