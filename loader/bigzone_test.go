@@ -1,12 +1,12 @@
 package loader
 
 import (
-	"fmt"
 	"net/netip"
 	"testing"
 
 	"github.com/miekg/dns"
 
+	"github.com/xdpns/xdpns/userspace/testenv"
 	"github.com/xdpns/xdpns/userspace/zone"
 )
 
@@ -14,31 +14,9 @@ import (
 // name has an A record, every other one an AAAA too.
 func bigZone(t testing.TB, n int) *zone.Zone {
 	t.Helper()
-	const origin = "bench.test."
-	hdr := func(name string, typ uint16) dns.RR_Header {
-		return dns.RR_Header{Name: name, Rrtype: typ, Class: dns.ClassINET, Ttl: 3600}
-	}
-	rrs := []dns.RR{
-		&dns.SOA{Hdr: hdr(origin, dns.TypeSOA), Ns: "ns." + origin, Mbox: "hostmaster." + origin,
-			Serial: 1, Refresh: 3600, Retry: 600, Expire: 86400, Minttl: 60},
-		&dns.NS{Hdr: hdr(origin, dns.TypeNS), Ns: "ns." + origin},
-		&dns.A{Hdr: hdr("ns."+origin, dns.TypeA), A: netip.MustParseAddr("198.18.0.53").AsSlice()},
-		&dns.A{Hdr: hdr(longBenchName, dns.TypeA), A: netip.MustParseAddr("198.18.0.54").AsSlice()},
-	}
-	for i := range n {
-		name := fmt.Sprintf("host%07d.%s", i, origin)
-		a := [4]byte{198, 18, byte(i >> 8), byte(i)}
-		rrs = append(rrs, &dns.A{Hdr: hdr(name, dns.TypeA), A: a[:]})
-		if i%2 == 0 {
-			a6 := netip.AddrFrom16([16]byte{0x20, 0x01, 0, 2, 12: byte(i >> 24), byte(i >> 16), byte(i >> 8), byte(i)})
-			rrs = append(rrs, &dns.AAAA{Hdr: hdr(name, dns.TypeAAAA), AAAA: a6.AsSlice()})
-		}
-	}
-	z, _, err := zone.New(origin, rrs, zone.Options{}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return z
+	long := &dns.A{Hdr: dns.RR_Header{Name: longBenchName, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 3600},
+		A: netip.MustParseAddr("198.18.0.54").AsSlice()}
+	return testenv.HostsZone(t, "bench.test.", n, long)
 }
 
 // longBenchName is a 255-byte name in bench.test.
