@@ -23,6 +23,7 @@ type perfConfig struct {
 	duration time.Duration // -l
 	rate     int           // -Q
 	inFlight int           // -q
+	clients  int           // -c: sockets (source ports)
 	do       bool          // -D (DO on every query); else -e (EDNS)
 	v6       bool          // to the server's IPv6 address
 	cpu      int           // taskset; -1: anywhere
@@ -61,8 +62,8 @@ func (p *perfRun) Stop() {
 	}
 }
 
-// startPerf starts dnsperf in the client namespace of v, one client
-// socket, a timeout of 1 s.
+// startPerf starts dnsperf in the client namespace of v, one thread, a
+// timeout of 1 s.
 func startPerf(c perfConfig, v *lab.Veth) (*perfRun, error) {
 	bin, err := exec.LookPath("dnsperf")
 	if err != nil {
@@ -74,7 +75,7 @@ func startPerf(c perfConfig, v *lab.Veth) (*perfRun, error) {
 	}
 	secs := int(math.Ceil(c.duration.Seconds()))
 	args := []string{bin, "-s", server, "-d", c.queries, "-l", strconv.Itoa(secs),
-		"-Q", strconv.Itoa(c.rate), "-c", "1", "-T", "1", "-q", strconv.Itoa(c.inFlight), "-t", "1", "-v"}
+		"-Q", strconv.Itoa(c.rate), "-c", strconv.Itoa(max(c.clients, 1)), "-T", "1", "-q", strconv.Itoa(c.inFlight), "-t", "1", "-v"}
 	if c.do {
 		args = append(args, "-D")
 	} else {

@@ -142,11 +142,11 @@ func measure(ctx context.Context, o *options, s *server, g *group, sc string, ld
 			cpu: o.clientCPU, dir: o.scratch, name: name, v6: v6}, s.v)
 		gen = gunProc
 	} else {
-		inFlight := 100
+		inFlight, clients := 100, 1
 		if ld.phase == phaseSaturation {
-			inFlight = 500
+			inFlight, clients = 1000, 8
 		}
-		perf, err = startPerf(perfConfig{queries: g.perfFile[sc], duration: o.duration, rate: r.Offered, inFlight: inFlight,
+		perf, err = startPerf(perfConfig{queries: g.perfFile[sc], duration: o.duration, rate: r.Offered, inFlight: inFlight, clients: clients,
 			do: sc == "mixed", v6: v6, cpu: o.clientCPU, dir: o.scratch, name: name}, s.v)
 		gen = perf
 	}
