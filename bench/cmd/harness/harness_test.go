@@ -51,6 +51,11 @@ func TestSmoke(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	for _, n := range res.meta.Notes {
+		if strings.HasPrefix(n, "failed run") {
+			t.Error(n)
+		}
+	}
 	nsrv := len(serverNames())
 	if len(res.setups) != 2*nsrv {
 		t.Errorf("%d setups, want %d", len(res.setups), 2*nsrv)

@@ -219,9 +219,9 @@ func runGroup(ctx context.Context, o *options, g *group, res *result, done *int,
 						continue
 					}
 					elapsed := time.Since(started)
-					eta := time.Duration(float64(elapsed) / float64(*done-1+1) * float64(total-*done+1))
-					if *done == 1 {
-						eta = est
+					eta := est - elapsed
+					if *done > 1 { // the runs so far, setup included, at the same pace
+						eta = time.Duration(float64(elapsed) / float64(*done-1) * float64(total-*done+1))
 					}
 					fmt.Fprintf(os.Stderr, "harness: [%d/%d] %s %s %s %s round %d/%d  elapsed %v, about %v left\n",
 						*done, total, sc, s.Name, ld.gen, ld.phase, round, o.rounds, elapsed.Round(time.Second), eta.Round(time.Second))
@@ -232,7 +232,13 @@ func runGroup(ctx context.Context, o *options, g *group, res *result, done *int,
 						if ctx.Err() != nil {
 							return ctx.Err()
 						}
-						return fmt.Errorf("%s %s %s %s round %d: %w", sc, s.Name, ld.gen, ld.phase, round, err)
+						// One failed run (a generator that ended early) does
+						// not end an hour-long benchmark: it is noted and left
+						// out of the medians.
+						note := fmt.Sprintf("failed run: %s %s %s %s round %d: %v", sc, s.Name, ld.gen, ld.phase, round, err)
+						res.meta.Notes = append(res.meta.Notes, note)
+						logf("%s", note)
+						continue
 					}
 					if ch := churns[s]; ch != nil {
 						u := ch.settle(ctx, 10*time.Second)
