@@ -10,6 +10,8 @@
 #   make bench-full  the same, every scenario (1M-name zone too), 3 rounds of
 #                10 s runs (over an hour); writes bench/RESULTS.md and
 #                bench/results/*.svg
+#   make bench-micro  go test -bench: the XDP program (BPF_PROG_RUN), the map
+#                writer, the engine, the compiler, the responder
 #   make bench-userspace  xdpns vs NSD and Knot over loopback (dnsperf)
 #   make bench-heap  heap per RR of a 1M-RR zone
 #   make bench-xfr  secondaries behind BIND: transfer of a 1M-RR zone and
@@ -38,7 +40,7 @@ BENCHFLAGS ?=
 # Extra flags for the harness, e.g. HARNESSFLAGS="-servers xdpns-native,knot-xdp -scenarios hit".
 HARNESSFLAGS ?=
 
-.PHONY: all deps build demo test vet generate check-generated bench bench-full bench-userspace bench-heap fuzz clean
+.PHONY: all deps build demo test vet generate check-generated bench bench-full bench-micro bench-userspace bench-heap fuzz clean
 
 all: build
 
@@ -80,6 +82,17 @@ bench-userspace: build
 
 bench-heap:
 	$(GO) test -run '^$$' -bench HeapPerRR -benchtime 1x ./userspace/zone
+
+# Micro-benchmarks (bench/RESULTS.md): the XDP program through BPF_PROG_RUN
+# on the real hit path (ns per answer net of an empty program; root), the
+# map writer (UpdateZone on a 1M-name zone), the engine, the compiler and
+# the Go responder's table path.
+bench-micro: deps
+	$(GO) test -run '^$$' -bench 'Hit' -benchtime 200000x ./loader
+	$(GO) test -run '^$$' -bench 'Update' -benchtime 20x ./loader
+	$(GO) test -run '^$$' -bench 'Lookup' ./userspace/answer
+	$(GO) test -run '^$$' -bench 'Build|Update' -benchtime 3x ./userspace/compile
+	$(GO) test -run '^$$' -bench 'Respond' ./userspace/responder
 
 # Secondaries behind one BIND primary (bench/README.md): prints the report
 # and appends it to bench/README.md; JSON lines go to bench/out/xfr.jsonl.
