@@ -227,7 +227,7 @@ func measure(ctx context.Context, o *options, s *server, g *group, sc string, ld
 	}
 	if after != nil && r.Answered > 0 {
 		d := after.Sub(before)
-		r.InXDP = float64(d.Get("tx__answer")+d.Get("tx__truncated")) / float64(r.Answered)
+		r.InXDP = float64(d.Get("tx__answer")+d.Get("tx__truncated")+d.Get("tx__nxdomain")) / float64(r.Answered)
 	}
 	return r, nil
 }
