@@ -536,6 +536,12 @@ func (d *daemon) publishThenCompile(prev *responder.Zone, z *zone.Zone) {
 	if f := d.hooks.served; f != nil {
 		f(z.Origin, z.Serial())
 	}
+	d.compileServed(z)
+}
+
+// compileServed compiles z, served by the engine alone until now, and
+// serves the compiled version unless z was replaced or removed meanwhile.
+func (d *daemon) compileServed(z *zone.Zone) {
 	start := time.Now()
 	rz, err := responder.Compile(z)
 	if err != nil {
@@ -588,16 +594,27 @@ func (d *daemon) loadFiles(cfg *config.Config) (loaded, failed int) {
 			next[lz.conf.Name] = fz
 			continue
 		}
-		served, err := responder.Compile(lz.zone)
-		if err != nil {
-			// The responder answers such a zone from the engine alone.
-			zl.Warn("compile failed; answering without precomputed answers", "err", err)
+		var served *responder.Zone
+		if lz.zone.Len() >= publishFirst {
+			// Large: served by the engine at once, compiled meanwhile
+			// (as a large transferred zone is), so that starting or
+			// reloading does not wait for a million answers.
+			// Not waited for on Close: it ends by serving nothing if
+			// the zone was replaced or removed meanwhile.
 			served = &responder.Zone{Zone: lz.zone}
+			go d.compileServed(lz.zone)
+		} else {
+			var err error
+			if served, err = responder.Compile(lz.zone); err != nil {
+				// The responder answers such a zone from the engine alone.
+				zl.Warn("compile failed; answering without precomputed answers", "err", err)
+				served = &responder.Zone{Zone: lz.zone}
+			}
 		}
 		loaded++
 		next[lz.conf.Name] = &fileZone{conf: lz.conf, served: served, loaded: time.Now()}
 		d.putZone(served, nil, nil) // a file is compiled afresh: XDP reloads the zone
-		zl.Info("loaded", "serial", lz.zone.Serial(), "records", len(lz.zone.Records()))
+		zl.Info("loaded", "serial", lz.zone.Serial(), "records", lz.zone.RecordCount(), "compiled", served.Table != nil)
 		if old == nil || old.served == nil || old.served.Zone.Serial() != lz.zone.Serial() {
 			d.changed(lz.conf.Name)
 		}

@@ -208,3 +208,27 @@ func (h *serveHarness) stop() {
 }
 
 func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).MatchString(s) }
+
+// TestServeLargeFileZone: a file zone at or above publishFirst names is
+// answered by the engine as soon as it is parsed and compiled meanwhile
+// (starting with a million-name zone does not wait for its answers).
+func TestServeLargeFileZone(t *testing.T) {
+	old := publishFirst
+	publishFirst = 1 // every zone, however small
+	t.Cleanup(func() { publishFirst = old })
+	dir := t.TempDir()
+	port := freePort(t)
+	writeFile(t, dir, "a.zone", zoneText("a.example.", 1, "203.0.113.10"))
+	cfg := writeFile(t, dir, "xdpns.yaml", "server:\n  listen: [\"127.0.0.1:"+strconv.Itoa(port)+"\"]\n  udp-sockets: 1\n"+
+		"control:\n  socket: "+filepath.Join(dir, "control.sock")+"\nzones:\n  - {name: a.example., file: a.zone}\n")
+	h := startServe(t, cfg, port)
+	h.waitLog("compiled=false")
+	h.waitAnswer("www.a.example.", "203.0.113.10")
+	h.waitLog(`msg="answers compiled" component=zone zone=a.example. serial=1`)
+	h.waitAnswer("www.a.example.", "203.0.113.10")
+	// A reload serves the new version at once, compiled afterwards.
+	writeFile(t, dir, "a.zone", zoneText("a.example.", 2, "203.0.113.11"))
+	h.sigs <- syscall.SIGHUP
+	h.waitAnswer("www.a.example.", "203.0.113.11")
+	h.waitLog(`msg="answers compiled" component=zone zone=a.example. serial=2`)
+}

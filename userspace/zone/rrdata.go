@@ -121,6 +121,16 @@ func (n *Node) HasType(t uint16) bool {
 	return found
 }
 
+// records counts the node's records, signatures included.
+func (n *Node) records() int {
+	c := 0
+	n.each(func(s setAt) bool {
+		c += s.nrr + s.nsig
+		return true
+	})
+	return c
+}
+
 // HasSigs reports whether any RRset at the node is signed.
 func (n *Node) HasSigs() bool {
 	found := false
