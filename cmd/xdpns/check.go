@@ -40,7 +40,7 @@ func cmdCheck(_ context.Context, e *env, args []string) int {
 			continue
 		}
 		zones++
-		records += len(lz.zone.Records())
+		records += lz.zone.RecordCount()
 	}
 	files := len(cfg.Zones) - cfg.Secondaries()
 	if failed > 0 {
