@@ -467,13 +467,17 @@ func (zs *zoneState) run(ctx context.Context) {
 	}
 }
 
+// expire tells the server first, then marks the zone: a status that says
+// expired means the zone already answers SERVFAIL.
 func (zs *zoneState) expire() {
 	zs.mu.Lock()
-	zs.expired = true
 	serial := zs.z.Serial()
 	zs.mu.Unlock()
 	zs.log.Warn("zone expired: no successful refresh within expire, answering SERVFAIL", "serial", serial)
 	zs.setExpired(true)
+	zs.mu.Lock()
+	zs.expired = true
+	zs.mu.Unlock()
 }
 
 // outcome is a successful check.
