@@ -275,9 +275,9 @@ func countRecords(path string) (int, error) {
 
 // zoneIndex holds the records of the names the checks ask about.
 type zoneIndex struct {
-	names map[string]bool      // every owner name (lowercase) seen, of those kept
-	rrs   map[string][]dns.RR  // by key(name, type)
-	sigs  map[string][]dns.RR  // RRSIGs by key(name, covered type)
+	names map[string]bool     // every owner name (lowercase) seen, of those kept
+	rrs   map[string][]dns.RR // by key(name, type)
+	sigs  map[string][]dns.RR // RRSIGs by key(name, covered type)
 }
 
 func key(name string, t uint16) string { return strings.ToLower(name) + "/" + dns.TypeToString[t] }
