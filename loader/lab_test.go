@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"testing"
 	"time"
 
@@ -17,6 +16,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/xdpns/xdpns/loader/nsrun"
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpns/xdpns/userspace/testenv"
@@ -52,23 +53,8 @@ func newLab(t *testing.T) *lab {
 		server: -1, client: -1,
 	}
 	t.Cleanup(l.close)
-	// Creating a namespace moves the calling thread into it: do it on a
-	// locked thread that is put back.
-	err := onThread(func() error {
-		orig, err := netns.Get()
-		if err != nil {
-			return err
-		}
-		defer orig.Close()
-		defer netns.Set(orig)
-		if l.server, err = netns.NewNamed(l.serverNS); err != nil {
-			return fmt.Errorf("server netns: %w", err)
-		}
-		if l.client, err = netns.NewNamed(l.clientNS); err != nil {
-			return fmt.Errorf("client netns: %w", err)
-		}
-		return nil
-	})
+	nss, err := nsrun.NewNamed(l.serverNS, l.clientNS)
+	l.server, l.client = nss[0], nss[1]
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,47 +141,11 @@ func (l *lab) close() {
 	}
 }
 
-// onThread runs f on a locked OS thread and waits. A thread left in
-// another namespace (f failed to restore) is not unlocked: the runtime
-// discards it.
-func onThread(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		err = f()
-		if cur, cerr := netns.Get(); cerr == nil {
-			if cur.Equal(orig) {
-				runtime.UnlockOSThread()
-			}
-			cur.Close()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
 // in runs f on a locked thread inside ns. Sockets and XDP links made there
 // belong to ns and may be used from any thread afterwards.
 func (l *lab) in(ns netns.NsHandle, f func() error) {
 	l.t.Helper()
-	err := onThread(func() error {
-		orig, err := netns.Get()
-		if err != nil {
-			return err
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			return err
-		}
-		defer netns.Set(orig)
-		return f()
-	})
+	err := nsrun.In(ns, f)
 	if err != nil {
 		l.t.Fatal(err)
 	}

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"regexp"
-	"runtime"
 	"strconv"
 	"syscall"
 	"time"
@@ -19,6 +18,8 @@ import (
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
+
+	"github.com/xdpns/xdpns/loader/nsrun"
 	"golang.org/x/sys/unix"
 )
 
@@ -70,23 +71,8 @@ func newVethLab(prefix string) (l *vethLab, err error) {
 			l = nil
 		}
 	}()
-	// Creating a namespace moves the calling thread into it: do it on a
-	// locked thread that is put back.
-	err = onThread(func() error {
-		orig, err := netns.Get()
-		if err != nil {
-			return err
-		}
-		defer orig.Close()
-		defer netns.Set(orig)
-		if l.server, err = netns.NewNamed(l.ServerNS); err != nil {
-			return fmt.Errorf("server network namespace: %w", err)
-		}
-		if l.client, err = netns.NewNamed(l.ClientNS); err != nil {
-			return fmt.Errorf("client network namespace: %w", err)
-		}
-		return nil
-	})
+	nss, err := nsrun.NewNamed(l.ServerNS, l.ClientNS)
+	l.server, l.client = nss[0], nss[1]
 	if err != nil {
 		return l, err
 	}
@@ -199,51 +185,9 @@ func removeStaleLabs(prefix string) {
 	}
 }
 
-// onThread runs f on a locked OS thread and waits. A thread left in
-// another namespace (f failed to restore) is not unlocked: the runtime
-// discards it.
-func onThread(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		err = f()
-		if cur, cerr := netns.Get(); cerr == nil {
-			if cur.Equal(orig) {
-				runtime.UnlockOSThread()
-			}
-			cur.Close()
-		}
-		errc <- err
-	}()
-	return <-errc
-}
-
-// in runs f on a locked thread inside ns. Sockets made there belong to ns
-// and may be used from any thread afterwards.
-func (l *vethLab) in(ns netns.NsHandle, f func() error) error {
-	return onThread(func() error {
-		orig, err := netns.Get()
-		if err != nil {
-			return err
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			return err
-		}
-		defer netns.Set(orig)
-		return f()
-	})
-}
-
 // InServer and InClient run f inside the server or client namespace.
-func (l *vethLab) InServer(f func() error) error { return l.in(l.server, f) }
-func (l *vethLab) InClient(f func() error) error { return l.in(l.client, f) }
+func (l *vethLab) InServer(f func() error) error { return nsrun.In(l.server, f) }
+func (l *vethLab) InClient(f func() error) error { return nsrun.In(l.client, f) }
 
 // DialClient opens a connection from the client namespace.
 func (l *vethLab) DialClient(ctx context.Context, network, addr string) (net.Conn, error) {

@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
-	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -19,6 +18,8 @@ import (
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netlink/nl"
 	"github.com/vishvananda/netns"
+
+	"github.com/xdpns/xdpns/loader/nsrun"
 	"golang.org/x/sys/unix"
 )
 
@@ -89,21 +90,8 @@ func NewVeth(prefix string) (v *Veth, err error) {
 			v = nil
 		}
 	}()
-	err = onThread(func() error {
-		orig, err := netns.Get()
-		if err != nil {
-			return err
-		}
-		defer orig.Close()
-		defer netns.Set(orig)
-		if v.server, err = netns.NewNamed(v.ServerNS); err != nil {
-			return fmt.Errorf("server network namespace: %w", err)
-		}
-		if v.client, err = netns.NewNamed(v.ClientNS); err != nil {
-			return fmt.Errorf("client network namespace: %w", err)
-		}
-		return nil
-	})
+	nss, err := nsrun.NewNamed(v.ServerNS, v.ClientNS)
+	v.server, v.client = nss[0], nss[1]
 	if err != nil {
 		return v, err
 	}
@@ -199,7 +187,7 @@ func (v *Veth) tune() error {
 		ns     netns.NsHandle
 		ifname string
 	}{{v.server, v.ServerIf}, {v.client, v.ClientIf}} {
-		err := inNS(e.ns, func() error {
+		err := nsrun.In(e.ns, func() error {
 			if err := setOffload(e.ifname, ethtoolSTSO, false); err != nil {
 				return fmt.Errorf("TSO off on %s: %w", e.ifname, err)
 			}
@@ -254,7 +242,7 @@ func (v *Veth) Close() error {
 // that brings its own program (kxdpgun) replaces it, and attaching it
 // again afterwards replaces whatever the generator left behind.
 func (v *Veth) ClientPass(on bool) error {
-	return inNS(v.client, func() error {
+	return nsrun.In(v.client, func() error {
 		lk, err := netlink.LinkByName(v.ClientIf)
 		if err != nil {
 			return err
@@ -273,7 +261,7 @@ func (v *Veth) ClientPass(on bool) error {
 // ServerXDP reports the XDP program on the server end: its id and the mode
 // ("native", "generic", or "" when there is none).
 func (v *Veth) ServerXDP() (id uint32, mode string, err error) {
-	err = inNS(v.server, func() error {
+	err = nsrun.In(v.server, func() error {
 		lk, err := netlink.LinkByName(v.ServerIf)
 		if err != nil {
 			return err
@@ -299,8 +287,8 @@ func (v *Veth) ServerXDP() (id uint32, mode string, err error) {
 // InServer and InClient run f on a locked thread inside the namespace.
 // Sockets made there belong to it and may be used from any thread
 // afterwards.
-func (v *Veth) InServer(f func() error) error { return inNS(v.server, f) }
-func (v *Veth) InClient(f func() error) error { return inNS(v.client, f) }
+func (v *Veth) InServer(f func() error) error { return nsrun.In(v.server, f) }
+func (v *Veth) InClient(f func() error) error { return nsrun.In(v.client, f) }
 
 // ServerArgv and ClientArgv prefix argv with nsenter into the namespace.
 // nsenter execs the program, so the pid started is the program's (put
@@ -368,45 +356,4 @@ func (v *Veth) PinNAPI(serverCPU, clientCPU int) (server, client []int, err erro
 		}
 	}
 	return server, client, nil
-}
-
-// inNS runs f on a locked OS thread inside ns and waits.
-func inNS(ns netns.NsHandle, f func() error) error {
-	return onThread(func() error {
-		orig, err := netns.Get()
-		if err != nil {
-			return err
-		}
-		defer orig.Close()
-		if err := netns.Set(ns); err != nil {
-			return err
-		}
-		defer netns.Set(orig)
-		return f()
-	})
-}
-
-// onThread runs f on a locked OS thread and waits. A thread left in
-// another namespace (f failed to restore it) is not unlocked: the runtime
-// discards it.
-func onThread(f func() error) error {
-	errc := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		orig, err := netns.Get()
-		if err != nil {
-			errc <- err
-			return
-		}
-		defer orig.Close()
-		err = f()
-		if cur, cerr := netns.Get(); cerr == nil {
-			if cur.Equal(orig) {
-				runtime.UnlockOSThread()
-			}
-			cur.Close()
-		}
-		errc <- err
-	}()
-	return <-errc
 }
