@@ -278,11 +278,11 @@ func runGroup(ctx context.Context, o *options, g *group, res *result, done *int,
 func versionOf(k kind, o *options) string {
 	switch k.Name {
 	case "knot-xdp", "knot-udp":
-		return knotVersion()
+		return lab.KnotVersion()
 	case "nsd":
-		return nsdVersion()
+		return lab.NSDVersion()
 	case "bind":
-		return namedVersion()
+		return lab.NamedVersion()
 	}
 	return xdpnsVersion(o.xdpnsBin)
 }
@@ -333,7 +333,7 @@ func freezeOthers(all []*server, keep *server) (resume func()) {
 func generatorVersions() string {
 	gun := "kxdpgun ?"
 	if bin, err := lab.LookSbin("kxdpgun"); err == nil {
-		v := firstLine(exec.Command(bin, "-V")) // kxdpgun (Knot DNS), version 3.2.6
+		v := lab.FirstLine(exec.Command(bin, "-V")) // kxdpgun (Knot DNS), version 3.2.6
 		if _, after, ok := strings.Cut(v, "version "); ok {
 			gun = "kxdpgun " + after
 		}

@@ -536,7 +536,7 @@ zone:
 	if err != nil {
 		return err
 	}
-	s.Version = knotVersion()
+	s.Version = lab.KnotVersion()
 	return s.launch("knot", bin, "-c", path)
 }
 
@@ -579,7 +579,7 @@ zone:
 	if err != nil {
 		return err
 	}
-	s.Version = nsdVersion()
+	s.Version = lab.NSDVersion()
 	return s.launch("nsd", bin, "-d", "-c", path)
 }
 
@@ -637,12 +637,12 @@ func startBind(s *server, g *group) error {
 	if err != nil {
 		return err
 	}
-	s.Version = namedVersion()
+	s.Version = lab.NamedVersion()
 	return s.launch("named", bin, "-g", "-n", "1", "-c", path)
 }
 
 func xdpnsVersion(bin string) string {
-	v := firstLine(exec.Command(bin, "version"))
+	v := lab.FirstLine(exec.Command(bin, "version"))
 	if f := strings.Fields(v); len(f) > 1 {
 		v = "xdpns " + f[1]
 	}
@@ -652,44 +652,6 @@ func xdpnsVersion(bin string) string {
 // builtFrom names the commit the xdpns binary was built from, when the
 // harness built it.
 var builtFrom string
-
-func knotVersion() string {
-	bin, err := lab.LookSbin("knotd")
-	if err != nil {
-		return "Knot ?"
-	}
-	v := firstLine(exec.Command(bin, "--version")) // knotd (Knot DNS), version 3.2.6
-	if _, after, ok := strings.Cut(v, "version "); ok {
-		return "Knot " + after
-	}
-	return v
-}
-
-func nsdVersion() string {
-	bin, err := lab.LookSbin("nsd")
-	if err != nil {
-		return "NSD ?"
-	}
-	return strings.Replace(firstLine(exec.Command(bin, "-v")), " version", "", 1) // NSD version 4.6.1
-}
-
-func namedVersion() string {
-	bin, err := lab.LookSbin("named")
-	if err != nil {
-		return "BIND ?"
-	}
-	f := strings.Fields(firstLine(exec.Command(bin, "-v"))) // BIND 9.18.49-1~deb12u3-Debian (Extended ...
-	if len(f) >= 2 {
-		return f[0] + " " + f[1]
-	}
-	return strings.Join(f, " ")
-}
-
-func firstLine(cmd *exec.Cmd) string {
-	out, _ := cmd.CombinedOutput()
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	return line
-}
 
 // buildXdpns builds cmd/xdpns from a clean git worktree of HEAD (others
 // may be editing the working tree) into dir and returns the binary's path.

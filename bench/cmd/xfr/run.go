@@ -73,7 +73,7 @@ func run(ctx context.Context, o options) (*result, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	res := &result{Start: time.Now().UTC(), Machine: lab.ThisMachine(), Primary: namedVersion(), LoadAvg: loadAvg()}
+	res := &result{Start: time.Now().UTC(), Machine: lab.ThisMachine(), Primary: lab.NamedVersion(), LoadAvg: loadAvg()}
 	if _, err := exec.LookPath("taskset"); err == nil {
 		ncpu := runtime.NumCPU()
 		if o.secondaryCPU >= ncpu || o.primaryCPU >= ncpu {

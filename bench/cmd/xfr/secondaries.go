@@ -162,7 +162,7 @@ zone:
 }
 
 func xdpnsVersion(s setup) string {
-	v := firstLine(exec.Command(s.xdpnsBin, "version"))
+	v := lab.FirstLine(exec.Command(s.xdpnsBin, "version"))
 	if f := strings.Fields(v); len(f) > 1 {
 		v = "xdpns " + f[1]
 	}
@@ -171,44 +171,6 @@ func xdpnsVersion(s setup) string {
 		v += " @" + strings.TrimSpace(string(out))
 	}
 	return v
-}
-
-func knotVersion(setup) string {
-	bin, err := lab.LookSbin("knotd")
-	if err != nil {
-		return "knot ?"
-	}
-	v := firstLine(exec.Command(bin, "--version")) // knotd (Knot DNS), version 3.2.6
-	if _, after, ok := strings.Cut(v, "version "); ok {
-		return "Knot " + after
-	}
-	return v
-}
-
-func nsdVersion(setup) string {
-	bin, err := lab.LookSbin("nsd")
-	if err != nil {
-		return "nsd ?"
-	}
-	return strings.Replace(firstLine(exec.Command(bin, "-v")), " version", "", 1) // NSD version 4.6.1
-}
-
-func namedVersion() string {
-	bin, err := lab.LookSbin("named")
-	if err != nil {
-		return "BIND ?"
-	}
-	f := strings.Fields(firstLine(exec.Command(bin, "-v"))) // BIND 9.18.49-1~deb12u3-Debian (Extended ...
-	if len(f) >= 2 {
-		return f[0] + " " + f[1]
-	}
-	return strings.Join(f, " ")
-}
-
-func firstLine(cmd *exec.Cmd) string {
-	out, _ := cmd.CombinedOutput()
-	line, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
-	return line
 }
 
 // buildXdpns builds cmd/xdpns from the tree this program belongs to into
@@ -225,3 +187,6 @@ func buildXdpns(ctx context.Context, dir string) (string, error) {
 	}
 	return out, nil
 }
+
+func knotVersion(setup) string { return lab.KnotVersion() }
+func nsdVersion(setup) string  { return lab.NSDVersion() }
