@@ -274,6 +274,20 @@ int xdpns_answer(struct xdp_md *ctx)
 	if (ref == REF_NONE)
 		return PASS(STAT_PASS_NO_ENTRY);
 	a = answer_at(store, ref, s, want, &collision);
+	if (!a && collision) {
+		/* A preallocated hash map hands a replaced element to the next
+		 * update at once, so the value iv points to may already be
+		 * another key's (loader updates run while we read). Look the key
+		 * up again: it names the record written for it. */
+		iv = bpf_map_lookup_elem(index, &key);
+		if (!iv)
+			return PASS(STAT_PASS_COLLISION);
+		ref = iv->ref[dnssec_ok];
+		if (ref == REF_NONE)
+			return PASS(STAT_PASS_NO_ENTRY);
+		collision = 0;
+		a = answer_at(store, ref, s, want, &collision);
+	}
 	if (!a)
 		return PASS(collision ? STAT_PASS_COLLISION : STAT_PASS_NO_ENTRY);
 	if (a->flags & ANSWER_PASS)
