@@ -13,7 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/xdpns/xdpns/xfr/internal/peer"
+	"github.com/xdpns/xdpns/userspace/testenv/peer"
 )
 
 // bindPrimary starts named serving testZone, notifying notifyPort (0: no

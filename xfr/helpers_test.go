@@ -17,8 +17,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/xdpns/xdpns/userspace/responder"
+	"github.com/xdpns/xdpns/userspace/testenv/peer"
 	"github.com/xdpns/xdpns/userspace/zone"
-	"github.com/xdpns/xdpns/xfr/internal/peer"
 )
 
 const testZone = "example.test."

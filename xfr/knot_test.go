@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/xdpns/xdpns/xfr/internal/peer"
+	"github.com/xdpns/xdpns/userspace/testenv/peer"
 )
 
 // A Knot primary: AXFR, then changes committed with knotc (several per

@@ -10,7 +10,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/xdpns/xdpns/xfr/internal/peer"
+	"github.com/xdpns/xdpns/userspace/testenv/peer"
 )
 
 func secret(t *testing.T) string {

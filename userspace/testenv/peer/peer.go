@@ -1,6 +1,6 @@
-// Package peer starts real DNS servers (BIND's named) on loopback ports for
-// the xfr tests, and decides when such tests may be skipped: never when the
-// CI environment variable is set.
+// Package peer starts real DNS servers (BIND's named, Knot's knotd) on
+// loopback ports for tests, and decides when such tests may be skipped:
+// never when the CI environment variable is set.
 package peer
 
 import (
@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/testenv"
 )
 
 // Skip skips the test with the reason, or fails it when CI is set: CI runs
@@ -25,7 +27,7 @@ import (
 func Skip(t testing.TB, format string, args ...any) {
 	t.Helper()
 	msg := fmt.Sprintf(format, args...)
-	if os.Getenv("CI") != "" {
+	if testenv.InCI() {
 		t.Fatalf("%s (CI is set: not skipping)", msg)
 	}
 	t.Skip(msg)
