@@ -3,6 +3,7 @@ package compile
 import (
 	"fmt"
 	"net/netip"
+	"runtime"
 	"testing"
 
 	"github.com/miekg/dns"
@@ -66,4 +67,35 @@ func BenchmarkUpdate(b *testing.B) {
 		serial++
 	}
 	b.ReportMetric(float64(puts)/float64(b.N), "entries/update")
+}
+
+// BenchmarkTableHeap compiles a zone of 500k names with an A and an AAAA
+// each (1M records, the size BenchmarkHeapPerRR in userspace/zone measures)
+// and reports the live heap the compiled table adds on top of the zone, per
+// record and per entry.
+//
+//	go test -run '^$' -bench TableHeap -benchtime 1x ./userspace/compile
+func BenchmarkTableHeap(b *testing.B) {
+	const names = 500_000
+	z := genZone(b, names)
+	var heap float64
+	var entries int
+	for range b.N {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		t, err := Build(z)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap = float64(after.HeapAlloc) - float64(before.HeapAlloc)
+		entries = t.Len()
+		runtime.KeepAlive(t)
+	}
+	b.ReportMetric(heap/float64(z.RecordCount()), "heapB/RR")
+	b.ReportMetric(heap/float64(entries), "heapB/entry")
+	b.ReportMetric(float64(entries), "entries")
+	b.ReportMetric(heap/(1<<20), "heapMiB")
 }

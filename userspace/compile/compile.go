@@ -551,7 +551,10 @@ func Build(z *zone.Zone) (*Table, error) {
 	if err != nil {
 		return nil, err
 	}
-	ents := shardmap.Builder[val](z.Len() * 2)
+	// About one entry per RRset and one default per name, twice in signed
+	// zones, where RRSIGs double the records too: records + names is close
+	// (shardmap sizes its shards from this; too low wastes half of each).
+	ents := shardmap.Builder[val](z.RecordCount() + z.Len())
 	deps := shardmap.Builder[[]string](0)
 	t := &Table{signed: z.Signed, zoneTypes: c.zoneTypes, soaNames: soaNames(z)}
 	c.deps = func(target, source string) { addDep(deps, target, source) }
