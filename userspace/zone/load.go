@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -59,6 +60,12 @@ func Parse(r io.Reader, file, origin string, opt LoadOptions) (*Zone, []Warning,
 		}
 		return nil, nil, err
 	}
+	if len(lines) != len(rrs) {
+		// The scan and the parser disagree on what makes a record (some
+		// syntax the scan does not know): name only the file rather than
+		// a wrong line.
+		lines = nil
+	}
 	pos := func(i int) string {
 		if i >= 0 && i < len(lines) {
 			return lines[i]
@@ -74,19 +81,28 @@ func Parse(r io.Reader, file, origin string, opt LoadOptions) (*Zone, []Warning,
 
 // recordLines returns "file:line" for each record the file yields, in the
 // order ZoneParser returns them: every logical line (parentheses joined) that
-// holds a token and is not a $ directive, following $INCLUDE.
+// holds a token and is not a directive, following $INCLUDE; a $GENERATE line
+// stands for each of the records it expands to.
 func recordLines(data []byte, file string, allowInclude bool) ([]string, error) {
-	var out []string
+	return scanLines(nil, data, file, allowInclude, 0)
+}
+
+// maxIncludeDepth is the $INCLUDE nesting ZoneParser accepts (miekg/dns
+// scan.go); deeper, it fails the parse, so the scan need not go further (and
+// must not recurse forever on a file that includes itself).
+const maxIncludeDepth = 7
+
+func scanLines(out []string, data []byte, file string, allowInclude bool, depth int) ([]string, error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
-	line, depth := 0, 0
+	line, parens := 0, 0
 	start := 0
 	inQuote := false
 	var logical strings.Builder
 	for sc.Scan() {
 		line++
 		text := sc.Text()
-		if depth == 0 && !inQuote {
+		if parens == 0 && !inQuote {
 			start = line
 			logical.Reset()
 		}
@@ -107,25 +123,36 @@ func recordLines(data []byte, file string, allowInclude bool) ([]string, error) 
 				i = len(text)
 				continue
 			case c == '(':
-				depth++
+				parens++
+				c = ' '
 			case c == ')':
-				if depth > 0 {
-					depth--
+				if parens > 0 {
+					parens--
 				}
+				c = ' '
 			}
 			logical.WriteByte(c)
 		}
 		logical.WriteByte(' ')
-		if depth > 0 || inQuote {
+		if parens > 0 || inQuote {
 			continue
 		}
 		l := logical.String()
-		t := strings.TrimSpace(l)
-		switch {
-		case t == "":
-		case strings.HasPrefix(l, "$INCLUDE"):
-			f := strings.Fields(t)
-			if len(f) < 2 || !allowInclude {
+		f := strings.Fields(l)
+		if len(f) == 0 {
+			continue
+		}
+		here := fmt.Sprintf("%s:%d", file, start)
+		// The lexer takes a directive only as the line's first token, in
+		// column one, in any case; anything else is an owner name.
+		dir := ""
+		if l[0] == '$' {
+			dir = strings.ToUpper(f[0])
+		}
+		switch dir {
+		case "$TTL", "$ORIGIN":
+		case "$INCLUDE":
+			if len(f) < 2 || !allowInclude || depth >= maxIncludeDepth {
 				continue // ZoneParser reports it
 			}
 			inc := f[1]
@@ -134,17 +161,44 @@ func recordLines(data []byte, file string, allowInclude bool) ([]string, error) 
 			}
 			b, err := os.ReadFile(inc)
 			if err != nil {
-				return nil, fmt.Errorf("%s:%d: $INCLUDE: %w", file, start, err)
+				return nil, fmt.Errorf("%s: $INCLUDE: %w", here, err)
 			}
-			sub, err := recordLines(b, inc, allowInclude)
-			if err != nil {
+			if out, err = scanLines(out, b, inc, allowInclude, depth+1); err != nil {
 				return nil, err
 			}
-			out = append(out, sub...)
-		case strings.HasPrefix(t, "$"):
+		case "$GENERATE":
+			if len(f) > 1 {
+				for n := generateCount(f[1]); n > 0; n-- {
+					out = append(out, here)
+				}
+			}
 		default:
-			out = append(out, fmt.Sprintf("%s:%d", file, start))
+			out = append(out, here)
 		}
 	}
 	return out, sc.Err()
+}
+
+// generateCount is how many records a $GENERATE range (start-stop[/step])
+// yields, as ZoneParser reads it (miekg/dns generate.go); 0 when ZoneParser
+// would reject it.
+func generateCount(r string) int {
+	step := int64(1)
+	if i := strings.IndexByte(r, '/'); i >= 0 {
+		s, err := strconv.ParseInt(r[i+1:], 10, 64)
+		if err != nil || s <= 0 {
+			return 0
+		}
+		step, r = s, r[:i]
+	}
+	a, b, ok := strings.Cut(r, "-")
+	if !ok {
+		return 0
+	}
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || start < 0 || end < start || (end-start)/step > 65535 {
+		return 0
+	}
+	return int((end-start)/step + 1)
 }
