@@ -75,6 +75,10 @@ func xfrIn(ctx context.Context, p Primary, origin string, qtype uint16, ours *dn
 			return nil, nil, fmt.Errorf("message %d: %w", i+1, err)
 		}
 	}
+	// RFC 8945 §5.3.1: the message that ends the transfer must be signed.
+	if err := sg.end(); err != nil {
+		return nil, nil, err
+	}
 	return s, expire, nil
 }
 
