@@ -56,6 +56,7 @@ type daemon struct {
 	served map[string]*responder.Zone // what the responder serves, by origin
 	xdp    *fastPath                  // nil when XDP is off
 	xdpOff xdpStatus                  // why, when it is
+	trim   memTrim                    // after bulk loads
 
 	mu    sync.Mutex
 	cfg   *config.Config       // the configuration applied last
@@ -557,6 +558,9 @@ func (d *daemon) compileServed(z *zone.Zone) {
 	rz.Expired = cur.Expired
 	d.putLocked(rz, z, nil)
 	d.zlog.Info("answers compiled", "zone", z.Origin, "serial", z.Serial(), "names", z.Len(), "took", time.Since(start).Round(time.Millisecond))
+	if z.Len() >= bulkNames {
+		d.trim.soon()
+	}
 }
 
 func (d *daemon) onExpire(gen uint64, origin string, expired bool) {
