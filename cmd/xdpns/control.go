@@ -11,12 +11,14 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
+	"golang.org/x/sys/unix"
 
 	"github.com/xdpns/xdpns/loader"
 	"github.com/xdpns/xdpns/userspace/config"
@@ -26,7 +28,9 @@ import (
 // The control protocol: the client connects to the unix socket, writes one
 // JSON request on one line, reads one JSON response on one line, and the
 // server closes the connection. Only root and the configured group can
-// connect (the socket is 0660 in a 0750 directory).
+// connect (the socket is 0660 in a 0750 directory), and the server checks
+// the client's credentials again (SO_PEERCRED, see authorize), so a socket
+// whose mode or directory was loosened still refuses everyone else.
 
 // Control commands.
 const (
@@ -95,6 +99,13 @@ type controlServer struct {
 	path string
 	fi   os.FileInfo // the socket file we created, to remove only ours
 	wg   sync.WaitGroup
+	// Who may use the socket besides root: the server's own user, and the
+	// members of control.group (gid -1: none configured).
+	selfUID int
+	gid     int
+	group   string
+	// procDir is /proc (tests point it elsewhere).
+	procDir string
 }
 
 // startControl creates the socket (see listenControl) and serves it.
@@ -111,7 +122,8 @@ func startControl(d *daemon, c config.Control, log *slog.Logger) (*controlServer
 	if err != nil {
 		return nil, err
 	}
-	s := &controlServer{d: d, log: log, ln: ln, path: c.Socket, fi: fi}
+	s := &controlServer{d: d, log: log, ln: ln, path: c.Socket, fi: fi,
+		selfUID: os.Geteuid(), gid: gid, group: c.Group, procDir: "/proc"}
 	s.wg.Add(1)
 	go s.serve()
 	log.Info("control socket", "path", c.Socket, "group", c.Group)
@@ -231,14 +243,27 @@ const (
 func (s *controlServer) handle(c *net.UnixConn) {
 	defer c.Close()
 	log := s.log
-	if cred, err := peerCred(c); err == nil {
+	cred, credErr := peerCred(c)
+	var authErr error
+	if credErr == nil {
 		log = log.With("uid", cred.Uid, "pid", cred.Pid)
+		authErr = s.authorize(cred)
 	}
 	_ = c.SetReadDeadline(time.Now().Add(ctlReadTimeout))
+	// The request is read even from a client about to be refused, so that
+	// it is not cut off while writing and gets the reason.
 	line, err := bufio.NewReaderSize(c, ctlMaxRequest).ReadSlice('\n')
 	var resp ctlResponse
 	var req ctlRequest
 	switch {
+	case credErr != nil:
+		resp.Error = "permission denied: the server cannot read the client's credentials: " + credErr.Error()
+		log.Warn("control refused", "reason", "no peer credentials", "err", credErr)
+	case authErr != nil:
+		resp.Error = authErr.Error()
+		_ = json.Unmarshal(line, &req)
+		log.Warn("control refused", "gid", cred.Gid, "command", req.Command, "zone", req.Zone,
+			"reason", "not root, the server's user or in control.group", "group", s.group)
 	case err != nil:
 		resp.Error = "bad request: " + err.Error()
 	case json.Unmarshal(line, &req) != nil:
@@ -257,20 +282,92 @@ func (s *controlServer) handle(c *net.UnixConn) {
 	_, _ = c.Write(append(out, '\n'))
 }
 
-func peerCred(c *net.UnixConn) (*syscall.Ucred, error) {
+func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
 	raw, err := c.SyscallConn()
 	if err != nil {
 		return nil, err
 	}
-	var cred *syscall.Ucred
+	var cred *unix.Ucred
 	var cerr error
 	err = raw.Control(func(fd uintptr) {
-		cred, cerr = syscall.GetsockoptUcred(int(fd), syscall.SOL_SOCKET, syscall.SO_PEERCRED)
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
 	})
 	if err != nil {
 		return nil, err
 	}
 	return cred, cerr
+}
+
+// authorize decides whether the client with these credentials (its
+// effective uid and gid when it connected) may use the socket: root, the
+// server's own user, and the members of control.group, by their primary
+// group or by a supplementary one (read from /proc/PID/status, trusted only
+// while that process still has the uid that connected). Everyone else gets
+// an error that says who may.
+func (s *controlServer) authorize(cred *unix.Ucred) error {
+	if cred.Uid == 0 || int(cred.Uid) == s.selfUID {
+		return nil
+	}
+	if s.gid >= 0 {
+		if int(cred.Gid) == s.gid {
+			return nil
+		}
+		if groups, err := procGroups(s.procDir, cred.Pid, cred.Uid); err == nil && slices.Contains(groups, uint32(s.gid)) {
+			return nil
+		}
+	}
+	who := fmt.Sprintf("uid %d", cred.Uid)
+	if u, err := user.LookupId(strconv.Itoa(int(cred.Uid))); err == nil {
+		who += " (" + u.Username + ")"
+	}
+	allowed := "root"
+	if s.selfUID != 0 {
+		allowed += fmt.Sprintf(", the server's user (uid %d)", s.selfUID)
+	}
+	if s.gid >= 0 {
+		return fmt.Errorf("permission denied: %s is not allowed on this control socket; only %s and members of group %s (gid %d) are",
+			who, allowed, s.group, s.gid)
+	}
+	return fmt.Errorf("permission denied: %s is not allowed on this control socket; only %s is (set control.group to let a group in)",
+		who, allowed)
+}
+
+// procGroups reads the supplementary groups of process pid from
+// proc/PID/status, provided its effective uid is uid (the pid could have
+// been reused by another user's process since it connected).
+func procGroups(proc string, pid int32, uid uint32) ([]uint32, error) {
+	if pid <= 0 {
+		return nil, errors.New("no pid (another pid namespace?)")
+	}
+	b, err := os.ReadFile(filepath.Join(proc, strconv.Itoa(int(pid)), "status"))
+	if err != nil {
+		return nil, err
+	}
+	var groups []uint32
+	uidOK := false
+	for _, l := range strings.Split(string(b), "\n") {
+		key, val, ok := strings.Cut(l, ":")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(val)
+		switch key {
+		case "Uid": // real, effective, saved, filesystem
+			uidOK = len(f) >= 2 && f[1] == strconv.FormatUint(uint64(uid), 10)
+		case "Groups":
+			for _, g := range f {
+				n, err := strconv.ParseUint(g, 10, 32)
+				if err != nil {
+					return nil, fmt.Errorf("pid %d: Groups: %q", pid, val)
+				}
+				groups = append(groups, uint32(n))
+			}
+		}
+	}
+	if !uidOK {
+		return nil, fmt.Errorf("pid %d no longer runs as uid %d", pid, uid)
+	}
+	return groups, nil
 }
 
 // control runs one request.
