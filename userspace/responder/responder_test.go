@@ -260,3 +260,158 @@ func TestEDNSExpire(t *testing.T) {
 		t.Errorf("EXPIRE on an A query: %v", resp.IsEdns0())
 	}
 }
+
+// chaosQuery is a CHAOS-class query for name and qtype.
+func chaosQuery(name string, qtype uint16, edns bool) *dns.Msg {
+	m := query(name, qtype, edns, false)
+	m.Question[0].Qclass = dns.ClassCHAOS
+	return m
+}
+
+// checkChaosTXT checks resp is the authoritative CHAOS TXT answer want to
+// the CHAOS query m: the question echoed as asked, one TXT record of class CH
+// owned by the query name holding exactly want.
+func checkChaosTXT(t *testing.T, m, resp *dns.Msg, want string) {
+	t.Helper()
+	q := m.Question[0]
+	what := q.Name + " CH " + dns.TypeToString[q.Qtype]
+	if resp == nil {
+		t.Fatalf("%s: no response", what)
+	}
+	if resp.Rcode != dns.RcodeSuccess || !resp.Authoritative || !resp.Response || resp.Id != m.Id {
+		t.Errorf("%s: rcode %s aa %v qr %v id %d (want %d)", what, dns.RcodeToString[resp.Rcode], resp.Authoritative, resp.Response, resp.Id, m.Id)
+	}
+	if len(resp.Question) != 1 || resp.Question[0] != q {
+		t.Errorf("%s: question not echoed: %v", what, resp.Question)
+	}
+	if len(resp.Answer) != 1 {
+		t.Fatalf("%s: %d answers, want 1\n%v", what, len(resp.Answer), resp)
+	}
+	txt, ok := resp.Answer[0].(*dns.TXT)
+	if !ok {
+		t.Fatalf("%s: answer is not TXT: %v", what, resp.Answer[0])
+	}
+	if h := txt.Hdr; !strings.EqualFold(h.Name, q.Name) || h.Class != dns.ClassCHAOS || h.Rrtype != dns.TypeTXT {
+		t.Errorf("%s: answer header %v", what, h)
+	}
+	if len(txt.Txt) != 1 || txt.Txt[0] != want {
+		t.Errorf("%s: TXT %q, want [%q]", what, txt.Txt, want)
+	}
+	if len(resp.Ns) != 0 {
+		t.Errorf("%s: authority section %v", what, resp.Ns)
+	}
+}
+
+// TestChaosTXT covers every CHAOS name the responder knows (docs/answers.md:
+// id.server and hostname.bind give the identity, version.bind and
+// version.server the version), for TXT and ANY, over UDP and TCP, with and
+// without EDNS, in any letter case.
+func TestChaosTXT(t *testing.T) {
+	r := newResponder(t) // Identity "edge-1", Version "xdpns-test"
+	cases := []struct{ name, want string }{
+		{"id.server.", "edge-1"},
+		{"hostname.bind.", "edge-1"},
+		{"version.bind.", "xdpns-test"},
+		{"version.server.", "xdpns-test"},
+		{"ID.Server.", "edge-1"},
+		{"HOSTNAME.BIND.", "edge-1"},
+		{"Version.Bind.", "xdpns-test"},
+	}
+	for _, c := range cases {
+		for _, qt := range []uint16{dns.TypeTXT, dns.TypeANY} {
+			for _, tcp := range []bool{false, true} {
+				for _, edns := range []bool{false, true} {
+					m := chaosQuery(c.name, qt, edns)
+					resp := ask(t, r, m, tcp)
+					checkChaosTXT(t, m, resp, c.want)
+					if edns && resp.IsEdns0() == nil {
+						t.Errorf("%s CH %s: EDNS query answered without OPT", c.name, dns.TypeToString[qt])
+					}
+					if !edns && resp.IsEdns0() != nil {
+						t.Errorf("%s CH %s: OPT in the answer to a query without EDNS", c.name, dns.TypeToString[qt])
+					}
+				}
+			}
+		}
+	}
+	// NSID is added to CHAOS answers too when asked for.
+	m := chaosQuery("id.server.", dns.TypeTXT, true)
+	m.IsEdns0().Option = append(m.IsEdns0().Option, &dns.EDNS0_NSID{Code: dns.EDNS0NSID})
+	resp := ask(t, r, m, false)
+	checkChaosTXT(t, m, resp, "edge-1")
+	nsid := false
+	for _, o := range resp.IsEdns0().Option {
+		if n, ok := o.(*dns.EDNS0_NSID); ok && n.Nsid == "746573742d31" {
+			nsid = true
+		}
+	}
+	if !nsid {
+		t.Errorf("id.server with NSID requested: no NSID in %v", resp.IsEdns0())
+	}
+}
+
+// TestChaosNotConfigured: with no identity or version configured the names
+// are REFUSED (Config: "empty: REFUSED"), each setting independently of the
+// other, and so are CHAOS names the responder does not know, whatever is
+// configured, including names of the IN zones it serves.
+func TestChaosNotConfigured(t *testing.T) {
+	z := loadZone(t, "testdata/example.com.zone", "example.com.")
+	identityNames := []string{"id.server.", "hostname.bind."}
+	versionNames := []string{"version.bind.", "version.server."}
+	for _, c := range []struct {
+		cfg     Config
+		refused []string
+		want    map[string]string
+	}{
+		{Config{}, append(append([]string{}, identityNames...), versionNames...), nil},
+		{Config{Identity: "edge-1"}, versionNames, map[string]string{"id.server.": "edge-1", "hostname.bind.": "edge-1"}},
+		{Config{Version: "xdpns-test"}, identityNames, map[string]string{"version.bind.": "xdpns-test", "version.server.": "xdpns-test"}},
+	} {
+		r := New(c.cfg)
+		r.SetZones([]*zone.Zone{z})
+		for _, name := range c.refused {
+			for _, qt := range []uint16{dns.TypeTXT, dns.TypeANY, dns.TypeA} {
+				m := chaosQuery(name, qt, false)
+				resp := ask(t, r, m, false)
+				if resp == nil || resp.Rcode != dns.RcodeRefused || resp.Authoritative || len(resp.Answer)+len(resp.Ns)+len(resp.Extra) != 0 ||
+					len(resp.Question) != 1 || resp.Question[0] != m.Question[0] {
+					t.Errorf("config %+v: %s CH %s: want an empty REFUSED, got %v", c.cfg, name, dns.TypeToString[qt], resp)
+				}
+			}
+		}
+		for name, want := range c.want {
+			m := chaosQuery(name, dns.TypeTXT, false)
+			checkChaosTXT(t, m, ask(t, r, m, false), want)
+		}
+	}
+	// Unknown CHAOS names, with everything configured.
+	r := newResponder(t)
+	for _, name := range []string{"authors.bind.", "server.", "bind.", "id.server.example.", "version.bind.example.com.", "example.com.", "www.example.com.", "."} {
+		for _, qt := range []uint16{dns.TypeTXT, dns.TypeA, dns.TypeANY} {
+			m := chaosQuery(name, qt, true)
+			resp := ask(t, r, m, false)
+			if resp == nil || resp.Rcode != dns.RcodeRefused || len(resp.Answer)+len(resp.Ns) != 0 {
+				t.Errorf("unknown CHAOS name %s %s: want REFUSED, got %v", name, dns.TypeToString[qt], resp)
+			}
+		}
+	}
+}
+
+// TestChaosOtherTypes: a configured CHAOS name asked for a type other than
+// TXT or ANY exists but has no such data: NOERROR, authoritative, empty
+// answer (NODATA), the question echoed.
+func TestChaosOtherTypes(t *testing.T) {
+	r := newResponder(t)
+	for _, name := range []string{"id.server.", "hostname.bind.", "version.bind.", "version.server."} {
+		for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeSOA, dns.TypeNS, dns.TypeCNAME, dns.TypeMX, 65280} {
+			for _, tcp := range []bool{false, true} {
+				m := chaosQuery(name, qt, true)
+				resp := ask(t, r, m, tcp)
+				if resp == nil || resp.Rcode != dns.RcodeSuccess || !resp.Authoritative || len(resp.Answer) != 0 || len(resp.Ns) != 0 ||
+					len(resp.Extra) != 1 || resp.IsEdns0() == nil || len(resp.Question) != 1 || resp.Question[0] != m.Question[0] {
+					t.Errorf("%s CH %s: want NOERROR/AA with no records, got %v", name, dns.TypeToString[qt], resp)
+				}
+			}
+		}
+	}
+}
