@@ -5,7 +5,6 @@
 // old version are never disturbed.
 package shardmap
 
-
 // entriesPerShard is the target shard size: copying one costs microseconds.
 // It is also sized to Go's maps: a map of up to 224 entries is a table of
 // 256 slots (filled to at most 7/8), one of 225 a table of 512. Shards built
