@@ -17,21 +17,32 @@ func genZone(tb testing.TB, n int) *zone.Zone {
 }
 
 // BenchmarkBuild compiles a 100k-name zone (about 250k entries) and
-// reports the time per entry.
+// reports the time per entry: on one goroutine, and spread over
+// GOMAXPROCS workers as Build does for zones of more than two chunks.
 //
 //	go test -run '^$' -bench 'Build|Update' -benchtime 3x ./userspace/compile
 func BenchmarkBuild(b *testing.B) {
 	z := genZone(b, 100_000)
-	var n int
-	for b.Loop() {
-		t, err := Build(z)
-		if err != nil {
-			b.Fatal(err)
-		}
-		n = t.Len()
+	for _, bc := range []struct {
+		name  string
+		chunk int
+	}{{"one", z.Len()}, {"parallel", 2048}} {
+		b.Run(bc.name, func(b *testing.B) {
+			defer func(c int) { buildChunk = c }(buildChunk)
+			buildChunk = bc.chunk
+			var n int
+			for b.Loop() {
+				t, err := Build(z)
+				if err != nil {
+					b.Fatal(err)
+				}
+				n = t.Len()
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/entry")
+			b.ReportMetric(float64(n), "entries")
+			b.ReportMetric(float64(buildWorkers(z)), "workers")
+		})
 	}
-	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(n), "ns/entry")
-	b.ReportMetric(float64(n), "entries")
 }
 
 // BenchmarkUpdate applies one IXFR-like change (new SOA, one address

@@ -13,8 +13,11 @@ package compile
 import (
 	"encoding/binary"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 
@@ -557,20 +560,136 @@ func Build(z *zone.Zone) (*Table, error) {
 	ents := shardmap.Builder[val](z.RecordCount() + z.Len())
 	deps := shardmap.Builder[[]string](0)
 	t := &Table{signed: z.Signed, zoneTypes: c.zoneTypes, soaNames: soaNames(z)}
-	c.deps = func(target, source string) { addDep(deps, target, source) }
 	intern := map[string][]byte{}
 	put := t.putter(ents, intern)
-	var ferr error
-	z.Each(func(n *zone.Node) bool {
-		ferr = c.name(n, put)
-		return ferr == nil
-	})
-	if ferr != nil {
-		return nil, ferr
+	if workers := buildWorkers(z); workers > 1 {
+		if err := buildParallel(z, c, workers, put, func(target, source string) { addDep(deps, target, source) }); err != nil {
+			return nil, err
+		}
+	} else {
+		c.deps = func(target, source string) { addDep(deps, target, source) }
+		var ferr error
+		z.Each(func(n *zone.Node) bool {
+			ferr = c.name(n, put)
+			return ferr == nil
+		})
+		if ferr != nil {
+			return nil, ferr
+		}
 	}
 	t.entries, t.deps = ents.Map(), deps.Map()
 	t.neg, t.negRep = c.neg, c.negRep
 	return t, nil
+}
+
+// buildChunk is how many names a worker of a parallel Build compiles at a
+// time; zones under two chunks are compiled on one goroutine. A variable
+// for tests.
+var buildChunk = 2048
+
+func buildWorkers(z *zone.Zone) int {
+	if z.Len() < 2*buildChunk {
+		return 1
+	}
+	return min(runtime.GOMAXPROCS(0), (z.Len()+buildChunk-1)/buildChunk)
+}
+
+// buildParallel compiles z's names on several goroutines, each with its own
+// compiler, and stores their entries and dependencies through put and dep
+// on this one: the engine's answers and their encoding (most of the work,
+// and independent per name) spread over the CPUs, the table stays built by
+// one writer. Shared negative bodies depend only on the QNAME's length and
+// the zone (see shared), so every worker picks the same ones; c receives
+// them.
+func buildParallel(z *zone.Zone, c *compiler, workers int, put func(*Entry) error, dep func(target, source string)) error {
+	nodes := make([]*zone.Node, 0, z.Len())
+	z.Each(func(n *zone.Node) bool {
+		nodes = append(nodes, n)
+		return true
+	})
+	type batch struct {
+		ents []Entry
+		deps [][2]string
+		err  error
+	}
+	var next atomic.Int64
+	out := make(chan batch, 2*workers)
+	stop := make(chan struct{})
+	comps := make([]*compiler, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wc, err := newCompiler(z, c.zoneTypes)
+		if err != nil {
+			return err
+		}
+		comps[w] = wc
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var b batch
+			wc.deps = func(target, source string) { b.deps = append(b.deps, [2]string{target, source}) }
+			collect := func(e *Entry) error {
+				b.ents = append(b.ents, *e)
+				return nil
+			}
+			for {
+				i := int(next.Add(1)-1) * buildChunk
+				if i >= len(nodes) {
+					return
+				}
+				b = batch{ents: make([]Entry, 0, 3*buildChunk)}
+				for _, n := range nodes[i:min(i+buildChunk, len(nodes))] {
+					if b.err = wc.name(n, collect); b.err != nil {
+						break
+					}
+				}
+				select {
+				case out <- b:
+				case <-stop:
+					return
+				}
+				if b.err != nil {
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		wg.Wait()
+		close(out)
+	}()
+	var err error
+	for b := range out {
+		if err != nil {
+			continue // drain
+		}
+		if err = b.err; err != nil {
+			close(stop)
+			continue
+		}
+		for i := range b.ents {
+			if err = put(&b.ents[i]); err != nil {
+				close(stop)
+				break
+			}
+		}
+		if err == nil {
+			for _, d := range b.deps {
+				dep(d[0], d[1])
+			}
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, wc := range comps {
+		for l, b := range wc.neg {
+			if _, ok := c.neg[l]; !ok {
+				c.neg[l], c.negRep[l] = b, wc.negRep[l]
+			}
+		}
+	}
+	return nil
 }
 
 func soaNames(z *zone.Zone) string {
