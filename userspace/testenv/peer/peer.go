@@ -5,8 +5,9 @@ package peer
 
 import (
 	"bytes"
+	"crypto/rand"
+	"encoding/base64"
 	"fmt"
-	"net"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -59,25 +60,13 @@ func Need(t testing.TB, bins ...string) map[string]string {
 	return out
 }
 
-// FreePort returns a loopback port that was free for both UDP and TCP.
+// FreePort returns a loopback port that was free for both UDP and TCP
+// (testenv.FreePort: below the ephemeral range, so a socket bound to port
+// 0 elsewhere cannot take it before the peer binds it, and never handed
+// out twice in one test binary).
 func FreePort(t testing.TB) int {
 	t.Helper()
-	for range 50 {
-		l, err := net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		u, err := net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", port))
-		l.Close()
-		if err != nil {
-			continue
-		}
-		u.Close()
-		return port
-	}
-	t.Fatal("no free loopback port for UDP and TCP")
-	return 0
+	return testenv.FreePort(t)
 }
 
 // Key is a TSIG key as named.conf declares it.
@@ -113,6 +102,9 @@ type Named struct {
 	bin  string
 	Dir  string
 	Port int
+	// ControlPort is named's rndc control channel (127.0.0.1, TCP), keyed
+	// with a key generated for this instance (see Rndc).
+	ControlPort int
 
 	mu  sync.Mutex
 	cmd *exec.Cmd
@@ -139,14 +131,31 @@ func (l *lockedBuffer) String() string {
 }
 
 // StartNamed writes the configuration and zone files into a fresh
-// t.TempDir() and runs `named -g -4` there, with recursion off and NOTIFY
-// only to the configured loopback port. It returns when every zone answers
-// its SOA; t.Cleanup stops it.
+// t.TempDir() and runs `named -g -4` there, with recursion off, NOTIFY
+// only to the configured loopback port, dynamic updates from 127.0.0.1
+// (kept in a journal, so named answers IXFR) and an rndc control channel
+// on 127.0.0.1:ControlPort. It returns when every zone answers its SOA;
+// t.Cleanup stops it.
 func StartNamed(t testing.TB, cfg NamedConfig) *Named {
 	t.Helper()
 	bin := Need(t, "named")["named"]
-	n := &Named{t: t, bin: bin, Dir: t.TempDir(), Port: FreePort(t), log: &lockedBuffer{}}
+	n := &Named{t: t, bin: bin, Dir: t.TempDir(), Port: FreePort(t), ControlPort: FreePort(t), log: &lockedBuffer{}}
+	// The rndc key: named.conf and rndc.conf both include it.
+	secret := make([]byte, 32)
+	if _, err := rand.Read(secret); err != nil {
+		t.Fatal(err)
+	}
+	rndcKey := fmt.Sprintf("key %q { algorithm hmac-sha256; secret %q; };\n", rndcKeyName, base64.StdEncoding.EncodeToString(secret))
+	if err := os.WriteFile(filepath.Join(n.Dir, "rndc.key"), []byte(rndcKey), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	rndcConf := fmt.Sprintf("include %q;\noptions {\n\tdefault-key %q;\n\tdefault-server 127.0.0.1;\n\tdefault-port %d;\n};\n",
+		filepath.Join(n.Dir, "rndc.key"), rndcKeyName, n.ControlPort)
+	if err := os.WriteFile(n.rndcConf(), []byte(rndcConf), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	var conf strings.Builder
+	fmt.Fprintf(&conf, "include %q;\n", filepath.Join(n.Dir, "rndc.key"))
 	fmt.Fprintf(&conf, `options {
 	directory "%[1]s";
 	pid-file "%[1]s/named.pid";
@@ -172,9 +181,9 @@ func StartNamed(t testing.TB, cfg NamedConfig) *Named {
 	} else {
 		conf.WriteString("\tnotify no;\n")
 	}
-	conf.WriteString(`};
-controls { };
-server 0.0.0.0/0 { bogus yes; };
+	conf.WriteString("};\n")
+	fmt.Fprintf(&conf, "controls { inet 127.0.0.1 port %d allow { 127.0.0.1; } keys { %q; }; };\n", n.ControlPort, rndcKeyName)
+	conf.WriteString(`server 0.0.0.0/0 { bogus yes; };
 server ::/0 { bogus yes; };
 server 127.0.0.1/32 { bogus no; };
 `)
@@ -182,7 +191,7 @@ server 127.0.0.1/32 { bogus no; };
 		fmt.Fprintf(&conf, "key %q { algorithm %s; secret %q; };\n", k.Name, k.Algorithm, k.Secret)
 	}
 	for _, z := range cfg.Zones {
-		file := strings.TrimSuffix(z.Name, ".") + ".db"
+		file := filepath.Base(n.ZoneFile(z.Name))
 		if err := os.WriteFile(filepath.Join(n.Dir, file), []byte(z.Text), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -204,8 +213,77 @@ server 127.0.0.1/32 { bogus no; };
 	return n
 }
 
+// rndcKeyName names the control channel's key; tests' own keys must not
+// use it.
+const rndcKeyName = "peer-rndc-control"
+
 // Conf is the path of named.conf.
 func (n *Named) Conf() string { return filepath.Join(n.Dir, "named.conf") }
+
+func (n *Named) rndcConf() string { return filepath.Join(n.Dir, "rndc.conf") }
+
+// ZoneFile is the path of the zone's file in Dir (named writes it on
+// `rndc sync`, `rndc freeze`; its journal is ZoneFile + ".jnl").
+func (n *Named) ZoneFile(name string) string {
+	return filepath.Join(n.Dir, strings.TrimSuffix(dns.Fqdn(name), ".")+".db")
+}
+
+// Rndc runs `rndc -c DIR/rndc.conf -s 127.0.0.1 -p CONTROLPORT args...`
+// against this named, as an operator would (e.g. "sync", "-clean", zone;
+// "freeze", zone; "thaw", zone), and returns what rndc printed. A failure
+// fails the test with rndc's output and the end of named's log.
+func (n *Named) Rndc(args ...string) string {
+	n.t.Helper()
+	bin := Need(n.t, "rndc")["rndc"]
+	full := append([]string{"-c", n.rndcConf(), "-s", "127.0.0.1", "-p", fmt.Sprint(n.ControlPort)}, args...)
+	out, err := run(bin, full, "")
+	if err != nil {
+		n.t.Fatalf("rndc %s: %v\n%s\nnamed:\n%s", strings.Join(args, " "), err, out, n.tail())
+	}
+	return out
+}
+
+// Nsupdate sends one dynamic update with the `nsupdate` program (over
+// TCP, -v): "server 127.0.0.1 PORT", "zone NAME", the given commands (e.g.
+// "update add www.example. 300 IN A 192.0.2.1"), then "send". A refused
+// or failed update fails the test with nsupdate's output.
+func (n *Named) Nsupdate(name string, commands ...string) {
+	n.t.Helper()
+	bin := Need(n.t, "nsupdate")["nsupdate"]
+	var script strings.Builder
+	fmt.Fprintf(&script, "server 127.0.0.1 %d\nzone %s\n", n.Port, dns.Fqdn(name))
+	for _, c := range commands {
+		script.WriteString(c + "\n")
+	}
+	script.WriteString("send\n")
+	out, err := run(bin, []string{"-v", "-t", "5"}, script.String())
+	if err != nil {
+		n.t.Fatalf("nsupdate %s: %v\n%s\nscript:\n%s", name, err, out, script.String())
+	}
+}
+
+// run runs a short-lived tool (rndc, nsupdate) with stdin, in its own
+// process group, and kills that group if it has not finished in 10 s.
+func run(bin string, args []string, stdin string) (string, error) {
+	cmd := exec.Command(bin, args...)
+	cmd.Stdin = strings.NewReader(stdin)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		return "", err
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		return out.String(), err
+	case <-time.After(10 * time.Second):
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
+		<-done
+		return out.String(), fmt.Errorf("%s still running after 10s: killed", filepath.Base(bin))
+	}
+}
 
 // Addr is where named listens (UDP and TCP).
 func (n *Named) Addr() netip.AddrPort {
