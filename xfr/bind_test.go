@@ -1,12 +1,13 @@
 package xfr
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"math/rand/v2"
 	"net"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -46,19 +47,20 @@ func TestBINDInitialAXFR(t *testing.T) {
 	}
 }
 
-// Issue 3, test 2: an update at the primary reaches the secondary by
-// NOTIFY and IXFR, and is answered within a second.
+// Issue 3, test 2: a change made at the primary with nsupdate reaches the
+// secondary by NOTIFY and IXFR (not AXFR), and is answered within a second
+// of the moment nsupdate was started.
 func TestBINDNotifyIXFR(t *testing.T) {
 	t.Parallel()
+	peer.Need(t, "nsupdate")
 	nl := notifyListener(t)
 	named := bindPrimary(t, zoneText(1, 3600, 600, 86400), port(nl))
 	s := startSecondary(t, Config{Zones: []Zone{{Name: testZone, Primaries: []Primary{primaryOf(named)}}}}, nl)
 	s.waitSerial(1, 5*time.Second)
 
 	start := time.Now()
-	named.Update(testZone, func(m *dns.Msg) {
-		m.Insert([]dns.RR{rr(t, "new.example.test. 300 IN A 198.18.1.1")})
-	})
+	named.Nsupdate(testZone, "update add new.example.test. 300 IN A 198.18.1.1")
+	updated := time.Since(start)
 	for {
 		if m := s.query("new.example.test.", dns.TypeA); m.Rcode == dns.RcodeSuccess && len(m.Answer) == 1 {
 			break
@@ -68,16 +70,29 @@ func TestBINDNotifyIXFR(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	t.Logf("update → served: %v", time.Since(start))
+	t.Logf("nsupdate started → served: %v (nsupdate itself took %v)", time.Since(start), updated)
 	st := s.status(testZone)
 	if st.Counters.Incremental != 1 || st.Counters.Full != 1 || st.Counters.Notifies == 0 {
 		t.Errorf("counters %+v: want the change by NOTIFY and IXFR", st.Counters)
+	}
+	if st.Serial != 2 || named.Serial(testZone) != 2 {
+		t.Errorf("serial %d here, %d at the primary; want 2 (one update)", st.Serial, named.Serial(testZone))
+	}
+	// named's side of it (read before our reference AXFR below): it served
+	// the first AXFR, then an IXFR.
+	if log := named.Log(); !strings.Contains(log, "IXFR started (serial 1 -> 2)") || strings.Count(log, "AXFR started") != 1 {
+		t.Errorf("named did not log one AXFR then an IXFR:\n%s", transferLines(log))
 	}
 	sameZone(t, named.AXFR(testZone, nil), s.served())
 	_, journal, _, _ := s.m.Snapshot(testZone)
 	if len(journal) != 1 || journal[0].From != 1 || journal[0].To != st.Serial {
 		t.Errorf("journal %v, want one difference 1→%d", journal, st.Serial)
 	}
+}
+
+// transferLines are named's log lines about outgoing transfers.
+func transferLines(log string) string {
+	return strings.Join(logLines(log, "transfer of"), "\n")
 }
 
 // Issue 3, test 3: random updates in a row; after each the served zone
@@ -143,35 +158,53 @@ func randomUpdate(t *testing.T, rng *rand.Rand, m *dns.Msg, cur []dns.RR) {
 	}
 }
 
-// Issue 3, test 4: the primary lost its journal: it answers our IXFR with
-// the full zone, which replaces ours.
+// Issue 3, test 4: the primary lost its journal, as an operator loses it:
+// `rndc sync -clean` folds the journal into the zone file and deletes it,
+// then the zone file is edited by hand between `rndc freeze` and `rndc
+// thaw` with a serial bump. No journal covers our serial, so named answers
+// our IXFR with the full zone, which replaces ours.
 func TestBINDJournalGone(t *testing.T) {
 	t.Parallel()
+	peer.Need(t, "nsupdate", "rndc")
 	nl := notifyListener(t)
 	named := bindPrimary(t, zoneText(1, 3600, 600, 86400), port(nl))
 	s := startSecondary(t, Config{Zones: []Zone{{Name: testZone, Primaries: []Primary{primaryOf(named)}}}}, nl)
 	s.waitSerial(1, 5*time.Second)
-	named.Update(testZone, func(m *dns.Msg) {
-		m.Insert([]dns.RR{rr(t, "a.example.test. 300 IN A 198.18.2.1")})
-	})
+	named.Nsupdate(testZone, "update add a.example.test. 300 IN A 198.18.2.1")
 	s.waitSerial(named.Serial(testZone), 3*time.Second)
 
-	named.Stop()
-	jnl, _ := filepath.Glob(filepath.Join(named.Dir, "*.jnl"))
-	if len(jnl) == 0 {
-		t.Fatalf("named wrote no journal in %s", named.Dir)
+	file := named.ZoneFile(testZone)
+	jnl := file + ".jnl"
+	if _, err := os.Stat(jnl); err != nil {
+		t.Fatalf("named wrote no journal: %v", err)
 	}
-	for _, f := range jnl {
-		if err := os.Remove(f); err != nil {
-			t.Fatal(err)
+	named.Rndc("sync", "-clean", testZone)
+	if _, err := os.Stat(jnl); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("journal still there after rndc sync -clean (%v)", err)
+	}
+	// named writes the file in the background (to a temporary file that it
+	// renames): the edit below must not race with that dump.
+	for deadline := time.Now().Add(3 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		b, err := os.ReadFile(file)
+		if err == nil && strings.Contains(string(b), "198.18.2.1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("rndc sync did not write the update into %s (%v):\n%s", file, err, b)
 		}
 	}
+	named.Rndc("freeze", testZone)
 	text := zoneText(10, 3600, 600, 86400) + "b IN A 198.18.2.2\n"
-	if err := os.WriteFile(filepath.Join(named.Dir, "example.test.db"), []byte(text), 0o644); err != nil {
+	if err := os.WriteFile(file, []byte(text), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	named.Start()
-	named.WaitZone(testZone) // named NOTIFYs when it loads the zone
+	// named reloads on thaw only a file newer than its last load; a hand
+	// edit comes seconds after the dump, ours milliseconds, within the
+	// file system's coarse timestamps.
+	if later := time.Now().Add(time.Second); os.Chtimes(file, later, later) != nil {
+		t.Fatal("cannot set the zone file's time")
+	}
+	named.Rndc("thaw", testZone) // named loads the file and NOTIFYs
 	st := s.waitSerial(10, 3*time.Second)
 	if st.Counters.Full != 2 || st.Counters.Incremental != 1 {
 		t.Errorf("counters %+v: want the journal-less change as a full transfer", st.Counters)
@@ -179,6 +212,10 @@ func TestBINDJournalGone(t *testing.T) {
 	sameZone(t, named.AXFR(testZone, nil), s.served())
 	if _, journal, _, _ := s.m.Snapshot(testZone); len(journal) != 0 {
 		t.Errorf("journal after a full transfer: %v, want empty", journal)
+	}
+	// We asked for IXFR (we hold serial 2); named had no journal for it.
+	if !strings.Contains(named.Log(), "AXFR-style IXFR started") {
+		t.Errorf("named did not answer an IXFR with the full zone:\n%s", transferLines(named.Log()))
 	}
 }
 
@@ -279,5 +316,32 @@ func TestBINDTransferFailover(t *testing.T) {
 	}
 	if !strings.Contains(s.log.String(), "REFUSED") {
 		t.Errorf("the refused transfer is not logged")
+	}
+}
+
+// RFC 7314 with a real primary: BIND 9.18 answers the EXPIRE option of an
+// SOA query for a zone it is primary for, with the SOA's expire (it adds
+// none to AXFR or IXFR answers). xdpns takes that value: the clamp
+// ExpireMin 2h raises the SOA's 1200 s expire to 2 h, so only the option
+// can bring the deadline to 1200 s after the refresh. That BIND sent the
+// option at all also shows we asked for it: it answers it only when the
+// query carries one.
+func TestBINDEDNSExpire(t *testing.T) {
+	t.Parallel()
+	named := bindPrimary(t, zoneText(4, 600, 60, 1200), 0)
+	s := startSecondary(t, Config{
+		Timers: Timers{ExpireMin: 2 * time.Hour},
+		Zones:  []Zone{{Name: testZone, Primaries: []Primary{primaryOf(named)}}},
+	}, nil)
+	st := s.waitSerial(4, 5*time.Second)
+	if got := st.ExpireAt.Sub(st.LastRefresh); got != 1200*time.Second {
+		t.Errorf("expire deadline %v after the refresh, want BIND's EXPIRE 1200s (the clamped SOA says 2h)", got)
+	}
+	if err := s.m.Refresh(testZone); err != nil {
+		t.Fatal(err)
+	}
+	st = s.waitFor("an up-to-date check", 3*time.Second, func(st ZoneStatus) bool { return st.Counters.UpToDate == 1 })
+	if got := st.ExpireAt.Sub(st.LastRefresh); got != 1200*time.Second {
+		t.Errorf("after an SOA check: expire deadline %v after it, want 1200s", got)
 	}
 }

@@ -68,6 +68,35 @@ func (l *logBuffer) String() string {
 	return l.b.String()
 }
 
+// Len is how much has been logged so far: a mark for since.
+func (l *logBuffer) Len() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Len()
+}
+
+// since returns what was logged after the mark.
+func (l *logBuffer) since(mark int) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return string(l.b.Bytes()[mark:])
+}
+
+// logLines returns the lines of s that contain every one of subs.
+func logLines(s string, subs ...string) []string {
+	var out []string
+next:
+	for _, l := range strings.Split(s, "\n") {
+		for _, sub := range subs {
+			if !strings.Contains(l, sub) {
+				continue next
+			}
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
 // secondary is a Manager publishing into a real responder, with a UDP
 // socket that feeds NOTIFYs to HandleNotify.
 type secondary struct {
