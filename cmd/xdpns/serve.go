@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"os"
+	"runtime/pprof"
 	"syscall"
 
 	"github.com/xdpns/xdpns/userspace/config"
@@ -14,8 +16,11 @@ import (
 // every zone file; a zone that fails to reload keeps serving its old
 // version.
 func cmdServe(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "serve", "[-c FILE]")
+	fs := newFlagSet(e, "serve", "[-c FILE] [-cpuprofile FILE]")
 	path := configFlag(fs)
+	// For benchmark runs: the profile covers the whole serve and is written
+	// when it stops (go tool pprof FILE).
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the serve to `FILE` (go tool pprof)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -26,6 +31,22 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	}
 	root := newLogger(e.stderr, cfg.Log)
 	log := component(root, "serve")
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			log.Error("cpu profile", "err", err)
+			return exitFail
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			if err := f.Close(); err != nil {
+				log.Error("cpu profile", "err", err)
+			}
+		}()
+	}
 
 	// Subscribe before binding, so a signal during start-up is not lost.
 	sigs, stop := e.signals(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
