@@ -22,7 +22,38 @@ type fakePrimary struct {
 	xfr    func(w dns.ResponseWriter, q *dns.Msg) // AXFR and IXFR queries
 	xfrs   int                                    // transfer queries received
 	nonAA  bool                                   // SOA answers without AA
-	expire *uint32                                // EDNS EXPIRE in SOA answers
+	expire *uint32                                // EDNS EXPIRE in SOA answers, when asked for
+	seen   []seenQuery                            // every query, in order
+}
+
+// seenQuery is what the fake primary noted about a query.
+type seenQuery struct {
+	qtype uint16
+	// expire: the query carried an EDNS EXPIRE option; expireEmpty: with
+	// no value, as a query's must be (RFC 7314 §2).
+	expire, expireEmpty bool
+}
+
+// askedExpire says whether q carries an EDNS EXPIRE option and whether it
+// is empty.
+func askedExpire(q *dns.Msg) (asked, empty bool) {
+	opt := q.IsEdns0()
+	if opt == nil {
+		return false, false
+	}
+	for _, o := range opt.Option {
+		if e, ok := o.(*dns.EDNS0_EXPIRE); ok {
+			return true, e.Empty
+		}
+	}
+	return false, false
+}
+
+// queries returns the queries received so far.
+func (f *fakePrimary) queries() []seenQuery {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([]seenQuery(nil), f.seen...)
 }
 
 func startFake(t *testing.T) *fakePrimary {
@@ -71,6 +102,10 @@ func (f *fakePrimary) serve(w dns.ResponseWriter, q *dns.Msg) {
 	if len(q.Question) == 1 && (q.Question[0].Qtype == dns.TypeAXFR || q.Question[0].Qtype == dns.TypeIXFR) {
 		f.xfrs++
 	}
+	asked, empty := askedExpire(q)
+	if len(q.Question) == 1 {
+		f.seen = append(f.seen, seenQuery{qtype: q.Question[0].Qtype, expire: asked, expireEmpty: empty})
+	}
 	f.mu.Unlock()
 	if len(q.Question) != 1 {
 		return
@@ -81,7 +116,8 @@ func (f *fakePrimary) serve(w dns.ResponseWriter, q *dns.Msg) {
 		m.SetReply(q)
 		m.Authoritative = !nonAA
 		m.Answer = []dns.RR{soaRR(serial)}
-		if expire != nil {
+		if expire != nil && asked {
+			// Only when asked, as BIND does.
 			m.SetEdns0(1232, false)
 			o := m.IsEdns0()
 			o.Option = append(o.Option, &dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Expire: *expire})

@@ -26,13 +26,22 @@ type anyZonePrimary struct {
 func startAnyZone(t *testing.T) *anyZonePrimary {
 	t.Helper()
 	p := &anyZonePrimary{}
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	// The TCP port the kernel picked may be taken for UDP: pick another.
+	var l net.Listener
+	var pc net.PacketConn
+	for range 20 {
+		var err error
+		if l, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
+			t.Fatal(err)
+		}
+		if pc, err = net.ListenPacket("udp4", l.Addr().String()); err == nil {
+			break
+		}
+		l.Close()
+		l = nil
 	}
-	pc, err := net.ListenPacket("udp4", l.Addr().String())
-	if err != nil {
-		t.Skipf("UDP port taken: %v", err)
+	if l == nil {
+		t.Fatal("no loopback port free for both UDP and TCP")
 	}
 	p.addr = netip.MustParseAddrPort(l.Addr().String())
 	h := dns.HandlerFunc(p.serve)
@@ -131,8 +140,11 @@ func TestManyZones(t *testing.T) {
 	}
 }
 
-// RFC 7314: a primary that reports less remaining expire than the SOA's
-// makes our copy expire that much sooner.
+// RFC 7314: every query to the primary (SOA, AXFR, IXFR) asks for its
+// remaining expire with an empty EXPIRE option, and a primary that reports
+// less than the SOA's makes our copy expire that much sooner. The fake
+// answers the option only when asked; a transfer's value is preferred to
+// the SOA answer's.
 func TestEDNSExpire(t *testing.T) {
 	t.Parallel()
 	f := startFake(t)
@@ -149,5 +161,45 @@ func TestEDNSExpire(t *testing.T) {
 	s.waitFor("expiry", 3*time.Second, func(st ZoneStatus) bool { return st.State == StateExpired })
 	if m := s.query("www.example.test.", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
 		t.Errorf("rcode %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
+	}
+
+	// Serial 11: the SOA answer says 7200 s are left, the IXFR's first
+	// message 3600 s; the SOA's own expire is 86400.
+	soaLeft, xfrLeft := uint32(7200), uint32(3600)
+	f.mu.Lock()
+	f.expire = &soaLeft
+	f.mu.Unlock()
+	rrs11 := zoneRRs(t, 11)
+	f.set(11, func(w dns.ResponseWriter, q *dns.Msg) {
+		m := new(dns.Msg)
+		m.SetReply(q)
+		m.Authoritative = true
+		m.Answer = append(append([]dns.RR(nil), rrs11...), rrs11[0])
+		if asked, _ := askedExpire(q); asked {
+			m.SetEdns0(1232, false)
+			o := m.IsEdns0()
+			o.Option = append(o.Option, &dns.EDNS0_EXPIRE{Code: dns.EDNS0EXPIRE, Expire: xfrLeft})
+		}
+		_ = w.WriteMsg(m)
+	})
+	if err := s.m.Refresh(testZone); err != nil {
+		t.Fatal(err)
+	}
+	st = s.waitFor("serial 11 answered again", 3*time.Second, func(st ZoneStatus) bool {
+		return st.State == StateOK && st.Serial == 11 && s.query("www.example.test.", dns.TypeA).Rcode == dns.RcodeSuccess
+	})
+	if got := st.ExpireAt.Sub(st.LastRefresh); got != secs(xfrLeft) {
+		t.Errorf("expire deadline %v after the refresh, want the transfer's %ds", got, xfrLeft)
+	}
+
+	kinds := map[uint16]int{}
+	for i, q := range f.queries() {
+		kinds[q.qtype]++
+		if !q.expire || !q.expireEmpty {
+			t.Errorf("query %d (%s): EXPIRE option %v, empty %v; want an empty one", i+1, dns.TypeToString[q.qtype], q.expire, q.expireEmpty)
+		}
+	}
+	if kinds[dns.TypeSOA] < 2 || kinds[dns.TypeAXFR] != 1 || kinds[dns.TypeIXFR] != 1 {
+		t.Errorf("queries by type %v: want SOA checks, one AXFR, one IXFR", kinds)
 	}
 }
