@@ -76,40 +76,44 @@ func TestHandleNotify(t *testing.T) {
 		tsigErr  int  // TSIG error in the answer; -1: no TSIG in the answer
 		verified bool // the answer's TSIG must verify
 		accepted bool
+		// why: for a refusal (REFUSED, NOTAUTH), what its WARN log line
+		// must say besides "NOTIFY refused" and the source address.
+		why []string
 	}{
-		{"from the primary", unsigned, "127.0.0.1", dns.RcodeSuccess, -1, false, true},
-		{"v4-mapped source", unsigned, "::ffff:127.0.0.1", dns.RcodeSuccess, -1, false, true},
-		{"from a stranger", unsigned, "127.0.0.3", dns.RcodeRefused, -1, false, false},
-		{"keyed primary, unsigned", unsigned, "127.0.0.2", dns.RcodeRefused, -1, false, false},
-		{"keyed primary, signed", signed(key, now), "127.0.0.2", dns.RcodeSuccess, dns.RcodeSuccess, true, true},
-		{"keyed primary, wrong secret", signed(wrong, now), "127.0.0.2", dns.RcodeNotAuth, dns.RcodeBadSig, false, false},
-		{"keyed primary, unknown key", signed(stranger, now), "127.0.0.2", dns.RcodeNotAuth, dns.RcodeBadKey, false, false},
+		{"from the primary", unsigned, "127.0.0.1", dns.RcodeSuccess, -1, false, true, nil},
+		{"v4-mapped source", unsigned, "::ffff:127.0.0.1", dns.RcodeSuccess, -1, false, true, nil},
+		{"from a stranger", unsigned, "127.0.0.3", dns.RcodeRefused, -1, false, false, []string{"source is not a primary"}},
+		{"keyed primary, unsigned", unsigned, "127.0.0.2", dns.RcodeRefused, -1, false, false, []string{"not signed", "key=notify-key."}},
+		{"keyed primary, signed", signed(key, now), "127.0.0.2", dns.RcodeSuccess, dns.RcodeSuccess, true, true, nil},
+		{"keyed primary, wrong secret", signed(wrong, now), "127.0.0.2", dns.RcodeNotAuth, dns.RcodeBadSig, false, false, []string{"key=notify-key.", "tsig_error=BADSIG"}},
+		{"keyed primary, unknown key", signed(stranger, now), "127.0.0.2", dns.RcodeNotAuth, dns.RcodeBadKey, false, false, []string{"key we do not have", "key=stranger."}},
 		// Signed, but miekg/dns refuses to verify any NOTAUTH answer.
-		{"keyed primary, stale signature", signed(key, now.Add(-time.Hour)), "127.0.0.2", dns.RcodeNotAuth, dns.RcodeBadTime, false, false},
-		{"unkeyed primary, signed", signed(key, now), "127.0.0.1", dns.RcodeNotAuth, dns.RcodeBadKey, false, false},
-		{"allowed prefix, unsigned", unsigned, "127.0.1.9", dns.RcodeRefused, -1, false, false},
-		{"allowed prefix, signed", signed(key, now), "127.0.1.9", dns.RcodeSuccess, dns.RcodeSuccess, true, true},
-		{"unknown zone", func() ([]byte, string) { return packMsg(t, notifyMsg("other.test.", 1)), "" }, "127.0.0.1", dns.RcodeRefused, -1, false, false},
+		{"keyed primary, stale signature", signed(key, now.Add(-time.Hour)), "127.0.0.2", dns.RcodeNotAuth, dns.RcodeBadTime, false, false, []string{"key=notify-key.", "tsig_error=BADTIME"}},
+		{"unkeyed primary, signed", signed(key, now), "127.0.0.1", dns.RcodeNotAuth, dns.RcodeBadKey, false, false, []string{"key we do not have", "key=notify-key."}},
+		{"allowed prefix, unsigned", unsigned, "127.0.1.9", dns.RcodeRefused, -1, false, false, []string{"not signed"}},
+		{"allowed prefix, signed", signed(key, now), "127.0.1.9", dns.RcodeSuccess, dns.RcodeSuccess, true, true, nil},
+		{"unknown zone", func() ([]byte, string) { return packMsg(t, notifyMsg("other.test.", 1)), "" }, "127.0.0.1", dns.RcodeRefused, -1, false, false, []string{"not a secondary zone here", "zone=other.test."}},
 		{"with EDNS", func() ([]byte, string) {
 			m := notifyMsg(testZone, 11)
 			m.SetEdns0(1232, false)
 			return packMsg(t, m), ""
-		}, "127.0.0.1", dns.RcodeSuccess, -1, false, true},
+		}, "127.0.0.1", dns.RcodeSuccess, -1, false, true, nil},
 		{"signed with EDNS", func() ([]byte, string) {
 			m := notifyMsg(testZone, 11)
 			m.SetEdns0(1232, false)
 			return signMsg(t, m, key, now)
-		}, "127.0.0.2", dns.RcodeSuccess, dns.RcodeSuccess, true, true},
+		}, "127.0.0.2", dns.RcodeSuccess, dns.RcodeSuccess, true, true, nil},
 		{"not SOA", func() ([]byte, string) {
 			m := notifyMsg(testZone, 11)
 			m.Question[0].Qtype = dns.TypeA
 			return packMsg(t, m), ""
-		}, "127.0.0.1", dns.RcodeFormatError, -1, false, false},
+		}, "127.0.0.1", dns.RcodeFormatError, -1, false, false, nil},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			before := s.status(testZone).Counters
 			pkt, mac := tc.pkt()
+			mark := s.log.Len()
 			out := s.m.HandleNotify(pkt, netip.MustParseAddr(tc.from))
 			if out == nil {
 				t.Fatal("no answer")
@@ -151,6 +155,22 @@ func TestHandleNotify(t *testing.T) {
 			if tc.rcode == dns.RcodeRefused && tc.name != "unknown zone" && after.NotifyDenied == before.NotifyDenied {
 				t.Error("refusal not counted")
 			}
+			// The refusal is logged synchronously, naming the source
+			// (unmapped) and the reason; an acceptance is logged too.
+			logged := s.log.since(mark)
+			src := " from=" + netip.MustParseAddr(tc.from).Unmap().String() + " "
+			refused := logLines(logged, `msg="NOTIFY refused`)
+			accepted := logLines(logged, `msg="NOTIFY accepted"`, src)
+			switch {
+			case tc.accepted:
+				if len(accepted) != 1 || len(refused) != 0 {
+					t.Errorf("accepted NOTIFY logged as:\n%s", logged)
+				}
+			case tc.rcode == dns.RcodeRefused || tc.rcode == dns.RcodeNotAuth:
+				if want := append([]string{"level=WARN", `msg="NOTIFY refused: `, src}, tc.why...); len(refused) != 1 || len(logLines(refused[0]+" ", want...)) != 1 {
+					t.Errorf("refusal logged as:\n%s\nwant one line with %q", logged, want)
+				}
+			}
 		})
 	}
 
@@ -165,10 +185,15 @@ func TestHandleNotify(t *testing.T) {
 	if out := s.m.HandleNotify(packMsg(t, resp), loopback); out != nil {
 		t.Error("answered a NOTIFY response")
 	}
-	// A NOTIFY that does not parse gets FORMERR with its ID.
+	// A NOTIFY that does not parse gets FORMERR with its ID, and is logged
+	// with its source.
 	bad := packMsg(t, notifyMsg(testZone, 11))[:20]
-	if out := s.m.HandleNotify(bad, loopback); len(out) != 12 || out[0] != bad[0] || out[1] != bad[1] || out[3]&0xf != dns.RcodeFormatError || out[2]&0x80 == 0 {
+	mark := s.log.Len()
+	if out := s.m.HandleNotify(bad, netip.MustParseAddr("127.0.0.5")); len(out) != 12 || out[0] != bad[0] || out[1] != bad[1] || out[3]&0xf != dns.RcodeFormatError || out[2]&0x80 == 0 {
 		t.Errorf("malformed NOTIFY: answer %x", out)
+	}
+	if l := logLines(s.log.since(mark), `msg="malformed NOTIFY"`, " from=127.0.0.5 "); len(l) != 1 {
+		t.Errorf("malformed NOTIFY logged as:\n%s", s.log.since(mark))
 	}
 }
 
