@@ -10,6 +10,8 @@
 package answer
 
 import (
+	"slices"
+
 	"github.com/miekg/dns"
 
 	"github.com/xdpns/xdpns/userspace/zone"
@@ -23,7 +25,7 @@ const (
 	NoData                 // the name exists, the type does not (RFC 2308 §2.2)
 	NameError              // NXDOMAIN
 	Referral               // delegation to a child zone
-	ServerFail             // the zone cannot answer (chain too long, ...)
+	ServerFail             // the zone cannot answer (Lookup itself never gives it)
 )
 
 var kindNames = [...]string{"success", "nodata", "nxdomain", "referral", "servfail"}
@@ -48,8 +50,13 @@ type Result struct {
 	Extra         []dns.RR
 }
 
-// MaxChain bounds CNAME/DNAME chasing inside a zone (loops included).
-const MaxChain = 8
+// MaxChain bounds the CNAMEs (given or synthesised from a DNAME) one answer
+// follows inside the zone. A longer chain is answered up to its MaxChain-th
+// CNAME, NOERROR; a loop stops before the first name that would repeat.
+// NSD follows chains of any length; 32 keeps the longest answer (DNAMEs,
+// RRSIGs and 255-octet names included) far below 64 KiB, and the compiled
+// table linear in the zone.
+const MaxChain = 32
 
 // Lookup answers q from z. q.Name must be at or below z.Origin.
 func Lookup(z *zone.Zone, q Query) Result {
@@ -65,22 +72,27 @@ type engine struct {
 	dnssec bool
 	res    Result
 	seenNs map[string]bool // owner/type of sets in the authority section
+	dnames []string        // owners of the DNAMEs in the answer
 }
 
 func (e *engine) run(sname string) {
-	for hop := 0; ; hop++ {
-		if hop > MaxChain {
-			// A chain this long inside one zone is a loop or an abuse; the
-			// records gathered so far are returned with SERVFAIL, as BIND does.
-			e.res.Kind, e.res.Rcode = ServerFail, dns.RcodeServerFailure
-			return
-		}
+	var chased []string // the names answered so far, in chain order
+	for {
 		next, ok := e.step(sname)
 		if !ok {
 			return
 		}
 		if !dns.IsSubDomain(e.z.Origin, next) {
 			return // the chain leaves the zone: the resolver follows it
+		}
+		chased = append(chased, sname)
+		if len(chased) >= MaxChain || slices.Contains(chased, next) {
+			// A loop (chasing next would repeat RRsets already in the
+			// answer) or a chain too long to follow here: the answer ends
+			// in a CNAME, NOERROR, and the resolver chases its target as
+			// it would a target outside the zone. NSD and Knot answer a
+			// loop this way; see docs/answers.md.
+			return
 		}
 		sname = next
 	}
@@ -435,16 +447,26 @@ func (e *engine) glue(ns *zone.RRset) {
 
 // dname synthesises a CNAME from the DNAME at owner n (RFC 6672 §3.3).
 func (e *engine) dname(sname string, n *zone.Node) (string, bool) {
+	if slices.Contains(e.dnames, n.Name) {
+		// The chain came back below a DNAME it already passed (a DNAME
+		// whose target is below itself): the answer ends in the CNAME
+		// synthesised last, as NSD answers.
+		return "", false
+	}
+	e.dnames = append(e.dnames, n.Name)
 	s := n.Get(dns.TypeDNAME)
 	d := s.RRs[0].(*dns.DNAME)
+	// The DNAME with its RRSIGs; the CNAME is synthesised unsigned (RFC 6672
+	// §5.3.1: the validator checks it against the DNAME).
 	e.addAnswer(s, n.Name, false)
 	prefix := sname[:len(sname)-len(n.Name)]
 	target := prefix + dns.CanonicalName(d.Target)
 	if d.Target == "." {
 		target = prefix
 	}
-	if _, ok := dns.IsDomainName(target); !ok {
-		// The substitution overflows the name limit: YXDOMAIN (RFC 6672 §2.2).
+	if wireLen(target) > 255 {
+		// The substitution overflows the name limit: YXDOMAIN with the
+		// DNAME and no CNAME (RFC 6672 §2.2), as NSD and BIND answer.
 		e.res.Kind, e.res.Rcode = NameError, dns.RcodeYXDomain
 		return "", false
 	}
@@ -453,5 +475,30 @@ func (e *engine) dname(sname string, n *zone.Node) (string, bool) {
 		Hdr:    dns.RR_Header{Name: sname, Rrtype: dns.TypeCNAME, Class: dns.ClassINET, Ttl: d.Hdr.Ttl},
 		Target: target,
 	})
-	return target, true
+	// A CNAME query is answered by the CNAME synthesised for it: not
+	// chased further (RFC 1034 §4.3.2 step 3a, as for a CNAME in the zone).
+	return target, e.q.Type != dns.TypeCNAME
 }
+
+// wireLen is the wire length of a fully qualified name in presentation
+// form, escapes (\. and \DDD) counted as the octet they stand for.
+// (dns.IsDomainName lets 256 and 257 octets through.)
+func wireLen(name string) int {
+	if name == "." {
+		return 1
+	}
+	n := 1 // the root label
+	for i := 0; i < len(name); i++ {
+		if name[i] == '\\' {
+			if i+3 < len(name) && isDigit(name[i+1]) && isDigit(name[i+2]) && isDigit(name[i+3]) {
+				i += 3
+			} else {
+				i++
+			}
+		}
+		n++ // an octet of a label, or a dot: the next label's length
+	}
+	return n
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }

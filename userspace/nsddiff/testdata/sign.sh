@@ -3,6 +3,8 @@
 # signatures valid 2026-2036 (no server in the test validates them).
 #   nsec.test    NSEC, ldns-signzone (Debian ldnsutils)
 #   nsec3.test   NSEC3, salt aabbccdd, 1 iteration, ldns-signzone
+#   chain.test   NSEC, ldns-signzone, from chain.zone.in (CNAME/DNAME loops
+#                and chains)
 #   optout.test  NSEC3 opt-out, no salt, 0 iterations (RFC 9276),
 #                dnssec-signzone (Debian bind9-utils): unlike ldns-signzone
 #                it leaves unsigned delegations out of the NSEC3 chain, so
@@ -14,7 +16,7 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$tmp"
 sign() {
 	local origin=$1; shift
-	sed "1i \$ORIGIN $origin." "$here/signed.zone.in" >"$origin.zone"
+	sed "1i \$ORIGIN $origin." "$here/${src:-signed.zone.in}" >"$origin.zone"
 	ksk=$(ldns-keygen -a ECDSAP256SHA256 -k "$origin")
 	zsk=$(ldns-keygen -a ECDSAP256SHA256 "$origin")
 	ldns-signzone -i 20260101000000 -e 20360101000000 -o "$origin" \
@@ -22,6 +24,7 @@ sign() {
 }
 sign nsec.test
 sign nsec3.test -n -s aabbccdd -t 1
+src=chain.zone.in sign chain.test
 
 origin=optout.test
 sed "1i \$ORIGIN $origin." "$here/signed.zone.in" >"$origin.zone"
