@@ -551,7 +551,15 @@ func (zs *zoneState) check(ctx context.Context) {
 	wasExpired := zs.expired
 	zs.expired = false
 	zs.tm.LastRefresh = now
-	zs.tm.NextCheck = now.Add(tmr.jitter(tmr.refreshIn(soa.Refresh)))
+	nextIn := tmr.jitter(tmr.refreshIn(soa.Refresh))
+	if expireIn < nextIn {
+		// Only the primary's EXPIRE can make this so (expireIn is never
+		// below the refresh otherwise): its copy, or BIND's idea of it
+		// (BIND sends a primary zone's SOA expire), lapses before our next
+		// refresh. Ask again before ours lapses: it may be fresh by then.
+		nextIn = max(expireIn*9/10, tmr.RefreshMin)
+	}
+	zs.tm.NextCheck = now.Add(nextIn)
 	zs.tm.ExpireAt = now.Add(expireIn)
 	switch {
 	case out.z == nil:

@@ -158,6 +158,26 @@ func TestEDNSExpire(t *testing.T) {
 	if d := time.Until(st.ExpireAt); d > time.Second {
 		t.Errorf("expires in %v, want at most the primary's 1s", d)
 	}
+	if !st.NextCheck.Before(st.ExpireAt) {
+		t.Errorf("next check %v not before the expiry %v", st.NextCheck, st.ExpireAt)
+	}
+	// The primary keeps saying 1 s (its own copy is refreshed): ours is
+	// checked again before it lapses and never expires.
+	soaBefore := st.Counters.SOAQueries
+	time.Sleep(2500 * time.Millisecond)
+	st = s.status(testZone)
+	if st.State != StateOK || st.Counters.SOAQueries < soaBefore+2 {
+		t.Errorf("after 2.5 s of 1 s EXPIREs: state %s, %d SOA checks (were %d); want ok, checked again before each expiry",
+			st.State, st.Counters.SOAQueries, soaBefore)
+	}
+	if _, expiries := s.events(); len(expiries) > 0 {
+		t.Errorf("expired meanwhile: OnExpire calls %v", expiries)
+	}
+	// Now the primary's copy has lapsed (0 s left): ours expires with it.
+	zero := uint32(0)
+	f.mu.Lock()
+	f.expire = &zero
+	f.mu.Unlock()
 	s.waitFor("expiry", 3*time.Second, func(st ZoneStatus) bool { return st.State == StateExpired })
 	if m := s.query("www.example.test.", dns.TypeA); m.Rcode != dns.RcodeServerFailure {
 		t.Errorf("rcode %s, want SERVFAIL", dns.RcodeToString[m.Rcode])
