@@ -65,7 +65,7 @@ func (m *Manager) HandleNotify(pkt []byte, from netip.Addr) []byte {
 	}
 	t := req.IsTsig()
 	if t == nil && len(keys) > 0 {
-		log.Warn("NOTIFY refused: not signed, but the primary has a TSIG key", "key", keys[0].Name)
+		log.Warn("NOTIFY refused: not signed, and the zone's primaries use a TSIG key", "key", keys[0].Name)
 		zs.denied()
 		resp.Rcode = dns.RcodeRefused
 		return pack(resp)
