@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -39,9 +40,10 @@ func Parse(r io.Reader, file, origin string, opt LoadOptions) (*Zone, []Warning,
 		return nil, nil, err
 	}
 	origin = dns.Fqdn(origin)
-	// ZoneParser does not say on which line a record began; recordLines
-	// scans the same text so semantic errors can name file:line.
-	lines, err := recordLines(data, file, opt.AllowInclude)
+	// ZoneParser does not say on which line a record began; scanRecords
+	// scans the same text so semantic errors can name file:line, and TTLs
+	// can follow BIND where ZoneParser does not (fixTTLs).
+	recs, err := scanRecords(data, file, opt.AllowInclude, opt.DefaultTTL)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -60,12 +62,19 @@ func Parse(r io.Reader, file, origin string, opt LoadOptions) (*Zone, []Warning,
 		}
 		return nil, nil, err
 	}
-	if len(lines) != len(rrs) {
-		// The scan and the parser disagree on what makes a record (some
-		// syntax the scan does not know): name only the file rather than
-		// a wrong line.
-		lines = nil
+	var lines []string
+	if len(recs) == len(rrs) {
+		lines = make([]string, len(recs))
+		for i, r := range recs {
+			lines[i] = r.pos
+		}
+		if err := fixTTLs(rrs, recs); err != nil {
+			return nil, nil, err
+		}
 	}
+	// Otherwise the scan and the parser disagree on what makes a record
+	// (some syntax the scan does not know): errors name only the file
+	// rather than a wrong line, and TTLs stay as ZoneParser read them.
 	pos := func(i int) string {
 		if i >= 0 && i < len(lines) {
 			return lines[i]
@@ -84,7 +93,122 @@ func Parse(r io.Reader, file, origin string, opt LoadOptions) (*Zone, []Warning,
 // holds a token and is not a directive, following $INCLUDE; a $GENERATE line
 // stands for each of the records it expands to.
 func recordLines(data []byte, file string, allowInclude bool) ([]string, error) {
-	return scanLines(nil, data, file, allowInclude, 0)
+	recs, err := scanRecords(data, file, allowInclude, 0)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(recs))
+	for i, r := range recs {
+		out[i] = r.pos
+	}
+	return out, nil
+}
+
+// scannedRecord is what the line scan knows of one record.
+type scannedRecord struct {
+	pos string // file:line
+	// ttl is the record's own TTL (explicit) or else the default TTL in
+	// effect at its line (known: a $TTL or an earlier explicit TTL, or
+	// LoadOptions.DefaultTTL).
+	ttl                      uint32
+	explicit, known, unknown bool // unknown: the scan cannot tell
+	generated                bool // from a $GENERATE line
+}
+
+// ttlState is the default TTL for records without one, as BIND keeps it
+// (named-checkzone 9.18): $TTL sets it; before any $TTL every explicit TTL
+// sets it ("RFC1035 TTL semantics"), a $GENERATE line's TTL too; it carries
+// on after an $INCLUDE returns (NSD does the same). ZoneParser agrees, except
+// that it restarts $GENERATE records at 3600 and drops what an included file
+// set (see fixTTLs).
+type ttlState struct {
+	ttl         uint32
+	known       bool // a default TTL is in effect
+	byDirective bool // set by $TTL: explicit TTLs no longer change it
+	unknown     bool // the scan lost track (a line it cannot read)
+}
+
+// record notes that a record line has the TTL fields fields (what follows the
+// owner name: [ttl] [class] type ...) and updates the state.
+func (st *ttlState) record(fields []string, generate bool) scannedRecord {
+	ttl, explicit, ok := recordTTL(fields, generate)
+	if !ok {
+		if !st.byDirective {
+			st.unknown = true // the line may have set it
+		}
+		return scannedRecord{unknown: true}
+	}
+	if explicit {
+		if !st.byDirective {
+			st.ttl, st.known, st.unknown = ttl, true, false
+		}
+		return scannedRecord{ttl: ttl, explicit: true}
+	}
+	return scannedRecord{ttl: st.ttl, known: st.known, unknown: st.unknown}
+}
+
+// recordTTL reads the fields between owner and type as ZoneParser does: a
+// known type ends them, a class is skipped, anything else is a TTL (at most
+// two fields). ok is false if the fields are not that (ZoneParser then fails,
+// or reads something the scan does not know), or, in a $GENERATE line, hold
+// a '$' the expansion would replace.
+func recordTTL(fields []string, generate bool) (ttl uint32, explicit, ok bool) {
+	for i, f := range fields {
+		if i > 2 || (generate && strings.ContainsRune(f, '$')) {
+			return 0, false, false
+		}
+		u := strings.ToUpper(f)
+		if _, isType := dns.StringToType[u]; isType || strings.HasPrefix(u, "TYPE") {
+			return ttl, explicit, true
+		}
+		if _, isClass := dns.StringToClass[u]; isClass || strings.HasPrefix(u, "CLASS") {
+			continue
+		}
+		t, isTTL := stringToTTL(f)
+		if !isTTL || explicit {
+			return 0, false, false
+		}
+		ttl, explicit = t, true
+	}
+	return 0, false, false
+}
+
+// stringToTTL is miekg/dns's TTL syntax (scan.go): seconds, or a sum of
+// numbers with units s, m, h, d, w.
+func stringToTTL(token string) (uint32, bool) {
+	var s, i uint64
+	for _, c := range token {
+		switch c {
+		case 's', 'S':
+			s, i = s+i, 0
+		case 'm', 'M':
+			s, i = s+i*60, 0
+		case 'h', 'H':
+			s, i = s+i*60*60, 0
+		case 'd', 'D':
+			s, i = s+i*60*60*24, 0
+		case 'w', 'W':
+			s, i = s+i*60*60*24*7, 0
+		case '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+			i = i*10 + uint64(c-'0')
+		default:
+			return 0, false
+		}
+		if s > math.MaxUint32 || i > math.MaxUint32 {
+			return 0, false
+		}
+	}
+	if s+i > math.MaxUint32 {
+		return 0, false
+	}
+	return uint32(s + i), true
+}
+
+// scanRecords scans the file for its records (see recordLines) and the TTL
+// each has or gets by default; defaultTTL is LoadOptions.DefaultTTL.
+func scanRecords(data []byte, file string, allowInclude bool, defaultTTL uint32) ([]scannedRecord, error) {
+	st := ttlState{ttl: defaultTTL, known: defaultTTL != 0}
+	return scanLines(nil, &st, data, file, allowInclude, 0)
 }
 
 // maxIncludeDepth is the $INCLUDE nesting ZoneParser accepts (miekg/dns
@@ -92,12 +216,16 @@ func recordLines(data []byte, file string, allowInclude bool) ([]string, error) 
 // must not recurse forever on a file that includes itself).
 const maxIncludeDepth = 7
 
-func scanLines(out []string, data []byte, file string, allowInclude bool, depth int) ([]string, error) {
+func scanLines(out []scannedRecord, st *ttlState, data []byte, file string, allowInclude bool, depth int) ([]scannedRecord, error) {
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	line, parens := 0, 0
 	start := 0
 	inQuote := false
+	// ownerSeen: the first character that counts (not a parenthesis, CR or
+	// comment) was seen; hasOwner: it was not a blank, so the line's first
+	// token is its owner name (the lexer's rule).
+	ownerSeen, hasOwner := false, false
 	var logical strings.Builder
 	for sc.Scan() {
 		line++
@@ -105,9 +233,13 @@ func scanLines(out []string, data []byte, file string, allowInclude bool, depth 
 		if parens == 0 && !inQuote {
 			start = line
 			logical.Reset()
+			ownerSeen, hasOwner = false, false
 		}
 		for i := 0; i < len(text); i++ {
 			c := text[i]
+			if !ownerSeen && c != '(' && c != ')' && c != ';' && c != '\r' {
+				ownerSeen, hasOwner = true, c != ' ' && c != '\t'
+			}
 			switch {
 			case c == '\\':
 				logical.WriteByte(c)
@@ -150,7 +282,15 @@ func scanLines(out []string, data []byte, file string, allowInclude bool, depth 
 			dir = strings.ToUpper(f[0])
 		}
 		switch dir {
-		case "$TTL", "$ORIGIN":
+		case "$ORIGIN":
+		case "$TTL":
+			if len(f) > 1 {
+				if t, ok := stringToTTL(f[1]); ok {
+					*st = ttlState{ttl: t, known: true, byDirective: true}
+					continue
+				}
+			}
+			st.unknown = true // ZoneParser reports it
 		case "$INCLUDE":
 			if len(f) < 2 || !allowInclude || depth >= maxIncludeDepth {
 				continue // ZoneParser reports it
@@ -163,20 +303,68 @@ func scanLines(out []string, data []byte, file string, allowInclude bool, depth 
 			if err != nil {
 				return nil, fmt.Errorf("%s: $INCLUDE: %w", here, err)
 			}
-			if out, err = scanLines(out, b, inc, allowInclude, depth+1); err != nil {
+			if out, err = scanLines(out, st, b, inc, allowInclude, depth+1); err != nil {
 				return nil, err
 			}
 		case "$GENERATE":
 			if len(f) > 1 {
-				for n := generateCount(f[1]); n > 0; n-- {
-					out = append(out, here)
+				n := generateCount(f[1])
+				if n == 0 {
+					continue
+				}
+				var rec scannedRecord
+				if len(f) > 3 {
+					rec = st.record(f[3:], true) // after range and lhs
+				} else {
+					rec = st.record(nil, true)
+				}
+				rec.pos, rec.generated = here, true
+				for ; n > 0; n-- {
+					out = append(out, rec)
 				}
 			}
 		default:
-			out = append(out, here)
+			fields := f
+			if hasOwner {
+				fields = f[1:] // after the owner
+			}
+			rec := st.record(fields, false)
+			rec.pos = here
+			out = append(out, rec)
 		}
 	}
 	return out, sc.Err()
+}
+
+// fixTTLs gives records without a TTL of their own the default TTL BIND
+// gives them where ZoneParser does not: $GENERATE records (ZoneParser's
+// $GENERATE starts over at 3600, not at the $TTL or the last TTL), records
+// after a $GENERATE line with a TTL (before any $TTL, it is the new default)
+// and records after an $INCLUDE that set the default (ZoneParser forgets it
+// when the included file ends). Explicit TTLs are never changed. A $GENERATE
+// without a TTL where none is in effect is an error, as for any other record
+// (BIND: "no TTL specified"). recs must be the scan of the text rrs came from,
+// record for record; if an explicit TTL the scan read is not the record's,
+// scan and parser disagree and nothing is changed.
+func fixTTLs(rrs []dns.RR, recs []scannedRecord) error {
+	if len(recs) != len(rrs) {
+		return nil
+	}
+	for i, rec := range recs {
+		if rec.explicit && rrs[i].Header().Ttl != rec.ttl {
+			return nil
+		}
+	}
+	for i, rec := range recs {
+		switch {
+		case rec.explicit || rec.unknown:
+		case rec.known:
+			rrs[i].Header().Ttl = rec.ttl
+		case rec.generated:
+			return fmt.Errorf("%s: $GENERATE without a TTL and no $TTL or earlier TTL in effect", rec.pos)
+		}
+	}
+	return nil
 }
 
 // generateCount is how many records a $GENERATE range (start-stop[/step])
