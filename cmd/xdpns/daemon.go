@@ -17,6 +17,7 @@ import (
 
 	"github.com/xdpns/xdpns/userspace/compile"
 	"github.com/xdpns/xdpns/userspace/config"
+	"github.com/xdpns/xdpns/userspace/metrics"
 	"github.com/xdpns/xdpns/userspace/responder"
 	"github.com/xdpns/xdpns/userspace/server"
 	"github.com/xdpns/xdpns/userspace/xfrout"
@@ -36,6 +37,7 @@ type daemon struct {
 	r       *responder.Responder
 	srv     *server.Server
 	ctl     *controlServer
+	metrics *metrics.Server // nil without metrics.listen (metrics.go)
 	hooks   daemonHooks
 
 	reloadMu sync.Mutex // one reload at a time (SIGHUP, control)
@@ -157,6 +159,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 			d.ctl = ctl
 		}
 	}
+	d.startMetrics()
 	d.log.Info("serving", "files", loaded, "secondaries", cfg.Secondaries(), "listen", d.srv.Addrs())
 	return d, nil
 }
@@ -165,6 +168,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 // XDP: detached, or with xdp.pin left attached, answering from the pinned
 // maps until the next serve adopts them.
 func (d *daemon) Close() error {
+	d.stopMetrics()
 	if d.ctl != nil {
 		d.ctl.Close()
 	}
@@ -678,6 +682,9 @@ func (d *daemon) reload() (reloadResult, error) {
 	}
 	if !reflect.DeepEqual(cfg.XDP, d.started.XDP) {
 		d.log.Warn("xdp settings changed; restart to apply them")
+	}
+	if cfg.Metrics.Listen != d.started.Metrics.Listen {
+		d.log.Warn("metrics settings changed; restart to apply them")
 	}
 
 	d.mu.Lock()

@@ -31,6 +31,7 @@ type Config struct {
 	Xfr     Xfr
 	Control Control
 	XDP     XDP
+	Metrics Metrics
 	// Keys are the TSIG keys zones refer to by name, in file order.
 	Keys  []Key
 	Zones []Zone
@@ -146,6 +147,18 @@ type XDP struct {
 
 // Enabled reports whether XDP is configured (some interface named).
 func (x *XDP) Enabled() bool { return len(x.Interfaces) > 0 }
+
+// Metrics is the Prometheus endpoint of serve (GET /metrics over HTTP).
+type Metrics struct {
+	// Listen is the TCP address of the endpoint; invalid (the default):
+	// no endpoint.
+	Listen netip.AddrPort
+	// Line is where listen is set (or 0), for messages about it.
+	Line int
+}
+
+// Enabled reports whether the endpoint is configured.
+func (m *Metrics) Enabled() bool { return m.Listen.IsValid() }
 
 // Key is a TSIG key (RFC 8945).
 type Key struct {

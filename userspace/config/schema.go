@@ -61,6 +61,7 @@ func (d *decoder) root(n *yaml.Node, cfg *Config) {
 		{"zones", func(v *yaml.Node) { cfg.Zones = d.zones(v) }},
 		{"control", func(v *yaml.Node) { d.control(v, &cfg.Control) }},
 		{"xdp", func(v *yaml.Node) { d.xdp(v, &cfg.XDP) }},
+		{"metrics", func(v *yaml.Node) { d.metrics(v, &cfg.Metrics) }},
 	})
 }
 
@@ -808,4 +809,46 @@ func checkDomainName(name string) error {
 		}
 	}
 	return nil
+}
+
+func (d *decoder) metrics(n *yaml.Node, m *Metrics) {
+	d.mapping(n, "metrics", []field{
+		{"listen", func(v *yaml.Node) {
+			v, ok := d.scalar(v, "metrics.listen", "an address")
+			if !ok {
+				return
+			}
+			m.Line = v.Line
+			if isNull(v) || v.Value == "" {
+				m.Listen = netip.AddrPort{}
+				return
+			}
+			ap, err := parseAddrPort(v.Value)
+			if err != nil {
+				d.errorf(v.Line, "metrics.listen: %v", err)
+				return
+			}
+			m.Listen = ap
+		}},
+	})
+	d.later = append(d.later, d.checkMetrics)
+}
+
+// checkMetrics refuses a metrics address whose port a DNS listener binds
+// for TCP too (the same address, or either a wildcard of its family).
+func (d *decoder) checkMetrics(cfg *Config) {
+	m := cfg.Metrics.Listen
+	if !m.IsValid() {
+		return
+	}
+	for _, ap := range cfg.Server.Listen {
+		a, b := ap.Addr().Unmap(), m.Addr().Unmap()
+		if ap.Port() != m.Port() || a.Is4() != b.Is4() {
+			continue
+		}
+		if a == b || a.IsUnspecified() || b.IsUnspecified() {
+			d.errorf(cfg.Metrics.Line, "metrics.listen: %s takes TCP port %d of server.listen %s; use another port", m, m.Port(), ap)
+			return
+		}
+	}
 }
