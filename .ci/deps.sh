@@ -25,10 +25,13 @@ PACKAGES=(
 	clang-16       # BPF C compiler
 	llvm-16        # llvm-strip for bpf2go
 	libbpf-dev     # bpf_helpers.h
+	opendnssec-signer # ods-signerd: a TSIG primary that leaves messages unsigned
+	libhsm-bin     # ods-hsmutil: its signing key
+	softhsm2       # the key's store
 )
 
 # Services these packages would start on port 53.
-declare -A SERVICE=([nsd]=nsd [knot]=knot [bind9]=named)
+declare -A SERVICE=([nsd]=nsd [knot]=knot [bind9]=named [opendnssec-signer]=opendnssec-signer)
 
 installed() {
 	[ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

@@ -520,10 +520,7 @@ func odsPrimary(t *testing.T, text string, k *Key) netip.AddrPort {
 	t.Helper()
 	testenv.RequireRoot(t)
 	for _, b := range []string{"ods-signerd", "ods-hsmutil", "softhsm2-util"} {
-		if _, err := testenv.LookPath(b); err != nil {
-			// Not in .ci/deps.sh yet: skip even under CI until it is.
-			t.Skipf("skipped: needs %s (Debian packages opendnssec-signer and softhsm2)", b)
-		}
+		testenv.RequireBinary(t, b)
 	}
 	dir := t.TempDir()
 	hsmConf := filepath.Join(dir, "softhsm2.conf")

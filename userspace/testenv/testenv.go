@@ -77,6 +77,9 @@ var Packages = map[string]string{
 	"nsenter":         "util-linux",
 	"clang-16":        "clang-16",
 	"llvm-strip-16":   "llvm-16",
+	"ods-signerd":     "opendnssec-signer",
+	"ods-hsmutil":     "libhsm-bin",
+	"softhsm2-util":   "softhsm2",
 }
 
 // sbinDirs are searched after PATH: daemons live in /usr/sbin, which a
