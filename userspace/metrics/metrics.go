@@ -144,6 +144,11 @@ func AppendFloat(b []byte, v float64) []byte {
 	case math.IsInf(v, -1):
 		return append(b, "-Inf"...)
 	}
+	// Plain digits for the usual magnitudes (a Unix time with its
+	// milliseconds reads 1717171717.123, not 1.717171717123e+09).
+	if a := math.Abs(v); a == 0 || a >= 1e-4 && a < 1e15 {
+		return strconv.AppendFloat(b, v, 'f', -1, 64)
+	}
 	return strconv.AppendFloat(b, v, 'g', -1, 64)
 }
 

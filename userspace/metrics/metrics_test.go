@@ -22,6 +22,8 @@ func TestWriterFormat(t *testing.T) {
 	w.Family("x_temp", Gauge, "A gauge.")
 	w.Float("x_temp", -1.5)
 	w.Float("x_temp", 1e21, "k", "big")
+	w.Float("x_temp", 1717171717.123, "k", "time")
+	w.Float("x_temp", 1e-7, "k", "small")
 	w.Float("x_temp", math.Inf(1), "k", "inf")
 	w.Float("x_temp", math.Inf(-1), "k", "-inf")
 	w.Float("x_temp", math.NaN(), "k", "nan")
@@ -41,6 +43,8 @@ x_queries_total{transport="tcp"} 18446744073709551615
 # TYPE x_temp gauge
 x_temp -1.5
 x_temp{k="big"} 1e+21
+x_temp{k="time"} 1717171717.123
+x_temp{k="small"} 1e-07
 x_temp{k="inf"} +Inf
 x_temp{k="-inf"} -Inf
 x_temp{k="nan"} NaN

@@ -1,0 +1,461 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/loader"
+	"github.com/xdpns/xdpns/userspace/metrics"
+	"github.com/xdpns/xdpns/userspace/testenv"
+)
+
+// metricLine is every line the endpoint may write, checked apart from
+// metrics.Parse: HELP, TYPE (counter or gauge), or a sample with quoted,
+// escaped label values and a number, without timestamp.
+var metricLine = regexp.MustCompile(`^(?:# HELP [a-zA-Z_:][a-zA-Z0-9_:]* [^\n]*` +
+	`|# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (?:counter|gauge)` +
+	`|[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*\})? ` +
+	`(?:-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?|NaN|[+-]Inf))$`)
+
+// scrape GETs url (through dial when set) and parses the page strictly;
+// every line must also match metricLine.
+func scrape(t *testing.T, url string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) metrics.Scrape {
+	t.Helper()
+	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
+	resp, err := c.Get(url)
+	if err != nil {
+		t.Fatalf("scrape %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != metrics.ContentType {
+		t.Fatalf("scrape %s: %s %q\n%s", url, resp.Status, resp.Header.Get("Content-Type"), body)
+	}
+	for i, line := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
+		if !metricLine.MatchString(line) {
+			t.Errorf("line %d does not match the format: %q", i+1, line)
+		}
+	}
+	sc, err := metrics.Parse(bytes.NewReader(body))
+	if err != nil {
+		t.Fatalf("scrape %s: %v\n%s", url, err, body)
+	}
+	return sc
+}
+
+// mustGet is the value of the sample of name with exactly these labels.
+func mustGet(t *testing.T, sc metrics.Scrape, name string, labels ...string) float64 {
+	t.Helper()
+	v, ok := sc.Get(name, labels...)
+	if !ok {
+		t.Fatalf("no sample %s%q", name, labels)
+	}
+	return v
+}
+
+// TestServeMetrics: serve with metrics.listen, a file zone (transferable)
+// and a secondary zone. The page parses and names every family; the
+// socket counters move by exactly the queries asked; the secondary's
+// transfer, SOA and NOTIFY counters, serial and timers follow a NOTIFY
+// and a new serial; an AXFR out counts; a reload that changes
+// metrics.listen says to restart and keeps the endpoint; stop closes it.
+func TestServeMetrics(t *testing.T) {
+	dir := t.TempDir()
+	port, mport := testenv.FreePort(t), testenv.FreePort(t)
+	primary := startLoopPrimary(t)
+	primary.set("sec.example.", 5, "192.0.2.5")
+	writeFile(t, dir, "a.example.zone", zoneText("a.example.", 1, "203.0.113.10"))
+	conf := func(mport int) string {
+		return fmt.Sprintf(`server: {listen: ["127.0.0.1:%d"], udp-sockets: 1}
+xfr: {state-dir: state}
+control: {socket: ctl.sock}
+metrics: {listen: "127.0.0.1:%d"}
+zones:
+  - name: a.example.
+    file: a.example.zone
+    allow-transfer: {from: [127.0.0.1/32]}
+  - name: sec.example.
+    primaries: ["%s"]
+`, port, mport, primary.addr)
+	}
+	cfg := writeFile(t, dir, "xdpns.yaml", conf(mport))
+	h := startServe(t, cfg, port)
+	h.waitAnswer("www.a.example.", "203.0.113.10")
+	h.waitAnswer("www.sec.example.", "192.0.2.5")
+	h.waitLog(fmt.Sprintf(`msg="metrics endpoint listening" component=metrics url=http://127.0.0.1:%d/metrics`, mport))
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
+
+	sc := scrape(t, url, nil)
+	for _, name := range []string{
+		"xdpns_build_info", "process_start_time_seconds", "process_resident_memory_bytes", "go_goroutines",
+		"xdpns_server_queries_total", "xdpns_server_udp_responses_total", "xdpns_server_tcp_connections_total", "xdpns_server_tcp_refused_total",
+		"xdpns_xdp_state", "xdpns_zones_served",
+		"xdpns_zone_state", "xdpns_zone_serial", "xdpns_zone_compiled", "xdpns_zone_last_refresh_timestamp_seconds",
+		"xdpns_zone_next_check_timestamp_seconds", "xdpns_zone_expire_seconds", "xdpns_zone_soa_queries_total",
+		"xdpns_zone_transfers_total", "xdpns_zone_checks_up_to_date_total", "xdpns_zone_check_failures_total", "xdpns_zone_notifies_total",
+		"xdpns_xfrout_transfers_total", "xdpns_xfrout_refused_total", "xdpns_xfrout_failed_total",
+		"xdpns_xfrout_notifies_sent_total", "xdpns_xfrout_notifies_answered_total", "xdpns_xfrout_notifies_unanswered_total",
+	} {
+		if f := sc.Family(name); f == nil || len(f.Samples) == 0 || f.Help == "" {
+			t.Errorf("family %s missing, empty or without help", name)
+		}
+	}
+	if f := sc.Family("xdpns_xdp_packets_total"); f != nil {
+		t.Errorf("XDP packet counters without XDP: %+v", f)
+	}
+	if f := sc.Family("xdpns_build_info"); f.Samples[0].Labels["version"] != version || f.Samples[0].Labels["goversion"] == "" {
+		t.Errorf("build info %v", f.Samples[0].Labels)
+	}
+	if v := mustGet(t, sc, "xdpns_xdp_state", "state", "off"); v != 1 {
+		t.Errorf("xdp state off = %v", v)
+	}
+	if v := mustGet(t, sc, "xdpns_zones_served"); v != 2 {
+		t.Errorf("zones served %v", v)
+	}
+	if v := mustGet(t, sc, "process_resident_memory_bytes"); v < 1<<20 {
+		t.Errorf("rss %v", v)
+	}
+	now := float64(time.Now().Unix())
+	for _, z := range []struct {
+		name, kind, state string
+		serial            float64
+	}{{"a.example.", "file", "file", 1}, {"sec.example.", "secondary", "ok", 5}} {
+		if v := mustGet(t, sc, "xdpns_zone_state", "zone", z.name, "kind", z.kind, "state", z.state); v != 1 {
+			t.Errorf("%s state %v", z.name, v)
+		}
+		if len(sc.Family("xdpns_zone_state").Samples) != 2 {
+			t.Errorf("zone states %+v", sc.Family("xdpns_zone_state").Samples)
+		}
+		if v := mustGet(t, sc, "xdpns_zone_serial", "zone", z.name); v != z.serial {
+			t.Errorf("%s serial %v, want %v", z.name, v, z.serial)
+		}
+		if v := mustGet(t, sc, "xdpns_zone_compiled", "zone", z.name); v != 1 {
+			t.Errorf("%s compiled %v", z.name, v)
+		}
+		if v := mustGet(t, sc, "xdpns_zone_last_refresh_timestamp_seconds", "zone", z.name); v < now-60 || v > now+1 {
+			t.Errorf("%s last refresh %v, now %v", z.name, v, now)
+		}
+	}
+	// Secondary-only families have no file zone in them.
+	for _, name := range []string{"xdpns_zone_expire_seconds", "xdpns_zone_soa_queries_total", "xdpns_zone_next_check_timestamp_seconds"} {
+		if _, ok := sc.Get(name, "zone", "a.example."); ok {
+			t.Errorf("%s has the file zone", name)
+		}
+	}
+	// The SOA's expire is 1209600 s (14 days).
+	if v := mustGet(t, sc, "xdpns_zone_expire_seconds", "zone", "sec.example."); v < 1209600-60 || v > 1209600 {
+		t.Errorf("expire in %v s", v)
+	}
+	if v := mustGet(t, sc, "xdpns_zone_next_check_timestamp_seconds", "zone", "sec.example."); v < now {
+		t.Errorf("next check %v, now %v", v, now)
+	}
+	if v := mustGet(t, sc, "xdpns_zone_transfers_total", "zone", "sec.example.", "type", "axfr"); v != 1 {
+		t.Errorf("sec.example. full transfers %v, want 1", v)
+	}
+	if v := mustGet(t, sc, "xdpns_zone_soa_queries_total", "zone", "sec.example."); v < 1 {
+		t.Errorf("SOA queries %v", v)
+	}
+
+	// Exactly the queries asked move the socket counters.
+	for range 5 {
+		if r, err := h.query("www.a.example.", dns.TypeA); err != nil || len(r.Answer) != 1 {
+			t.Fatalf("udp query: %v %v", r, err)
+		}
+	}
+	for range 2 {
+		m := new(dns.Msg)
+		m.SetQuestion("www.sec.example.", dns.TypeA)
+		c := &dns.Client{Net: "tcp", Timeout: 2 * time.Second}
+		if r, _, err := c.Exchange(m, h.addr); err != nil || len(r.Answer) != 1 {
+			t.Fatalf("tcp query: %v %v", r, err)
+		}
+	}
+	sc2 := scrape(t, url, nil)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		delta  float64
+	}{
+		{"xdpns_server_queries_total", []string{"transport", "udp"}, 5},
+		{"xdpns_server_udp_responses_total", nil, 5},
+		{"xdpns_server_queries_total", []string{"transport", "tcp"}, 2},
+		{"xdpns_server_tcp_connections_total", nil, 2},
+		{"xdpns_server_tcp_refused_total", nil, 0},
+	} {
+		if d := mustGet(t, sc2, c.name, c.labels...) - mustGet(t, sc, c.name, c.labels...); d != c.delta {
+			t.Errorf("%s%q moved by %v, want %v", c.name, c.labels, d, c.delta)
+		}
+	}
+
+	// A NOTIFY from the primary's address with a new serial there: one
+	// accepted, an SOA query, a transfer, the new serial.
+	primary.set("sec.example.", 6, "192.0.2.6")
+	notify := new(dns.Msg)
+	notify.SetNotify("sec.example.")
+	if r, _, err := (&dns.Client{Timeout: 2 * time.Second}).Exchange(notify, h.addr); err != nil || r.Rcode != dns.RcodeSuccess {
+		t.Fatalf("NOTIFY: %v %v", r, err)
+	}
+	h.waitAnswer("www.sec.example.", "192.0.2.6")
+	var sc3 metrics.Scrape
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		sc3 = scrape(t, url, nil)
+		if v, _ := sc3.Get("xdpns_zone_serial", "zone", "sec.example."); v == 6 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serial never 6 in the metrics")
+		}
+	}
+	if v := mustGet(t, sc3, "xdpns_zone_notifies_total", "zone", "sec.example.", "result", "accepted"); v != 1 {
+		t.Errorf("NOTIFYs accepted %v", v)
+	}
+	if v := mustGet(t, sc3, "xdpns_zone_notifies_total", "zone", "sec.example.", "result", "refused"); v != 0 {
+		t.Errorf("NOTIFYs refused %v", v)
+	}
+	if d := mustGet(t, sc3, "xdpns_zone_soa_queries_total", "zone", "sec.example.") - mustGet(t, sc, "xdpns_zone_soa_queries_total", "zone", "sec.example."); d < 1 {
+		t.Errorf("no SOA query after the NOTIFY")
+	}
+	if v := mustGet(t, sc3, "xdpns_zone_transfers_total", "zone", "sec.example.", "type", "axfr"); v != 2 {
+		t.Errorf("full transfers %v, want 2", v)
+	}
+	if v := mustGet(t, sc3, "xdpns_zone_check_failures_total", "zone", "sec.example."); v != 0 {
+		t.Errorf("failures %v", v)
+	}
+
+	// An AXFR out of the file zone; one refused (a zone not served).
+	if rrs, rcode := transfer(t, netip.MustParseAddrPort(h.addr), axfrQuery("a.example."), nil); rcode != dns.RcodeSuccess || len(rrs) < 4 {
+		t.Fatalf("AXFR a.example.: %d, %d records", rcode, len(rrs))
+	}
+	if _, rcode := transfer(t, netip.MustParseAddrPort(h.addr), axfrQuery("other.example."), nil); rcode != dns.RcodeRefused {
+		t.Errorf("AXFR other.example.: rcode %d", rcode)
+	}
+	sc4 := scrape(t, url, nil)
+	if v := mustGet(t, sc4, "xdpns_xfrout_transfers_total", "type", "axfr"); v != 1 {
+		t.Errorf("AXFRs out %v", v)
+	}
+	if v := mustGet(t, sc4, "xdpns_xfrout_refused_total"); v != 1 {
+		t.Errorf("transfers refused %v", v)
+	}
+
+	// A reload that changes metrics.listen: restart to apply; the
+	// endpoint stays where it was.
+	writeFile(t, dir, "xdpns.yaml", conf(testenv.FreePort(t)))
+	if code, out, errOut := runCmd(t, "zone", "reload", "-s", filepath.Join(dir, "ctl.sock")); code != exitOK {
+		t.Fatalf("zone reload: exit %d\n%s%s", code, out, errOut)
+	}
+	h.waitLog(`msg="metrics settings changed; restart to apply them"`)
+	scrape(t, url, nil)
+
+	h.stop()
+	if _, err := http.Get(url); err == nil {
+		t.Error("metrics still answered after stop")
+	}
+}
+
+func axfrQuery(zone string) *dns.Msg {
+	m := new(dns.Msg)
+	m.SetAxfr(zone)
+	return m
+}
+
+// TestServeMetricsPortTaken: a metrics port already taken is logged and
+// serve goes on answering.
+func TestServeMetricsPortTaken(t *testing.T) {
+	dir := t.TempDir()
+	port, mport := testenv.FreePort(t), testenv.FreePort(t)
+	ln, err := net.Listen("tcp4", "127.0.0.1:"+strconv.Itoa(mport))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	writeFile(t, dir, "a.example.zone", zoneText("a.example.", 1, "203.0.113.10"))
+	cfg := writeFile(t, dir, "xdpns.yaml", fmt.Sprintf(`server: {listen: ["127.0.0.1:%d"], udp-sockets: 1}
+control: {socket: ""}
+metrics: {listen: "127.0.0.1:%d"}
+zones: [{name: a.example., file: a.example.zone}]
+`, port, mport))
+	h := startServe(t, cfg, port)
+	h.waitLog(`msg="metrics endpoint not available; serving without it" component=metrics`)
+	h.waitAnswer("www.a.example.", "203.0.113.10")
+}
+
+// TestServeMetricsBadConfig: serve refuses a bad metrics section with the
+// line.
+func TestServeMetricsBadConfig(t *testing.T) {
+	dir := t.TempDir()
+	cfg := writeFile(t, dir, "xdpns.yaml", "server: {listen: [\"127.0.0.1:5353\"]}\nmetrics:\n  listen: localhost:9153\n  path: /metrics\n")
+	code, _, stderr := runCmd(t, "serve", "-c", cfg)
+	for _, want := range []string{
+		cfg + `:3: metrics.listen: bad address "localhost:9153": "localhost" is not an IP address`,
+		cfg + `:4: unknown key "path" in metrics; valid keys: listen`,
+	} {
+		if code != exitFail || !strings.Contains(stderr, want) {
+			t.Errorf("exit %d, stderr lacks %q:\n%s", code, want, stderr)
+		}
+	}
+}
+
+// TestServeXDPMetrics: with XDP on a veth lab, the endpoint (on the
+// server's veth address, scraped from the client namespace) counts the
+// queries XDP answered by reason, the misses it passed, and agrees with
+// `xdpns xdp stats`.
+func TestServeXDPMetrics(t *testing.T) {
+	x := newXDPTest(t)
+	x.zoneFile("example.com.", 1, "203.0.113.10")
+	x.zoneFile("example.net.", 1, "198.51.100.10")
+	maddr := netip.AddrPortFrom(x.lab.Server4, 9153)
+	writeFile(t, x.dir, "xdpns.yaml", fmt.Sprintf(`server:
+  listen: ["%s:53", "[%s]:53"]
+  udp-sockets: 1
+control: {socket: ctl.sock}
+metrics: {listen: "%s"}
+xdp: {interfaces: [%s]}
+zones:
+%s`, x.lab.Server4, x.lab.Server6, maddr, x.lab.ServerIf, twoFileZones))
+	p := x.serve(2)
+	url := "http://" + maddr.String() + "/metrics"
+	before := scrape(t, url, x.lab.DialClient)
+	if v := mustGet(t, before, "xdpns_xdp_state", "state", "attached"); v != 1 {
+		t.Errorf("xdp state %v", v)
+	}
+	if v := mustGet(t, before, "xdpns_xdp_interface_info", "interface", x.lab.ServerIf, "mode", "native"); v != 1 {
+		t.Errorf("interface %v", v)
+	}
+	if v := mustGet(t, before, "xdpns_xdp_zones"); v != 2 {
+		t.Errorf("zones in XDP %v", v)
+	}
+	if len(before.Family("xdpns_xdp_packets_total").Samples) != len(loader.StatNames()) {
+		t.Errorf("packet counters %+v, want one per stat", before.Family("xdpns_xdp_packets_total").Samples)
+	}
+	ask := func(server netip.Addr, name string, rcode int) {
+		t.Helper()
+		m := new(dns.Msg)
+		m.SetQuestion(name, dns.TypeA)
+		r, err := exchangeVia(context.Background(), &dns.Client{Timeout: 2 * time.Second}, x.lab.DialClient, m, netip.AddrPortFrom(server, 53).String())
+		if err != nil || r.Rcode != rcode {
+			t.Fatalf("%s @%s: %v %v", name, server, r, err)
+		}
+	}
+	for range 3 {
+		ask(x.lab.Server4, "www.example.com.", dns.RcodeSuccess)
+	}
+	ask(x.lab.Server6, "www.example.net.", dns.RcodeSuccess)
+	ask(x.lab.Server4, "nosuch.example.com.", dns.RcodeNameError)
+	ask(x.lab.Server6, "www.example.org.", dns.RcodeRefused) // no zone: passed, Go answers
+	after := scrape(t, url, x.lab.DialClient)
+	for _, c := range []struct {
+		name   string
+		labels []string
+		delta  float64
+	}{
+		{"xdpns_xdp_packets_total", []string{"verdict", "tx", "reason", "answer"}, 4},
+		{"xdpns_xdp_packets_total", []string{"verdict", "tx", "reason", "nxdomain"}, 1},
+		{"xdpns_xdp_packets_total", []string{"verdict", "pass", "reason", "no_entry"}, 1},
+		{"xdpns_server_queries_total", []string{"transport", "udp"}, 1},
+		{"xdpns_server_udp_responses_total", nil, 1},
+	} {
+		if d := mustGet(t, after, c.name, c.labels...) - mustGet(t, before, c.name, c.labels...); d != c.delta {
+			t.Errorf("%s%q moved by %v, want %v", c.name, c.labels, d, c.delta)
+		}
+	}
+	// The same counters as `xdpns xdp stats` (no DNS query in between;
+	// the scrapes' own TCP packets are passed as pass__not_udp).
+	st := x.mustStats()
+	for _, name := range loader.StatNames() {
+		if name == "pass__not_udp" || name == "pass__not_ip" {
+			continue
+		}
+		verdict, reason, _ := strings.Cut(name, "__")
+		if v := mustGet(t, after, "xdpns_xdp_packets_total", "verdict", verdict, "reason", reason); v != float64(st.XDP.Counters[name]) {
+			t.Errorf("%s: metrics %v, xdp stats %d", name, v, st.XDP.Counters[name])
+		}
+	}
+	if d := mustGet(t, after, "xdpns_xdp_packets_total", "verdict", "pass", "reason", "not_udp") - mustGet(t, before, "xdpns_xdp_packets_total", "verdict", "pass", "reason", "not_udp"); d < 1 {
+		t.Errorf("the scrape's TCP packets were not passed: pass__not_udp +%v", d)
+	}
+	for _, c := range []struct {
+		name string
+		v    float64
+	}{{"xdpns_xdp_map_loads_total", float64(st.XDP.Loads)}, {"xdpns_xdp_map_updates_total", float64(st.XDP.Updates)}, {"xdpns_xdp_map_failures_total", 0}} {
+		if v := mustGet(t, after, c.name); v != c.v {
+			t.Errorf("%s %v, want %v", c.name, v, c.v)
+		}
+	}
+	x.stop(p)
+}
+
+// TestServeMetricsManyZones: 1,000 secondary zones and a file zone on one
+// page: a sample of each per-zone family for each zone, scraped while
+// the zones are transferred and once all are ok, each scrape quick.
+func TestServeMetricsManyZones(t *testing.T) {
+	const n = 1000
+	dir := t.TempDir()
+	port, mport := testenv.FreePort(t), testenv.FreePort(t)
+	primary := startLoopPrimary(t)
+	var b strings.Builder
+	fmt.Fprintf(&b, "server: {listen: [\"127.0.0.1:%d\"], udp-sockets: 1}\nxfr: {state-dir: \"\"}\ncontrol: {socket: \"\"}\nmetrics: {listen: \"127.0.0.1:%d\"}\nzones:\n  - {name: a.example., file: a.example.zone}\n", port, mport)
+	for i := range n {
+		name := fmt.Sprintf("z%d.example.", i)
+		primary.set(name, i+1, "192.0.2.1")
+		fmt.Fprintf(&b, "  - {name: %s, primaries: [\"%s\"]}\n", name, primary.addr)
+	}
+	writeFile(t, dir, "a.example.zone", zoneText("a.example.", 1, "203.0.113.10"))
+	h := startServe(t, writeFile(t, dir, "xdpns.yaml", b.String()), port)
+	h.waitLog(`msg="metrics endpoint listening"`)
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
+	var sc metrics.Scrape
+	var took time.Duration
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		start := time.Now()
+		sc = scrape(t, url, nil)
+		took = max(took, time.Since(start))
+		if len(sc.Family("xdpns_zone_state").Samples) != n+1 {
+			t.Fatalf("%d zone states, want %d", len(sc.Family("xdpns_zone_state").Samples), n+1)
+		}
+		if sc.Sum("xdpns_zone_state", "state", "ok") == n {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%v of %d zones ok after 30s", sc.Sum("xdpns_zone_state", "state", "ok"), n)
+		}
+	}
+	if took > 2*time.Second {
+		t.Errorf("a scrape of %d zones took %v", n, took)
+	}
+	for name, want := range map[string]int{
+		"xdpns_zone_serial": n + 1, "xdpns_zone_compiled": n + 1, "xdpns_zone_last_refresh_timestamp_seconds": n + 1,
+		"xdpns_zone_expire_seconds": n, "xdpns_zone_next_check_timestamp_seconds": n, "xdpns_zone_soa_queries_total": n,
+		"xdpns_zone_transfers_total": 2 * n, "xdpns_zone_checks_up_to_date_total": n, "xdpns_zone_check_failures_total": n,
+		"xdpns_zone_notifies_total": 2 * n,
+	} {
+		if got := len(sc.Family(name).Samples); got != want {
+			t.Errorf("%s: %d samples, want %d", name, got, want)
+		}
+	}
+	if v := mustGet(t, sc, "xdpns_zone_serial", "zone", "z999.example."); v != n {
+		t.Errorf("z999.example. serial %v", v)
+	}
+	if v := sc.Sum("xdpns_zone_transfers_total", "type", "axfr"); v != n {
+		t.Errorf("%v full transfers, want %d", v, n)
+	}
+	if v := mustGet(t, sc, "xdpns_zones_served"); v != n+1 {
+		t.Errorf("zones served %v", v)
+	}
+	t.Logf("slowest scrape %v", took)
+}
