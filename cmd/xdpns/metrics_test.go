@@ -20,6 +20,7 @@ import (
 	"github.com/xdpns/xdpns/loader"
 	"github.com/xdpns/xdpns/userspace/metrics"
 	"github.com/xdpns/xdpns/userspace/testenv"
+	"github.com/xdpns/xdpns/userspace/xfrout"
 )
 
 // metricLine is every line the endpoint may write, checked apart from
@@ -458,4 +459,29 @@ func TestServeMetricsManyZones(t *testing.T) {
 		t.Errorf("zones served %v", v)
 	}
 	t.Logf("slowest scrape %v", took)
+}
+
+// TestXfroutTotals: the transfers-out counters stay monotonic when a
+// reload replaces the xfrout.Server: the replaced one's counts are kept.
+func TestXfroutTotals(t *testing.T) {
+	var tot xfroutTotals
+	a, b := &xfrout.Server{}, &xfrout.Server{}
+	a.Stats.AXFR.Add(3)
+	a.Stats.NotifySent.Add(2)
+	if v := tot.read(a); v[0] != 3 || v[6] != 2 {
+		t.Fatalf("first %v", v)
+	}
+	a.Stats.AXFR.Add(1) // after the last scrape, before the swap
+	b.Stats.AXFR.Add(5)
+	b.Stats.Refused.Add(1)
+	if v := tot.read(b); v[0] != 9 || v[4] != 1 || v[6] != 2 {
+		t.Errorf("after the swap %v, want 9 AXFRs, 1 refused, 2 NOTIFYs", v)
+	}
+	b.Stats.AXFR.Add(1)
+	if v := tot.read(b); v[0] != 10 {
+		t.Errorf("then %v", v)
+	}
+	if v := tot.read(nil); v[0] != 10 {
+		t.Errorf("no server %v", v)
+	}
 }
