@@ -41,6 +41,7 @@ func TestZoneCommandsFileZones(t *testing.T) {
 	cfg := writeFile(t, dir, "xdpns.yaml", conf)
 	h := startServe(t, cfg, port)
 	h.waitAnswer("www.a.example.", "203.0.113.10")
+	h.waitLog("msg=serving ") // the control socket opens after the listeners
 
 	// The socket and its directory.
 	fi, err := os.Lstat(sock)
