@@ -241,12 +241,6 @@ func (s *Server) Close() error {
 	return nil
 }
 
-// batchConn is the part of ipv4.PacketConn and ipv6.PacketConn we use.
-type batchConn interface {
-	ReadBatch(ms []ipv4.Message, flags int) (int, error)
-	WriteBatch(ms []ipv4.Message, flags int) (int, error)
-}
-
 // pktinfo handles the local address of datagrams on a wildcard socket, so a
 // reply leaves from the address the query was sent to.
 type pktinfo interface {
@@ -276,31 +270,34 @@ func (v6info) parse(oob []byte) []byte {
 func (s *Server) serveUDP(c *net.UDPConn) {
 	defer s.wg.Done()
 	local := c.LocalAddr().(*net.UDPAddr)
-	var bc batchConn
 	var info pktinfo
-	if local.IP.To4() != nil {
-		p := ipv4.NewPacketConn(c)
-		bc = p
-		if local.IP.IsUnspecified() && p.SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true) == nil {
-			info = v4info{}
-		}
-	} else {
-		p := ipv6.NewPacketConn(c)
-		bc = v6batch{p}
-		if local.IP.IsUnspecified() && p.SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true) == nil {
+	if local.IP.IsUnspecified() {
+		// A wildcard socket: the reply must leave from the address the
+		// query was sent to, so ask for it with every datagram.
+		if local.IP.To4() != nil {
+			if ipv4.NewPacketConn(c).SetControlMessage(ipv4.FlagDst|ipv4.FlagInterface, true) == nil {
+				info = v4info{}
+			}
+		} else if ipv6.NewPacketConn(c).SetControlMessage(ipv6.FlagDst|ipv6.FlagInterface, true) == nil {
 			info = v6info{}
 		}
 	}
-	in := make([]ipv4.Message, batch)
-	out := make([]ipv4.Message, batch)
-	for i := range in {
-		in[i].Buffers = [][]byte{make([]byte, maxUDP)}
-		in[i].OOB = make([]byte, 128)
-		out[i].Buffers = [][]byte{make([]byte, 0, 65535)}
+	oobSize := 0
+	if info != nil {
+		oobSize = 128
+	}
+	mc, err := newMmsgConn(c, batch, maxUDP, oobSize)
+	if err != nil {
+		s.log.Error("udp socket", "err", err)
+		return
+	}
+	outBufs := make([][]byte, batch)
+	for i := range outBufs {
+		outBufs[i] = make([]byte, 0, 65535)
 	}
 	var scratch responder.Scratch
 	for {
-		n, err := bc.ReadBatch(in, 0)
+		n, err := mc.read()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) {
 				return
@@ -311,30 +308,28 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		s.Stats.UDPQueries.Add(uint64(n))
 		k := 0
 		for i := 0; i < n; i++ {
-			m := &in[i]
-			pkt := m.Buffers[0][:m.N]
+			pkt := mc.packet(i)
 			var resp []byte
 			switch {
 			case s.cfg.Notify != nil && isNotify(pkt):
-				resp = s.cfg.Notify(pkt, addrOf(m.Addr))
+				resp = s.cfg.Notify(pkt, mc.from(i))
 			case s.cfg.Signed != nil && wire.HasTSIG(pkt):
-				resp = s.cfg.Signed(pkt, addrOf(m.Addr), false)
+				resp = s.cfg.Signed(pkt, mc.from(i), false)
 			default:
-				resp = s.r.Respond(&scratch, out[k].Buffers[0][:0], pkt, false)
+				resp = s.r.Respond(&scratch, outBufs[k][:0], pkt, false)
 			}
 			if resp == nil {
 				continue
 			}
-			out[k].Buffers[0] = resp
-			out[k].Addr = m.Addr
-			out[k].OOB = nil
+			var oob []byte
 			if info != nil {
-				out[k].OOB = info.parse(m.OOB[:m.NN])
+				oob = info.parse(mc.control(i))
 			}
+			mc.reply(k, i, resp, oob)
 			k++
 		}
 		for sent := 0; sent < k; {
-			w, err := bc.WriteBatch(out[sent:k], 0)
+			w, err := mc.write(sent, k)
 			if err != nil {
 				if errors.Is(err, net.ErrClosed) {
 					return
@@ -345,6 +340,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			}
 			sent += w
 		}
+		mc.release(k)
 		s.Stats.UDPResponses.Add(uint64(k))
 	}
 }
@@ -360,15 +356,6 @@ func addrOf(a net.Addr) netip.Addr {
 	}
 	addr, _ := netip.AddrFromSlice(ip)
 	return addr.Unmap()
-}
-
-type v6batch struct{ p *ipv6.PacketConn }
-
-func (b v6batch) ReadBatch(ms []ipv4.Message, flags int) (int, error) {
-	return b.p.ReadBatch(ms, flags)
-}
-func (b v6batch) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
-	return b.p.WriteBatch(ms, flags)
 }
 
 func (s *Server) serveTCP(ln net.Listener) {
