@@ -94,6 +94,20 @@ func (m *Map[V]) Range(fn func(k string, v V) bool) {
 	}
 }
 
+// Shards is how many shards m has. RangeShard(i) for every i below it
+// visits each entry once: shards are disjoint, so goroutines may range over
+// different ones at the same time.
+func (m *Map[V]) Shards() int { return len(m.shards) }
+
+// RangeShard calls fn for every entry of shard i until it returns false.
+func (m *Map[V]) RangeShard(i int, fn func(k string, v V) bool) {
+	for k, v := range m.shards[i] {
+		if !fn(k, v) {
+			return
+		}
+	}
+}
+
 // Editor builds a new version of a map. It is not safe for concurrent use;
 // the map it came from stays unchanged and usable.
 type Editor[V any] struct {

@@ -273,14 +273,9 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 	if err := checkCNAMEs(origin, nodes, rrs, where); err != nil {
 		return nil, warns, err
 	}
-	var scratch []byte
 	for _, list := range [][]*building{n3, slices.Collect(maps.Values(nodes))} {
-		for _, b := range list {
-			var err error
-			if b.node.data, scratch, err = encodeSets(b.sets, scratch); err != nil {
-				return nil, warns, err
-			}
-			b.sets = nil // the records may go now
+		if err := encodeAll(list); err != nil {
+			return nil, warns, err
 		}
 	}
 	if err := z.index(nodes, opt); err != nil {
@@ -409,29 +404,42 @@ func (z *Zone) index(built map[string]*building, opt Options) error {
 			}
 		}
 	}
-	b.Range(func(name string, n *Node) bool {
+	m := b.Map()
+	// Flags and child counts, then what lies below a cut (which reads the
+	// flags of ancestors): on every CPU for large zones, each worker on
+	// its own shards. A node's flags are written by the worker that has the
+	// node; its parent's child count is an atomic add.
+	eachParallel(m, func(name string, n *Node) {
 		n.Flags = nodeFlags(z.Origin, n)
 		if name != z.Origin {
-			get(parent(name)).kids++
+			p, _ := m.Get(parent(name))
+			atomic.AddUint32(&p.kids, 1)
 		}
-		return true
 	})
-	// BelowCut: names under a delegation or under a DNAME owner.
-	b.Range(func(name string, n *Node) bool {
-		if belowCut(z.Origin, name, get) {
-			n.Flags |= BelowCut
+	var mu sync.Mutex
+	var below []*Node
+	eachParallelBatch(m, func(name string, n *Node, local *indexLocal) {
+		if belowCut(z.Origin, name, func(s string) *Node { p, _ := m.Get(s); return p }) {
+			local.below = append(local.below, n)
 		}
 		if n.HasType(dns.TypeNSEC) {
-			z.nsec = append(z.nsec, name)
+			local.nsec = append(local.nsec, name)
 		}
-		return true
+	}, func(local *indexLocal) {
+		mu.Lock()
+		below = append(below, local.below...)
+		z.nsec = append(z.nsec, local.nsec...)
+		mu.Unlock()
 	})
+	for _, n := range below {
+		n.Flags |= BelowCut
+	}
 	sortCanonical(z.nsec)
 	for _, name := range z.nsec {
 		z.nsecKeys = append(z.nsecKeys, SortKey(nil, name))
 	}
 	sort.Slice(z.n3, func(i, j int) bool { return z.n3[i].hash < z.n3[j].hash })
-	z.nodes = b.Map()
+	z.nodes = m
 	if z.Node(z.Origin) == nil {
 		return ErrNoSOA
 	}
