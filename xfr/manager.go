@@ -557,7 +557,7 @@ func (zs *zoneState) check(ctx context.Context) {
 		// below the refresh otherwise): its copy, or BIND's idea of it
 		// (BIND sends a primary zone's SOA expire), lapses before our next
 		// refresh. Ask again before ours lapses: it may be fresh by then.
-		nextIn = max(expireIn*9/10, tmr.RefreshMin)
+		nextIn = tmr.jitter(max(expireIn*9/10, tmr.RefreshMin))
 	}
 	zs.tm.NextCheck = now.Add(nextIn)
 	zs.tm.ExpireAt = now.Add(expireIn)

@@ -55,7 +55,7 @@ func (d *daemon) metricsRegistry() *metrics.Registry {
 	reg.Register(d.collectXDP)
 	reg.Register(d.collectZones)
 	out := &xfroutTotals{}
-	reg.Register(func(w *metrics.Writer) { out.collect(w, d.out.Load()) })
+	reg.Register(func(w *metrics.Writer) { out.collect(w, d.out.Load) })
 	return &reg
 }
 
@@ -294,8 +294,16 @@ func xfroutValues(s *xfrout.Server) (v [9]uint64) {
 }
 
 func (t *xfroutTotals) read(cur *xfrout.Server) [9]uint64 {
+	return t.readFrom(func() *xfrout.Server { return cur })
+}
+
+// readFrom takes the current server under the lock: two scrapes racing a
+// reload must not see the servers in opposite orders, or the replaced
+// one's counts would be added to base twice.
+func (t *xfroutTotals) readFrom(load func() *xfrout.Server) [9]uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	cur := load()
 	if cur != t.last {
 		old := xfroutValues(t.last)
 		for i := range t.base {
@@ -310,8 +318,8 @@ func (t *xfroutTotals) read(cur *xfrout.Server) [9]uint64 {
 	return v
 }
 
-func (t *xfroutTotals) collect(w *metrics.Writer, cur *xfrout.Server) {
-	v := t.read(cur)
+func (t *xfroutTotals) collect(w *metrics.Writer, load func() *xfrout.Server) {
+	v := t.readFrom(load)
 	w.Family("xdpns_xfrout_transfers_total", metrics.Counter, "Transfers answered to downstream secondaries: axfr; ixfr (differences), ixfr_full (the whole zone), ixfr_current (our SOA alone: up to date).")
 	w.Uint("xdpns_xfrout_transfers_total", v[0], "type", "axfr")
 	w.Uint("xdpns_xfrout_transfers_total", v[1], "type", "ixfr")

@@ -34,7 +34,9 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err == nil {
-			err = pprof.StartCPUProfile(f)
+			if err = pprof.StartCPUProfile(f); err != nil {
+				f.Close()
+			}
 		}
 		if err != nil {
 			log.Error("cpu profile", "err", err)

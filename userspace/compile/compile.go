@@ -616,13 +616,17 @@ func buildParallel(z *zone.Zone, c *compiler, workers int, put func(*Entry) erro
 	out := make(chan batch, 2*workers)
 	stop := make(chan struct{})
 	comps := make([]*compiler, workers)
-	var wg sync.WaitGroup
-	for w := range workers {
+	for w := range comps {
+		// All before any goroutine starts: an error here leaves none
+		// waiting to send.
 		wc, err := newCompiler(z, c.zoneTypes)
 		if err != nil {
 			return err
 		}
 		comps[w] = wc
+	}
+	var wg sync.WaitGroup
+	for _, wc := range comps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -328,6 +328,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			mc.reply(k, i, resp, oob)
 			k++
 		}
+		dropped := 0
 		for sent := 0; sent < k; {
 			w, err := mc.write(sent, k)
 			if err != nil {
@@ -336,12 +337,13 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 				}
 				s.log.Debug("udp write", "err", err)
 				sent++ // drop the datagram that failed, keep the rest
+				dropped++
 				continue
 			}
 			sent += w
 		}
 		mc.release(k)
-		s.Stats.UDPResponses.Add(uint64(k))
+		s.Stats.UDPResponses.Add(uint64(k - dropped))
 	}
 }
 
