@@ -177,12 +177,27 @@ func startServer(ctx context.Context, k kind, idx int, o *options, g *group) (sr
 		}
 	}
 	srv.setup.load = time.Since(t0)
+	if g.names >= xdpnsPublishFirst {
+		// Resident memory once settled, for every server alike: xdpns
+		// hands what a bulk load freed back to the kernel 2 s after
+		// compiling; a reading at the instant of readiness shows the
+		// load's garbage, not what the server keeps.
+		select {
+		case <-ctx.Done():
+			return srv, ctx.Err()
+		case <-time.After(rssSettle):
+		}
+	}
 	srv.setup.rss = lab.TreeMemory(srv.proc.Pid()).RSS
 	if srv.stats != nil {
 		srv.setup.mapBytes = progMapBytes(srv.progID)
 	}
 	return srv, nil
 }
+
+// rssSettle is how long after a large zone is ready its server's memory is
+// read.
+const rssSettle = 4 * time.Second
 
 // checkXDP waits until a program is attached to the server end in the mode
 // the kind asks for, and opens xdpns's counters.
