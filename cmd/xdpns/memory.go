@@ -25,7 +25,7 @@ func (m *memTrim) soon() {
 	if !m.pending.CompareAndSwap(false, true) {
 		return
 	}
-	time.AfterFunc(2*time.Second, func() {
+	time.AfterFunc(500*time.Millisecond, func() {
 		m.pending.Store(false)
 		debug.FreeOSMemory()
 	})

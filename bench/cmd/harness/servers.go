@@ -179,8 +179,9 @@ func startServer(ctx context.Context, k kind, idx int, o *options, g *group) (sr
 	srv.setup.load = time.Since(t0)
 	if g.names >= xdpnsPublishFirst {
 		// Resident memory once settled, for every server alike: xdpns
-		// hands what a bulk load freed back to the kernel 2 s after
-		// compiling; a reading at the instant of readiness shows the
+		// hands what a bulk load freed back to the kernel soon after
+		// compiling (a full collection: seconds for a 1M-name zone on one
+		// CPU); a reading at the instant of readiness shows the
 		// load's garbage, not what the server keeps.
 		select {
 		case <-ctx.Done():
@@ -197,7 +198,7 @@ func startServer(ctx context.Context, k kind, idx int, o *options, g *group) (sr
 
 // rssSettle is how long after a large zone is ready its server's memory is
 // read.
-const rssSettle = 4 * time.Second
+const rssSettle = 8 * time.Second
 
 // checkXDP waits until a program is attached to the server end in the mode
 // the kind asks for, and opens xdpns's counters.
