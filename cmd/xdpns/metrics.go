@@ -3,7 +3,6 @@ package main
 import (
 	"os"
 	"runtime"
-	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -61,28 +60,6 @@ func (d *daemon) metricsRegistry() *metrics.Registry {
 
 // processStart stands for the start of the process.
 var processStart = time.Now()
-
-// buildInfo is the version and the VCS revision the binary was built from.
-func buildInfo() (ver, rev string) {
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		dirty := false
-		for _, kv := range bi.Settings {
-			switch kv.Key {
-			case "vcs.revision":
-				rev = kv.Value
-			case "vcs.modified":
-				dirty = kv.Value == "true"
-			}
-		}
-		if len(rev) > 12 {
-			rev = rev[:12]
-		}
-		if rev != "" && dirty {
-			rev += "-dirty"
-		}
-	}
-	return version, rev
-}
 
 func collectProcess(w *metrics.Writer) {
 	ver, rev := buildInfo()

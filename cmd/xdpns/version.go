@@ -10,9 +10,19 @@ import (
 var version = "dev"
 
 func versionString() string {
-	s := "xdpns " + version
-	rev, dirty := "", false
+	ver, rev := buildInfo()
+	s := "xdpns " + ver
+	if rev != "" {
+		s += " (" + rev + ")"
+	}
+	return s + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+}
+
+// buildInfo is the version and the VCS revision the binary was built from
+// (12 hex digits, "-dirty" when built from a modified tree).
+func buildInfo() (ver, rev string) {
 	if bi, ok := debug.ReadBuildInfo(); ok {
+		dirty := false
 		for _, kv := range bi.Settings {
 			switch kv.Key {
 			case "vcs.revision":
@@ -21,18 +31,14 @@ func versionString() string {
 				dirty = kv.Value == "true"
 			}
 		}
-	}
-	if len(rev) > 12 {
-		rev = rev[:12]
-	}
-	if rev != "" {
-		s += " (" + rev
-		if dirty {
-			s += "-dirty"
+		if len(rev) > 12 {
+			rev = rev[:12]
 		}
-		s += ")"
+		if rev != "" && dirty {
+			rev += "-dirty"
+		}
 	}
-	return s + " " + runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH
+	return version, rev
 }
 
 func cmdVersion(_ context.Context, e *env, args []string) int {
