@@ -181,7 +181,7 @@ int xdpns_answer(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	struct index_key key;
-	struct index_val *iv;
+	struct index_val *iv, *iv2;
 	struct answer *a;
 	void *index, *store;
 	__u32 *gen, g;
@@ -252,6 +252,23 @@ int xdpns_answer(struct xdp_md *ctx)
 		want = 0;
 		key.hash = name_hash_type(reload(s->q.name_hash), want);
 		iv = bpf_map_lookup_elem(index, &key);
+		/* Before answering from the default entry or the proof, ask
+		 * once more for what was missing: the kernel replaces a
+		 * hash map element by adding the new one at the bucket's head
+		 * and unlinking the old, so a lookup that passed the head
+		 * before the first and reaches the old one's place after the
+		 * second misses a key that is there all along (an update of
+		 * this very name). Found by TestUpdatesUnderLoad: one NODATA
+		 * for an A record being replaced, in 159k queries. */
+		key.hash = name_hash_type(reload(s->q.name_hash), qtype);
+		if ((iv2 = bpf_map_lookup_elem(index, &key))) {
+			iv = iv2;
+			want = qtype;
+		} else {
+			key.hash = name_hash_type(reload(s->q.name_hash), 0);
+			if (!iv)
+				iv = bpf_map_lookup_elem(index, &key);
+		}
 		if (!iv && qtype_nxdable(qtype)) {
 			long found = nxd_find(g, dnssec_ok);
 			__u32 block = (__u32)found >> REF_BLOCK_SHIFT;
