@@ -64,6 +64,9 @@ func TestAXFR(t *testing.T) {
 		t.Errorf("%d bytes on the wire for %d uncompressed: compression off?", total, uncompressed)
 	}
 	t.Logf("%d records in %d messages, %d bytes (%d uncompressed)", len(rrs), len(raws), total, uncompressed)
+	// Counted when the server has written the last message, which can be
+	// after the client has read it.
+	waitFor(t, "Stats.AXFR = 2", func() bool { return ts.x.Stats.AXFR.Load() >= 2 })
 	if got := ts.x.Stats.AXFR.Load(); got != 2 {
 		t.Errorf("Stats.AXFR = %d, want 2", got)
 	}
@@ -212,6 +215,7 @@ func TestTSIG(t *testing.T) {
 			}
 		})
 	}
+	waitFor(t, "Stats.Refused = 6", func() bool { return ts.x.Stats.Refused.Load() >= 6 })
 	if got := ts.x.Stats.Refused.Load(); got != 6 {
 		t.Errorf("Stats.Refused = %d, want 6", got)
 	}
@@ -370,6 +374,7 @@ func TestIXFR(t *testing.T) {
 		got := applyIXFR(t, zones[from].Records(), rrs[:len(rrs)-1])
 		sameSet(t, "zone after IXFR", got, cur.Records())
 	}
+	waitFor(t, "Stats.IXFRIncremental = 3", func() bool { return ts.x.Stats.IXFRIncremental.Load() >= 3 })
 	if got := ts.x.Stats.IXFRIncremental.Load(); got != 3 {
 		t.Errorf("Stats.IXFRIncremental = %d, want 3", got)
 	}
