@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/miekg/dns"
 
@@ -712,21 +713,31 @@ func addDep(deps *shardmap.Editor[[]string], target, source string) {
 // body (or first part) per QNAME length.
 func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) func(*Entry) error {
 	return func(e *Entry) error {
-		k := string(key(nil, e.Name, e.Type, e.DO))
 		b := &e.Body
 		v := val{an: b.An, ns: b.Ns, ar: b.Ar, rcode: b.Rcode, aa: b.AA, answer: e.Kind, nxd: e.NXD}
 		switch {
 		case e.Negative && b.Tail != nil:
 			v.kind, v.bytes, v.ns = valSignedNeg, b.Tail, b.TailNs
 		case e.Negative:
-			ents.Set(k, val{kind: valNeg, answer: e.Kind, nxd: e.NXD})
+			ents.Set(string(key(nil, e.Name, e.Type, e.DO)), val{kind: valNeg, answer: e.Kind, nxd: e.NXD})
 			return nil
 		default:
 			v.bytes = b.Bytes
 		}
+		var k string
 		if s, ok := intern[string(v.bytes)]; ok {
 			v.bytes = s
+			k = string(key(nil, e.Name, e.Type, e.DO))
 		} else {
+			// A body first seen: one allocation for the key and the
+			// body behind it, so that a lookup, which compares the
+			// key, has the body in the same or the next cache line
+			// (a large table's lookups are cache misses). Never
+			// written again, so the string may share the bytes.
+			kb := key(make([]byte, 0, len(e.Name)+3+len(v.bytes)), e.Name, e.Type, e.DO)
+			n := len(kb)
+			kb = append(kb, v.bytes...)
+			k, v.bytes = unsafe.String(&kb[0], n), kb[n:len(kb):len(kb)]
 			intern[string(v.bytes)] = v.bytes
 		}
 		ents.Set(k, v)
