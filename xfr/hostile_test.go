@@ -289,6 +289,11 @@ func TestHostilePrimary(t *testing.T) {
 			m.SetRcode(q, dns.RcodeServerFailure)
 			_ = w.WriteMsg(m)
 		}, "primary answered SERVFAIL"},
+		{"record without data", 11, with(11, func(rrs []dns.RR) []dns.RR {
+			// An A with RDLENGTH 0 unpacks (dynamic update style); the
+			// zone must refuse it rather than serve an empty address.
+			return append(rrs, &dns.A{Hdr: dns.RR_Header{Name: "empty.example.test.", Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 300}})
+		}), "record without data"},
 		{"class CH record", 11, with(11, func(rrs []dns.RR) []dns.RR {
 			r := rr(t, "ch.example.test. 300 CH TXT x")
 			return append(rrs, r)

@@ -2,6 +2,7 @@ package zone
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"slices"
 
@@ -64,8 +65,29 @@ func appendRdata(b []byte, rr dns.RR) ([]byte, error) {
 	}
 	// PackRR wrote name, type, class, TTL, rdlength, rdata; keep the last two.
 	rd := b[start+nameLen+8 : start+end]
+	// What is stored must read back (Node.record): miekg/dns packs some
+	// records it cannot unpack, e.g. an SOA with no rdata ("@ SOA" in a
+	// zone file, as dynamic updates write it; or the same in a transfer).
+	// Such a record is refused here, at load, not met at serving time.
+	if len(rd) == 2 && !mayBeEmpty(rr) {
+		return b[:start], &RRError{RR: rr, Err: errors.New("record without data")}
+	}
+	hdr := dns.RR_Header{Name: h.Name, Rrtype: h.Rrtype, Class: h.Class, Ttl: h.Ttl, Rdlength: uint16(len(rd) - 2)}
+	if _, _, err := dns.UnpackRRWithHeader(hdr, rd[2:], 0); err != nil {
+		return b[:start], &RRError{RR: rr, Err: fmt.Errorf("incomplete record data (%v)", err)}
+	}
 	copy(b[start:], rd)
 	return b[:start+len(rd)], nil
+}
+
+// mayBeEmpty reports whether rr may have no rdata at all: an unknown type
+// written as "\# 0" (RFC 3597), NULL, or an APL with no items (RFC 3123).
+func mayBeEmpty(rr dns.RR) bool {
+	if _, ok := rr.(*dns.RFC3597); ok {
+		return true
+	}
+	t := rr.Header().Rrtype
+	return t == dns.TypeNULL || t == dns.TypeAPL
 }
 
 // setAt describes the RRset whose header starts at off.

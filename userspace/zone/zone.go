@@ -275,6 +275,12 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 	}
 	for _, list := range [][]*building{n3, slices.Collect(maps.Values(nodes))} {
 		if err := encodeAll(list); err != nil {
+			var re *RRError
+			if errors.As(err, &re) && re.RR != nil && re.Pos == "" {
+				if i := indexOf(rrs, re.RR); i >= 0 { // only on error: a linear search
+					re.Pos = where(i)
+				}
+			}
 			return nil, warns, err
 		}
 	}
