@@ -39,7 +39,7 @@ func ParseMode(s string) (Mode, error) {
 }
 
 // ErrNotPermitted: the process may not load or attach XDP programs (no
-// CAP_BPF/CAP_NET_ADMIN, e.g. in a container). Callers log it and serve from
+// CAP_BPF/CAP_NET_ADMIN/CAP_PERFMON, e.g. in a container). Callers log it and serve from
 // userspace alone: the same answers, slower.
 var ErrNotPermitted = errors.New("xdp not permitted")
 

@@ -129,7 +129,7 @@ func checkBPFFS(dir string) error {
 // newFastPath loads the program for cfg, adopting pinned maps when
 // xdp.pin is set; it attaches nothing yet. It returns nil and the status
 // to report when XDP is off: not configured, not permitted (a container
-// without CAP_BPF/CAP_NET_ADMIN), or failed. The daemon then serves from
+// without CAP_BPF/CAP_NET_ADMIN/CAP_PERFMON), or failed. The daemon then serves from
 // userspace only: the same answers, slower.
 func newFastPath(cfg *config.Config, log *slog.Logger) (*fastPath, xdpStatus) {
 	xc := cfg.XDP
@@ -163,7 +163,7 @@ func newFastPath(cfg *config.Config, log *slog.Logger) (*fastPath, xdpStatus) {
 	}
 	switch {
 	case errors.Is(err, loader.ErrNotPermitted):
-		log.Warn("XDP is not permitted here (needs root, or CAP_BPF and CAP_NET_ADMIN); serving from userspace only: the same answers, slower", "err", err)
+		log.Warn("XDP is not permitted here (needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON); serving from userspace only: the same answers, slower", "err", err)
 		return off("not permitted", err)
 	case err != nil:
 		log.Error("XDP not started; serving from userspace only", "err", err)

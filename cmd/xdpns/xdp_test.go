@@ -615,7 +615,7 @@ zones:
 	if st.XDP.State != "not permitted" || !strings.Contains(st.XDP.Reason, "xdp not permitted") {
 		t.Errorf("xdp %+v", st.XDP)
 	}
-	if !strings.Contains(p.Output(), "XDP is not permitted here (needs root, or CAP_BPF and CAP_NET_ADMIN); serving from userspace only") {
+	if !strings.Contains(p.Output(), "XDP is not permitted here (needs root, or CAP_BPF, CAP_NET_ADMIN and CAP_PERFMON); serving from userspace only") {
 		t.Errorf("log:\n%s", p.Output())
 	}
 	m := new(dns.Msg)
