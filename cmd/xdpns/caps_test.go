@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"os"
-	"os/user"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -95,22 +94,10 @@ func newCapsTest(t *testing.T) *capsTest {
 	x := newXDPTest(t)
 	testenv.RequireBinary(t, "setpriv")
 	testenv.RequireBinary(t, "dig")
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Fatalf("user nobody: %v", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
-	// t.TempDir is 0700 root: a directory of our own, where nobody creates
-	// the control socket.
-	dir, err := os.MkdirTemp("", "xdpns-caps-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	uid, gid := userIDs(t, "nobody")
+	// A directory of our own (t.TempDir is 0700 root), where nobody
+	// creates the control socket.
+	dir := openTempDir(t, "xdpns-caps-")
 	if err := os.Chown(dir, uid, gid); err != nil {
 		t.Fatal(err)
 	}

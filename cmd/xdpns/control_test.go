@@ -91,16 +91,11 @@ func TestControlAuthorize(t *testing.T) {
 // primary group or by a supplementary one.
 func TestControlPeerCred(t *testing.T) {
 	testenv.RequireRoot(t)
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Fatalf("user nobody: %v", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	ngid, _ := strconv.Atoi(nobody.Gid)
+	uid, ngid := userIDs(t, "nobody")
 	// control.group: a group nobody is not in.
 	var g *user.Group
 	for _, name := range []string{"daemon", "bin", "sys", "adm", "users"} {
-		if gg, err := user.LookupGroup(name); err == nil && gg.Gid != "0" && gg.Gid != nobody.Gid {
+		if gg, err := user.LookupGroup(name); err == nil && gg.Gid != "0" && gg.Gid != strconv.Itoa(ngid) {
 			g = gg
 			break
 		}
@@ -112,14 +107,7 @@ func TestControlPeerCred(t *testing.T) {
 
 	// nobody must reach the binary and the socket: a directory of our own
 	// under /tmp, 0755 (t.TempDir is 0700).
-	dir, err := os.MkdirTemp("", "xdpns-ctl-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := openTempDir(t, "xdpns-ctl-")
 	bin := copySelf(t, dir)
 	sock := filepath.Join(dir, "control.sock")
 	port := freePort(t)
@@ -189,6 +177,34 @@ func TestControlPeerCred(t *testing.T) {
 	}
 }
 
+// openTempDir returns a new directory under /tmp, mode 0755, removed at
+// cleanup: other users (tests run xdpns as nobody) can reach what is in it,
+// which t.TempDir (0700) does not allow.
+func openTempDir(t *testing.T, prefix string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// userIDs returns the uid and primary gid of a local user.
+func userIDs(t *testing.T, name string) (uid, gid int) {
+	t.Helper()
+	u, err := user.Lookup(name)
+	if err != nil {
+		t.Fatalf("user %s: %v", name, err)
+	}
+	uid, _ = strconv.Atoi(u.Uid)
+	gid, _ = strconv.Atoi(u.Gid)
+	return uid, gid
+}
+
 // copySelf copies the test binary (which runs xdpns with envRunMain=1) into
 // dir, mode 0755, for running it as another user.
 func copySelf(t *testing.T, dir string) string {
@@ -223,27 +239,10 @@ func copySelf(t *testing.T, dir string) string {
 // may.
 func TestControlServerUser(t *testing.T) {
 	testenv.RequireRoot(t)
-	nobody, err := user.Lookup("nobody")
-	if err != nil {
-		t.Fatalf("user nobody: %v", err)
-	}
-	uid, _ := strconv.Atoi(nobody.Uid)
-	gid, _ := strconv.Atoi(nobody.Gid)
-	other, err := user.Lookup("daemon")
-	if err != nil {
-		t.Fatalf("user daemon: %v", err)
-	}
-	ouid, _ := strconv.Atoi(other.Uid)
-	ogid, _ := strconv.Atoi(other.Gid)
+	uid, gid := userIDs(t, "nobody")
+	ouid, ogid := userIDs(t, "daemon")
 
-	dir, err := os.MkdirTemp("", "xdpns-ctl-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := openTempDir(t, "xdpns-ctl-")
 	bin := copySelf(t, dir)
 	run := filepath.Join(dir, "run") // the server's, where it creates its socket
 	if err := os.Mkdir(run, 0o755); err != nil {
