@@ -57,18 +57,7 @@ func StartKnotSecondary(t testing.TB, cfg KnotSecondaryConfig) *KnotSecondary {
 		k.Port = FreePort(t)
 	}
 	var c strings.Builder
-	fmt.Fprintf(&c, `server:
-    rundir: "%[1]s"
-    pidfile: "%[1]s/knot.pid"
-    listen: 127.0.0.1@%[2]d
-database:
-    storage: "%[1]s/db"
-control:
-    listen: "%[1]s/knot.sock"
-log:
-  - target: stderr
-    any: info
-`, k.Dir, k.Port)
+	c.WriteString(knotServerConf(k.Dir, k.Port))
 	// One remote (and one NOTIFY ACL) per key: knotd ties a key to a remote.
 	keys := map[string]*Key{}
 	for _, z := range cfg.Zones {

@@ -43,22 +43,12 @@ func StartKnot(t testing.TB, cfg KnotConfig) *Knot {
 	bins := Need(t, "knotd", "knotc")
 	k := &Knot{t: t, bins: bins, Dir: t.TempDir(), Port: FreePort(t), log: &lockedBuffer{}, zones: cfg.Zones}
 	var c strings.Builder
-	fmt.Fprintf(&c, `server:
-    rundir: "%[1]s"
-    pidfile: "%[1]s/knot.pid"
-    listen: 127.0.0.1@%[2]d
-database:
-    storage: "%[1]s/db"
-control:
-    listen: "%[1]s/knot.sock"
-log:
-  - target: stderr
-    any: info
-acl:
+	c.WriteString(knotServerConf(k.Dir, k.Port))
+	c.WriteString(`acl:
   - id: local
     address: 127.0.0.1
     action: transfer
-`, k.Dir, k.Port)
+`)
 	notify := ""
 	if cfg.NotifyPort != 0 {
 		fmt.Fprintf(&c, "remote:\n  - id: secondary\n    address: 127.0.0.1@%d\n", cfg.NotifyPort)
@@ -113,6 +103,23 @@ zone:
 }
 
 func (k *Knot) conf() string { return filepath.Join(k.Dir, "knot.conf") }
+
+// knotServerConf is the start of a knotd configuration that keeps
+// everything in dir and listens on 127.0.0.1@port, logging to stderr.
+func knotServerConf(dir string, port int) string {
+	return fmt.Sprintf(`server:
+    rundir: "%[1]s"
+    pidfile: "%[1]s/knot.pid"
+    listen: 127.0.0.1@%[2]d
+database:
+    storage: "%[1]s/db"
+control:
+    listen: "%[1]s/knot.sock"
+log:
+  - target: stderr
+    any: info
+`, dir, port)
+}
 
 // Addr is where knotd listens (UDP and TCP).
 func (k *Knot) Addr() netip.AddrPort {
