@@ -520,13 +520,33 @@ func wireName(name string) ([]byte, error) {
 // fields are spelled out rather than a wire.Body so that a value stays 40
 // bytes: a table holds several per name.
 type val struct {
-	bytes      []byte
+	// The body, as a pointer and a length rather than a slice: 24 bytes
+	// a value instead of 40, so more of a large table's map slots share
+	// a cache line. See bytes and setBytes.
+	body       *byte
+	n          uint32
 	an, ns, ar uint16
 	rcode      uint8
 	aa         bool
 	kind       uint8
 	answer     answer.Kind // for Each
 	nxd        bool        // Entry.NXD
+}
+
+// bytes is v's body.
+func (v *val) bytes() []byte {
+	if v.body == nil {
+		return nil
+	}
+	return unsafe.Slice(v.body, v.n)
+}
+
+// setBytes makes b v's body; b is never written afterwards.
+func (v *val) setBytes(b []byte) {
+	v.body, v.n = nil, uint32(len(b))
+	if len(b) > 0 {
+		v.body = &b[0]
+	}
 }
 
 const (
@@ -715,18 +735,19 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 	return func(e *Entry) error {
 		b := &e.Body
 		v := val{an: b.An, ns: b.Ns, ar: b.Ar, rcode: b.Rcode, aa: b.AA, answer: e.Kind, nxd: e.NXD}
+		var body []byte
 		switch {
 		case e.Negative && b.Tail != nil:
-			v.kind, v.bytes, v.ns = valSignedNeg, b.Tail, b.TailNs
+			v.kind, body, v.ns = valSignedNeg, b.Tail, b.TailNs
 		case e.Negative:
 			ents.Set(string(key(nil, e.Name, e.Type, e.DO)), val{kind: valNeg, answer: e.Kind, nxd: e.NXD})
 			return nil
 		default:
-			v.bytes = b.Bytes
+			body = b.Bytes
 		}
 		var k string
-		if s, ok := intern[string(v.bytes)]; ok {
-			v.bytes = s
+		if s, ok := intern[string(body)]; ok {
+			body = s
 			k = string(key(nil, e.Name, e.Type, e.DO))
 		} else {
 			// A body first seen: one allocation for the key and the
@@ -734,12 +755,13 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 			// key, has the body in the same or the next cache line
 			// (a large table's lookups are cache misses). Never
 			// written again, so the string may share the bytes.
-			kb := key(make([]byte, 0, len(e.Name)+3+len(v.bytes)), e.Name, e.Type, e.DO)
+			kb := key(make([]byte, 0, len(e.Name)+3+len(body)), e.Name, e.Type, e.DO)
 			n := len(kb)
-			kb = append(kb, v.bytes...)
-			k, v.bytes = unsafe.String(&kb[0], n), kb[n:len(kb):len(kb)]
-			intern[string(v.bytes)] = v.bytes
+			kb = append(kb, body...)
+			k, body = unsafe.String(&kb[0], n), kb[n:len(kb):len(kb)]
+			intern[string(body)] = body
 		}
+		v.setBytes(body)
 		ents.Set(k, v)
 		return nil
 	}
@@ -811,10 +833,10 @@ func (t *Table) Lookup(qkey []byte, do bool) (wire.Body, bool) {
 	case valSignedNeg:
 		b := t.neg[len(qkey)-2+SignedKey]
 		b.Ns += v.ns
-		b.Tail, b.TailNs = v.bytes, v.ns
+		b.Tail, b.TailNs = v.bytes(), v.ns
 		return b, true
 	}
-	return wire.Body{Rcode: v.rcode, AA: v.aa, An: v.an, Ns: v.ns, Ar: v.ar, Bytes: v.bytes}, true
+	return wire.Body{Rcode: v.rcode, AA: v.aa, An: v.an, Ns: v.ns, Ar: v.ar, Bytes: v.bytes()}, true
 }
 
 // NXDable reports whether a query of this QTYPE for a name that does not
