@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/testenv"
 )
 
 // fakePrimary is an in-process primary on 127.0.0.1 (UDP and TCP on one
@@ -59,34 +61,7 @@ func (f *fakePrimary) queries() []seenQuery {
 func startFake(t *testing.T) *fakePrimary {
 	t.Helper()
 	f := &fakePrimary{}
-	var l net.Listener
-	var pc net.PacketConn
-	for range 20 {
-		var err error
-		l, err = net.Listen("tcp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		pc, err = net.ListenPacket("udp4", l.Addr().String())
-		if err == nil {
-			break
-		}
-		l.Close()
-		l = nil
-	}
-	if l == nil {
-		t.Fatal("no port free for UDP and TCP")
-	}
-	f.addr = netip.MustParseAddrPort(l.Addr().String())
-	h := dns.HandlerFunc(f.serve)
-	tcp := &dns.Server{Listener: l, Handler: h}
-	udp := &dns.Server{PacketConn: pc, Handler: h}
-	go tcp.ActivateAndServe()
-	go udp.ActivateAndServe()
-	t.Cleanup(func() {
-		_ = tcp.Shutdown()
-		_ = udp.Shutdown()
-	})
+	f.addr = testenv.ServeDNS(t, dns.HandlerFunc(f.serve), nil)
 	return f
 }
 

@@ -2,7 +2,6 @@ package xfr
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strings"
 	"sync"
@@ -13,6 +12,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/xdpns/xdpns/userspace/zone"
+
+	"github.com/xdpns/xdpns/userspace/testenv"
 )
 
 // anyZonePrimary serves a small zone for every name it is asked about and
@@ -26,33 +27,7 @@ type anyZonePrimary struct {
 func startAnyZone(t *testing.T) *anyZonePrimary {
 	t.Helper()
 	p := &anyZonePrimary{}
-	// The TCP port the kernel picked may be taken for UDP: pick another.
-	var l net.Listener
-	var pc net.PacketConn
-	for range 20 {
-		var err error
-		if l, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if pc, err = net.ListenPacket("udp4", l.Addr().String()); err == nil {
-			break
-		}
-		l.Close()
-		l = nil
-	}
-	if l == nil {
-		t.Fatal("no loopback port free for both UDP and TCP")
-	}
-	p.addr = netip.MustParseAddrPort(l.Addr().String())
-	h := dns.HandlerFunc(p.serve)
-	tcp := &dns.Server{Listener: l, Handler: h}
-	udp := &dns.Server{PacketConn: pc, Handler: h}
-	go tcp.ActivateAndServe()
-	go udp.ActivateAndServe()
-	t.Cleanup(func() {
-		_ = tcp.Shutdown()
-		_ = udp.Shutdown()
-	})
+	p.addr = testenv.ServeDNS(t, dns.HandlerFunc(p.serve), nil)
 	return p
 }
 

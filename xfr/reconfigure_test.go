@@ -14,6 +14,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/xdpns/xdpns/userspace/zone"
+
+	"github.com/xdpns/xdpns/userspace/testenv"
 )
 
 // multiPrimary is an in-process primary on 127.0.0.1 serving a small zone
@@ -42,28 +44,9 @@ func startMulti(t testing.TB, keys map[string]string) *multiPrimary {
 		hold: map[string]*holdPoint{},
 		soas: map[string]int{}, xfrs: map[string]int{}, xfrKeys: map[string][]string{},
 	}
-	var l net.Listener
-	var pc net.PacketConn
-	for range 20 {
-		var err error
-		if l, err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
-			t.Fatal(err)
-		}
-		if pc, err = net.ListenPacket("udp4", l.Addr().String()); err == nil {
-			break
-		}
-		l.Close()
-		l = nil
-	}
-	if l == nil {
-		t.Fatal("no port free for UDP and TCP")
-	}
-	p.addr = netip.MustParseAddrPort(l.Addr().String())
-	h := dns.HandlerFunc(p.serve)
-	tcp := &dns.Server{Listener: l, Handler: h, TsigSecret: keys}
-	udp := &dns.Server{PacketConn: pc, Handler: h, TsigSecret: keys}
-	go tcp.ActivateAndServe()
-	go udp.ActivateAndServe()
+	p.addr = testenv.ServeDNS(t, dns.HandlerFunc(p.serve), keys)
+	// Registered after the servers' shutdown, so it runs first: a held
+	// transfer must let go before the servers can stop.
 	t.Cleanup(func() {
 		p.mu.Lock()
 		holds := p.holds
@@ -71,8 +54,6 @@ func startMulti(t testing.TB, keys map[string]string) *multiPrimary {
 		for _, h := range holds {
 			h.release()
 		}
-		_ = tcp.Shutdown()
-		_ = udp.Shutdown()
 	})
 	return p
 }

@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
@@ -11,6 +10,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/testenv"
 )
 
 // loopPrimary is an in-process primary on 127.0.0.1 serving zoneText for
@@ -28,26 +29,7 @@ type loopPrimary struct {
 func startLoopPrimary(t *testing.T) *loopPrimary {
 	t.Helper()
 	p := &loopPrimary{serial: map[string]int{}, www: map[string]string{}, xfrs: map[string]int{}}
-	port := freePort(t)
-	l, err := net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := net.ListenPacket("udp4", l.Addr().String())
-	if err != nil {
-		l.Close()
-		t.Fatal(err)
-	}
-	p.addr = netip.MustParseAddrPort(l.Addr().String())
-	h := dns.HandlerFunc(p.serve)
-	tcp := &dns.Server{Listener: l, Handler: h}
-	udp := &dns.Server{PacketConn: pc, Handler: h}
-	go tcp.ActivateAndServe()
-	go udp.ActivateAndServe()
-	t.Cleanup(func() {
-		_ = tcp.Shutdown()
-		_ = udp.Shutdown()
-	})
+	p.addr = testenv.ServeDNS(t, dns.HandlerFunc(p.serve), nil)
 	return p
 }
 
