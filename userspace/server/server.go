@@ -24,6 +24,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/xdpns/xdpns/userspace/responder"
+	"github.com/xdpns/xdpns/userspace/rrl"
 	"github.com/xdpns/xdpns/userspace/wire"
 )
 
@@ -46,6 +47,9 @@ type Config struct {
 	// must be verified and their answers signed, which the responder does
 	// not do. It returns the answer or nil for none.
 	Signed func(pkt []byte, from netip.Addr, tcp bool) []byte
+	// RRL, when set, rate-limits the responder's UDP answers
+	// (server.rrl): each is sent, sent truncated or dropped.
+	RRL *rrl.Limiter
 }
 
 // isNotify reports whether pkt is a NOTIFY request: QR=0, opcode 4.
@@ -317,6 +321,9 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 				resp = s.cfg.Signed(pkt, mc.from(i), false)
 			default:
 				resp = s.r.Respond(&scratch, outBufs[k][:0], pkt, false)
+				if s.cfg.RRL != nil {
+					resp = s.limit(resp, mc.from(i))
+				}
 			}
 			if resp == nil {
 				continue
