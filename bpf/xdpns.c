@@ -14,6 +14,7 @@
 #include "maps.h"
 #include "parse.h"
 #include "stats.h"
+#include "rrl.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -353,6 +354,17 @@ compose:
 		len = full;
 		blen = a->body_len;
 		tl = tlen;
+	}
+	/* Response rate limiting (rrl.h), once XDP knows it answers: over the
+	 * budget, drop, or slip to the truncated answer below. */
+	r = rrl_check(ctx, s, aflags & ANSWER_RCODE_MASK);
+	if (r == RRL_DROP)
+		return XDP_DROP; /* counted in rrl_stats */
+	if (r == RRL_SLIP && !tc) {
+		tc = 1;
+		len = DNS_HDR_LEN + qlen + (edns ? OPT_RR_LEN : 0);
+		blen = 0;
+		tl = 0;
 	}
 	out_flags = DNS_QR | (reload(s->q.flags) & (DNS_RD | DNS_CD)) | (aflags & ANSWER_RCODE_MASK);
 	if (aflags & ANSWER_AA)

@@ -188,6 +188,9 @@ func checkSpec(spec *ebpf.CollectionSpec, cfg *Config) error {
 			return fmt.Errorf("map %s: %w", name, ErrABI)
 		}
 	}
+	if err := checkRRLSpec(spec); err != nil {
+		return err
+	}
 	if binary.Size(xdpnsAnswer{}) != answerHdrLen {
 		return fmt.Errorf("struct answer: %w", ErrABI)
 	}

@@ -56,6 +56,35 @@ type xdpnsIndexVal struct {
 	Ref [2]uint32
 }
 
+type xdpnsRrlEntry struct {
+	_       structs.HostLayout
+	Tat     uint64
+	Limited uint32
+	Pad     uint32
+}
+
+type xdpnsRrlExemptKey struct {
+	_         structs.HostLayout
+	Prefixlen uint32
+	Net       [16]uint8
+}
+
+type xdpnsRrlKey struct {
+	_    structs.HostLayout
+	Net  [16]uint8
+	Kind uint32
+}
+
+type xdpnsRrlParams struct {
+	_        structs.HostLayout
+	Interval [3]uint64
+	WindowNs uint64
+	Slip     uint32
+	V4Prefix uint8
+	V6Prefix uint8
+	Flags    uint16
+}
+
 type xdpnsScratch struct {
 	_ structs.HostLayout
 	P struct {
@@ -133,6 +162,10 @@ const (
 	xdpnsMapAnswerIndex      = "answer_index"
 	xdpnsMapAnswerStore      = "answer_store"
 	xdpnsMapConfigMap        = "config_map"
+	xdpnsMapRrlBuckets       = "rrl_buckets"
+	xdpnsMapRrlConfig        = "rrl_config"
+	xdpnsMapRrlExempt        = "rrl_exempt"
+	xdpnsMapRrlStats         = "rrl_stats"
 	xdpnsMapScratch          = "scratch"
 	xdpnsMapServiceAddrs     = "service_addrs"
 	xdpnsMapStats            = "stats"
@@ -198,6 +231,10 @@ type xdpnsMapSpecs struct {
 	AnswerIndex  *ebpf.MapSpec `ebpf:"answer_index"`
 	AnswerStore  *ebpf.MapSpec `ebpf:"answer_store"`
 	ConfigMap    *ebpf.MapSpec `ebpf:"config_map"`
+	RrlBuckets   *ebpf.MapSpec `ebpf:"rrl_buckets"`
+	RrlConfig    *ebpf.MapSpec `ebpf:"rrl_config"`
+	RrlExempt    *ebpf.MapSpec `ebpf:"rrl_exempt"`
+	RrlStats     *ebpf.MapSpec `ebpf:"rrl_stats"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	ServiceAddrs *ebpf.MapSpec `ebpf:"service_addrs"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
@@ -239,6 +276,10 @@ type xdpnsMaps struct {
 	AnswerIndex  *ebpf.Map `ebpf:"answer_index"`
 	AnswerStore  *ebpf.Map `ebpf:"answer_store"`
 	ConfigMap    *ebpf.Map `ebpf:"config_map"`
+	RrlBuckets   *ebpf.Map `ebpf:"rrl_buckets"`
+	RrlConfig    *ebpf.Map `ebpf:"rrl_config"`
+	RrlExempt    *ebpf.Map `ebpf:"rrl_exempt"`
+	RrlStats     *ebpf.Map `ebpf:"rrl_stats"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	ServiceAddrs *ebpf.Map `ebpf:"service_addrs"`
 	Stats        *ebpf.Map `ebpf:"stats"`
@@ -250,6 +291,10 @@ func (m *xdpnsMaps) Close() error {
 		m.AnswerIndex,
 		m.AnswerStore,
 		m.ConfigMap,
+		m.RrlBuckets,
+		m.RrlConfig,
+		m.RrlExempt,
+		m.RrlStats,
 		m.Scratch,
 		m.ServiceAddrs,
 		m.Stats,
