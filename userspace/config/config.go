@@ -58,6 +58,10 @@ type Server struct {
 	Version string
 	// AllowInclude permits $INCLUDE in zone files.
 	AllowInclude bool
+	// RRL is response rate limiting (server.rrl); Cookies are DNS
+	// cookies (server.cookies).
+	RRL     RRL
+	Cookies Cookies
 }
 
 // Log holds the logger settings.

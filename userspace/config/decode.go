@@ -275,7 +275,7 @@ func (d *decoder) boolean(n *yaml.Node, path string, dst *bool) {
 }
 
 // intIn decodes an integer in [lo, hi].
-func intIn[T ~int | ~uint16](d *decoder, n *yaml.Node, path string, lo, hi int64, dst *T) {
+func intIn[T ~int | ~uint16 | ~uint32 | ~int64](d *decoder, n *yaml.Node, path string, lo, hi int64, dst *T) {
 	n, ok := d.scalar(n, path, "an integer")
 	if !ok {
 		return

@@ -88,6 +88,8 @@ func (d *decoder) server(n *yaml.Node, s *Server) {
 		{"identity", func(v *yaml.Node) { d.str(v, "server.identity", maxTXT, &s.Identity) }},
 		{"version", func(v *yaml.Node) { d.str(v, "server.version", maxTXT, &s.Version) }},
 		{"allow-include", func(v *yaml.Node) { d.boolean(v, "server.allow-include", &s.AllowInclude) }},
+		{"rrl", func(v *yaml.Node) { d.rrl(v, &s.RRL) }},
+		{"cookies", func(v *yaml.Node) { d.cookies(v, &s.Cookies) }},
 	})
 }
 
