@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/cilium/ebpf"
 
@@ -57,22 +58,45 @@ func (x *XDP) SetRRL(cfg rrl.Config) error {
 }
 
 // RRLTable is the bucket map XDP limits with, for the Go server's
-// limiter (rrl.New(cfg, x.RRLTable())): one budget per client network
-// whichever answers.
-func (x *XDP) RRLTable() rrl.Table { return bpfTable{x.objs.RrlBuckets} }
+// limiter (rrl.New(cfg, x.RRLTable(nil))): one budget per client network
+// whichever answers. Once the map is unusable (the XDP object closed:
+// XDP off, serve goes on in userspace), the buckets are fallback's (nil:
+// a new in-process table).
+func (x *XDP) RRLTable(fallback rrl.Table) rrl.Table {
+	if fallback == nil {
+		fallback = rrl.NewTable(0)
+	}
+	return &bpfTable{m: x.objs.RrlBuckets, fallback: fallback}
+}
 
-type bpfTable struct{ m *ebpf.Map }
+type bpfTable struct {
+	m        *ebpf.Map
+	fallback rrl.Table
+	broken   atomic.Bool
+}
 
-func (t bpfTable) Lookup(k *rrl.Key, e *rrl.Entry) bool {
+func (t *bpfTable) Lookup(k *rrl.Key, e *rrl.Entry) bool {
+	if t.broken.Load() {
+		return t.fallback.Lookup(k, e)
+	}
 	var v xdpnsRrlEntry
-	if err := t.m.Lookup(&xdpnsRrlKey{Net: k.Net, Kind: k.Kind}, &v); err != nil {
+	err := t.m.Lookup(&xdpnsRrlKey{Net: k.Net, Kind: k.Kind}, &v)
+	switch {
+	case errors.Is(err, ebpf.ErrKeyNotExist):
 		return false
+	case err != nil:
+		t.broken.Store(true)
+		return t.fallback.Lookup(k, e)
 	}
 	*e = rrl.Entry{TAT: v.Tat, Limited: v.Limited}
 	return true
 }
 
-func (t bpfTable) Store(k *rrl.Key, e *rrl.Entry) {
+func (t *bpfTable) Store(k *rrl.Key, e *rrl.Entry) {
+	if t.broken.Load() {
+		t.fallback.Store(k, e)
+		return
+	}
 	// A failed write loses one update, as a race with XDP does.
 	_ = t.m.Put(&xdpnsRrlKey{Net: k.Net, Kind: k.Kind}, &xdpnsRrlEntry{Tat: e.TAT, Limited: e.Limited})
 }

@@ -37,7 +37,7 @@ func TestRRL(t *testing.T) {
 		t.Fatal(err)
 	}
 	goLimiter := rrl.New(cfg, nil) // userspace mode: its own table, same sequence
-	shared := rrl.New(cfg, e.x.RRLTable())
+	shared := rrl.New(cfg, e.x.RRLTable(nil))
 
 	var scratch responder.Scratch
 	type result struct{ sent, slipped, dropped int }

@@ -57,6 +57,7 @@ type ctlResponse struct {
 	// XDP and Server answer xdp-stats.
 	XDP    *xdpStatus      `json:"xdp,omitempty"`
 	Server *serverCounters `json:"server,omitempty"`
+	RRL    *rrlCounters    `json:"rrl,omitempty"` // xdp-stats, with server.rrl (rrl.go)
 }
 
 // zoneRow is one zone in `xdpns zone status`.
@@ -429,7 +430,7 @@ func (d *daemon) control(req ctlRequest) ctlResponse {
 		return ctlResponse{OK: res.Failed == 0, Message: msg, Details: res.Errors}
 	case ctlXDPStats:
 		st, sc := d.xdpStatus(), d.serverCounters()
-		return ctlResponse{OK: true, XDP: &st, Server: &sc}
+		return ctlResponse{OK: true, XDP: &st, Server: &sc, RRL: d.rrlCounters()}
 	case ctlXDPDetach:
 		if d.xdp == nil {
 			msg := fmt.Sprintf("XDP is %s in this serve (%s)", d.xdpOff.State, d.xdpOff.Reason)

@@ -19,6 +19,7 @@ import (
 	"github.com/xdpns/xdpns/userspace/config"
 	"github.com/xdpns/xdpns/userspace/metrics"
 	"github.com/xdpns/xdpns/userspace/responder"
+	"github.com/xdpns/xdpns/userspace/rrl"
 	"github.com/xdpns/xdpns/userspace/server"
 	"github.com/xdpns/xdpns/userspace/xfrout"
 	"github.com/xdpns/xdpns/userspace/zone"
@@ -59,6 +60,7 @@ type daemon struct {
 	xdp    *fastPath                  // nil when XDP is off
 	xdpOff xdpStatus                  // why, when it is
 	trim   memTrim                    // after bulk loads
+	rrl    *rrl.Limiter               // server.rrl; nil when off (rrl.go)
 
 	mu    sync.Mutex
 	cfg   *config.Config       // the configuration applied last
@@ -139,6 +141,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 	sc.Notify = d.handleNotify
 	sc.Transfer = d.handleTransfer
 	sc.Signed = d.handleSigned
+	sc.RRL = d.newLimiter(cfg)
 	d.srv = server.New(sc, d.r, component(root, "server"))
 	if err := d.srv.Start(); err != nil {
 		d.stopSecondaries()

@@ -52,6 +52,7 @@ func (d *daemon) metricsRegistry() *metrics.Registry {
 	reg.Register(collectProcess)
 	reg.Register(d.collectServer)
 	reg.Register(d.collectXDP)
+	reg.Register(d.collectRRL)
 	reg.Register(d.collectZones)
 	out := &xfroutTotals{}
 	reg.Register(func(w *metrics.Writer) { out.collect(w, d.out.Load) })

@@ -84,6 +84,7 @@ func xdpStats(ctx context.Context, e *env, args []string) int {
 		return exitOK
 	}
 	printXDPStats(e.stdout, *resp.XDP, resp.Server)
+	printRRL(e.stdout, resp.RRL)
 	return exitOK
 }
 

@@ -267,8 +267,7 @@ func (l *Limiter) Exempt(addr netip.Addr) bool {
 // Check decides a response of this kind to addr.
 func (l *Limiter) Check(addr netip.Addr, kind Kind) Decision {
 	if l.p.Interval[kind] == 0 {
-		l.Stats.Sent.Add(1)
-		return Send
+		return Send // not limited, not counted (as in XDP)
 	}
 	if l.Exempt(addr) {
 		l.Stats.Exempt.Add(1)
