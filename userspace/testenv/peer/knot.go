@@ -20,6 +20,10 @@ type KnotConfig struct {
 	Zones []Zone // AllowTransfer and Extra are ignored
 	// NotifyPort is where knotd sends NOTIFY (127.0.0.1); 0: no NOTIFY.
 	NotifyPort int
+	// Modules is configuration text for module sections (e.g. mod-rrl:),
+	// and GlobalModule what the default template's global-module names
+	// (e.g. mod-rrl/flood); empty: none.
+	Modules, GlobalModule string
 }
 
 // Knot is a running knotd.
@@ -54,6 +58,11 @@ func StartKnot(t testing.TB, cfg KnotConfig) *Knot {
 		fmt.Fprintf(&c, "remote:\n  - id: secondary\n    address: 127.0.0.1@%d\n", cfg.NotifyPort)
 		notify = "\n    notify: secondary"
 	}
+	c.WriteString(cfg.Modules)
+	global := ""
+	if cfg.GlobalModule != "" {
+		global = "\n    global-module: " + cfg.GlobalModule
+	}
 	fmt.Fprintf(&c, `template:
   - id: default
     storage: "%s"
@@ -61,9 +70,9 @@ func StartKnot(t testing.TB, cfg KnotConfig) *Knot {
     zonefile-load: whole
     journal-content: changes
     serial-policy: increment
-    semantic-checks: off
+    semantic-checks: off%s
 zone:
-`, k.Dir)
+`, k.Dir, global)
 	for _, z := range cfg.Zones {
 		file := strings.TrimSuffix(z.Name, ".") + ".zone"
 		if err := os.WriteFile(filepath.Join(k.Dir, file), []byte(z.Text), 0o644); err != nil {
