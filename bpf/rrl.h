@@ -151,56 +151,70 @@ static __always_inline void rrl_mask(__u8 net[16], __u32 bits)
 	}
 }
 
-/* Decides a response with this RCODE to the query in the frame (not yet
- * rewritten: its source is the client). */
-static __always_inline int rrl_check(struct xdp_md *ctx, struct scratch *s, __u16 rcode)
+/* The bucket key of the query in the frame (not yet rewritten: its source
+ * is the client), and the exempt check's key. Returns -1 when the frame
+ * cannot be read (then nothing is limited). */
+static __always_inline int rrl_key_of(struct xdp_md *ctx, struct scratch *s,
+				      const struct rrl_params *c, __u32 kind,
+				      struct rrl_key *key, struct rrl_exempt_key *ek)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
+	__u64 l3 = reload(s->p.l3_off);
+
+	opaque(l3);
+	if (l3 > MAX_L3_OFF)
+		return -1;
+	if (reload(s->p.v6)) {
+		struct ipv6hdr *ip6 = data + l3;
+
+		if ((void *)(ip6 + 1) > data_end)
+			return -1;
+		__builtin_memcpy(key->net, &ip6->saddr, 16);
+	} else {
+		struct iphdr *ip = data + l3;
+
+		if ((void *)(ip + 1) > data_end)
+			return -1;
+		key->net[10] = 0xff;
+		key->net[11] = 0xff;
+		__builtin_memcpy(&key->net[12], &ip->saddr, 4);
+	}
+	ek->prefixlen = 128;
+	__builtin_memcpy(ek->net, key->net, 16);
+	rrl_mask(key->net, reload(s->p.v6) ? c->v6_prefix : RRL_V4_MAPPED_BITS + c->v4_prefix);
+	key->kind = kind;
+	return 0;
+}
+
+static __always_inline __u32 rrl_kind(__u16 rcode)
+{
+	return rcode == 0 ? RRL_KIND_ANSWER : rcode == RCODE_NXDOMAIN ? RRL_KIND_NXDOMAIN : RRL_KIND_ERROR;
+}
+
+/* Decides a response with this RCODE to the query in the frame. */
+static __always_inline int rrl_check(struct xdp_md *ctx, struct scratch *s, __u16 rcode)
+{
 	struct rrl_exempt_key ek = {};
 	struct rrl_key key = {};
 	struct rrl_entry fresh = {}, *e;
 	struct rrl_params *c;
-	__u32 zero = 0, kind;
-	__u64 l3 = reload(s->p.l3_off), interval;
+	__u32 zero = 0, kind = rrl_kind(rcode);
+	__u64 interval;
 	int d;
 
 	c = bpf_map_lookup_elem(&rrl_config, &zero);
 	if (!c || !(c->flags & RRL_ON))
 		return RRL_SEND;
-	kind = rcode == 0 ? RRL_KIND_ANSWER : rcode == RCODE_NXDOMAIN ? RRL_KIND_NXDOMAIN : RRL_KIND_ERROR;
 	interval = c->interval[kind];
 	if (!interval)
 		return RRL_SEND;
-
-	opaque(l3);
-	if (l3 > MAX_L3_OFF)
+	if (rrl_key_of(ctx, s, c, kind, &key, &ek))
 		return RRL_SEND;
-	if (reload(s->p.v6)) {
-		struct ipv6hdr *ip6 = data + l3;
-
-		if ((void *)(ip6 + 1) > data_end)
-			return RRL_SEND;
-		__builtin_memcpy(key.net, &ip6->saddr, 16);
-		ek.prefixlen = 128;
-	} else {
-		struct iphdr *ip = data + l3;
-
-		if ((void *)(ip + 1) > data_end)
-			return RRL_SEND;
-		key.net[10] = 0xff;
-		key.net[11] = 0xff;
-		__builtin_memcpy(&key.net[12], &ip->saddr, 4);
-		ek.prefixlen = 128;
-	}
-	__builtin_memcpy(ek.net, key.net, 16);
 	if (bpf_map_lookup_elem(&rrl_exempt, &ek)) {
 		rrl_count(RRL_STAT_EXEMPT);
 		return RRL_SEND;
 	}
-	rrl_mask(key.net, reload(s->p.v6) ? c->v6_prefix : RRL_V4_MAPPED_BITS + c->v4_prefix);
-	key.kind = kind;
-
 	e = bpf_map_lookup_elem(&rrl_buckets, &key);
 	if (e) {
 		d = rrl_step(c, e, interval, bpf_ktime_get_ns());
@@ -210,6 +224,31 @@ static __always_inline int rrl_check(struct xdp_md *ctx, struct scratch *s, __u1
 	}
 	rrl_count(d == RRL_SEND ? RRL_STAT_SENT : d == RRL_SLIP ? RRL_STAT_SLIPPED : RRL_STAT_DROPPED);
 	return d;
+}
+
+/* Gives back what rrl_check charged for a response XDP then could not
+ * send (the frame did not grow): Go answers the passed query and charges
+ * it once. Slips and drops spent nothing but the slip count. */
+static __always_inline void rrl_refund(struct xdp_md *ctx, struct scratch *s, int decision, __u16 rcode)
+{
+	struct rrl_exempt_key ek = {};
+	struct rrl_key key = {};
+	struct rrl_entry *e;
+	struct rrl_params *c;
+	__u32 zero = 0, kind = rrl_kind(rcode);
+	__u64 interval;
+
+	if (decision != RRL_SEND)
+		return;
+	c = bpf_map_lookup_elem(&rrl_config, &zero);
+	if (!c || !(c->flags & RRL_ON))
+		return;
+	interval = c->interval[kind];
+	if (!interval || rrl_key_of(ctx, s, c, kind, &key, &ek))
+		return;
+	e = bpf_map_lookup_elem(&rrl_buckets, &key);
+	if (e && e->tat >= interval)
+		e->tat -= interval;
 }
 
 #endif

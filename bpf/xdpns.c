@@ -376,8 +376,10 @@ compose:
 	__u16 ar = tc ? 0 : bpf_ntohs(a->ar);
 	__u16 body_csum = a->csum;
 
-	if (resize(ctx, cfg, s, reload(s->p.dns_off) + len))
+	if (resize(ctx, cfg, s, reload(s->p.dns_off) + len)) {
+		rrl_refund(ctx, s, r, aflags & ANSWER_RCODE_MASK);
 		return PASS(STAT_PASS_NO_ROOM);
+	}
 
 	/* From here the frame is ours. A failed bounds check cannot happen (the
 	 * length was just set) but the verifier needs them: abort, never pass
