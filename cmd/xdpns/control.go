@@ -431,6 +431,8 @@ func (d *daemon) control(req ctlRequest) ctlResponse {
 	case ctlXDPStats:
 		st, sc := d.xdpStatus(), d.serverCounters()
 		return ctlResponse{OK: true, XDP: &st, Server: &sc, RRL: d.rrlCounters()}
+	case ctlCookieRotate:
+		return d.rotateCookie()
 	case ctlXDPDetach:
 		if d.xdp == nil {
 			msg := fmt.Sprintf("XDP is %s in this serve (%s)", d.xdpOff.State, d.xdpOff.Reason)
@@ -448,8 +450,8 @@ func (d *daemon) control(req ctlRequest) ctlResponse {
 		}
 		return ctlResponse{OK: true, Message: msg}
 	}
-	return fail("unknown command %q (want %s, %s, %s, %s, %s or %s)", req.Command,
-		ctlStatus, ctlRefresh, ctlRetransfer, ctlReload, ctlXDPStats, ctlXDPDetach)
+	return fail("unknown command %q (want %s, %s, %s, %s, %s, %s or %s)", req.Command,
+		ctlStatus, ctlRefresh, ctlRetransfer, ctlReload, ctlXDPStats, ctlXDPDetach, ctlCookieRotate)
 }
 
 // status lists the configured zones (or the one named), in configuration

@@ -17,6 +17,7 @@ import (
 
 	"github.com/xdpns/xdpns/userspace/compile"
 	"github.com/xdpns/xdpns/userspace/config"
+	"github.com/xdpns/xdpns/userspace/cookie"
 	"github.com/xdpns/xdpns/userspace/metrics"
 	"github.com/xdpns/xdpns/userspace/responder"
 	"github.com/xdpns/xdpns/userspace/rrl"
@@ -61,6 +62,8 @@ type daemon struct {
 	xdpOff xdpStatus                  // why, when it is
 	trim   memTrim                    // after bulk loads
 	rrl    *rrl.Limiter               // server.rrl; nil when off (rrl.go)
+	// cookies holds the server cookie secrets; nil when off (cookies.go).
+	cookies *cookie.Jar
 
 	mu    sync.Mutex
 	cfg   *config.Config       // the configuration applied last
@@ -102,12 +105,19 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 		cfg:     cfg,
 		ctx:     ctx,
 	}
+	jar, err := newCookieJar(cfg)
+	if err != nil {
+		return nil, err
+	}
+	d.cookies = jar
 	d.r = responder.New(responder.Config{
-		UDPPayload: cfg.Server.UDPPayload,
-		NSID:       cfg.Server.NSID,
-		Identity:   cfg.Server.Identity,
-		Version:    cfg.Server.Version,
-		Expire:     d.expireLeft,
+		UDPPayload:    cfg.Server.UDPPayload,
+		NSID:          cfg.Server.NSID,
+		Identity:      cfg.Server.Identity,
+		Version:       cfg.Server.Version,
+		Expire:        d.expireLeft,
+		Cookies:       jar,
+		RequireCookie: cfg.Server.Cookies.Require,
 	})
 	if err := d.startXfrout(cfg); err != nil {
 		return nil, err

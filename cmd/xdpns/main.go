@@ -58,6 +58,7 @@ func commands() []command {
 		{"serve", "serve the configured zones on UDP and TCP", cmdServe},
 		{"zone", "zone status|refresh|retransfer|reload of a running serve", cmdZone},
 		{"xdp", "xdp stats|detach: the XDP fast path of serve", cmdXDP},
+		{"cookie", "cookie rotate: a new DNS cookie secret for a running serve", cmdCookie},
 		{"demo", "a secondary of a loopback primary, answering, taking a change", cmdDemo},
 		{"version", "print the version", cmdVersion},
 	}

@@ -42,6 +42,9 @@ type Cookies struct {
 	// Previous is the secret before the last rotation: cookies made with
 	// it are still accepted (RFC 9018 §4.4 rollover).
 	Previous []byte
+	// Require answers BADCOOKIE to UDP queries with a client cookie and no
+	// valid server cookie (RFC 7873 §5.2.3).
+	Require bool
 }
 
 // RRL and cookie limits.
@@ -102,5 +105,6 @@ func (d *decoder) cookies(n *yaml.Node, c *Cookies) {
 		{"enabled", func(v *yaml.Node) { d.boolean(v, "server.cookies.enabled", &c.Enabled) }},
 		{"secret", secret("server.cookies.secret", &c.Secret)},
 		{"previous-secret", secret("server.cookies.previous-secret", &c.Previous)},
+		{"require", func(v *yaml.Node) { d.boolean(v, "server.cookies.require", &c.Require) }},
 	})
 }

@@ -20,6 +20,7 @@ func TestParseRRL(t *testing.T) {
   cookies:
     enabled: true
     secret: 000102030405060708090a0b0c0d0e0f
+    require: true
 `), "x.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -31,7 +32,7 @@ func TestParseRRL(t *testing.T) {
 		t.Errorf("rrl %+v", r)
 	}
 	c := cfg.Server.Cookies
-	if !c.Enabled || !bytes.Equal(c.Secret, []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}) || c.Previous != nil {
+	if !c.Enabled || !bytes.Equal(c.Secret, []byte{0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}) || c.Previous != nil || !c.Require {
 		t.Errorf("cookies %+v", c)
 	}
 	if d := Default(); d.Server.RRL.Enabled() || d.Server.Cookies.Enabled {

@@ -5,6 +5,8 @@
 package responder
 
 import (
+	"encoding/binary"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 
@@ -12,6 +14,7 @@ import (
 
 	"github.com/xdpns/xdpns/userspace/answer"
 	"github.com/xdpns/xdpns/userspace/compile"
+	"github.com/xdpns/xdpns/userspace/cookie"
 	"github.com/xdpns/xdpns/userspace/wire"
 	"github.com/xdpns/xdpns/userspace/zone"
 )
@@ -27,6 +30,13 @@ type Config struct {
 	// not outlive our primary's data. Nil, or false for a zone: the SOA
 	// expire (right for zones loaded from files, RFC 7314 §4).
 	Expire func(origin string) (uint32, bool)
+	// Cookies, when set, answers DNS cookies (RFC 7873, RFC 9018 server
+	// cookies): every response to a query with a COOKIE option carries
+	// the client cookie and a server cookie. RequireCookie answers UDP
+	// queries that carry a client cookie but no valid server cookie with
+	// BADCOOKIE (RFC 7873 §5.2.3), the new server cookie in it.
+	Cookies       *cookie.Jar
+	RequireCookie bool
 }
 
 // DefaultUDPPayload is the EDNS payload size we advertise by default
@@ -203,7 +213,16 @@ func (zs *zones) find(name []byte) *Zone {
 type Scratch struct {
 	q    wire.Query
 	opts []byte
+	// From is the client's address, set by the server before Respond:
+	// server cookies are made for it.
+	From netip.Addr
+	// CookieOK says the last query carried a valid server cookie (it is
+	// then exempt from rate limiting).
+	CookieOK bool
 }
+
+// RcodeBadCookie is BADCOOKIE (RFC 7873 §8), an extended RCODE.
+const RcodeBadCookie = 23
 
 // Respond appends the response to pkt to dst and returns it; nil means send
 // nothing. tcp selects the TCP size limit and full ANY answers.
@@ -227,8 +246,15 @@ func (r *Responder) Respond(s *Scratch, dst, pkt []byte, tcp bool) []byte {
 	default:
 		return r.fail(dst, q, &resp, dns.RcodeFormatError)
 	}
+	s.CookieOK = false
+	resp.Options = s.opts[:0]
 	if q.NSID && r.nsid != nil {
-		resp.Options = append(s.opts[:0], r.nsid...)
+		resp.Options = append(resp.Options, r.nsid...)
+	}
+	if q.HasCookie && r.cfg.Cookies != nil && q.EDNS {
+		if fail := r.cookie(s, q, &resp, tcp); fail >= 0 {
+			return r.fail(dst, q, &resp, fail)
+		}
 	}
 	switch q.Class {
 	case dns.ClassINET, dns.ClassANY:
@@ -341,4 +367,27 @@ func (r *Responder) chaos(dst []byte, q *wire.Query, resp *wire.Response) []byte
 	}
 	b := wire.Body{AA: true, An: 1, Bytes: buf[wire.HeaderLen+len(q.Question):]}
 	return wire.Compose(dst, q, &b, resp)
+}
+
+// cookie adds the COOKIE option to the response (RFC 7873 §5.2) and
+// returns the RCODE to fail with, or -1 to answer: FORMERR for a malformed
+// option (§5.2.2, without a cookie in the answer), BADCOOKIE when a valid
+// server cookie is required and missing (§5.2.3); a bad server cookie is
+// handled as a client cookie alone (§5.2.4).
+func (r *Responder) cookie(s *Scratch, q *wire.Query, resp *wire.Response, tcp bool) int {
+	base := len(resp.Options)
+	opts := append(resp.Options, 0, wire.OptionCookie, 0, 0)
+	opts, valid, err := r.cfg.Cookies.Answer(opts, q.Cookie, s.From)
+	if err != nil {
+		resp.Options = opts[:base]
+		return dns.RcodeFormatError
+	}
+	binary.BigEndian.PutUint16(opts[base+2:], uint16(len(opts)-base-4))
+	resp.Options = opts
+	s.opts = opts[:0] // keep the grown buffer
+	s.CookieOK = valid
+	if !valid && !tcp && r.cfg.RequireCookie {
+		return RcodeBadCookie
+	}
+	return -1
 }

@@ -320,9 +320,10 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 			case s.cfg.Signed != nil && wire.HasTSIG(pkt):
 				resp = s.cfg.Signed(pkt, mc.from(i), false)
 			default:
+				scratch.From = mc.from(i)
 				resp = s.r.Respond(&scratch, outBufs[k][:0], pkt, false)
 				if s.cfg.RRL != nil {
-					resp = s.limit(resp, mc.from(i))
+					resp = s.limit(resp, scratch.From, scratch.CookieOK)
 				}
 			}
 			if resp == nil {
@@ -454,6 +455,7 @@ func (s *Server) serveConn(c net.Conn) {
 				resp = append(append(out[:0], 0, 0), r...)
 			}
 		} else {
+			scratch.From = from
 			resp = s.r.Respond(&scratch, append(out[:0], 0, 0), buf, true)
 		}
 		if resp == nil {

@@ -34,6 +34,7 @@ const (
 const (
 	OptionNSID   = 3  // RFC 5001
 	OptionExpire = 9  // RFC 7314
+	OptionCookie = 10 // RFC 7873
 	OptionEDE    = 15 // RFC 8914
 )
 
@@ -62,6 +63,10 @@ type Query struct {
 	Version uint8
 	NSID    bool // the client asked for NSID
 	Expire  bool // the client asked for EDNS EXPIRE (a secondary)
+	// Cookie is the COOKIE option's data (RFC 7873), when there was one;
+	// HasCookie tells an empty one from none.
+	Cookie    []byte
+	HasCookie bool
 
 	// Extra counts additional records other than the OPT (TSIG, ...); such
 	// queries are not answered from compiled tables by XDP.
@@ -222,6 +227,10 @@ func (q *Query) parseAdditional(pkt []byte, off int) (int, error) {
 			q.NSID = true
 		case OptionExpire:
 			q.Expire = true
+		case OptionCookie:
+			if !q.HasCookie {
+				q.Cookie, q.HasCookie = rdata[optionHdrLen:optionHdrLen+olen], true
+			}
 		}
 		// Other options (COOKIE while cookies are off, padding, client
 		// subnet, ...) are ignored as RFC 6891 §6.1.2 asks.
