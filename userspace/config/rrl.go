@@ -45,6 +45,8 @@ type Cookies struct {
 	// Require answers BADCOOKIE to UDP queries with a client cookie and no
 	// valid server cookie (RFC 7873 §5.2.3).
 	Require bool
+	// Line is where server.cookies is set (or 0), for messages about it.
+	Line int
 }
 
 // RRL and cookie limits.
@@ -101,6 +103,7 @@ func (d *decoder) cookies(n *yaml.Node, c *Cookies) {
 			*dst = b
 		}
 	}
+	c.Line = resolve(n).Line
 	d.mapping(n, "server.cookies", []field{
 		{"enabled", func(v *yaml.Node) { d.boolean(v, "server.cookies.enabled", &c.Enabled) }},
 		{"secret", secret("server.cookies.secret", &c.Secret)},
