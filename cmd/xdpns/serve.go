@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"syscall"
 
@@ -16,11 +17,14 @@ import (
 // every zone file; a zone that fails to reload keeps serving its old
 // version.
 func cmdServe(ctx context.Context, e *env, args []string) int {
-	fs := newFlagSet(e, "serve", "[-c FILE] [-cpuprofile FILE]")
+	fs := newFlagSet(e, "serve", "[-c FILE] [-cpuprofile FILE] [-memprofile FILE]")
 	path := configFlag(fs)
 	// For benchmark runs: the profile covers the whole serve and is written
 	// when it stops (go tool pprof FILE).
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the serve to `FILE` (go tool pprof)")
+	// The heap profile is of what is live when serve stops (after a GC):
+	// what the served zones hold.
+	memprofile := fs.String("memprofile", "", "write a heap profile to `FILE` when the serve stops (go tool pprof)")
 	if code, ok := parseFlags(fs, args); !ok {
 		return code
 	}
@@ -49,7 +53,6 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 			}
 		}()
 	}
-
 	// Subscribe before binding, so a signal during start-up is not lost.
 	sigs, stop := e.signals(syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 	defer stop()
@@ -61,18 +64,27 @@ func cmdServe(ctx context.Context, e *env, args []string) int {
 		log.Error(err.Error())
 		return exitFail
 	}
+	stopped := func() int {
+		// Before Close: the profile shows what the served zones hold.
+		if *memprofile != "" {
+			if err := writeHeapProfile(*memprofile); err != nil {
+				log.Error("heap profile", "err", err)
+			}
+		}
+		return closeDaemon(d)
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			log.Info("shutting down", "reason", context.Cause(ctx))
-			return closeDaemon(d)
+			return stopped()
 		case sig := <-sigs:
 			if sig == syscall.SIGHUP {
 				_, _ = d.reload() // logged
 				continue
 			}
 			log.Info("shutting down", "signal", sig.String())
-			return closeDaemon(d)
+			return stopped()
 		}
 	}
 }
@@ -97,4 +109,18 @@ func serverConfig(cfg *config.Config) server.Config {
 		TCPIdleTimeout: cfg.Server.TCPIdleTimeout,
 		TCPMaxConns:    cfg.Server.TCPMaxConnections,
 	}
+}
+
+// writeHeapProfile writes the live heap (after a collection) to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	runtime.GC()
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/xdpns/xdpns/userspace/answer"
 	"github.com/xdpns/xdpns/userspace/compile"
 	"github.com/xdpns/xdpns/userspace/cookie"
+	"github.com/xdpns/xdpns/userspace/shardmap"
 	"github.com/xdpns/xdpns/userspace/wire"
 	"github.com/xdpns/xdpns/userspace/zone"
 )
@@ -70,8 +71,28 @@ func (z *Zone) origin() string {
 	return z.Origin
 }
 
+// zones is one version of the served set. It is copied on write, shard by
+// shard (shardmap): a provider's server holds thousands of zones, adds and
+// removes them one at a time (run-time zones, catalog members), and a full
+// copy per change made loading 10,000 zones quadratic (3.7 s of a 25 s
+// start in a profile).
 type zones struct {
-	byName map[string]*Zone // key: lowercased wire name of the origin
+	byName *shardmap.Map[*Zone] // key: lowercased wire name of the origin
+}
+
+// with returns the set with k set to z (or removed, for nil).
+func (zs *zones) with(k string, z *Zone) *zones {
+	e := zs.byName.Edit()
+	if z != nil {
+		e.Set(k, z)
+	} else {
+		e.Delete(k)
+	}
+	m := e.Map()
+	if m.Crowded() {
+		m = m.Rebuilt()
+	}
+	return &zones{byName: m}
 }
 
 // Responder answers queries. It is safe for concurrent use; zone sets are
@@ -91,7 +112,7 @@ func New(cfg Config) *Responder {
 	if cfg.NSID != "" {
 		r.nsid = wire.AppendOption(nil, wire.OptionNSID, []byte(cfg.NSID))
 	}
-	r.zones.Store(&zones{byName: map[string]*Zone{}})
+	r.zones.Store(&zones{byName: shardmap.New[*Zone](0)})
 	return r
 }
 
@@ -145,23 +166,19 @@ func (r *Responder) SetZones(zs []*zone.Zone) {
 
 // SetServed replaces the served set with zones already compiled.
 func (r *Responder) SetServed(zs []*Zone) {
-	m := make(map[string]*Zone, len(zs))
+	e := shardmap.Builder[*Zone](len(zs))
 	for _, z := range zs {
-		m[string(wireName(z.origin()))] = z
+		e.Set(string(wireName(z.origin())), z)
 	}
-	r.zones.Store(&zones{byName: m})
+	r.zones.Store(&zones{byName: e.Map()})
 }
 
 // Put adds or replaces one zone, leaving the others.
 func (r *Responder) Put(z *Zone) {
+	k := string(wireName(z.origin()))
 	for {
 		old := r.zones.Load()
-		m := make(map[string]*Zone, len(old.byName)+1)
-		for k, v := range old.byName {
-			m[k] = v
-		}
-		m[string(wireName(z.origin()))] = z
-		if r.zones.CompareAndSwap(old, &zones{byName: m}) {
+		if r.zones.CompareAndSwap(old, old.with(k, z)) {
 			return
 		}
 	}
@@ -172,13 +189,10 @@ func (r *Responder) Remove(origin string) {
 	k := string(wireName(dns.CanonicalName(origin)))
 	for {
 		old := r.zones.Load()
-		m := make(map[string]*Zone, len(old.byName))
-		for n, v := range old.byName {
-			if n != k {
-				m[n] = v
-			}
+		if _, ok := old.byName.Get(k); !ok {
+			return
 		}
-		if r.zones.CompareAndSwap(old, &zones{byName: m}) {
+		if r.zones.CompareAndSwap(old, old.with(k, nil)) {
 			return
 		}
 	}
@@ -186,7 +200,8 @@ func (r *Responder) Remove(origin string) {
 
 // Zone returns the served zone with this origin, or nil.
 func (r *Responder) Zone(origin string) *Zone {
-	return r.zones.Load().byName[string(wireName(dns.CanonicalName(origin)))]
+	z, _ := r.zones.Load().byName.Get(string(wireName(dns.CanonicalName(origin))))
+	return z
 }
 
 func wireName(name string) []byte {
@@ -199,7 +214,7 @@ func wireName(name string) []byte {
 // wire name.
 func (zs *zones) find(name []byte) *Zone {
 	for off := 0; off < len(name); off += int(name[off]) + 1 {
-		if z := zs.byName[string(name[off:])]; z != nil {
+		if z, _ := zs.byName.GetBytes(name[off:]); z != nil {
 			return z
 		}
 		if name[off] == 0 {

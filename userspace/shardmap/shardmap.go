@@ -174,3 +174,21 @@ func (e *Editor[V]) Map() *Map[V] { return e.m }
 
 // Range calls fn for every entry of the version being built.
 func (e *Editor[V]) Range(fn func(k string, v V) bool) { e.m.Range(fn) }
+
+// Crowded reports whether m's shards hold on average more than twice the
+// target: a map grown one entry at a time from a small hint (a server's set
+// of zones, as zones are added at run time) would otherwise copy ever
+// larger shards on every edit.
+func (m *Map[V]) Crowded() bool { return m.n > 2*entriesPerShard*len(m.shards) }
+
+// Rebuilt returns a copy of m sized for its entries. Calling it when
+// Crowded keeps edits cheap at an amortized O(1) per entry added: each
+// rebuild at least doubles the shard count.
+func (m *Map[V]) Rebuilt() *Map[V] {
+	e := Builder[V](m.n)
+	m.Range(func(k string, v V) bool {
+		e.Set(k, v)
+		return true
+	})
+	return e.Map()
+}

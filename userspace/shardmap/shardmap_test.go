@@ -46,3 +46,37 @@ func TestEditSharesAndIsolates(t *testing.T) {
 		t.Errorf("range saw %d", n)
 	}
 }
+
+// A map grown one edit at a time from nothing is rebuilt as it crowds: the
+// shard count keeps up with the entries, and every version keeps its own.
+func TestGrowByEdits(t *testing.T) {
+	m := New[int](0)
+	versions := []*Map[int]{m}
+	for i := 0; i < 20000; i++ {
+		e := m.Edit()
+		e.Set(fmt.Sprint(i), i)
+		m = e.Map()
+		if m.Crowded() {
+			m = m.Rebuilt()
+		}
+		if i%5000 == 0 {
+			versions = append(versions, m)
+		}
+	}
+	if m.Len() != 20000 || m.Crowded() {
+		t.Fatalf("len %d, crowded %v", m.Len(), m.Crowded())
+	}
+	if mean := m.Len() / m.Shards(); mean > 2*entriesPerShard {
+		t.Errorf("mean shard size %d", mean)
+	}
+	for i := 0; i < 20000; i++ {
+		if v, ok := m.GetBytes([]byte(fmt.Sprint(i))); !ok || v != i {
+			t.Fatalf("%d: %d %v", i, v, ok)
+		}
+	}
+	for j, v := range versions {
+		if want := max(0, (j-1)*5000+1); v.Len() != want {
+			t.Errorf("version %d: len %d, want %d", j, v.Len(), want)
+		}
+	}
+}
