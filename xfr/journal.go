@@ -84,6 +84,7 @@ func (s store) loadJournal(origin string) (diffs []Diff, torn bool, err error) {
 	if err != nil {
 		return nil, false, err
 	}
+	var buf []byte // grown to the largest record by readRRs
 	for len(data) > 0 {
 		if len(data) < 8 {
 			return diffs, true, nil
@@ -96,7 +97,7 @@ func (s store) loadJournal(origin string) (diffs []Diff, torn bool, err error) {
 		if crc32.Checksum(payload, crcTable) != binary.BigEndian.Uint32(data[4+n:]) {
 			return diffs, true, nil
 		}
-		d, err := readDiff(bytes.NewReader(payload), make([]byte, 0xffff))
+		d, err := readDiff(bytes.NewReader(payload), &buf)
 		if err != nil {
 			return diffs, true, nil
 		}
@@ -125,7 +126,7 @@ func writeDiff(w *bufio.Writer, buf []byte, d Diff) error {
 	return writeRRs(w, buf, d.Added)
 }
 
-func readDiff(r io.Reader, buf []byte) (Diff, error) {
+func readDiff(r io.Reader, buf *[]byte) (Diff, error) {
 	var v [4]uint32
 	for i := range v {
 		x, err := readU32(r)

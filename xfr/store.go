@@ -147,7 +147,14 @@ func (s store) loadZone(origin string) (rrs []dns.RR, diffs []Diff, tm timerStat
 	}
 	defer f.Close()
 	h := sha256.New()
-	r := &hashReader{r: bufio.NewReaderSize(f, 1<<16), h: h}
+	// The buffer is the file's size up to 64 KiB: a fleet of small zones
+	// restarts without allocating and clearing 64 KiB per zone (10,000
+	// zones: 0.6 GiB of garbage).
+	size := 1 << 16
+	if fi, err := f.Stat(); err == nil && fi.Size() < int64(size) {
+		size = max(int(fi.Size()), 16)
+	}
+	r := &hashReader{r: bufio.NewReaderSize(f, size), h: h}
 	corrupt := func(format string, args ...any) error {
 		return fmt.Errorf("%w %s: %s", ErrCorrupt, f.Name(), fmt.Sprintf(format, args...))
 	}
@@ -170,8 +177,8 @@ func (s store) loadZone(origin string) (rrs []dns.RR, diffs []Diff, tm timerStat
 	if hdr.Origin != dns.CanonicalName(origin) {
 		return nil, nil, tm, corrupt("holds zone %q, want %q", hdr.Origin, origin)
 	}
-	buf := make([]byte, 0xffff)
-	if rrs, err = readRRs(r, buf, hdr.Records); err != nil {
+	var buf []byte // grown to the largest record by readRRs
+	if rrs, err = readRRs(r, &buf, hdr.Records); err != nil {
 		return nil, nil, tm, corrupt("records: %v", err)
 	}
 	for i := 0; i < hdr.Diffs; i++ {
@@ -182,10 +189,10 @@ func (s store) loadZone(origin string) (rrs []dns.RR, diffs []Diff, tm timerStat
 				return nil, nil, tm, corrupt("diff %d: %v", i, err)
 			}
 		}
-		if d.Deleted, err = readRRs(r, buf, int(nd)); err != nil {
+		if d.Deleted, err = readRRs(r, &buf, int(nd)); err != nil {
 			return nil, nil, tm, corrupt("diff %d: %v", i, err)
 		}
-		if d.Added, err = readRRs(r, buf, int(na)); err != nil {
+		if d.Added, err = readRRs(r, &buf, int(na)); err != nil {
 			return nil, nil, tm, corrupt("diff %d: %v", i, err)
 		}
 		if len(d.Deleted) == 0 || len(d.Added) == 0 {
@@ -229,7 +236,7 @@ func readU32(r io.Reader) (uint32, error) {
 	return binary.BigEndian.Uint32(b[:]), nil
 }
 
-func readRRs(r io.Reader, buf []byte, n int) ([]dns.RR, error) {
+func readRRs(r io.Reader, bufp *[]byte, n int) ([]dns.RR, error) {
 	if n < 0 || n > 1<<28 {
 		return nil, fmt.Errorf("bad record count %d", n)
 	}
@@ -239,7 +246,11 @@ func readRRs(r io.Reader, buf []byte, n int) ([]dns.RR, error) {
 		if _, err := io.ReadFull(r, l[:]); err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)
 		}
-		b := buf[:int(l[0])<<8|int(l[1])]
+		rl := int(l[0])<<8 | int(l[1])
+		if cap(*bufp) < rl {
+			*bufp = make([]byte, max(rl, 512))
+		}
+		b := (*bufp)[:rl]
 		if _, err := io.ReadFull(r, b); err != nil {
 			return nil, fmt.Errorf("record %d: %w", i, err)
 		}

@@ -18,7 +18,8 @@ func genZone(tb testing.TB, n int) *zone.Zone {
 
 // BenchmarkBuild compiles a 100k-name zone (about 250k entries) and
 // reports the time per entry: on one goroutine, and spread over
-// GOMAXPROCS workers as Build does for zones of more than two chunks.
+// GOMAXPROCS workers as Build does for zones of more than two chunks; with
+// the fast path for plain names (fast.go) and without it (-engine).
 //
 //	go test -run '^$' -bench 'Build|Update' -benchtime 3x ./userspace/compile
 func BenchmarkBuild(b *testing.B) {
@@ -26,10 +27,11 @@ func BenchmarkBuild(b *testing.B) {
 	for _, bc := range []struct {
 		name  string
 		chunk int
-	}{{"one", z.Len()}, {"parallel", 2048}} {
+		fast  bool
+	}{{"one", z.Len(), true}, {"parallel", 2048, true}, {"one-engine", z.Len(), false}, {"parallel-engine", 2048, false}} {
 		b.Run(bc.name, func(b *testing.B) {
-			defer func(c int) { buildChunk = c }(buildChunk)
-			buildChunk = bc.chunk
+			defer func(c int) { buildChunk, fastPath = c, true }(buildChunk)
+			buildChunk, fastPath = bc.chunk, bc.fast
 			var n int
 			for b.Loop() {
 				t, err := Build(z)

@@ -138,6 +138,8 @@ type compiler struct {
 	// signedHead is what a DO=1 negative answer's authority section
 	// starts with: the SOA and its RRSIGs (nil until needed).
 	signedHead []dns.RR
+	// soaLabels: see fastNoData (nil until needed).
+	soaLabels map[string]bool
 }
 
 func newCompiler(z *zone.Zone, zoneTypes []uint16) (*compiler, error) {
@@ -193,6 +195,12 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 			if t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeANY {
 				continue // answered by type: left to the engine
 			}
+			if e := (Entry{Name: wname, Type: t, DO: do}); c.fastEntry(n, &e) {
+				if err := fn(&e); err != nil {
+					return err
+				}
+				continue
+			}
 			qt := t
 			if t == TypeDefault {
 				qt = probeType
@@ -230,7 +238,7 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 			// XDP maps can mark (a link record), and Go and XDP answer
 			// the same names from their tables.
 			if t == TypeDefault && !do && neg {
-				e.NXD = c.nxdBelow(n.Name)
+				e.NXD = c.nxdAt(n)
 			}
 			if err := fn(&e); err != nil {
 				return err
@@ -281,6 +289,16 @@ func (c *compiler) shared(l int) (wire.Body, error) {
 func NXDomainBody(z *zone.Zone) (wire.Body, error) {
 	soa, _ := z.NegativeSOA()
 	return wire.Encode(z.Origin, probeType, dns.RcodeNameError, true, nil, []dns.RR{soa}, nil)
+}
+
+// nxdAt is nxdBelow(n.Name), through the fast path when it can tell.
+func (c *compiler) nxdAt(n *zone.Node) bool {
+	if fastPath {
+		if nxd, ok := c.fastNXD(n); ok {
+			return nxd
+		}
+	}
+	return c.nxdBelow(n.Name)
 }
 
 // nxdBelow reports whether a name below name that does not exist, and

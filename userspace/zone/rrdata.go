@@ -225,3 +225,21 @@ func (n *Node) record(t uint16, ttl uint32, rdata []byte) dns.RR {
 	}
 	return rr
 }
+
+// WireSet returns the records of type t as stored, for a caller that copies
+// them into a message without building records: their TTL, their count,
+// and their rdata, each as rdlength then the uncompressed rdata. ok is false
+// when the node has no records of type t.
+func (n *Node) WireSet(t uint16) (ttl uint32, count int, rdata []byte, ok bool) {
+	n.each(func(s setAt) bool {
+		if s.typ == t && s.nrr > 0 {
+			p := s.body
+			for i := 0; i < s.nrr; i++ {
+				p += 2 + int(binary.BigEndian.Uint16(n.data[p:]))
+			}
+			ttl, count, rdata, ok = s.ttl, s.nrr, n.data[s.body:p:p], true
+		}
+		return !ok && s.typ < t
+	})
+	return ttl, count, rdata, ok
+}

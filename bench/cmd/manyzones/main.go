@@ -39,6 +39,7 @@ type options struct {
 	settle               time.Duration
 	json                 string
 	keep                 bool
+	profile              string
 }
 
 var allServers = []string{"xdpns", "xdpns-state", "knot", "nsd", "bind"}
@@ -56,6 +57,7 @@ func main() {
 	flag.DurationVar(&o.settle, "settle", o.settle, "wait after the last zone answers before reading memory")
 	flag.StringVar(&o.json, "json", "", "append one JSON line per measurement to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
+	flag.StringVar(&o.profile, "profile", "", "write xdpns CPU and heap profiles (serve -cpuprofile, -memprofile) into `DIR`")
 	flag.Parse()
 	o.servers = strings.Split(servers, ",")
 	for _, s := range o.servers {

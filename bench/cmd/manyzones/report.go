@@ -15,7 +15,10 @@ func report(o options, f fleet, results []result) string {
 	fmt.Fprintf(&b, "\n## many-zones: %d zones of %d names (%d records), %d rounds, medians\n\n", f.zones, f.names, f.records, o.rounds)
 	fmt.Fprintf(&b, "Machine: %s. Each server pinned to CPU %d, loopback; `go run ./bench/cmd/manyzones -xdpns-bin bin/xdpns -zones %d -names %d -rounds %d`.\n\n", m, o.cpu, f.zones, f.names, o.rounds)
 	fmt.Fprintf(&b, "| server | start to every zone served (s) | RSS settled (MiB) | peak RSS (MiB) | errors |\n|---|--:|--:|--:|--:|\n")
-	type agg struct{ serve, rss, peak []float64; errs int }
+	type agg struct {
+		serve, rss, peak []float64
+		errs             int
+	}
 	by := map[string]*agg{}
 	for _, r := range results {
 		a := by[r.Server]

@@ -94,7 +94,14 @@ func launchXdpns(o options, dir string, port int, conf string) (*lab.Proc, error
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	p, err := lab.Launch("xdpns", dir, nil, lab.Pinned(o.cpu, []string{o.xdpnsBin, "serve", "-c", path}))
+	args := []string{o.xdpnsBin, "serve", "-c", path}
+	if o.profile != "" {
+		// One pair per run directory (secondary, secondary-prepare, ...),
+		// the last round's kept.
+		base := filepath.Join(o.profile, filepath.Base(filepath.Dir(dir))+"-"+filepath.Base(dir))
+		args = append(args, "-cpuprofile", base+".cpu", "-memprofile", base+".heap")
+	}
+	p, err := lab.Launch("xdpns", dir, nil, lab.Pinned(o.cpu, args))
 	if p != nil {
 		p.Port = port
 	}
