@@ -30,7 +30,7 @@ func Load(path, origin string, opt LoadOptions) (*Zone, []Warning, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	return Parse(bytes.NewReader(data), path, origin, opt)
+	return parseText(data, path, origin, opt)
 }
 
 // Parse reads zone-file text; file names the source in errors.
@@ -39,6 +39,12 @@ func Parse(r io.Reader, file, origin string, opt LoadOptions) (*Zone, []Warning,
 	if err != nil {
 		return nil, nil, err
 	}
+	return parseText(data, file, origin, opt)
+}
+
+// parseText is Parse on text already read (Load: no second copy of a large
+// file grown by io.ReadAll).
+func parseText(data []byte, file, origin string, opt LoadOptions) (*Zone, []Warning, error) {
 	origin = dns.Fqdn(origin)
 	// ZoneParser does not say on which line a record began; scanRecords
 	// scans the same text so semantic errors can name file:line, and TTLs

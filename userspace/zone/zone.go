@@ -193,7 +193,7 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 		if h.Class != dns.ClassINET {
 			return nil, warns, &RRError{where(i), rr, fmt.Errorf("class %s not supported", dns.ClassToString[h.Class])}
 		}
-		if !dns.IsSubDomain(origin, h.Name) {
+		if !under(origin, h.Name) {
 			// Glue for an in-zone NS that sits outside the zone is common in
 			// zone files copied from parents; it is never served, so drop it.
 			if (h.Rrtype == dns.TypeA || h.Rrtype == dns.TypeAAAA) && nsTargets[h.Name] {
@@ -295,7 +295,7 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 // data is occluded and never served.
 func checkCNAMEs(origin string, nodes map[string]*building, rrs []dns.RR, where func(int) string) error {
 	occluded := func(name string) bool {
-		for p := Parent(name); p != origin && dns.IsSubDomain(origin, p); p = Parent(p) {
+		for p := Parent(name); p != origin && under(origin, p); p = Parent(p) {
 			if b := nodes[p]; b != nil && (b.get(dns.TypeNS) != nil || b.get(dns.TypeDNAME) != nil) {
 				return true
 			}
@@ -400,7 +400,7 @@ func (z *Zone) index(built map[string]*building, opt Options) error {
 		return n
 	}
 	for name := range built {
-		for p := parent(name); p != "" && dns.IsSubDomain(z.Origin, p) && p != name; p = parent(p) {
+		for p := parent(name); p != "" && under(z.Origin, p) && p != name; p = parent(p) {
 			if get(p) != nil {
 				break // ancestors of an existing node were already added
 			}
@@ -510,7 +510,7 @@ func belowCut(origin, name string, get func(string) *Node) bool {
 	if name == origin {
 		return false
 	}
-	for p := parent(name); p != "" && dns.IsSubDomain(origin, p); p = parent(p) {
+	for p := parent(name); p != "" && under(origin, p); p = parent(p) {
 		if n := get(p); n.Has(Delegation) || n.Has(HasDNAME) {
 			return true
 		}
@@ -536,6 +536,23 @@ func parent(name string) string {
 		return "."
 	}
 	return name[i+1:]
+}
+
+// under reports whether name is origin or below it, both canonical
+// (lowercase, fully qualified): a suffix test, where dns.IsSubDomain splits
+// both names into labels (a tenth of loading a large zone). Names with
+// escapes take dns.IsSubDomain (an escaped dot is no label boundary).
+func under(origin, name string) bool {
+	if strings.IndexByte(name, '\\') >= 0 || strings.IndexByte(origin, '\\') >= 0 {
+		return dns.IsSubDomain(origin, name)
+	}
+	switch {
+	case origin == "." || name == origin:
+		return true
+	case len(name) <= len(origin):
+		return false
+	}
+	return name[len(name)-len(origin)-1] == '.' && name[len(name)-len(origin):] == origin
 }
 
 // Parent returns the name with its leftmost label removed ("." for a TLD).

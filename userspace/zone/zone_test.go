@@ -137,3 +137,16 @@ func TestRecordWithoutData(t *testing.T) {
 		}
 	}
 }
+
+// TestUnder: the suffix test agrees with dns.IsSubDomain on canonical names.
+func TestUnder(t *testing.T) {
+	names := []string{".", "com.", "example.com.", "a.example.com.", "xexample.com.", "b.a.example.com.",
+		`a\.example.com.`, `x.a\.example.com.`, "example.org.", "e.", "ee."}
+	for _, o := range names {
+		for _, n := range names {
+			if got, want := under(o, n), dns.IsSubDomain(o, n); got != want {
+				t.Errorf("under(%q, %q) = %v, dns.IsSubDomain says %v", o, n, got, want)
+			}
+		}
+	}
+}
