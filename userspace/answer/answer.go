@@ -192,6 +192,15 @@ func (e *engine) exact(sname string, n, src *zone.Node, wild bool) (string, bool
 			if wild {
 				e.proveWildcardAnswer(sname, src)
 			}
+			if qt == dns.TypeNS {
+				// The addresses of the name servers inside the zone,
+				// as NSD and Knot send them even with minimal
+				// responses: a resolver asking for the apex NS
+				// (priming a zone's servers) gets their addresses in
+				// one answer. The one exception to minimal answers
+				// (docs/answers.md).
+				e.optionalGlue(s)
+			}
 			e.res.Kind = Success
 			return "", false
 		}
@@ -442,6 +451,39 @@ func (e *engine) glue(ns *zone.RRset) {
 				}
 			}
 		}
+	}
+}
+
+// maxOptionalGlue bounds an NS answer carrying the addresses of its name
+// servers: the addresses are optional, so a message that would not fit the
+// smallest UDP payload (512 bytes, less room for the OPT and its options:
+// cookie, NSID) goes without them rather than truncated. With DNSSEC
+// (DO=1 in a signed zone: the query has EDNS, and resolvers that validate
+// offer 1232 bytes or more, RFC 9715) the bound is 1232 less the same room.
+// NSD and Knot drop such additional records at the size each query allows;
+// a fixed bound keeps a compiled answer independent of the payload size,
+// which XDP needs (docs/answers.md).
+const (
+	maxOptionalGlue       = 400
+	maxOptionalGlueDNSSEC = 1100
+)
+
+// optionalGlue adds the in-zone addresses of ns's targets when the answer
+// stays within maxOptionalGlue bytes.
+func (e *engine) optionalGlue(ns *zone.RRset) {
+	before := len(e.res.Extra)
+	e.glue(ns)
+	if len(e.res.Extra) == before {
+		return
+	}
+	m := dns.Msg{Question: []dns.Question{{Name: e.q.Name, Qtype: e.q.Type, Qclass: dns.ClassINET}},
+		Answer: e.res.Answer, Ns: e.res.Ns, Extra: e.res.Extra, Compress: true}
+	limit := maxOptionalGlue
+	if e.dnssec {
+		limit = maxOptionalGlueDNSSEC
+	}
+	if m.Len() > limit {
+		e.res.Extra = e.res.Extra[:before]
 	}
 }
 
