@@ -1,0 +1,385 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/config"
+	"github.com/xdpns/xdpns/userspace/testenv"
+)
+
+// rtName and rtAddr are run-time test zone i and the address of its www.
+func rtName(i int) string { return fmt.Sprintf("z%04d.rt.test.", i) }
+func rtAddr(i int) string { return fmt.Sprintf("198.18.%d.%d", i/256, i%256) }
+
+// fakePrimary serves every zone zNNNN.rt.test. (SOA, AXFR) from memory,
+// refusing all while down is set.
+type fakePrimary struct {
+	addr netip.AddrPort
+	down atomic.Bool
+	axfr atomic.Int64
+}
+
+func startFakePrimary(t *testing.T) *fakePrimary {
+	p := &fakePrimary{}
+	p.addr = testenv.ServeDNS(t, dns.HandlerFunc(p.serve), nil)
+	return p
+}
+
+func (p *fakePrimary) zone(name string) []dns.RR {
+	var i int
+	if _, err := fmt.Sscanf(name, "z%04d.rt.test.", &i); err != nil || rtName(i) != name || p.down.Load() {
+		return nil
+	}
+	rr := func(s string) dns.RR { r, _ := dns.NewRR(s); return r }
+	soa := rr(fmt.Sprintf("%s 300 IN SOA ns1.%s hostmaster.%s %d 7200 3600 1209600 300", name, name, name, 1000+i))
+	return []dns.RR{soa, rr(name + " 300 IN NS ns1." + name), rr("ns1." + name + " 300 IN A 203.0.113.1"),
+		rr("www." + name + " 300 IN A " + rtAddr(i)), soa}
+}
+
+func (p *fakePrimary) serve(w dns.ResponseWriter, q *dns.Msg) {
+	m := new(dns.Msg)
+	m.SetReply(q)
+	rrs := p.zone(dns.CanonicalName(q.Question[0].Name))
+	switch {
+	case rrs == nil:
+		m.Rcode = dns.RcodeRefused
+	case q.Question[0].Qtype == dns.TypeAXFR:
+		p.axfr.Add(1)
+		ch := make(chan *dns.Envelope, 1)
+		ch <- &dns.Envelope{RR: rrs}
+		close(ch)
+		_ = new(dns.Transfer).Out(w, q, ch)
+		return
+	case q.Question[0].Qtype == dns.TypeSOA:
+		m.Authoritative = true
+		m.Answer = rrs[:1]
+	default:
+		m.Rcode = dns.RcodeRefused
+	}
+	_ = w.WriteMsg(m)
+}
+
+// rtConfig writes a configuration with one file zone (a.example.), key
+// k1 and a YAML secondary y.rt.test. (extra is added to zones).
+func rtConfig(t *testing.T, dir string, port int, primary netip.AddrPort, extra string) string {
+	t.Helper()
+	writeFile(t, dir, "a.zone", zoneText("a.example.", 1, "203.0.113.10"))
+	return writeFile(t, dir, "xdpns.yaml", fmt.Sprintf(`server:
+  listen: ["127.0.0.1:%d"]
+  udp-sockets: 1
+xfr:
+  state-dir: state
+keys:
+  - {name: k1, algorithm: hmac-sha256, secret: "c2VjcmV0c2VjcmV0c2VjcmV0"}
+zones:
+  - name: a.example.
+    file: a.zone
+  - name: y.rt.test.
+    primaries: ["%s"]
+%scontrol:
+  socket: %s
+`, port, primary, extra, filepath.Join(dir, "control.sock")))
+}
+
+// rtCall runs `xdpns zone ARGS -s SOCK`.
+func rtCall(t *testing.T, sock string, args ...string) (int, string) {
+	t.Helper()
+	code, out, errs := runCmd(t, append([]string{"zone"}, append(args, "-s", sock)...)...)
+	return code, out + errs
+}
+
+// runtimeSet is the run-time zones `zone status` lists.
+func runtimeSet(t *testing.T, sock string) []string {
+	t.Helper()
+	var out []string
+	for _, r := range zoneStatusJSON(t, sock, "").Zones {
+		if r.Runtime {
+			out = append(out, r.Name)
+		}
+	}
+	return out
+}
+
+func (h *serveHarness) wantRcode(name string, rcode int) {
+	h.t.Helper()
+	r, err := h.query(name, dns.TypeA)
+	if err != nil || r.Rcode != rcode {
+		h.t.Errorf("%s A: %v %v, want %s", name, r, err, dns.RcodeToString[rcode])
+	}
+}
+
+// TestRuntimeZones: `xdpns zone add` serves a zone transferred at once,
+// `zone remove` takes it away (REFUSED, state files gone), every conflict
+// gets its error, reload keeps the set, a restart brings back exactly the
+// set from disk with the primary down, a broken file is named with its
+// line and loses nothing else, and a YAML zone wins over a run-time one.
+func TestRuntimeZones(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	p := startFakePrimary(t)
+	cfg := rtConfig(t, dir, port, p.addr, "")
+	sock := filepath.Join(dir, "control.sock")
+	rtFile := filepath.Join(dir, "state", config.RuntimeZonesFile)
+	h := startServe(t, cfg, port)
+	h.waitLog("control socket")
+
+	for i := range 3 {
+		code, out := rtCall(t, sock, "add", rtName(i), "--primary", p.addr.String())
+		if code != exitOK || !strings.Contains(out, fmt.Sprintf("serving serial %d from %s", 1000+i, p.addr)) {
+			t.Fatalf("zone add %s: exit %d: %s", rtName(i), code, out)
+		}
+		h.waitAnswer("www."+rtName(i), rtAddr(i))
+	}
+	code, out := rtCall(t, sock, "status")
+	if code != exitOK || !strings.Contains(out, rtName(1)+" [run-time]") || strings.Contains(out, "a.example. [run-time]") {
+		t.Errorf("zone status: %d\n%s", code, out)
+	}
+
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"add", "a.example.", "--primary", p.addr.String()}, "zone is in the configuration: a.example. is at " + cfg + ":9"},
+		{[]string{"add", "y.rt.test", "--primary", p.addr.String()}, "zone is in the configuration: y.rt.test. is at " + cfg + ":11"},
+		{[]string{"add", rtName(0), "--primary", p.addr.String()}, "zone was already added at run time: " + rtName(0) + " (by `xdpns zone add`)"},
+		{[]string{"add", "bad..name", "--primary", p.addr.String()}, "not a valid domain name"},
+		{[]string{"add", "k.rt.test", "--primary", p.addr.String(), "--key", "k9"}, "key k9. is not defined in keys"},
+		{[]string{"add", "k.rt.test", "--primary", "ns1.example.net"}, `bad address "ns1.example.net": want IP:port`},
+		{[]string{"add", "k.rt.test", "--primary", "ns1.example.net:53"}, `"ns1.example.net" is not an IP address`},
+		{[]string{"add", "k.rt.test", "--primary", "127.0.0.1:99999"}, "port must be 1..65535"},
+		{[]string{"remove", "a.example."}, "zone is in the configuration: a.example. is at " + cfg + ":9; remove it there"},
+		{[]string{"remove", "nope.rt.test"}, "zone was not added at run time: nope.rt.test."},
+	} {
+		code, out := rtCall(t, sock, tc.args...)
+		if code != exitFail || !strings.Contains(out, tc.want) {
+			t.Errorf("zone %v: exit %d: %s\nwant %q", tc.args, code, out, tc.want)
+		}
+	}
+	if code, out := rtCall(t, sock, "add", "k.rt.test"); code != exitUsage {
+		t.Errorf("zone add without --primary: exit %d: %s", code, out)
+	}
+
+	// Remove: REFUSED, its state files gone, the others untouched.
+	if _, err := os.Stat(filepath.Join(dir, "state", "z0001.rt.test.zone")); err != nil {
+		t.Fatalf("state file of an added zone: %v", err)
+	}
+	if code, out := rtCall(t, sock, "remove", rtName(1)); code != exitOK {
+		t.Fatalf("zone remove: %d %s", code, out)
+	}
+	h.wantRcode("www."+rtName(1), dns.RcodeRefused)
+	h.waitAnswer("www."+rtName(0), rtAddr(0))
+	for _, f := range []string{"z0001.rt.test.zone", "z0001.rt.test.timers"} {
+		if _, err := os.Stat(filepath.Join(dir, "state", f)); !os.IsNotExist(err) {
+			t.Errorf("%s after remove: %v", f, err)
+		}
+	}
+	want := []string{rtName(0), rtName(2)}
+	if got := runtimeSet(t, sock); !slices.Equal(got, want) {
+		t.Errorf("run-time zones %v, want %v", got, want)
+	}
+
+	// Reload keeps them.
+	if code, out := rtCall(t, sock, "reload"); code != exitOK {
+		t.Errorf("reload: %d %s", code, out)
+	}
+	if got := runtimeSet(t, sock); !slices.Equal(got, want) {
+		t.Errorf("after reload: run-time zones %v, want %v", got, want)
+	}
+	h.waitAnswer("www."+rtName(2), rtAddr(2))
+
+	// Restart with the primary down: exactly the set, from disk.
+	h.stop()
+	p.down.Store(true)
+	h = startServe(t, cfg, port)
+	h.waitLog("control socket")
+	if got := runtimeSet(t, sock); !slices.Equal(got, want) {
+		t.Errorf("after restart: run-time zones %v, want %v", got, want)
+	}
+	h.waitAnswer("www."+rtName(0), rtAddr(0))
+	h.waitAnswer("www."+rtName(2), rtAddr(2))
+	h.wantRcode("www."+rtName(1), dns.RcodeRefused)
+	if code, out, errs := runCmd(t, "check", "-c", cfg); code != exitOK || !strings.Contains(out, "2 zones added at run time") {
+		t.Errorf("check: %d %s %s", code, out, errs)
+	}
+	p.down.Store(false)
+
+	// A YAML zone added later that a run-time zone has: the YAML wins,
+	// the run-time entry goes, the data stays.
+	rtConfig(t, dir, port, p.addr, fmt.Sprintf("  - name: %s\n    primaries: [\"%s\"]\n", rtName(2), p.addr))
+	code, out = rtCall(t, sock, "reload")
+	if code != exitOK || !strings.Contains(out, "zone "+rtName(2)+": also in "+cfg+":13; the configuration's entry is served") {
+		t.Errorf("reload with a clash: %d %s", code, out)
+	}
+	if got := runtimeSet(t, sock); !slices.Equal(got, want[:1]) {
+		t.Errorf("after the clash: run-time zones %v, want %v", got, want[:1])
+	}
+	h.waitAnswer("www."+rtName(2), rtAddr(2))
+	if b, _ := os.ReadFile(rtFile); strings.Contains(string(b), rtName(2)) {
+		t.Errorf("run-time file still has %s:\n%s", rtName(2), b)
+	}
+	h.stop()
+
+	// A broken file: named with its line at start, the rest serves, adds
+	// refused, check fails with the line.
+	broken := string(must(os.ReadFile(rtFile))) + "  - name: " + rtName(7) + "\n    primaries: [{address: 127.0.0.1:53, key: nokey}]\n"
+	writeFile(t, filepath.Dir(rtFile), filepath.Base(rtFile), broken)
+	line := strings.Count(broken, "\n")
+	wantErr := fmt.Sprintf("%s:%d: zones[1].primaries[0].key: key nokey. is not defined in keys", rtFile, line)
+	if code, _, out := runCmd(t, "check", "-c", cfg); code != exitFail || !strings.Contains(out, wantErr) {
+		t.Errorf("check of a broken file: %d %s\nwant %s", code, out, wantErr)
+	}
+	h = startServe(t, cfg, port)
+	h.waitLog("control socket")
+	if !strings.Contains(h.stderr.String(), wantErr) {
+		t.Errorf("serve log does not name %s:\n%s", wantErr, h.stderr)
+	}
+	h.waitAnswer("www.a.example.", "203.0.113.10")
+	h.waitAnswer("www."+rtName(2), rtAddr(2))
+	h.wantRcode("www."+rtName(0), dns.RcodeRefused)
+	if code, out := rtCall(t, sock, "add", rtName(5), "--primary", p.addr.String()); code != exitFail ||
+		!strings.Contains(out, "the run-time zones file is broken") {
+		t.Errorf("add with a broken file: %d %s", code, out)
+	}
+	if got := string(must(os.ReadFile(rtFile))); got != broken {
+		t.Errorf("broken file rewritten:\n%s", got)
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// runtimeMany is the size of TestRuntimeZonesMany.
+const runtimeMany = 1000
+
+// TestRuntimeZonesMany adds 1,000 zones and removes them through the
+// control socket while queries run: every answer is the zone's data,
+// SERVFAIL (added, first transfer not done), or REFUSED (not yet or no
+// longer added). A restart after the adds brings back exactly the 1,000,
+// one after the removes none. The time per add and remove is logged.
+func TestRuntimeZonesMany(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	p := startFakePrimary(t)
+	cfg := rtConfig(t, dir, port, p.addr, "")
+	sock := filepath.Join(dir, "control.sock")
+	h := startServe(t, cfg, port)
+	h.waitLog("control socket")
+
+	var wrong atomic.Int64
+	var queries, answered atomic.Int64
+	query := func(ctx context.Context) {
+		c := &dns.Client{Timeout: time.Second}
+		for n := 0; n < 200000 && ctx.Err() == nil; n++ {
+			i := rand.IntN(runtimeMany)
+			m := new(dns.Msg)
+			m.SetQuestion("www."+rtName(i), dns.TypeA)
+			r, _, err := c.Exchange(m, h.addr)
+			if err != nil {
+				continue
+			}
+			queries.Add(1)
+			switch {
+			case r.Rcode == dns.RcodeRefused, r.Rcode == dns.RcodeServerFailure:
+			case r.Rcode == dns.RcodeSuccess && len(r.Answer) == 1 && r.Answer[0].(*dns.A).A.String() == rtAddr(i):
+				answered.Add(1)
+			default:
+				if wrong.Add(1) < 5 {
+					t.Errorf("www.%s: %v", rtName(i), r)
+				}
+			}
+		}
+	}
+	loop := func(what string, f func(i int) ctlRequest) {
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for range 2 {
+			wg.Add(1)
+			go func() { defer wg.Done(); query(ctx) }()
+		}
+		start := time.Now()
+		for i := range runtimeMany {
+			resp, _, err := controlCall(context.Background(), sock, f(i))
+			if err != nil || !resp.OK {
+				t.Fatalf("%s %s: %v %+v", what, rtName(i), err, resp)
+			}
+		}
+		took := time.Since(start)
+		cancel()
+		wg.Wait()
+		t.Logf("%d %ss through the control socket: %v, %v per %s; %d queries meanwhile, %d answered with data, %d wrong",
+			runtimeMany, what, took.Round(time.Millisecond), (took / runtimeMany).Round(time.Microsecond), what,
+			queries.Load(), answered.Load(), wrong.Load())
+	}
+	add := func(i int) ctlRequest {
+		return ctlRequest{Command: ctlZoneAdd, Zone: rtName(i), Add: &zoneAddArgs{Primaries: []string{p.addr.String()}}}
+	}
+	loop("add", add)
+	waitAll := func() {
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			ok := 0
+			for _, r := range zoneStatusJSON(t, sock, "").Zones {
+				if r.Runtime && r.State == "ok" {
+					ok++
+				}
+			}
+			if ok == runtimeMany {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%d of %d run-time zones ok", ok, runtimeMany)
+			}
+		}
+	}
+	waitAll()
+	if n := p.axfr.Load(); n != runtimeMany {
+		t.Errorf("%d AXFRs for %d zones", n, runtimeMany)
+	}
+	for _, i := range []int{0, 511, runtimeMany - 1} {
+		h.waitAnswer("www."+rtName(i), rtAddr(i))
+	}
+
+	h.stop()
+	p.down.Store(true)
+	h = startServe(t, cfg, port)
+	h.waitLog("control socket")
+	got := runtimeSet(t, sock)
+	if len(got) != runtimeMany || got[0] != rtName(0) || got[runtimeMany-1] != rtName(runtimeMany-1) {
+		t.Fatalf("after restart: %d run-time zones (%v...)", len(got), got[:min(3, len(got))])
+	}
+	waitAll()
+	p.down.Store(false)
+
+	loop("remove", func(i int) ctlRequest { return ctlRequest{Command: ctlZoneRemove, Zone: rtName(i)} })
+	for _, i := range []int{0, 511, runtimeMany - 1} {
+		h.wantRcode("www."+rtName(i), dns.RcodeRefused)
+	}
+	h.stop()
+	h = startServe(t, cfg, port)
+	h.waitLog("control socket")
+	if got := runtimeSet(t, sock); len(got) != 0 {
+		t.Errorf("after removes and a restart: %d run-time zones", len(got))
+	}
+	if ents, _ := filepath.Glob(filepath.Join(dir, "state", "z*.rt.test.*")); len(ents) != 0 {
+		t.Errorf("%d state files left, e.g. %s", len(ents), ents[0])
+	}
+	if wrong.Load() > 0 {
+		t.Errorf("%d wrong answers", wrong.Load())
+	}
+}
