@@ -35,9 +35,9 @@ import (
 // runtimeState is the daemon's set of run-time zones; guarded by d.mu,
 // changed under d.reloadMu.
 type runtimeState struct {
-	path  string                // xfr.runtime-zones; "" off
-	zones []config.RuntimeZone  // in the order added, as in the file
-	names map[string]int        // index in zones
+	path  string               // xfr.runtime-zones; "" off
+	zones []config.RuntimeZone // in the order added, as in the file
+	names map[string]int       // index in zones
 	// broken is why the file could not be read (start or reload): the
 	// zones it holds are not known, so adds and removes are refused
 	// rather than overwrite it.

@@ -2,6 +2,7 @@ package config
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -158,25 +159,25 @@ func LoadRuntimeZones(cfg *Config) (zones []RuntimeZone, shadowed Errors, err er
 // The YAML shape written by MarshalRuntimeZones.
 type (
 	rtFile struct {
-		Zones []rtZone `yaml:"zones"`
+		Zones []rtZone `yaml:"zones" json:"zones"`
 	}
 	rtZone struct {
-		Name          string     `yaml:"name"`
-		Owner         string     `yaml:"owner,omitempty"`
-		Primaries     []rtPrim   `yaml:"primaries"`
-		AllowNotify   []string   `yaml:"allow-notify,omitempty"`
-		AXFROnly      bool       `yaml:"axfr-only,omitempty"`
-		AllowTransfer *rtAllowXf `yaml:"allow-transfer,omitempty"`
-		Notify        []string   `yaml:"notify,omitempty"`
-		NotifyKey     string     `yaml:"notify-key,omitempty"`
+		Name          string     `yaml:"name" json:"name"`
+		Owner         string     `yaml:"owner,omitempty" json:"owner,omitempty"`
+		Primaries     []rtPrim   `yaml:"primaries" json:"primaries"`
+		AllowNotify   []string   `yaml:"allow-notify,omitempty" json:"allow-notify,omitempty"`
+		AXFROnly      bool       `yaml:"axfr-only,omitempty" json:"axfr-only,omitempty"`
+		AllowTransfer *rtAllowXf `yaml:"allow-transfer,omitempty" json:"allow-transfer,omitempty"`
+		Notify        []string   `yaml:"notify,omitempty" json:"notify,omitempty"`
+		NotifyKey     string     `yaml:"notify-key,omitempty" json:"notify-key,omitempty"`
 	}
 	rtPrim struct {
-		Address string `yaml:"address"`
-		Key     string `yaml:"key,omitempty"`
+		Address string `yaml:"address" json:"address"`
+		Key     string `yaml:"key,omitempty" json:"key,omitempty"`
 	}
 	rtAllowXf struct {
-		From []string `yaml:"from,omitempty"`
-		Keys []string `yaml:"keys,omitempty"`
+		From []string `yaml:"from,omitempty" json:"from,omitempty"`
+		Keys []string `yaml:"keys,omitempty" json:"keys,omitempty"`
 	}
 )
 
@@ -213,14 +214,21 @@ func MarshalRuntimeZones(zones []RuntimeZone) []byte {
 		}
 		f.Zones = append(f.Zones, rz)
 	}
+	// One zone per line, as a JSON object (YAML flow mapping): encoding/json
+	// is some twenty times faster than the YAML encoder, and the file is
+	// rewritten on every add and remove.
 	var b bytes.Buffer
 	b.WriteString(runtimeHeader)
-	enc := yaml.NewEncoder(&b)
-	enc.SetIndent(2)
-	if err := enc.Encode(f); err != nil {
-		panic(err) // plain strings and lists
+	b.WriteString("zones:\n")
+	for _, z := range f.Zones {
+		line, err := json.Marshal(z)
+		if err != nil {
+			panic(err) // plain strings and lists
+		}
+		b.WriteString("  - ")
+		b.Write(line)
+		b.WriteByte('\n')
 	}
-	enc.Close()
 	return b.Bytes()
 }
 
