@@ -406,3 +406,31 @@ func BenchmarkWriteRuntime(b *testing.B) {
 		})
 	}
 }
+
+// TestRuntimeZoneNamed adds a zone at run time whose primary is a real
+// named that only transfers it with TSIG: the key is referenced by name
+// from the configuration's keys; the answers appear, and go (REFUSED) on
+// remove.
+func TestRuntimeZoneNamed(t *testing.T) {
+	dir := t.TempDir()
+	key := tsigKey{"k1.", "hmac-sha256", "c2VjcmV0c2VjcmV0c2VjcmV0"}
+	n := startTestNamed(t, namedConfig{dir: filepath.Join(dir, "named"), keys: []tsigKey{key},
+		zones: []namedZone{{name: "rt.example.", text: zoneText("rt.example.", 7, "203.0.113.77"), allowTransfer: fmt.Sprintf("key %q;", key.name)}}})
+	port := freePort(t)
+	cfg := rtConfig(t, dir, port, n.Addr(), "")
+	sock := filepath.Join(dir, "control.sock")
+	h := startServe(t, cfg, port)
+	h.waitLog("control socket")
+	code, out := rtCall(t, sock, "add", "rt.example", "--primary", n.Addr().String(), "--key", "k1")
+	if code != exitOK || !strings.Contains(out, "serving serial 7 from "+n.Addr().String()) {
+		t.Fatalf("zone add: %d %s", code, out)
+	}
+	h.waitAnswer("www.rt.example.", "203.0.113.77")
+	if r := waitStatus(t, sock, "rt.example.", func(r zoneRow) bool { return r.State == "ok" }); !r.Runtime || r.Counters.Full != 1 {
+		t.Errorf("status: %+v", r)
+	}
+	if code, out := rtCall(t, sock, "remove", "rt.example."); code != exitOK {
+		t.Fatalf("zone remove: %d %s", code, out)
+	}
+	h.wantRcode("www.rt.example.", dns.RcodeRefused)
+}
