@@ -434,3 +434,48 @@ func TestRuntimeZoneNamed(t *testing.T) {
 	}
 	h.wantRcode("www.rt.example.", dns.RcodeRefused)
 }
+
+// TestServeXDPRuntimeZone: a zone added at run time reaches the XDP maps
+// (dig in the lab's client namespace is answered by XDP, the server's
+// sockets see nothing), and once removed XDP no longer answers it: it
+// passes the query and Go says REFUSED.
+func TestServeXDPRuntimeZone(t *testing.T) {
+	x := newXDPTest(t)
+	named := testenv.RequireBinary(t, "named")
+	testenv.RequireBinary(t, "dig")
+	const primaryPort = 5300
+	n, err := startNamed(context.Background(), named, namedConfig{
+		dir: filepath.Join(x.dir, "named"), port: primaryPort,
+		zones: []namedZone{{name: "example.com.", text: zoneText("example.com.", 3, "203.0.113.33")}},
+		netns: x.lab.ServerNS, dial: x.lab.DialServer,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	x.zoneFile("example.net.", 1, "198.51.100.10")
+	x.writeConfig("auto", "", "  - {name: example.net., file: example.net.zone}\n")
+	x.serve(1)
+	s4 := x.lab.Server4
+	code, out, errs := runCmd(t, "zone", "add", "example.com.", "--primary", fmt.Sprintf("127.0.0.1:%d", primaryPort), "-s", x.sock)
+	if code != exitOK || !strings.Contains(out, "serving serial 3") {
+		t.Fatalf("zone add: %d %s %s", code, out, errs)
+	}
+	x.waitAnswer(s4, "www.example.com.", "203.0.113.33")
+	for deadline := time.Now().Add(10 * time.Second); x.mustStats().XDP.Zones != 2; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the added zone never reached XDP: %+v", x.mustStats().XDP)
+		}
+	}
+	x.via("dig", s4, "www.example.com.", "NOERROR", []string{"A 203.0.113.33"}, "xdp")
+	x.via("dig", s4, "www.example.net.", "NOERROR", []string{"A 198.51.100.10"}, "xdp")
+
+	if code, out, errs := runCmd(t, "zone", "remove", "example.com.", "-s", x.sock); code != exitOK {
+		t.Fatalf("zone remove: %d %s %s", code, out, errs)
+	}
+	if st := x.mustStats().XDP; st.Zones != 1 {
+		t.Errorf("after remove XDP holds %d zones, want 1", st.Zones)
+	}
+	x.via("dig", s4, "www.example.com.", "REFUSED", nil, "udp")
+	x.via("dig", s4, "www.example.net.", "NOERROR", []string{"A 198.51.100.10"}, "xdp")
+}
