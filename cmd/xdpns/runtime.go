@@ -459,3 +459,12 @@ func (d *daemon) controlRemove(name string) ctlResponse {
 	}
 	return ctlResponse{OK: true, Message: fmt.Sprintf("zone %s removed: no longer served, its state files deleted", name)}
 }
+
+// addClaim registers a check every run-time add must pass: a catalog
+// consumer returns an error naming the catalog for the names its members
+// hold, so `xdpns zone add` of a member is refused with that reason.
+func (d *daemon) addClaim(claim func(name string) error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.rt.claims = append(d.rt.claims, claim)
+}

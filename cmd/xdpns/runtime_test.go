@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -478,4 +479,66 @@ func TestServeXDPRuntimeZone(t *testing.T) {
 	}
 	x.via("dig", s4, "www.example.com.", "REFUSED", nil, "udp")
 	x.via("dig", s4, "www.example.net.", "NOERROR", []string{"A 198.51.100.10"}, "xdp")
+}
+
+// TestRuntimeZoneOwners drives the in-process API a catalog consumer uses:
+// a zone added with an owner is removed only by it, is written with its
+// owner and comes back with it, and a claim refuses an add with its reason.
+func TestRuntimeZoneOwners(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	p := startFakePrimary(t)
+	path := rtConfig(t, dir, port, p.addr, "")
+	start := func() *daemon {
+		cfg, err := config.Load(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var log syncBuffer
+		d, err := startDaemon(context.Background(), path, cfg, newLogger(&log, cfg.Log), daemonHooks{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	d := start()
+	defer func() { d.Close() }()
+	const owner = "catalog:cat.example."
+	mk := func(i int) config.RuntimeZone {
+		z, err := config.NewRuntimeZone(config.RuntimeZoneRequest{Name: rtName(i), Owner: owner, Primaries: []string{p.addr.String()}}, d.cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return z
+	}
+	if err := d.addRuntimeZone(mk(0)); err != nil {
+		t.Fatal(err)
+	}
+	d.addClaim(func(name string) error {
+		if name == rtName(1) {
+			return fmt.Errorf("zone %s is a member of catalog cat.example.", name)
+		}
+		return nil
+	})
+	if err := d.addRuntimeZone(mk(1)); err == nil || !strings.Contains(err.Error(), "member of catalog cat.example.") {
+		t.Errorf("claimed add: %v", err)
+	}
+	if err := d.removeRuntimeZone(rtName(0), ""); !errors.Is(err, errOtherOwner) || !strings.Contains(err.Error(), "(by "+owner+")") {
+		t.Errorf("remove by another owner: %v", err)
+	}
+	resp := d.control(ctlRequest{Command: ctlZoneRemove, Zone: rtName(0)})
+	if resp.OK || !strings.Contains(resp.Error, "zone was added by another owner") {
+		t.Errorf("zone-remove of a catalog's zone: %+v", resp)
+	}
+	d.Close()
+	d = start()
+	if o, ok := d.isRuntime(rtName(0)); !ok || o != owner {
+		t.Errorf("after restart: owner %q %v", o, ok)
+	}
+	if rows := d.status(rtName(0)); len(rows) != 1 || !rows[0].Runtime || rows[0].Owner != owner {
+		t.Errorf("status: %+v", rows)
+	}
+	if err := d.removeRuntimeZone(rtName(0), owner); err != nil {
+		t.Errorf("remove by its owner: %v", err)
+	}
 }
