@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/miekg/dns"
+
 	"github.com/xdpns/xdpns/userspace/config"
 	"github.com/xdpns/xdpns/userspace/responder"
 	"github.com/xdpns/xdpns/xfr"
@@ -22,10 +24,11 @@ import (
 // Cost: an add or a remove touches one zone in the xfr Manager
 // (Manager.AddZone/RemoveZone), the responder (a copy-on-write shardmap
 // put) and the transfers-out server only when the zone has allow-transfer
-// or notify. It rewrites the whole file (a few hundred bytes per zone),
-// which is the one part that grows with the number of run-time zones. XDP
-// builds a new generation of its maps for a zone set that changed
-// (fastPath.sync), which grows with every zone served.
+// or notify. It rewrites the whole file (about 100 bytes per zone), the
+// part that grows with the number of run-time zones. XDP builds a new
+// generation of its maps for a zone set that changed (fastPath.sync),
+// which grows with every zone served: once per add (putPending) and once
+// per remove.
 //
 // Who wins: the configuration. A zone in the YAML is never added at run
 // time; a zone added at run time that a later YAML (reload, restart) also
@@ -241,9 +244,7 @@ func (d *daemon) addRuntimeZone(rz config.RuntimeZone) error {
 	d.rt.names[rz.Name] = len(next) - 1
 	d.mu.Unlock()
 
-	if d.r.Zone(rz.Name) == nil {
-		d.putZone(responder.Pending(rz.Name), nil, nil)
-	}
+	d.putPending(rz.Name)
 	d.mu.Lock()
 	noStore := d.xcfg.StateDir == "" && cfg.Xfr.StateDir != ""
 	d.mu.Unlock()
@@ -467,4 +468,36 @@ func (d *daemon) addClaim(claim func(name string) error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rt.claims = append(d.rt.claims, claim)
+}
+
+// putPending serves the placeholder of an added zone (SERVFAIL until its
+// first transfer). XDP is told only when a zone enclosing it is served:
+// otherwise XDP has no entry for any of its names and passes them to Go
+// already, and the first transfer loads the zone, so an add costs one
+// generation of the XDP maps instead of two.
+func (d *daemon) putPending(name string) {
+	d.zmu.Lock()
+	defer d.zmu.Unlock()
+	if d.r.Zone(name) != nil {
+		return
+	}
+	rz := responder.Pending(name)
+	if d.xdp != nil && !d.enclosedLocked(name) {
+		d.r.Put(rz)
+		d.served[name] = rz
+		return
+	}
+	d.putLocked(rz, nil, nil)
+}
+
+// enclosedLocked reports whether a zone served encloses name. With d.zmu
+// held.
+func (d *daemon) enclosedLocked(name string) bool {
+	for off, end := dns.NextLabel(name, 0); !end; off, end = dns.NextLabel(name, off) {
+		if _, ok := d.served[name[off:]]; ok {
+			return true
+		}
+	}
+	_, root := d.served["."]
+	return root
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/xdpns/xdpns/userspace/config"
+	"github.com/xdpns/xdpns/userspace/responder"
 	"github.com/xdpns/xdpns/userspace/testenv"
 )
 
@@ -541,4 +542,85 @@ func TestRuntimeZoneOwners(t *testing.T) {
 	if err := d.removeRuntimeZone(rtName(0), owner); err != nil {
 		t.Errorf("remove by its owner: %v", err)
 	}
+}
+
+func TestEnclosed(t *testing.T) {
+	d := &daemon{served: map[string]*responder.Zone{"example.com.": nil, "a.b.example.net.": nil}}
+	for name, want := range map[string]bool{
+		"sub.example.com.": true, "x.y.example.com.": true, "example.com.": false, "example.org.": false,
+		"b.example.net.": false, "c.a.b.example.net.": true, "com.": false,
+	} {
+		if got := d.enclosedLocked(name); got != want {
+			t.Errorf("%s: enclosed %v, want %v", name, got, want)
+		}
+	}
+	d.served["."] = nil
+	if !d.enclosedLocked("example.org.") {
+		t.Error("the root zone encloses every name")
+	}
+}
+
+// xdpRuntimeMany is the size of TestServeXDPRuntimeZonesMany.
+const xdpRuntimeMany = 600
+
+// TestServeXDPRuntimeZonesMany adds 600 zones from a named in the lab's
+// server namespace, one at a time with XDP on, then removes them: each
+// reaches XDP and leaves it. The time per add (each builds a new
+// generation of the maps with every zone) is logged by hundreds, to show
+// how it grows with the zones served.
+func TestServeXDPRuntimeZonesMany(t *testing.T) {
+	x := newXDPTest(t)
+	named := testenv.RequireBinary(t, "named")
+	testenv.RequireBinary(t, "dig")
+	const primaryPort = 5300
+	var zones []namedZone
+	for i := range xdpRuntimeMany {
+		zones = append(zones, namedZone{name: rtName(i), text: zoneText(rtName(i), 1000+i, rtAddr(i))})
+	}
+	n, err := startNamed(context.Background(), named, namedConfig{
+		dir: filepath.Join(x.dir, "named"), port: primaryPort, zones: zones,
+		netns: x.lab.ServerNS, dial: x.lab.DialServer,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	x.zoneFile("example.net.", 1, "198.51.100.10")
+	x.writeConfig("auto", "", "  - {name: example.net., file: example.net.zone}\n")
+	x.serve(1)
+	primary := fmt.Sprintf("127.0.0.1:%d", primaryPort)
+	start, last := time.Now(), time.Now()
+	for i := range xdpRuntimeMany {
+		resp, _, err := controlCall(context.Background(), x.sock, ctlRequest{Command: ctlZoneAdd, Zone: rtName(i),
+			Add: &zoneAddArgs{Primaries: []string{primary}, WaitMS: 5000}})
+		if err != nil || !resp.OK || !strings.Contains(resp.Message, "serving serial") {
+			t.Fatalf("add %s: %v %+v", rtName(i), err, resp)
+		}
+		if i%100 == 99 {
+			t.Logf("adds %d-%d: %v per add (XDP on)", i-98, i+1, (time.Since(last) / 100).Round(10*time.Microsecond))
+			last = time.Now()
+		}
+	}
+	t.Logf("%d adds: %v", xdpRuntimeMany, time.Since(start).Round(time.Millisecond))
+	for deadline := time.Now().Add(10 * time.Second); x.mustStats().XDP.Zones != xdpRuntimeMany+1; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("XDP holds %d zones, want %d", x.mustStats().XDP.Zones, xdpRuntimeMany+1)
+		}
+	}
+	for _, i := range []int{0, 299, xdpRuntimeMany - 1} {
+		x.via("dig", x.lab.Server4, "www."+rtName(i), "NOERROR", []string{"A " + rtAddr(i)}, "xdp")
+	}
+	start = time.Now()
+	for i := range xdpRuntimeMany {
+		resp, _, err := controlCall(context.Background(), x.sock, ctlRequest{Command: ctlZoneRemove, Zone: rtName(i)})
+		if err != nil || !resp.OK {
+			t.Fatalf("remove %s: %v %+v", rtName(i), err, resp)
+		}
+	}
+	t.Logf("%d removes: %v per remove (XDP on)", xdpRuntimeMany, (time.Since(start) / xdpRuntimeMany).Round(10*time.Microsecond))
+	if st := x.mustStats().XDP; st.Zones != 1 {
+		t.Errorf("after the removes XDP holds %d zones, want 1", st.Zones)
+	}
+	x.via("dig", x.lab.Server4, "www."+rtName(299), "REFUSED", nil, "udp")
+	x.via("dig", x.lab.Server4, "www.example.net.", "NOERROR", []string{"A 198.51.100.10"}, "xdp")
 }
