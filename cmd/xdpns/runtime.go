@@ -145,8 +145,12 @@ func (d *daemon) effective(cfg *config.Config) *config.Config {
 	eff := *cfg
 	eff.Zones = make([]config.Zone, 0, len(cfg.Zones)+len(d.rt.zones))
 	eff.Zones = append(eff.Zones, cfg.Zones...)
+	inCfg := make(map[string]bool, len(cfg.Zones))
+	for _, z := range cfg.Zones {
+		inCfg[z.Name] = true
+	}
 	for _, z := range d.rt.zones {
-		if cfg.Zone(z.Name) == nil {
+		if !inCfg[z.Name] {
 			eff.Zones = append(eff.Zones, z.Zone)
 		}
 	}

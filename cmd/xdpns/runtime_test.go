@@ -624,3 +624,36 @@ func TestServeXDPRuntimeZonesMany(t *testing.T) {
 	x.via("dig", x.lab.Server4, "www."+rtName(299), "REFUSED", nil, "udp")
 	x.via("dig", x.lab.Server4, "www.example.net.", "NOERROR", []string{"A 198.51.100.10"}, "xdp")
 }
+
+// TestRuntimeZoneFirstSecondary: a serve with file zones only (its xfr
+// Manager built without a state directory) takes a run-time zone, keeps it
+// in the state directory and serves it again after a restart.
+func TestRuntimeZoneFirstSecondary(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	p := startFakePrimary(t)
+	writeFile(t, dir, "a.zone", zoneText("a.example.", 1, "203.0.113.10"))
+	cfg := writeFile(t, dir, "xdpns.yaml", fmt.Sprintf(`server:
+  listen: ["127.0.0.1:%d"]
+  udp-sockets: 1
+xfr: {state-dir: state}
+zones:
+  - {name: a.example., file: a.zone}
+control: {socket: %s}
+`, port, filepath.Join(dir, "control.sock")))
+	sock := filepath.Join(dir, "control.sock")
+	h := startServe(t, cfg, port)
+	h.waitLog("control socket")
+	if _, err := os.Stat(filepath.Join(dir, "state")); !os.IsNotExist(err) {
+		t.Fatalf("state directory before any secondary: %v", err)
+	}
+	if code, out := rtCall(t, sock, "add", rtName(3), "--primary", p.addr.String()); code != exitOK || !strings.Contains(out, "serving serial 1003") {
+		t.Fatalf("zone add: %d %s", code, out)
+	}
+	h.waitAnswer("www."+rtName(3), rtAddr(3))
+	h.stop()
+	p.down.Store(true)
+	h = startServe(t, cfg, port)
+	h.waitAnswer("www."+rtName(3), rtAddr(3))
+	h.waitAnswer("www.a.example.", "203.0.113.10")
+}

@@ -81,9 +81,13 @@ func ParseRuntimeZones(data []byte, file string, cfg *Config) (zones []RuntimeZo
 		d.errs.sort()
 		return nil, nil, d.errs
 	}
+	inCfg := make(map[string]*Zone, len(cfg.Zones))
+	for i := range cfg.Zones {
+		inCfg[cfg.Zones[i].Name] = &cfg.Zones[i]
+	}
 	out := zones[:0]
 	for _, z := range zones {
-		if cz := cfg.Zone(z.Name); cz != nil {
+		if cz := inCfg[z.Name]; cz != nil {
 			shadowed = append(shadowed, &Error{File: file, Line: z.Line, Msg: fmt.Sprintf(
 				"zone %s: also in %s:%d; the configuration's entry is served and this one is dropped",
 				z.Name, cfg.File, cz.Line)})

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -119,5 +120,31 @@ func TestParseRuntimeZonesErrors(t *testing.T) {
 	}
 	if zones, _, err := ParseRuntimeZones(nil, "rt.yaml", cfg); err != nil || zones != nil {
 		t.Errorf("empty file: %v %v", zones, err)
+	}
+}
+
+// BenchmarkParseRuntimeZones: reading a run-time zones file of 10,000
+// zones at start.
+func BenchmarkParseRuntimeZones(b *testing.B) {
+	cfg, err := Parse([]byte(runtimeBase), "/etc/x/xdpns.yaml")
+	if err != nil {
+		b.Fatal(err)
+	}
+	zones := make([]RuntimeZone, 10000)
+	for i := range zones {
+		z, err := NewRuntimeZone(RuntimeZoneRequest{Name: fmt.Sprintf("z%05d.example.", i), Primaries: []string{"192.0.2.1"}, Key: "k1"}, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		zones[i] = z
+	}
+	data := MarshalRuntimeZones(zones)
+	b.SetBytes(int64(len(data)))
+	b.ResetTimer()
+	for range b.N {
+		got, _, err := ParseRuntimeZones(data, "rt.yaml", cfg)
+		if err != nil || len(got) != len(zones) {
+			b.Fatal(len(got), err)
+		}
 	}
 }
