@@ -657,3 +657,37 @@ control: {socket: %s}
 	h.waitAnswer("www."+rtName(3), rtAddr(3))
 	h.waitAnswer("www.a.example.", "203.0.113.10")
 }
+
+// TestRuntimeZoneTransfersOut: a run-time zone with --allow-transfer and
+// --notify is transferred out to who it allows (REFUSED to others, and
+// once removed) and its downstream target gets NOTIFY.
+func TestRuntimeZoneTransfersOut(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	p := startFakePrimary(t)
+	cfg := rtConfig(t, dir, port, p.addr, "")
+	sock := filepath.Join(dir, "control.sock")
+	down := startNotifyListener(t)
+	h := startServe(t, cfg, port)
+	h.waitLog("control socket")
+	xd := netip.MustParseAddrPort(h.addr)
+	key := tsigKey{"k1.", "hmac-sha256", "c2VjcmV0c2VjcmV0c2VjcmV0"}
+
+	if code, out := rtCall(t, sock, "add", rtName(4), "--primary", p.addr.String(),
+		"--transfer-key", "k1", "--notify", down.addr); code != exitOK {
+		t.Fatalf("zone add: %d %s", code, out)
+	}
+	down.wait(t, rtName(4), 1004)
+	if got := axfrText(t, xd, rtName(4), &key); !strings.Contains(got, "www."+rtName(4)+"\t300\tIN\tA\t"+rtAddr(4)) {
+		t.Errorf("signed AXFR of %s:\n%s", rtName(4), got)
+	}
+	if rc := axfrRcode(t, xd, rtName(4), nil); rc != dns.RcodeRefused {
+		t.Errorf("unsigned AXFR: %s, want REFUSED", dns.RcodeToString[rc])
+	}
+	if code, out := rtCall(t, sock, "remove", rtName(4)); code != exitOK {
+		t.Fatalf("zone remove: %d %s", code, out)
+	}
+	if rc := axfrRcode(t, xd, rtName(4), &key); rc != dns.RcodeRefused && rc != dns.RcodeNotAuth {
+		t.Errorf("signed AXFR after remove: %s, want REFUSED", dns.RcodeToString[rc])
+	}
+}
