@@ -51,7 +51,8 @@ func (m *Manager) AddZone(zc Zone) error {
 
 // RemoveZone stops one zone and waits for it (a transfer in flight is
 // abandoned): after it returns the zone calls OnZone and OnExpire no more.
-// With purge its files in the state directory are deleted too. The other
+// With purge its files in the state directory (NAME.zone, NAME.ixfr,
+// NAME.timers) are deleted too. The other
 // zones are not touched. Like Reconfigure it must not be called from OnZone
 // or OnExpire.
 func (m *Manager) RemoveZone(name string, purge bool) error {
@@ -71,10 +72,15 @@ func (m *Manager) RemoveZone(name string, purge bool) error {
 	m.order = slices.DeleteFunc(slices.Clone(m.order), func(o *zoneState) bool { return o == zs })
 	m.zmu.Unlock()
 	if purge && m.store != nil {
-		for _, p := range []string{m.store.zonePath(zs.cfg.Name), m.store.timersPath(zs.cfg.Name)} {
+		// NAME.corrupt files stay: they are kept for someone to look at.
+		s := m.store
+		for _, p := range []string{s.zonePath(zs.cfg.Name), s.journalPath(zs.cfg.Name), s.timersPath(zs.cfg.Name)} {
 			if err := os.Remove(p); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return fmt.Errorf("zone %s removed; its state file: %w", zs.cfg.Name, err)
 			}
+		}
+		if err := syncDir(s.dir); err != nil {
+			return fmt.Errorf("zone %s removed; state directory: %w", zs.cfg.Name, err)
 		}
 	}
 	m.log.Info("secondary zone removed", "zone", zs.cfg.Name, "files_deleted", purge && m.store != nil)

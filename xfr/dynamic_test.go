@@ -44,8 +44,13 @@ func TestAddRemoveZone(t *testing.T) {
 		t.Errorf("Reconfigure to the same set: %+v %v", ch, err)
 	}
 	zoneFile := filepath.Join(dir, "b.test.zone")
-	if _, err := os.Stat(zoneFile); err != nil {
-		t.Fatal(err)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		// Saved just after it is published.
+		if _, err := os.Stat(zoneFile); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
 	}
 
 	if err := m.RemoveZone("b.test.", true); err != nil {

@@ -175,8 +175,13 @@ func TestRuntimeZones(t *testing.T) {
 	}
 
 	// Remove: REFUSED, its state files gone, the others untouched.
-	if _, err := os.Stat(filepath.Join(dir, "state", "z0001.rt.test.zone")); err != nil {
-		t.Fatalf("state file of an added zone: %v", err)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		// Saved just after it is served.
+		if _, err := os.Stat(filepath.Join(dir, "state", "z0001.rt.test.zone")); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatalf("state file of an added zone: %v", err)
+		}
 	}
 	if code, out := rtCall(t, sock, "remove", rtName(1)); code != exitOK {
 		t.Fatalf("zone remove: %d %s", code, out)
