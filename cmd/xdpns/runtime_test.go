@@ -696,3 +696,42 @@ func TestRuntimeZoneTransfersOut(t *testing.T) {
 		t.Errorf("signed AXFR after remove: %s, want REFUSED", dns.RcodeToString[rc])
 	}
 }
+
+// TestRuntimeZoneKeyGone: a reload whose YAML no longer defines a key a
+// run-time zone uses fails with the run-time file's line, and the zone
+// keeps serving as it was; restoring the key and reloading clears it.
+func TestRuntimeZoneKeyGone(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	p := startFakePrimary(t)
+	cfg := rtConfig(t, dir, port, p.addr, "")
+	good := string(must(os.ReadFile(cfg)))
+	sock := filepath.Join(dir, "control.sock")
+	rtFile := filepath.Join(dir, "state", config.RuntimeZonesFile)
+	h := startServe(t, cfg, port)
+	h.waitLog("control socket")
+	if code, out := rtCall(t, sock, "add", rtName(6), "--primary", p.addr.String(), "--allow-transfer", "127.0.0.1", "--transfer-key", "k1"); code != exitOK {
+		t.Fatalf("zone add: %d %s", code, out)
+	}
+	h.waitAnswer("www."+rtName(6), rtAddr(6))
+	writeFile(t, dir, "xdpns.yaml", strings.Replace(good, `  - {name: k1, algorithm: hmac-sha256, secret: "c2VjcmV0c2VjcmV0c2VjcmV0"}`, "  - {name: k2, algorithm: hmac-sha256, secret: \"c2VjcmV0c2VjcmV0c2VjcmV0\"}", 1))
+	code, out := rtCall(t, sock, "reload")
+	want := rtFile + ":5: zones[0].allow-transfer.keys[0]: key k1. is not defined in keys"
+	if code != exitFail || !strings.Contains(out, want) {
+		t.Errorf("reload without the key: %d %s\nwant %s", code, out, want)
+	}
+	h.waitAnswer("www."+rtName(6), rtAddr(6))
+	if got := runtimeSet(t, sock); !slices.Equal(got, []string{rtName(6)}) {
+		t.Errorf("run-time zones %v", got)
+	}
+	if code, out := rtCall(t, sock, "remove", rtName(6)); code != exitFail || !strings.Contains(out, "the run-time zones file is broken") {
+		t.Errorf("remove while broken: %d %s", code, out)
+	}
+	writeFile(t, dir, "xdpns.yaml", good)
+	if code, out := rtCall(t, sock, "reload"); code != exitOK {
+		t.Errorf("reload with the key back: %d %s", code, out)
+	}
+	if code, out := rtCall(t, sock, "remove", rtName(6)); code != exitOK {
+		t.Errorf("remove: %d %s", code, out)
+	}
+}
