@@ -467,7 +467,8 @@ func (d *daemon) controlRemove(name string) ctlResponse {
 
 // addClaim registers a check every run-time add must pass: a catalog
 // consumer returns an error naming the catalog for the names its members
-// hold, so `xdpns zone add` of a member is refused with that reason.
+// hold, so `xdpns zone add` of a member is refused with that reason. The
+// claim runs with the add's lock held: it must not add or remove zones.
 func (d *daemon) addClaim(claim func(name string) error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
