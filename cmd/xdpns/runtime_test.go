@@ -20,6 +20,7 @@ import (
 	"github.com/xdpns/xdpns/userspace/config"
 	"github.com/xdpns/xdpns/userspace/responder"
 	"github.com/xdpns/xdpns/userspace/testenv"
+	"github.com/xdpns/xdpns/userspace/testenv/peer"
 )
 
 // rtName and rtAddr are run-time test zone i and the address of its www.
@@ -733,5 +734,32 @@ func TestRuntimeZoneKeyGone(t *testing.T) {
 	}
 	if code, out := rtCall(t, sock, "remove", rtName(6)); code != exitOK {
 		t.Errorf("remove: %d %s", code, out)
+	}
+}
+
+// TestRuntimeZoneKnot adds a zone whose primary is a real knotd: the
+// first transfer at once, then a change committed with knotc reaches the
+// run-time zone by NOTIFY and IXFR, like a configured secondary's.
+func TestRuntimeZoneKnot(t *testing.T) {
+	dir := t.TempDir()
+	port := freePort(t)
+	const name = "kn.example."
+	knot := peer.StartKnot(t, peer.KnotConfig{
+		Zones:      []peer.Zone{{Name: name, Text: zoneText(name, 1, "203.0.113.50")}},
+		NotifyPort: port,
+	})
+	cfg := rtConfig(t, dir, port, knot.Addr(), "")
+	sock := filepath.Join(dir, "control.sock")
+	h := startServe(t, cfg, port)
+	h.waitLog("control socket")
+	if code, out := rtCall(t, sock, "add", name, "--primary", knot.Addr().String()); code != exitOK || !strings.Contains(out, "serving serial 1 from") {
+		t.Fatalf("zone add: %d %s", code, out)
+	}
+	h.waitAnswer("www."+name, "203.0.113.50")
+	knot.Change(name, []string{"unset", "www"}, []string{"set", "www", "300", "A", "203.0.113.51"})
+	h.waitAnswer("www."+name, "203.0.113.51")
+	r := waitStatus(t, sock, name, func(r zoneRow) bool { return r.Serial == knot.Serial(name) })
+	if !r.Runtime || r.Counters.Notifies < 1 || r.Counters.Incremental < 1 {
+		t.Errorf("status: %+v %+v", r, r.Counters)
 	}
 }
