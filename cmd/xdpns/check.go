@@ -29,6 +29,7 @@ func cmdCheck(_ context.Context, e *env, args []string) int {
 			e.errorf("warning: %s:%d: control.group: %v (serve would run without a control socket)\n", cfg.File, g.GroupLine, err)
 		}
 	}
+	runtime, rtOK := checkRuntime(e, cfg)
 	zones, records, failed := 0, 0, 0
 	for _, lz := range loadZones(cfg) {
 		for _, w := range lz.warns {
@@ -47,9 +48,16 @@ func cmdCheck(_ context.Context, e *env, args []string) int {
 		e.errorf("failed: %d of %d zones did not load\n", failed, files)
 		return exitFail
 	}
+	if !rtOK {
+		e.errorf("failed: the run-time zones file %s has errors\n", cfg.Xfr.RuntimeZones)
+		return exitFail
+	}
 	e.printf("ok: %s, %s", plural(zones, "zone"), plural(records, "record"))
 	if n := cfg.Secondaries(); n > 0 {
 		e.printf("; %s (transferred from their primaries when served)", plural(n, "secondary zone"))
+	}
+	if runtime > 0 {
+		e.printf("; %s added at run time (%s)", plural(runtime, "zone"), cfg.Xfr.RuntimeZones)
 	}
 	e.printf("\n")
 	if x := cfg.XDP; x.Enabled() {
@@ -104,4 +112,19 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
+}
+
+// checkRuntime validates the run-time zones file against cfg: its errors
+// (file:line) are printed and make ok false; a zone the configuration also
+// holds is a warning (the configuration wins).
+func checkRuntime(e *env, cfg *config.Config) (n int, ok bool) {
+	zones, shadowed, err := config.LoadRuntimeZones(cfg)
+	for _, s := range shadowed {
+		e.errorf("warning: %s\n", s)
+	}
+	if err != nil {
+		printErrors(e, err)
+		return 0, false
+	}
+	return len(zones), true
 }

@@ -45,6 +45,8 @@ const (
 type ctlRequest struct {
 	Command string `json:"command"`
 	Zone    string `json:"zone,omitempty"`
+	// Add is the zone of zone-add (runtime.go).
+	Add *zoneAddArgs `json:"add,omitempty"`
 }
 
 type ctlResponse struct {
@@ -79,6 +81,9 @@ type zoneRow struct {
 	ExpireAt    time.Time `json:"expire_at,omitzero"`
 	LastError   string    `json:"last_error,omitempty"`
 	Counters    *counters `json:"counters,omitempty"`
+	// Runtime: added by `xdpns zone add` (or Owner), not in the YAML.
+	Runtime bool   `json:"runtime,omitempty"`
+	Owner   string `json:"owner,omitempty"`
 }
 
 // counters mirrors xfr.Counters with stable JSON names.
@@ -427,12 +432,16 @@ func (d *daemon) control(req ctlRequest) ctlResponse {
 		case res.Added+res.Removed+res.Changed > 0:
 			msg += fmt.Sprintf("; secondary zones: %d added, %d removed, %d changed, the others untouched", res.Added, res.Removed, res.Changed)
 		}
-		return ctlResponse{OK: res.Failed == 0, Message: msg, Details: res.Errors}
+		return ctlResponse{OK: res.Failed == 0 && !res.RuntimeBroken, Message: msg, Details: res.Errors}
 	case ctlXDPStats:
 		st, sc := d.xdpStatus(), d.serverCounters()
 		return ctlResponse{OK: true, XDP: &st, Server: &sc, RRL: d.rrlCounters()}
 	case ctlCookieRotate:
 		return d.rotateCookie()
+	case ctlZoneAdd:
+		return d.controlAdd(name, req.Add)
+	case ctlZoneRemove:
+		return d.controlRemove(name)
 	case ctlXDPDetach:
 		if d.xdp == nil {
 			msg := fmt.Sprintf("XDP is %s in this serve (%s)", d.xdpOff.State, d.xdpOff.Reason)
@@ -450,8 +459,8 @@ func (d *daemon) control(req ctlRequest) ctlResponse {
 		}
 		return ctlResponse{OK: true, Message: msg}
 	}
-	return fail("unknown command %q (want %s, %s, %s, %s, %s, %s or %s)", req.Command,
-		ctlStatus, ctlRefresh, ctlRetransfer, ctlReload, ctlXDPStats, ctlXDPDetach, ctlCookieRotate)
+	return fail("unknown command %q (want %s, %s, %s, %s, %s, %s, %s, %s or %s)", req.Command,
+		ctlStatus, ctlRefresh, ctlRetransfer, ctlReload, ctlXDPStats, ctlXDPDetach, ctlCookieRotate, ctlZoneAdd, ctlZoneRemove)
 }
 
 // status lists the configured zones (or the one named), in configuration
@@ -461,7 +470,7 @@ func (d *daemon) status(name string) []zoneRow {
 	cfg, files, mgr := d.cfg, d.files, d.sec
 	d.mu.Unlock()
 	var rows []zoneRow
-	for _, cz := range cfg.Zones {
+	for _, cz := range d.effective(cfg).Zones {
 		if name != "" && cz.Name != name {
 			continue
 		}
@@ -481,7 +490,9 @@ func (d *daemon) status(name string) []zoneRow {
 			continue // a reload is replacing the Manager
 		}
 		c := st.Counters
+		owner, runtime := d.isRuntime(cz.Name)
 		rows = append(rows, zoneRow{
+			Runtime: runtime, Owner: owner,
 			Name: st.Name, Kind: "secondary", State: string(st.State),
 			Serial: st.Serial, Served: st.State != xfr.StateLoading,
 			Source: st.Source, FromDisk: st.FromDisk,

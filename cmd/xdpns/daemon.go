@@ -66,6 +66,8 @@ type daemon struct {
 	// cookies holds the server cookie secrets; nil when off (cookies.go).
 	cookies *cookie.Jar
 
+	rt runtimeState // zones added at run time (runtime.go); guarded by mu
+
 	mu    sync.Mutex
 	cfg   *config.Config       // the configuration applied last
 	files map[string]*fileZone // by canonical name
@@ -111,6 +113,8 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 		return nil, err
 	}
 	d.cookies = jar
+	d.loadRuntime(cfg)
+	eff := d.effective(cfg) // with the run-time zones
 	d.r = responder.New(responder.Config{
 		UDPPayload:    cfg.Server.UDPPayload,
 		NSID:          cfg.Server.NSID,
@@ -120,7 +124,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 		Cookies:       jar,
 		RequireCookie: cfg.Server.Cookies.Require,
 	})
-	if err := d.startXfrout(cfg); err != nil {
+	if err := d.startXfrout(eff); err != nil {
 		return nil, err
 	}
 	// Loaded (and pinned answers adopted) now; attached once the zones
@@ -142,10 +146,10 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 		return nil, err
 	}
 	loaded, _ := d.loadFiles(cfg)
-	if loaded == 0 && cfg.Secondaries() == 0 {
+	if loaded == 0 && eff.Secondaries() == 0 {
 		return fail(fmt.Errorf("no zone loaded; not serving (%d configured)", len(cfg.Zones)))
 	}
-	if err := d.startSecondaries(cfg); err != nil {
+	if err := d.startSecondaries(eff); err != nil {
 		return fail(err)
 	}
 	sc := serverConfig(cfg)
@@ -161,7 +165,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 	d.startXDP()
 	// Tell downstream secondaries what we serve now, as BIND does at start.
 	d.notifyReady.Store(true)
-	for _, z := range cfg.Zones {
+	for _, z := range eff.Zones {
 		d.changed(z.Name)
 	}
 	if cfg.Control.Socket != "" {
@@ -662,6 +666,7 @@ type reloadResult struct {
 	// changed in place, when the Manager was not rebuilt.
 	Added, Removed, Changed int
 	Errors                  []string // configuration or zone errors, each leading with file:line
+	RuntimeBroken           bool     // the run-time zones file has errors (in Errors)
 }
 
 // reload re-reads the configuration and every zone file (SIGHUP, `xdpns
@@ -708,11 +713,18 @@ func (d *daemon) reload() (reloadResult, error) {
 		d.log.Warn("metrics settings changed; restart to apply them")
 	}
 
+	oldRuntime := d.runtimeNames()
+	rtMsgs, rtOK := d.reloadRuntime(cfg)
 	d.mu.Lock()
 	oldCfg, oldX, mgr := d.cfg, d.xcfg, d.sec
 	d.mu.Unlock()
-	newX := xfrConfig(cfg)
-	res := reloadResult{Zones: len(cfg.Zones)}
+	eff := d.effective(cfg) // with the run-time zones
+	newX := xfrConfig(eff)
+	if !rtOK {
+		// The run-time zones keep the settings they run with.
+		newX = keepRuntime(newX, oldX, oldRuntime)
+	}
+	res := reloadResult{Zones: len(cfg.Zones), Errors: rtMsgs, RuntimeBroken: !rtOK}
 	var restartWhy error
 	inPlace, untouched := false, 0
 	if !reflect.DeepEqual(oldX, newX) {
@@ -742,7 +754,7 @@ func (d *daemon) reload() (reloadResult, error) {
 		}
 	}
 	res.Restarted = restartWhy != nil
-	if err := d.startXfrout(cfg); err != nil {
+	if err := d.startXfrout(eff); err != nil {
 		// Cannot happen with a checked configuration: keep the old one.
 		d.log.Error("transfer settings not applied", "err", err)
 		res.Errors = append(res.Errors, err.Error())
@@ -759,9 +771,15 @@ func (d *daemon) reload() (reloadResult, error) {
 	// versions of zones that became secondaries.
 	for _, z := range oldCfg.Zones {
 		nz := cfg.Zone(z.Name)
-		if nz == nil || (!z.Secondary() && nz.Secondary()) {
+		if (nz == nil && !d.runtimeHas(z.Name)) || (!z.Secondary() && nz != nil && nz.Secondary()) {
 			d.removeZone(z.Name)
 			d.zlog.Info("no longer served from here", "zone", z.Name)
+		}
+	}
+	for _, name := range oldRuntime {
+		if cfg.Zone(name) == nil && !d.runtimeHas(name) {
+			d.removeZone(name)
+			d.zlog.Info("no longer in the run-time zones file; not served", "zone", name)
 		}
 	}
 	if inPlace {
@@ -782,7 +800,7 @@ func (d *daemon) reload() (reloadResult, error) {
 		}
 	}
 	if restartWhy != nil {
-		if err := d.startSecondaries(cfg); err != nil {
+		if err := d.startSecondaries(eff); err != nil {
 			// Cannot happen with a checked configuration; keep a Manager
 			// so NOTIFY and status still work.
 			d.log.Error("secondaries not restarted", "err", err)

@@ -26,6 +26,8 @@ var zoneCommands = []struct {
 	{ctlRefresh, "NAME", "check the primaries' SOA now (as a NOTIFY would)"},
 	{ctlRetransfer, "NAME", "transfer the zone in full (AXFR) now"},
 	{ctlReload, "", "re-read the configuration and every zone file (as SIGHUP)"},
+	{"add", "NAME", "add a secondary zone at run time (--primary ADDR[,ADDR]; kept in xfr.runtime-zones)"},
+	{"remove", "NAME", "remove a zone added at run time (and its state files)"},
 }
 
 func zoneUsage(e *env) {
@@ -47,6 +49,9 @@ func cmdZone(ctx context.Context, e *env, args []string) int {
 	case "help", "-h", "-help", "--help":
 		zoneUsage(e)
 		return exitOK
+	}
+	if sub == "add" || sub == "remove" {
+		return cmdZoneAddRemove(ctx, e, sub, args)
 	}
 	var synopsis string
 	known := false
@@ -226,7 +231,11 @@ func printStatus(w io.Writer, rows []zoneRow, now time.Time) {
 		if lastErr == "" {
 			lastErr = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Name, r.State, serial, source, ago(r.LastRefresh, now), next, expires, lastErr)
+		name := r.Name
+		if r.Runtime {
+			name += " [run-time]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, r.State, serial, source, ago(r.LastRefresh, now), next, expires, lastErr)
 	}
 	tw.Flush()
 	if len(rows) == 1 && rows[0].Counters != nil {

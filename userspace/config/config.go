@@ -76,6 +76,10 @@ type Xfr struct {
 	// resolved against the configuration file's directory when relative.
 	// Empty: nothing persists.
 	StateDir string
+	// RuntimeZones is the file where `xdpns zone add` keeps the zones
+	// added at run time (runtime.go), resolved like StateDir. Default:
+	// runtime-zones.yaml in StateDir; empty: no run-time zones.
+	RuntimeZones string
 	// MaxTransfers caps concurrent transfers.
 	MaxTransfers int
 	// MaxSOAQueries caps concurrent SOA queries.
@@ -267,6 +271,7 @@ func Default() *Config {
 		Log: Log{Level: slog.LevelInfo, Format: "text"},
 		Xfr: Xfr{
 			StateDir:      DefaultStateDir,
+			RuntimeZones:  filepath.Join(DefaultStateDir, RuntimeZonesFile),
 			MaxTransfers:  DefaultMaxTransfers,
 			MaxSOAQueries: DefaultMaxSOAQueries,
 			Timers:        defaultTimers(),
@@ -316,6 +321,7 @@ func Parse(data []byte, file string) (*Config, error) {
 	if cfg.Xfr.StateDir != "" {
 		cfg.Xfr.StateDir = d.path(cfg.Xfr.StateDir)
 	}
+	d.runtimeZonesPath(cfg)
 	if cfg.Control.Socket != "" {
 		cfg.Control.Socket = d.path(cfg.Control.Socket)
 	}

@@ -30,6 +30,8 @@ type decoder struct {
 	// later holds checks that need the whole file (e.g. a zone's timers
 	// against the xfr section, which may come after it).
 	later []func(cfg *Config)
+	// runtimeZonesSet: xfr.runtime-zones was given (even empty: off).
+	runtimeZonesSet bool
 }
 
 // keyRef is one place a key is named.

@@ -429,6 +429,7 @@ func (d *decoder) xfr(n *yaml.Node, x *Xfr) {
 				}},
 			})
 		}},
+		{"runtime-zones", func(v *yaml.Node) { d.runtimeZonesSet = true; d.str(v, "xfr.runtime-zones", 0, &x.RuntimeZones) }},
 	})
 }
 

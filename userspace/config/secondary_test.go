@@ -67,6 +67,7 @@ func TestParseSecondary(t *testing.T) {
 	zero, fifth := 0.0, 0.2
 	wantXfr := Xfr{
 		StateDir:      filepath.Join(dir, "state"),
+		RuntimeZones:  filepath.Join(dir, "state", RuntimeZonesFile),
 		MaxTransfers:  4,
 		MaxSOAQueries: 8,
 		Timers: Timers{RefreshMin: 30 * time.Second, RefreshMax: 24 * time.Hour, RetryMin: time.Second, RetryMax: time.Hour,
@@ -244,7 +245,7 @@ func TestParseSecondaryErrors(t *testing.T) {
 			`c.yaml:6: xfr.limits.max-records: must be between 1 and`,
 			`c.yaml:6: xfr.limits.max-rr-size: must be between 512 and 131072, got 100`,
 			`c.yaml:6: xfr.limits.journal-records: must be between 0 and`,
-			`c.yaml:7: unknown key "retries" in xfr; valid keys: state-dir, max-transfers, max-soa-queries, timers, timeouts, limits`,
+			`c.yaml:7: unknown key "retries" in xfr; valid keys: state-dir, max-transfers, max-soa-queries, timers, timeouts, limits, runtime-zones`,
 		}},
 		{"timers", `xfr:
   timers:
