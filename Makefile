@@ -40,7 +40,7 @@ BENCHFLAGS ?=
 # Extra flags for the harness, e.g. HARNESSFLAGS="-servers xdpns-native,knot-xdp -scenarios hit".
 HARNESSFLAGS ?=
 
-.PHONY: all deps build demo test vet generate check-generated bench bench-full bench-micro bench-userspace bench-heap fuzz clean
+.PHONY: all deps build demo test vet generate check-generated bench bench-full bench-micro bench-userspace bench-manyzones bench-heap fuzz clean
 
 all: build
 
@@ -79,6 +79,13 @@ bench-full: deps build
 
 bench-userspace: build
 	$(GO) run ./bench/cmd/userspace -xdpns-bin $(BIN)/xdpns $(BENCHFLAGS)
+
+# Many zones (issue 11): N zones of M names, start-to-every-zone-served and
+# RSS for xdpns (from files, and restarted from its state dir), knotd, nsd
+# and named side by side; the report is Markdown (bench/RESULTS.md).
+bench-manyzones: deps build
+	@mkdir -p bench/out
+	$(GO) run ./bench/cmd/manyzones -xdpns-bin $(BIN)/xdpns -json bench/out/manyzones.jsonl $(MANYZONESFLAGS) | tee bench/out/manyzones.md
 
 bench-heap:
 	$(GO) test -run '^$$' -bench HeapPerRR -benchtime 1x ./userspace/zone
