@@ -1,0 +1,201 @@
+package main
+
+import (
+	"fmt"
+	"net/netip"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/testenv"
+	"github.com/xdpns/xdpns/userspace/testenv/peer"
+)
+
+const xotZone = "xot.example."
+
+func xotZoneText(serial int) string {
+	return fmt.Sprintf("$ORIGIN %s\n$TTL 300\n@ SOA ns1 hostmaster %d 3600 600 86400 300\n@ NS ns1\nns1 A 198.18.0.1\nwww A 198.18.0.10\n", xotZone, serial)
+}
+
+// answers asks addr for name A over UDP and returns the addresses.
+func answers(t *testing.T, addr netip.AddrPort, name string) []string {
+	t.Helper()
+	m := new(dns.Msg)
+	m.SetQuestion(name, dns.TypeA)
+	r, _, err := (&dns.Client{Timeout: 500 * time.Millisecond}).Exchange(m, addr.String())
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, rr := range r.Answer {
+		if a, ok := rr.(*dns.A); ok {
+			out = append(out, a.A.String())
+		}
+	}
+	return out
+}
+
+func waitAnswers(t *testing.T, addr netip.AddrPort, name, want string, what func() string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		got := answers(t, addr, name)
+		if len(got) == 1 && got[0] == want {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s at %s: %v, want %s\n%s", name, addr, got, want, what())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestXoTChain: named 9.18 primary → (XoT) → xdpns serve → (XoT) → named
+// 9.18 secondary, every certificate from a throwaway CA and verified by
+// name: xdpns checks named's with a tls block (ca-file, hostname), named
+// checks xdpns's (ca-file, remote-hostname). The first copy is an AXFR on
+// both legs, a change made with nsupdate travels by NOTIFY and IXFR over
+// TLS to xdpns and on to the downstream named; kdig +tls-ca transfers
+// the zone from xdpns's TLS port.
+func TestXoTChain(t *testing.T) {
+	testenv.RequireRoot(t)
+	kdig := testenv.RequireBinary(t, "kdig")
+	peer.Need(t, "named", "nsupdate", "rndc")
+	dir := t.TempDir()
+	ca := testenv.NewCA(t, "xot chain CA")
+	upCert := ca.Issue("primary.xot.test", "127.0.0.1")
+	ourCert := ca.Issue("xdpns.xot.test", "127.0.0.1")
+	port, tlsPort := testenv.FreePort(t), testenv.FreePort(t)
+
+	up := peer.StartNamed(t, peer.NamedConfig{
+		Zones:      []peer.Zone{{Name: xotZone, Text: xotZoneText(1)}},
+		NotifyPort: port,
+		TLS:        &peer.NamedTLS{CertFile: upCert.CertFile, KeyFile: upCert.KeyFile},
+	})
+	sock := filepath.Join(dir, "control.sock")
+	cfg := writeFile(t, dir, "xdpns.yaml", fmt.Sprintf(`server:
+  listen: ["127.0.0.1:%[1]d"]
+  udp-sockets: 1
+  listen-tls: ["127.0.0.1:%[2]d"]
+  tls: serve
+tls:
+  - {name: to-primary, ca-file: %[3]q, hostname: primary.xot.test}
+  - {name: serve, cert-file: %[4]q, key-file: %[5]q}
+xfr:
+  state-dir: state
+zones:
+  - name: %[6]s
+    primaries: [{address: "%[7]s", tls: to-primary}]
+    allow-transfer: {from: [127.0.0.1/32]}
+control:
+  socket: %[8]s
+`, port, tlsPort, ca.File, ourCert.CertFile, ourCert.KeyFile, xotZone, up.TLSAddr(), sock))
+	h := startServe(t, cfg, port)
+	h.waitAnswer("www."+xotZone, "198.18.0.10")
+	if !strings.Contains(h.stderr.String(), `primary="`+up.TLSAddr().String()+` (tls)"`) {
+		t.Errorf("the transfer did not come over TLS:\n%s", h.stderr)
+	}
+
+	down := peer.StartNamed(t, peer.NamedConfig{Conf: fmt.Sprintf(`tls to-xdpns { ca-file %q; remote-hostname "xdpns.xot.test"; };
+zone %q { type secondary; primaries { 127.0.0.1 port %d tls to-xdpns; }; file "down.db"; };
+`, ca.File, xotZone, tlsPort)})
+	downLog := func() string { return "downstream named:\n" + down.Log() + "\nxdpns:\n" + h.stderr.String() }
+	waitAnswers(t, down.Addr(), "www."+xotZone, "198.18.0.10", downLog)
+	// named logs the port it transferred from: xdpns's TLS port.
+	if l := lineWith(down.Log(), "Transfer completed"); !strings.Contains(l, fmt.Sprintf("from 127.0.0.1#%d", tlsPort)) {
+		t.Errorf("downstream named did not transfer from the TLS port %d: %q", tlsPort, l)
+	}
+
+	// kdig verifies xdpns's certificate against the CA and the name.
+	tlsAddr := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(tlsPort))
+	kdigAXFR := func(args ...string) (string, error) {
+		full := append([]string{"@127.0.0.1", "-p", fmt.Sprint(tlsPort), "+tls-ca=" + ca.File, "+tls-hostname=xdpns.xot.test", "+time=3", "+retry=0"}, args...)
+		out, err := exec.Command(kdig, append(full, "AXFR", xotZone)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := kdigAXFR()
+	if err != nil || !strings.Contains(out, "198.18.0.10") {
+		t.Fatalf("kdig +tls AXFR from %s: %v\n%s", tlsAddr, err, out)
+	}
+	// A query shows the TLS session (an AXFR's output does not).
+	soa, err := exec.Command(kdig, "@127.0.0.1", "-p", fmt.Sprint(tlsPort), "+tls-ca="+ca.File, "+tls-hostname=xdpns.xot.test", "+time=3", "+retry=0", "SOA", xotZone).CombinedOutput()
+	if err != nil || !strings.Contains(string(soa), ";; TLS session (TLS1.3)") {
+		t.Errorf("kdig +tls SOA: %v\n%s", err, soa)
+	}
+	t.Logf("kdig: %s", lineWith(string(soa), ";; TLS session"))
+
+	// A change: named → NOTIFY → xdpns IXFR over TLS; then the downstream
+	// named is told to refresh (xdpns does not NOTIFY it here) and gets
+	// it over TLS too.
+	up.Nsupdate(xotZone, "update add new."+xotZone+" 300 IN A 198.18.1.1")
+	h.waitAnswer("new."+xotZone, "198.18.1.1")
+	h.waitLog("kind=IXFR")
+	down.Rndc("refresh", xotZone)
+	waitAnswers(t, down.Addr(), "new."+xotZone, "198.18.1.1", downLog)
+	if out, err := kdigAXFR(); err != nil || !strings.Contains(out, "198.18.1.1") {
+		t.Errorf("kdig AXFR after the change: %v\n%s", err, out)
+	}
+
+	// kdig with the wrong name for xdpns's certificate is refused by kdig.
+	out, err = kdigAXFR("+tls-hostname=other.xot.test")
+	if err == nil && strings.Contains(out, "198.18.1.1") {
+		t.Errorf("kdig accepted xdpns's certificate for other.xot.test:\n%s", out)
+	}
+}
+
+// lineWith returns the first line of s that contains sub.
+func lineWith(s, sub string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			return l
+		}
+	}
+	return ""
+}
+
+// TestXoTServeClientCert: server.tls with a ca-file requires client
+// certificates: kdig with one signed by that CA transfers the zone,
+// kdig without one gets nothing and xdpns logs the refused handshake.
+func TestXoTServeClientCert(t *testing.T) {
+	kdig := testenv.RequireBinary(t, "kdig")
+	dir := t.TempDir()
+	ca := testenv.NewCA(t, "xot serve CA")
+	clients := testenv.NewCA(t, "xot clients CA")
+	ourCert := ca.Issue("xdpns.xot.test", "127.0.0.1")
+	client := clients.Issue("secondary.xot.test")
+	port, tlsPort := testenv.FreePort(t), testenv.FreePort(t)
+	writeFile(t, dir, "xot.zone", xotZoneText(7))
+	cfg := writeFile(t, dir, "xdpns.yaml", fmt.Sprintf(`server:
+  listen: ["127.0.0.1:%[1]d"]
+  udp-sockets: 1
+  listen-tls: ["127.0.0.1:%[2]d"]
+  tls: serve
+tls:
+  - {name: serve, cert-file: %[3]q, key-file: %[4]q, ca-file: %[5]q}
+zones:
+  - {name: %[6]s, file: xot.zone, allow-transfer: {from: [127.0.0.1/32]}}
+control:
+  socket: ""
+`, port, tlsPort, ourCert.CertFile, ourCert.KeyFile, clients.File, xotZone))
+	h := startServe(t, cfg, port)
+	h.waitAnswer("www."+xotZone, "198.18.0.10")
+	kdigAXFR := func(args ...string) (string, error) {
+		full := append([]string{"@127.0.0.1", "-p", fmt.Sprint(tlsPort), "+tls-ca=" + ca.File, "+tls-hostname=xdpns.xot.test", "+time=3", "+retry=0"}, args...)
+		out, err := exec.Command(kdig, append(full, "AXFR", xotZone)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := kdigAXFR("+tls-certfile="+client.CertFile, "+tls-keyfile="+client.KeyFile)
+	if err != nil || !strings.Contains(out, "198.18.0.10") {
+		t.Fatalf("kdig with a client certificate: %v\n%s", err, out)
+	}
+	out, _ = kdigAXFR()
+	if strings.Contains(out, "198.18.0.10") {
+		t.Errorf("kdig without a client certificate got the zone:\n%s", out)
+	}
+	h.waitLog("TLS handshake failed")
+	t.Logf("%s", lineWith(h.stderr.String(), "TLS handshake failed"))
+}
