@@ -1,7 +1,9 @@
 package xfr
 
 import (
+	"crypto/tls"
 	"crypto/x509"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -161,8 +163,9 @@ func TestXoTBIND(t *testing.T) {
 }
 
 // XoT with a client certificate: named requires one signed by its client
-// CA. Ours gets the transfer; without one, named ends the handshake and
-// the log says so.
+// CA. Ours gets the transfer; without one, named closes the connection
+// after the handshake (no TLS alert) and the log line says what that
+// likely means.
 func TestXoTBINDClientCert(t *testing.T) {
 	t.Parallel()
 	clients := testenv.NewCA(t, "xot client CA")
@@ -193,5 +196,29 @@ func TestXoTBINDClientCert(t *testing.T) {
 	t.Logf("%s", logLines(s.log.since(mark), "TLS: primary refused")[0])
 	if m := s.query("www.example.test.", dns.TypeA); len(m.Answer) != 1 {
 		t.Errorf("old zone not served: %v", m)
+	}
+}
+
+// Reconfigure compares TLS settings by TLSID (a tls.Config holds funcs,
+// never DeepEqual), or by pointer when no ID is given.
+func TestSameZoneConfigTLS(t *testing.T) {
+	a, b := xot.Client(xot.Options{}, netip.IPv6Loopback()), xot.Client(xot.Options{}, netip.IPv6Loopback())
+	z := func(tc *tls.Config, id string) Zone {
+		return Zone{Name: testZone, Primaries: []Primary{{Addr: netip.MustParseAddrPort("[::1]:853"), TLS: tc, TLSID: id}}}
+	}
+	for _, c := range []struct {
+		name string
+		x, y Zone
+		same bool
+	}{
+		{"same ID, other config", z(a, "1"), z(b, "1"), true},
+		{"other ID", z(a, "1"), z(a, "2"), false},
+		{"no ID, same pointer", z(a, ""), z(a, ""), true},
+		{"no ID, other pointer", z(a, ""), z(b, ""), false},
+		{"TLS dropped", z(a, "1"), z(nil, ""), false},
+	} {
+		if got := sameZoneConfig(c.x, c.y); got != c.same {
+			t.Errorf("%s: same %v, want %v", c.name, got, c.same)
+		}
 	}
 }

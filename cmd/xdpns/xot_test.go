@@ -169,6 +169,8 @@ func TestXoTServeClientCert(t *testing.T) {
 	client := clients.Issue("secondary.xot.test")
 	port, tlsPort := testenv.FreePort(t), testenv.FreePort(t)
 	writeFile(t, dir, "xot.zone", xotZoneText(7))
+	writeFile(t, dir, "signed.zone", strings.ReplaceAll(xotZoneText(8), xotZone, "signed."+xotZone))
+	key := tsigKey{"xot-down.", "hmac-sha256", randomSecret()}
 	cfg := writeFile(t, dir, "xdpns.yaml", fmt.Sprintf(`server:
   listen: ["127.0.0.1:%[1]d"]
   udp-sockets: 1
@@ -176,21 +178,37 @@ func TestXoTServeClientCert(t *testing.T) {
   tls: serve
 tls:
   - {name: serve, cert-file: %[3]q, key-file: %[4]q, ca-file: %[5]q}
+keys:
+  - {name: %[7]s, algorithm: %[8]s, secret: %[9]q}
 zones:
   - {name: %[6]s, file: xot.zone, allow-transfer: {from: [127.0.0.1/32]}}
+  - {name: signed.%[6]s, file: signed.zone, allow-transfer: {keys: [%[7]s]}}
 control:
   socket: ""
-`, port, tlsPort, ourCert.CertFile, ourCert.KeyFile, clients.File, xotZone))
+`, port, tlsPort, ourCert.CertFile, ourCert.KeyFile, clients.File, xotZone, key.name, key.algorithm, key.secret))
 	h := startServe(t, cfg, port)
 	h.waitAnswer("www."+xotZone, "198.18.0.10")
-	kdigAXFR := func(args ...string) (string, error) {
+	kdigZone := func(zone string, args ...string) (string, error) {
 		full := append([]string{"@127.0.0.1", "-p", fmt.Sprint(tlsPort), "+tls-ca=" + ca.File, "+tls-hostname=xdpns.xot.test", "+time=3", "+retry=0"}, args...)
-		out, err := exec.Command(kdig, append(full, "AXFR", xotZone)...).CombinedOutput()
+		out, err := exec.Command(kdig, append(full, "AXFR", zone)...).CombinedOutput()
 		return string(out), err
 	}
-	out, err := kdigAXFR("+tls-certfile="+client.CertFile, "+tls-keyfile="+client.KeyFile)
+	kdigAXFR := func(args ...string) (string, error) { return kdigZone(xotZone, args...) }
+	withCert := []string{"+tls-certfile=" + client.CertFile, "+tls-keyfile=" + client.KeyFile}
+	out, err := kdigAXFR(withCert...)
 	if err != nil || !strings.Contains(out, "198.18.0.10") {
 		t.Fatalf("kdig with a client certificate: %v\n%s", err, out)
+	}
+	// TSIG inside TLS: the signed zone is transferred with the key, and
+	// refused without it.
+	tsig := "-y" + key.algorithm + ":" + key.name + ":" + key.secret
+	out, err = kdigZone("signed."+xotZone, append(withCert, tsig)...)
+	// kdig checks the TSIG of every answer and fails on a bad one.
+	if err != nil || !strings.Contains(out, "www.signed."+xotZone) || !strings.Contains(out, "TSIG") {
+		t.Errorf("kdig TSIG AXFR over TLS: %v\n%s", err, out)
+	}
+	if out, _ := kdigZone("signed."+xotZone, withCert...); strings.Contains(out, "www.signed."+xotZone) {
+		t.Errorf("signed zone transferred without the key over TLS:\n%s", out)
 	}
 	out, _ = kdigAXFR()
 	if strings.Contains(out, "198.18.0.10") {

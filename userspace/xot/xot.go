@@ -15,6 +15,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 )
@@ -182,15 +183,17 @@ var ErrClosed = errors.New("the primary closed the connection after the TLS hand
 // timeout, a refused connection).
 func Refusal(err error) (reason string, ok bool) {
 	var cv *tls.CertificateVerificationError
-	var alert tls.AlertError
 	var pe pinError
+	// crypto/tls reports an alert from the peer as a net.OpError with
+	// Op "remote error" (tls.AlertError is QUIC's).
+	var op *net.OpError
 	switch {
 	case errors.As(err, &cv):
 		return "certificate refused: " + cv.Err.Error(), true
 	case errors.As(err, &pe):
 		return "certificate refused: " + pe.Error(), true
-	case errors.As(err, &alert):
-		return "the peer ended the TLS handshake: " + alert.Error() + " (does it accept our client certificate?)", true
+	case errors.As(err, &op) && op.Op == "remote error":
+		return "the peer ended the TLS handshake: " + op.Err.Error() + " (does it accept our client certificate?)", true
 	}
 	var re tls.RecordHeaderError
 	if errors.As(err, &re) {
