@@ -13,6 +13,7 @@ import (
 
 	"github.com/xdpns/xdpns/userspace/testenv"
 	"github.com/xdpns/xdpns/userspace/testenv/peer"
+	"github.com/xdpns/xdpns/userspace/xot"
 )
 
 const xotZone = "xot.example."
@@ -127,6 +128,13 @@ zone %q { type secondary; primaries { 127.0.0.1 port %d tls to-xdpns; }; file "d
 		t.Errorf("kdig +tls SOA: %v\n%s", err, soa)
 	}
 	t.Logf("kdig: %s", lineWith(string(soa), ";; TLS session"))
+
+	// kdig with xdpns's key pinned instead of the CA.
+	pinOut, err := exec.Command(kdig, "@127.0.0.1", "-p", fmt.Sprint(tlsPort), "+tls-pin="+xot.PinOf(ourCert.Cert).String(),
+		"+time=3", "+retry=0", "AXFR", xotZone).CombinedOutput()
+	if err != nil || !strings.Contains(string(pinOut), "198.18.0.10") {
+		t.Errorf("kdig +tls-pin AXFR: %v\n%s", err, pinOut)
+	}
 
 	// A change: named → NOTIFY → xdpns IXFR over TLS; then the downstream
 	// named is told to refresh (xdpns does not NOTIFY it here) and gets
