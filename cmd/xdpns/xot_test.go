@@ -78,13 +78,14 @@ func TestXoTChain(t *testing.T) {
 		TLS:        &peer.NamedTLS{CertFile: upCert.CertFile, KeyFile: upCert.KeyFile},
 	})
 	sock := filepath.Join(dir, "control.sock")
-	cfg := writeFile(t, dir, "xdpns.yaml", fmt.Sprintf(`server:
+	conf := func(hostname string) string {
+		return fmt.Sprintf(`server:
   listen: ["127.0.0.1:%[1]d"]
   udp-sockets: 1
   listen-tls: ["127.0.0.1:%[2]d"]
   tls: serve
 tls:
-  - {name: to-primary, ca-file: %[3]q, hostname: primary.xot.test}
+  - {name: to-primary, ca-file: %[3]q, hostname: %[9]s}
   - {name: serve, cert-file: %[4]q, key-file: %[5]q}
 xfr:
   state-dir: state
@@ -94,7 +95,9 @@ zones:
     allow-transfer: {from: [127.0.0.1/32]}
 control:
   socket: %[8]s
-`, port, tlsPort, ca.File, ourCert.CertFile, ourCert.KeyFile, xotZone, up.TLSAddr(), sock))
+`, port, tlsPort, ca.File, ourCert.CertFile, ourCert.KeyFile, xotZone, up.TLSAddr(), sock, hostname)
+	}
+	cfg := writeFile(t, dir, "xdpns.yaml", conf("primary.xot.test"))
 	h := startServe(t, cfg, port)
 	h.waitAnswer("www."+xotZone, "198.18.0.10")
 	if !strings.Contains(h.stderr.String(), `primary="`+up.TLSAddr().String()+` (tls)"`) {
@@ -147,6 +150,28 @@ zone %q { type secondary; primaries { 127.0.0.1 port %d tls to-xdpns; }; file "d
 	if out, err := kdigAXFR(); err != nil || !strings.Contains(out, "198.18.1.1") {
 		t.Errorf("kdig AXFR after the change: %v\n%s", err, out)
 	}
+
+	// A reload with the same configuration leaves the TLS zone alone (its
+	// tls.Config is rebuilt, the block's digest is the same).
+	h.waitLog("control socket")
+	if code, stdout, stderr := runCmd(t, "zone", "reload", "-s", sock); code != exitOK || strings.Contains(stdout, "changed") || strings.Contains(stdout, "restarted") {
+		t.Errorf("reload with the same configuration: exit %d\n%s%s", code, stdout, stderr)
+	}
+	// The primary's certificate no longer matches the configured name: the
+	// reload re-checks the zone at once, the refusal is logged naming the
+	// primary, and the zone as it was keeps being answered while the
+	// primary moves on.
+	writeFile(t, dir, "xdpns.yaml", conf("wrong.xot.test"))
+	if code, stdout, stderr := runCmd(t, "zone", "reload", "-s", sock); code != exitOK || !strings.Contains(stdout, "1 changed") {
+		t.Errorf("reload with another hostname: exit %d\n%s%s", code, stdout, stderr)
+	}
+	up.Nsupdate(xotZone, "update add later."+xotZone+" 300 IN A 198.18.1.2")
+	h.waitLog(`msg="TLS: primary refused" component=xfr zone=` + xotZone + ` primary="` + up.TLSAddr().String() + ` (tls)" reason="certificate refused: x509: certificate is valid for primary.xot.test, not wrong.xot.test"`)
+	h.waitAnswer("new."+xotZone, "198.18.1.1")
+	if got := answers(t, netip.MustParseAddrPort(h.addr), "later."+xotZone); len(got) != 0 {
+		t.Errorf("later.%s answered %v through a refused primary", xotZone, got)
+	}
+	t.Logf("%s", lineWith(h.stderr.String(), "TLS: primary refused"))
 
 	// kdig with the wrong name for xdpns's certificate is refused by kdig.
 	out, err = kdigAXFR("+tls-hostname=other.xot.test")
