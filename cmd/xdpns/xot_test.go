@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -249,4 +250,19 @@ control:
 	}
 	h.waitLog("TLS handshake failed")
 	t.Logf("%s", lineWith(h.stderr.String(), "TLS handshake failed"))
+
+	// named 9.18 as a secondary presenting a client certificate (its tls
+	// block's cert-file and key-file) gets the zone.
+	if testenv.InCI() || peerAvailable("named") {
+		down := peer.StartNamed(t, peer.NamedConfig{Conf: fmt.Sprintf(`tls to-xdpns { ca-file %q; remote-hostname "xdpns.xot.test"; cert-file %q; key-file %q; };
+zone %q { type secondary; primaries { 127.0.0.1 port %d tls to-xdpns; }; file "down.db"; };
+`, ca.File, client.CertFile, client.KeyFile, xotZone, tlsPort)})
+		waitAnswers(t, down.Addr(), "www."+xotZone, "198.18.0.10", func() string { return down.Log() + "\nxdpns:\n" + h.stderr.String() })
+	}
+}
+
+// peerAvailable reports whether the peer binary can run here (as root).
+func peerAvailable(bin string) bool {
+	_, err := testenv.LookPath(bin)
+	return err == nil && os.Geteuid() == 0
 }
