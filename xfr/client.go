@@ -31,7 +31,7 @@ func xfrIn(ctx context.Context, p Primary, origin string, qtype uint16, ours *dn
 	if err != nil {
 		return nil, nil, err
 	}
-	tc, err := dialTCP(ctx, p.Addr, to.Query, to.Read)
+	tc, err := dialTCP(ctx, p.Addr, p.TLS, to.Query, to.Read)
 	if err != nil {
 		return nil, nil, fmt.Errorf("connect: %w", err)
 	}
@@ -45,6 +45,8 @@ func xfrIn(ctx context.Context, p Primary, origin string, qtype uint16, ours *dn
 		if err != nil {
 			if ctx.Err() != nil {
 				err = fmt.Errorf("%w (after %d messages)", context.Cause(ctx), i)
+			} else if i == 0 {
+				err = closedAfterTLS(p, err)
 			}
 			return nil, nil, fmt.Errorf("message %d: %w", i+1, err)
 		}

@@ -1,6 +1,7 @@
 package xfr
 
 import (
+	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -31,9 +32,22 @@ type Primary struct {
 	// Key signs every query to this primary and must sign every answer and
 	// every NOTIFY from it. Nil: unsigned.
 	Key *Key
+	// TLS, when set, carries every exchange with this primary over TLS
+	// (XoT, RFC 9103): SOA queries and transfers alike. Build it with
+	// xot.Client. Nil: UDP and TCP.
+	TLS *tls.Config
+	// TLSID identifies the TLS settings (e.g. a digest of the tls block
+	// and its files): Reconfigure restarts a zone when it changes, and
+	// compares it instead of TLS. Empty: TLS is compared as a pointer.
+	TLSID string
 }
 
-func (p Primary) String() string { return p.Addr.String() }
+func (p Primary) String() string {
+	if p.TLS != nil {
+		return p.Addr.String() + " (tls)"
+	}
+	return p.Addr.String()
+}
 
 // Timers clamp the SOA timers (RFC 1035 §3.3.13). A zero field takes the
 // Manager's default (Config.Timers, then DefaultTimers).

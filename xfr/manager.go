@@ -13,6 +13,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/xdpns/xdpns/userspace/xot"
 	"github.com/xdpns/xdpns/userspace/zone"
 )
 
@@ -674,7 +675,14 @@ func (zs *zoneState) refresh(ctx context.Context, cur *zone.Zone, force bool) (*
 		ans, err := zs.querySOA(ctx, p)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("primary %s: %w", p, err))
-			zs.log.Debug("SOA query failed", "primary", p.String(), "err", err)
+			if reason, ok := xot.Refusal(err); ok {
+				// Not a primary that is down: one we will not talk
+				// to until its certificate (or our configuration) is
+				// fixed. The served zone is left as it is.
+				zs.log.Warn("TLS: primary refused", "primary", p.String(), "reason", reason)
+			} else {
+				zs.log.Debug("SOA query failed", "primary", p.String(), "err", err)
+			}
 			continue
 		}
 		if cur != nil && !force {

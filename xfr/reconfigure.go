@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"strings"
 	"time"
 )
@@ -80,7 +81,7 @@ func (m *Manager) Reconfigure(cfg Config) (Changes, error) {
 			zs = m.newZone(zc)
 			added = append(added, zs)
 			ch.Added = append(ch.Added, zc.Name)
-		case !reflect.DeepEqual(zs.cfg, zc):
+		case !sameZoneConfig(zs.cfg, zc):
 			changed = append(changed, zs)
 			newCfg[zs] = zc
 			ch.Changed = append(ch.Changed, zc.Name)
@@ -170,4 +171,27 @@ func (m *Manager) sharedDiff(cfg *Config) []string {
 		diff = append(diff, fmt.Sprintf("max SOA queries %d→%d", m.cfg.MaxQueries, cfg.MaxQueries))
 	}
 	return diff
+}
+
+// sameZoneConfig reports whether two zone configurations are equal. A
+// primary's tls.Config holds functions, which reflect.DeepEqual never
+// finds equal: TLSID stands for it, or, when both are empty, the pointer.
+func sameZoneConfig(a, b Zone) bool {
+	if len(a.Primaries) != len(b.Primaries) {
+		return false
+	}
+	for i := range a.Primaries {
+		pa, pb := a.Primaries[i], b.Primaries[i]
+		if pa.TLSID == "" && pb.TLSID == "" && pa.TLS != pb.TLS {
+			return false
+		}
+	}
+	strip := func(z Zone) Zone {
+		z.Primaries = slices.Clone(z.Primaries)
+		for i := range z.Primaries {
+			z.Primaries[i].TLS = nil
+		}
+		return z
+	}
+	return reflect.DeepEqual(strip(a), strip(b))
 }

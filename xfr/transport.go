@@ -2,6 +2,7 @@ package xfr
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/xot"
 )
 
 // ednsPayload is the UDP payload size we advertise in SOA queries.
@@ -23,20 +26,30 @@ type tcpConn struct {
 	buf  []byte
 }
 
-func dialTCP(ctx context.Context, addr netip.AddrPort, timeout, read time.Duration) (*tcpConn, error) {
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, "tcp", addr.String())
-	if err != nil {
+// dialTCP connects to addr over TCP, or over TLS when tc is set (XoT:
+// the same framing inside TLS, RFC 9103 §7). timeout bounds the connect
+// and the TLS handshake together.
+func dialTCP(ctx context.Context, addr netip.AddrPort, tc *tls.Config, timeout, read time.Duration) (*tcpConn, error) {
+	d := &net.Dialer{Timeout: timeout}
+	var c net.Conn
+	var err error
+	if tc != nil {
+		td := tls.Dialer{NetDialer: d, Config: tc}
+		c, err = td.DialContext(ctx, "tcp", addr.String())
+		if err != nil {
+			return nil, fmt.Errorf("TLS: %w", err)
+		}
+	} else if c, err = d.DialContext(ctx, "tcp", addr.String()); err != nil {
 		return nil, err
 	}
-	tc := &tcpConn{c: c, read: read}
+	conn := &tcpConn{c: c, read: read}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = c.SetWriteDeadline(dl)
 	}
 	// Close the connection when ctx ends so a blocked read returns.
 	stop := context.AfterFunc(ctx, func() { _ = c.Close() })
-	tc.c = &closeHook{Conn: c, stop: stop}
-	return tc, nil
+	conn.c = &closeHook{Conn: c, stop: stop}
+	return conn, nil
 }
 
 type closeHook struct {
@@ -132,8 +145,11 @@ type soaAnswer struct {
 }
 
 // querySOA asks p for the zone's SOA over UDP, again over TCP when the
-// answer is truncated. The answer must be authoritative and signed when p
-// has a key.
+// answer is truncated; over TLS only when p has TLS (a primary reached
+// over XoT is asked nothing in the clear: the SOA query is authenticated
+// by the same certificate check as the transfer, and a wrong certificate
+// is found at every check). The answer must be authoritative and signed
+// when p has a key.
 func querySOA(ctx context.Context, p Primary, origin string, timeout time.Duration) (soaAnswer, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -146,18 +162,25 @@ func querySOA(ctx context.Context, p Primary, origin string, timeout time.Durati
 	if err != nil {
 		return soaAnswer{}, err
 	}
-	raw, err := exchangeUDP(ctx, p.Addr, q.Id, wire)
-	if err != nil {
-		return soaAnswer{}, fmt.Errorf("SOA query: %w", err)
-	}
+	var raw []byte
 	m := new(dns.Msg)
-	if err := m.Unpack(raw); err != nil {
-		return soaAnswer{}, fmt.Errorf("SOA query: bad answer: %w", err)
-	}
-	if m.Truncated {
-		tc, err := dialTCP(ctx, p.Addr, timeout, timeout)
+	if p.TLS == nil {
+		raw, err = exchangeUDP(ctx, p.Addr, q.Id, wire)
 		if err != nil {
-			return soaAnswer{}, fmt.Errorf("SOA query over TCP: %w", err)
+			return soaAnswer{}, fmt.Errorf("SOA query: %w", err)
+		}
+		if err := m.Unpack(raw); err != nil {
+			return soaAnswer{}, fmt.Errorf("SOA query: bad answer: %w", err)
+		}
+	}
+	if p.TLS != nil || m.Truncated {
+		proto := "TCP"
+		if p.TLS != nil {
+			proto = "TLS"
+		}
+		tc, err := dialTCP(ctx, p.Addr, p.TLS, timeout, timeout)
+		if err != nil {
+			return soaAnswer{}, fmt.Errorf("SOA query over %s: %w", proto, err)
 		}
 		defer tc.Close()
 		if sg, err = newSigner(p.Key); err != nil {
@@ -167,14 +190,14 @@ func querySOA(ctx context.Context, p Primary, origin string, timeout time.Durati
 			return soaAnswer{}, err
 		}
 		if err := tc.write(wire); err != nil {
-			return soaAnswer{}, fmt.Errorf("SOA query over TCP: %w", err)
+			return soaAnswer{}, fmt.Errorf("SOA query over %s: %w", proto, err)
 		}
 		if raw, err = tc.readRaw(); err != nil {
-			return soaAnswer{}, fmt.Errorf("SOA query over TCP: %w", err)
+			return soaAnswer{}, fmt.Errorf("SOA query over %s: %w", proto, closedAfterTLS(p, err))
 		}
 		m = new(dns.Msg)
 		if err := m.Unpack(raw); err != nil {
-			return soaAnswer{}, fmt.Errorf("SOA query over TCP: bad answer: %w", err)
+			return soaAnswer{}, fmt.Errorf("SOA query over %s: bad answer: %w", proto, err)
 		}
 	}
 	if err := checkAnswer(q, m, true); err != nil {
@@ -257,4 +280,14 @@ func ednsExpire(m *dns.Msg) *uint32 {
 		}
 	}
 	return nil
+}
+
+// closedAfterTLS turns a connection closed before the first answer from a
+// TLS primary into xot.ErrClosed: the primary most likely refused our
+// client certificate (or the lack of one) without a TLS alert.
+func closedAfterTLS(p Primary, err error) error {
+	if p.TLS != nil && errors.Is(err, io.ErrUnexpectedEOF) {
+		return fmt.Errorf("%w: %w", xot.ErrClosed, err)
+	}
+	return err
 }

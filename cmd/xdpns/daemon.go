@@ -439,6 +439,7 @@ func xfrConfig(cfg *config.Config) xfr.Config {
 			if k := cfg.Key(p.Key); k != nil {
 				xp.Key = &xfr.Key{Name: k.Name, Algorithm: k.Algorithm, Secret: k.Secret}
 			}
+			primaryTLS(cfg, p, &xp)
 			xz.Primaries = append(xz.Primaries, xp)
 		}
 		out.Zones = append(out.Zones, xz)

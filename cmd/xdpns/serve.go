@@ -103,12 +103,14 @@ func serverConfig(cfg *config.Config) server.Config {
 	for i, ap := range cfg.Server.Listen {
 		listen[i] = ap.String()
 	}
-	return server.Config{
+	sc := server.Config{
 		Listen:         listen,
 		UDPSockets:     cfg.Server.UDPSockets,
 		TCPIdleTimeout: cfg.Server.TCPIdleTimeout,
 		TCPMaxConns:    cfg.Server.TCPMaxConnections,
 	}
+	sc.ListenTLS, sc.TLS = listenTLS(cfg)
+	return sc
 }
 
 // writeHeapProfile writes the live heap (after a collection) to path.

@@ -33,8 +33,11 @@ type Config struct {
 	XDP     XDP
 	Metrics Metrics
 	// Keys are the TSIG keys zones refer to by name, in file order.
-	Keys  []Key
-	Zones []Zone
+	Keys []Key
+	// TLSBlocks are the tls blocks primaries and server.tls refer to by
+	// name (XoT, docs/xot.md), in file order.
+	TLSBlocks []TLS
+	Zones     []Zone
 }
 
 // Server holds the listener and responder settings.
@@ -62,6 +65,12 @@ type Server struct {
 	// cookies (server.cookies).
 	RRL     RRL
 	Cookies Cookies
+	// ListenTLS is every address served over TLS (TCP; DoT and XoT,
+	// RFC 9103), with the tls block named by TLS.
+	ListenTLS     []netip.AddrPort
+	TLS           string
+	ListenTLSLine int
+	TLSLine       int
 }
 
 // Log holds the logger settings.
@@ -218,6 +227,9 @@ type Primary struct {
 	// Key names the TSIG key (in Config.Keys) signing the exchanges; empty:
 	// unsigned.
 	Key string
+	// TLS names the tls block (in Config.TLSBlocks) every exchange with
+	// this primary goes through; empty: UDP and TCP.
+	TLS string
 }
 
 // AllowTransfer says who may transfer a zone from us (AXFR/IXFR out): a

@@ -27,6 +27,9 @@ type decoder struct {
 	// keyRefs every use of one; finish reports the undefined ones.
 	keyNames map[string]bool
 	keyRefs  []keyRef
+	// tlsNames and tlsRefs do the same for tls blocks.
+	tlsNames map[string]bool
+	tlsRefs  []tlsRef
 	// later holds checks that need the whole file (e.g. a zone's timers
 	// against the xfr section, which may come after it).
 	later []func(cfg *Config)
@@ -54,6 +57,7 @@ func (d *decoder) finish(cfg *Config) {
 	for _, f := range d.later {
 		f(cfg)
 	}
+	d.tlsRefCheck(cfg)
 	for _, r := range d.keyRefs {
 		if !d.keyNames[r.name] {
 			d.errorf(r.line, "%s: key %s is not defined in keys", r.path, r.name)

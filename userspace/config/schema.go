@@ -15,6 +15,8 @@ import (
 
 	"github.com/miekg/dns"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/xdpns/xdpns/userspace/xot"
 )
 
 // The schema: one function per section, each a table of keys. To add an
@@ -58,6 +60,7 @@ func (d *decoder) root(n *yaml.Node, cfg *Config) {
 		{"log", func(v *yaml.Node) { d.log(v, &cfg.Log) }},
 		{"xfr", func(v *yaml.Node) { d.xfr(v, &cfg.Xfr) }},
 		{"keys", func(v *yaml.Node) { cfg.Keys = d.keys(v) }},
+		{"tls", func(v *yaml.Node) { cfg.TLSBlocks = d.tlsBlocks(v) }},
 		{"zones", func(v *yaml.Node) { cfg.Zones = d.zones(v) }},
 		{"control", func(v *yaml.Node) { d.control(v, &cfg.Control) }},
 		{"xdp", func(v *yaml.Node) { d.xdp(v, &cfg.XDP) }},
@@ -90,6 +93,11 @@ func (d *decoder) server(n *yaml.Node, s *Server) {
 		{"allow-include", func(v *yaml.Node) { d.boolean(v, "server.allow-include", &s.AllowInclude) }},
 		{"rrl", func(v *yaml.Node) { d.rrl(v, &s.RRL) }},
 		{"cookies", func(v *yaml.Node) { d.cookies(v, &s.Cookies) }},
+		{"listen-tls", func(v *yaml.Node) {
+			s.ListenTLSLine = resolve(v).Line
+			s.ListenTLS, _ = d.addrPorts(v, "server.listen-tls")
+		}},
+		{"tls", func(v *yaml.Node) { s.TLSLine = d.tlsRef(v, "server.tls", true, &s.TLS) }},
 	})
 }
 
@@ -283,18 +291,13 @@ func (d *decoder) primaries(n *yaml.Node, path string) []Primary {
 		v = resolve(v)
 		var pr Primary
 		addrLine := 0
+		var addr string
 		setAddr := func(v *yaml.Node) {
 			v, ok := d.scalar(v, p+".address", "an address")
 			if !ok {
 				return
 			}
-			addrLine = v.Line
-			ap, err := parseAddrPort(v.Value)
-			if err != nil {
-				d.errorf(v.Line, "%s.address: %v", p, err)
-				return
-			}
-			pr.Addr = ap
+			addrLine, addr = v.Line, v.Value
 		}
 		if v.Kind == yaml.ScalarNode && !isNull(v) {
 			setAddr(v)
@@ -302,12 +305,25 @@ func (d *decoder) primaries(n *yaml.Node, path string) []Primary {
 			d.mapping(v, p, []field{
 				{"address", setAddr},
 				{"key", func(v *yaml.Node) { d.keyRef(v, p+".key", &pr.Key) }},
+				{"tls", func(v *yaml.Node) { d.tlsRef(v, p+".tls", false, &pr.TLS) }},
 			})
 			if v.Kind != yaml.MappingNode && !isNull(v) {
 				return
 			}
 			if addrLine == 0 {
 				d.errorf(v.Line, "%s: address is required", p)
+			}
+		}
+		if addrLine != 0 {
+			ap, err := parseAddrPort(addr)
+			if ip, perr := netip.ParseAddr(addr); perr == nil && pr.TLS != "" {
+				// Over TLS the port may be left out: XoT's is 853.
+				ap, err = netip.AddrPortFrom(ip, xot.DefaultPort), nil
+			}
+			if err != nil {
+				d.errorf(addrLine, "%s.address: %v", p, err)
+			} else {
+				pr.Addr = ap
 			}
 		}
 		if !pr.Addr.IsValid() {

@@ -180,7 +180,7 @@ func TestParseSecondaryErrors(t *testing.T) {
 			`c.yaml:5: zones[0].primaries[1]: address is required`,
 			`c.yaml:5: zones[0].primaries[1].key: key k. is not defined in keys`,
 			`c.yaml:6: zones[0].primaries[2].address: bad address "127.0.0.1": want IP:port`,
-			`c.yaml:7: unknown key "port" in zones[0].primaries[3]; valid keys: address, key`,
+			`c.yaml:7: unknown key "port" in zones[0].primaries[3]; valid keys: address, key, tls`,
 			`c.yaml:8: zones[0].primaries[4]: duplicate primary 127.0.0.1:53 (first at line 7)`,
 			`c.yaml:9: zones[0].primaries[5]: must be a mapping of keys, got a list`}},
 		{"undefined keys", `zones:

@@ -6,6 +6,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"net"
 	"net/netip"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -50,6 +52,11 @@ type Config struct {
 	// RRL, when set, rate-limits the responder's UDP answers
 	// (server.rrl): each is sent, sent truncated or dropped.
 	RRL *rrl.Limiter
+	// ListenTLS are host:port served over TLS with TLS (DNS over TLS,
+	// RFC 7858, and so zone transfers over TLS, RFC 9103): the same
+	// framing, answers and hooks as TCP, inside TLS.
+	ListenTLS []string
+	TLS       *tls.Config
 }
 
 // isNotify reports whether pkt is a NOTIFY request: QR=0, opcode 4.
@@ -101,6 +108,7 @@ type Server struct {
 	mu    sync.Mutex
 	udp   []net.PacketConn
 	tcp   []net.Listener
+	tls   []net.Listener
 	conns map[net.Conn]struct{}
 	wg    sync.WaitGroup
 	done  chan struct{}
@@ -168,15 +176,55 @@ func (s *Server) Start() error {
 		s.mu.Unlock()
 		s.log.Info("listening", "addr", ln.Addr().String(), "udp_sockets", len(udp))
 	}
+	if err := s.bindTLS(); err != nil {
+		s.Close()
+		return err
+	}
 	for _, pc := range s.udp {
 		s.wg.Add(1)
 		go s.serveUDP(pc.(*net.UDPConn))
 	}
-	for _, ln := range s.tcp {
+	for _, ln := range slices.Concat(s.tcp, s.tls) {
 		s.wg.Add(1)
 		go s.serveTCP(ln)
 	}
 	return nil
+}
+
+// bindTLS opens the TLS listeners. The handshake runs on a connection's
+// first read, under the idle timeout, in that connection's goroutine.
+func (s *Server) bindTLS() error {
+	if len(s.cfg.ListenTLS) > 0 && s.cfg.TLS == nil {
+		return errors.New("listen-tls without a TLS configuration")
+	}
+	for _, addr := range s.cfg.ListenTLS {
+		tcpNet := "tcp4"
+		if host, _, err := net.SplitHostPort(addr); err == nil {
+			if ip := net.ParseIP(host); ip != nil && ip.To4() == nil {
+				tcpNet = "tcp6"
+			}
+		}
+		ln, err := net.Listen(tcpNet, addr)
+		if err != nil {
+			return fmt.Errorf("listen tls %s: %w", addr, err)
+		}
+		s.mu.Lock()
+		s.tls = append(s.tls, tls.NewListener(ln, s.cfg.TLS))
+		s.mu.Unlock()
+		s.log.Info("listening", "addr", ln.Addr().String(), "tls", true)
+	}
+	return nil
+}
+
+// TLSAddrs returns the bound TLS addresses, one per ListenTLS address.
+func (s *Server) TLSAddrs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, ln := range s.tls {
+		out = append(out, ln.Addr().String())
+	}
+	return out
 }
 
 // bind opens the UDP sockets and the TCP listener of one address.
@@ -234,7 +282,7 @@ func (s *Server) Close() error {
 	for _, pc := range s.udp {
 		pc.Close()
 	}
-	for _, ln := range s.tcp {
+	for _, ln := range slices.Concat(s.tcp, s.tls) {
 		ln.Close()
 	}
 	for c := range s.conns {
@@ -415,6 +463,16 @@ func (s *Server) serveConn(c net.Conn) {
 		<-s.sem
 		s.wg.Done()
 	}()
+	if tc, ok := c.(*tls.Conn); ok {
+		// Handshake now rather than in the first read, to say why a
+		// client was refused (no or a wrong client certificate).
+		c.SetDeadline(time.Now().Add(s.cfg.TCPIdleTimeout))
+		if err := tc.Handshake(); err != nil {
+			s.log.Info("TLS handshake failed", "from", addrOf(c.RemoteAddr()), "err", err)
+			return
+		}
+		c.SetDeadline(time.Time{})
+	}
 	var scratch responder.Scratch
 	var lenbuf [2]byte
 	buf := make([]byte, 0, 512)

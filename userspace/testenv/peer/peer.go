@@ -94,6 +94,21 @@ type NamedConfig struct {
 	NotifyPort int
 	// NotifyKey signs the NOTIFYs.
 	NotifyKey string
+	// TLS, when set, makes named serve DNS over TLS as well (and so XoT,
+	// RFC 9103) on 127.0.0.1:TLSPort, with this certificate, in a tls
+	// block named "peer-tls".
+	TLS *NamedTLS
+	// Conf is appended to named.conf as it is: tls blocks, secondary
+	// zones (not waited for).
+	Conf string
+}
+
+// NamedTLS is the certificate named serves TLS with.
+type NamedTLS struct {
+	CertFile, KeyFile string
+	// CAFile, when set, makes named require client certificates signed
+	// by this CA (mutual TLS).
+	CAFile string
 }
 
 // Named is a running named.
@@ -102,6 +117,9 @@ type Named struct {
 	bin  string
 	Dir  string
 	Port int
+	// TLSPort is where named serves TLS (127.0.0.1), when NamedConfig.TLS
+	// was set.
+	TLSPort int
 	// ControlPort is named's rndc control channel (127.0.0.1, TCP), keyed
 	// with a key generated for this instance (see Rndc).
 	ControlPort int
@@ -172,6 +190,10 @@ func StartNamed(t testing.TB, cfg NamedConfig) *Named {
 	startup-notify-rate 10000;
 	serial-query-rate 10000;
 `, n.Dir, n.Port)
+	if cfg.TLS != nil {
+		n.TLSPort = FreePort(t)
+		fmt.Fprintf(&conf, "\tlisten-on port %d tls peer-tls { 127.0.0.1; };\n", n.TLSPort)
+	}
 	if cfg.NotifyPort != 0 {
 		key := ""
 		if cfg.NotifyKey != "" {
@@ -190,6 +212,14 @@ server 127.0.0.1/32 { bogus no; };
 	for _, k := range cfg.Keys {
 		fmt.Fprintf(&conf, "key %q { algorithm %s; secret %q; };\n", k.Name, k.Algorithm, k.Secret)
 	}
+	if cfg.TLS != nil {
+		ca := ""
+		if cfg.TLS.CAFile != "" {
+			ca = fmt.Sprintf(" ca-file %q;", cfg.TLS.CAFile)
+		}
+		fmt.Fprintf(&conf, "tls peer-tls { cert-file %q; key-file %q;%s };\n", cfg.TLS.CertFile, cfg.TLS.KeyFile, ca)
+	}
+	conf.WriteString(cfg.Conf)
 	for _, z := range cfg.Zones {
 		file := filepath.Base(n.ZoneFile(z.Name))
 		if err := os.WriteFile(filepath.Join(n.Dir, file), []byte(z.Text), 0o644); err != nil {
@@ -283,6 +313,11 @@ func run(bin string, args []string, stdin string) (string, error) {
 		<-done
 		return out.String(), fmt.Errorf("%s still running after 10s: killed", filepath.Base(bin))
 	}
+}
+
+// TLSAddr is where named serves TLS (NamedConfig.TLS).
+func (n *Named) TLSAddr() netip.AddrPort {
+	return netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(n.TLSPort))
 }
 
 // Addr is where named listens (UDP and TCP).
