@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net/netip"
 	"os"
+	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/miekg/dns"
@@ -108,8 +110,27 @@ func (m *Manager) Start(ctx context.Context) error {
 	m.zmu.RLock()
 	order := m.order
 	m.zmu.RUnlock()
-	for _, zs := range order {
-		zs.loadFromDisk()
+	// Reading and decoding the saved copies, independent per zone, runs on
+	// every CPU; serving them (OnZone) stays in order, one at a time.
+	loaded := make([]*diskZone, len(order))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(order)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(order) {
+					return
+				}
+				loaded[i] = order[i].readDisk()
+			}
+		}()
+	}
+	wg.Wait()
+	for i, zs := range order {
+		zs.serveDisk(loaded[i])
 	}
 	m.ctx, m.cancel = context.WithCancel(ctx)
 	for _, zs := range order {
@@ -324,30 +345,56 @@ func (zs *zoneState) status() ZoneStatus {
 }
 
 // loadFromDisk serves the zone's saved copy, if there is a sound one.
-func (zs *zoneState) loadFromDisk() {
+func (zs *zoneState) loadFromDisk() { zs.serveDisk(zs.readDisk()) }
+
+// diskZone is a saved copy read by readDisk, for serveDisk.
+type diskZone struct {
+	z     *zone.Zone
+	diffs []Diff
+	tm    timerState
+	rrs   int
+	err   error
+}
+
+// readDisk reads and decodes the zone's saved copy: nil when there is none.
+// It touches nothing shared, so zones are read in parallel.
+func (zs *zoneState) readDisk() *diskZone {
+	st := zs.m.store
+	if st == nil {
+		return nil
+	}
+	origin := zs.cfg.Name
+	rrs, diffs, tm, err := st.loadZone(origin)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	d := &diskZone{diffs: diffs, tm: tm, rrs: len(rrs), err: err}
+	if err == nil {
+		d.z, _, err = zone.New(origin, rrs, zone.Options{RequireNS: true}, nil)
+		if err == nil && d.z.Serial() != tm.Serial {
+			err = fmt.Errorf("%w %s: records at serial %d, header says %d", ErrCorrupt, st.zonePath(origin), d.z.Serial(), tm.Serial)
+		}
+		if err != nil && !errors.Is(err, ErrCorrupt) {
+			err = fmt.Errorf("%w %s: %v", ErrCorrupt, st.zonePath(origin), err)
+		}
+		d.err = err
+	}
+	return d
+}
+
+// serveDisk serves what readDisk read (nil: nothing saved), or sets the
+// damaged copy aside.
+func (zs *zoneState) serveDisk(d *diskZone) {
 	now := time.Now()
 	zs.mu.Lock()
 	zs.tm.NextCheck = now
 	zs.mu.Unlock()
 	st := zs.m.store
-	if st == nil {
+	if st == nil || d == nil {
 		return
 	}
 	origin := zs.cfg.Name
-	rrs, diffs, tm, err := st.loadZone(origin)
-	if errors.Is(err, fs.ErrNotExist) {
-		return
-	}
-	var z *zone.Zone
-	if err == nil {
-		z, _, err = zone.New(origin, rrs, zone.Options{RequireNS: true}, nil)
-		if err == nil && z.Serial() != tm.Serial {
-			err = fmt.Errorf("%w %s: records at serial %d, header says %d", ErrCorrupt, st.zonePath(origin), z.Serial(), tm.Serial)
-		}
-		if err != nil && !errors.Is(err, ErrCorrupt) {
-			err = fmt.Errorf("%w %s: %v", ErrCorrupt, st.zonePath(origin), err)
-		}
-	}
+	z, diffs, tm, err := d.z, d.diffs, d.tm, d.err
 	if err != nil {
 		zs.log.Error("saved zone unusable, transferring it again", "err", err)
 		zs.mu.Lock()
@@ -376,7 +423,7 @@ func (zs *zoneState) loadFromDisk() {
 	zs.mu.Lock()
 	zs.z, zs.diffs, zs.tm, zs.fromDisk, zs.expired = z, diffs, tm, true, expired
 	zs.mu.Unlock()
-	zs.log.Info("zone loaded from disk", "serial", z.Serial(), "records", len(rrs),
+	zs.log.Info("zone loaded from disk", "serial", z.Serial(), "records", d.rrs,
 		"expired", expired, "next_check", tm.NextCheck.Format(time.RFC3339Nano))
 	zs.publish(z)
 	if expired {

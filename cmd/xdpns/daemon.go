@@ -610,7 +610,16 @@ func (d *daemon) onExpire(gen uint64, origin string, expired bool) {
 // that fails keeps its previous version when there is one.
 func (d *daemon) loadFiles(cfg *config.Config) (loaded, failed int) {
 	next := make(map[string]*fileZone)
-	for _, lz := range loadZones(cfg) {
+	// Small zones are compiled on the loading workers; large ones are
+	// served by the engine at once and compiled in the background below.
+	compileSmall := func(lz *loadedZone) {
+		if lz.zone.Len() < publishFirst {
+			if lz.served, lz.compileErr = responder.Compile(lz.zone); lz.compileErr != nil {
+				lz.served = &responder.Zone{Zone: lz.zone}
+			}
+		}
+	}
+	for _, lz := range loadZonesWith(cfg, compileSmall) {
 		zl := d.zlog.With("zone", lz.conf.Name, "file", lz.conf.File)
 		for _, w := range lz.warns {
 			zl.Warn("zone file", "warning", w.Error())
@@ -628,8 +637,8 @@ func (d *daemon) loadFiles(cfg *config.Config) (loaded, failed int) {
 			next[lz.conf.Name] = fz
 			continue
 		}
-		var served *responder.Zone
-		if lz.zone.Len() >= publishFirst {
+		served := lz.served
+		if served == nil {
 			// Large: served by the engine at once, compiled meanwhile
 			// (as a large transferred zone is), so that starting or
 			// reloading does not wait for a million answers.
@@ -637,13 +646,9 @@ func (d *daemon) loadFiles(cfg *config.Config) (loaded, failed int) {
 			// the zone was replaced or removed meanwhile.
 			served = &responder.Zone{Zone: lz.zone}
 			go d.compileServed(lz.zone)
-		} else {
-			var err error
-			if served, err = responder.Compile(lz.zone); err != nil {
-				// The responder answers such a zone from the engine alone.
-				zl.Warn("compile failed; answering without precomputed answers", "err", err)
-				served = &responder.Zone{Zone: lz.zone}
-			}
+		} else if lz.compileErr != nil {
+			// The responder answers such a zone from the engine alone.
+			zl.Warn("compile failed; answering without precomputed answers", "err", lz.compileErr)
 		}
 		loaded++
 		next[lz.conf.Name] = &fileZone{conf: lz.conf, served: served, loaded: time.Now()}

@@ -5,10 +5,14 @@ import (
 	"fmt"
 	"io/fs"
 	"regexp"
+	"runtime"
+	"sync"
+	"sync/atomic"
 
 	"github.com/miekg/dns"
 
 	"github.com/xdpns/xdpns/userspace/config"
+	"github.com/xdpns/xdpns/userspace/responder"
 	"github.com/xdpns/xdpns/userspace/zone"
 )
 
@@ -18,6 +22,10 @@ type loadedZone struct {
 	zone  *zone.Zone // nil when err is set
 	warns []zone.Warning
 	err   error // leads with file:line
+	// served is the zone compiled by loadFiles' worker (nil: not yet).
+	served *responder.Zone
+	// compileErr is why compiling failed (served answers from the engine).
+	compileErr error
 }
 
 // loadZone reads one configured zone file.
@@ -31,14 +39,39 @@ func loadZone(cfg *config.Config, cz config.Zone) loadedZone {
 
 // loadZones reads every zone configured with a file, in configuration
 // order. Secondary zones are xfr's.
-func loadZones(cfg *config.Config) []loadedZone {
-	out := make([]loadedZone, 0, len(cfg.Zones))
+func loadZones(cfg *config.Config) []loadedZone { return loadZonesWith(cfg, nil) }
+
+// loadZonesWith is loadZones spread over the CPUs: a provider's box starts
+// with thousands of zone files, each parsed (and, through then, compiled)
+// independently of the others. then runs on the worker right after a zone
+// loaded without error; the results keep configuration order.
+func loadZonesWith(cfg *config.Config, then func(*loadedZone)) []loadedZone {
+	var files []config.Zone
 	for _, cz := range cfg.Zones {
-		if cz.Secondary() {
-			continue
+		if !cz.Secondary() {
+			files = append(files, cz)
 		}
-		out = append(out, loadZone(cfg, cz))
 	}
+	out := make([]loadedZone, len(files))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(runtime.GOMAXPROCS(0), len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= len(files) {
+					return
+				}
+				out[i] = loadZone(cfg, files[i])
+				if then != nil && out[i].err == nil {
+					then(&out[i])
+				}
+			}
+		}()
+	}
+	wg.Wait()
 	return out
 }
 
