@@ -71,6 +71,8 @@ type daemon struct {
 	sec   *xfr.Manager         // never nil once started
 	xcfg  xfr.Config           // what sec was built from, without callbacks
 	ocfg  xfrout.Config        // what out was built from, without Source and Logger
+
+	cat *consumer // consumed catalogs and their members (catalog.go)
 }
 
 // daemonHooks let the demo and tests watch the daemon.
@@ -104,7 +106,9 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 		served:  map[string]*responder.Zone{},
 		cfg:     cfg,
 		ctx:     ctx,
+		cat:     newConsumer(),
 	}
+	d.cat.syncing = true // until the Manager published what is on disk
 	jar, err := newCookieJar(cfg)
 	if err != nil {
 		return nil, err
@@ -147,6 +151,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 	if err := d.startSecondaries(cfg); err != nil {
 		return fail(err)
 	}
+	d.syncCatalogs() // members stored on disk served before the listeners open
 	sc := serverConfig(cfg)
 	sc.Notify = d.handleNotify
 	sc.Transfer = d.handleTransfer
@@ -457,7 +462,7 @@ func xfrTimers(t config.Timers) xfr.Timers {
 // startSecondaries builds and starts the Manager for cfg's secondary zones.
 // Start publishes every zone stored on disk before it returns.
 func (d *daemon) startSecondaries(cfg *config.Config) error {
-	xc := xfrConfig(cfg)
+	xc := xfrConfig(d.withMembers(cfg))
 	gen := d.gen.Add(1)
 	full := xc
 	full.Logger = d.root
@@ -531,6 +536,7 @@ func (d *daemon) onZone(gen uint64, z *zone.Zone) {
 	if f := d.hooks.served; f != nil {
 		f(z.Origin, z.Serial())
 	}
+	d.catalogServed(z)
 }
 
 // publishFirst is the zone size (names) from which a fully transferred zone
@@ -554,6 +560,7 @@ func (d *daemon) publishThenCompile(prev *responder.Zone, z *zone.Zone) {
 	if f := d.hooks.served; f != nil {
 		f(z.Origin, z.Serial())
 	}
+	d.catalogServed(z)
 	d.compileServed(z)
 }
 
@@ -703,7 +710,7 @@ func (d *daemon) reload() (reloadResult, error) {
 	d.mu.Lock()
 	oldCfg, oldX, mgr := d.cfg, d.xcfg, d.sec
 	d.mu.Unlock()
-	newX := xfrConfig(cfg)
+	newX := xfrConfig(d.withMembers(cfg)) // catalog members stay
 	res := reloadResult{Zones: len(cfg.Zones)}
 	var restartWhy error
 	inPlace, untouched := false, 0
@@ -734,7 +741,7 @@ func (d *daemon) reload() (reloadResult, error) {
 		}
 	}
 	res.Restarted = restartWhy != nil
-	if err := d.startXfrout(cfg); err != nil {
+	if err := d.startXfrout(d.withMembers(cfg)); err != nil {
 		// Cannot happen with a checked configuration: keep the old one.
 		d.log.Error("transfer settings not applied", "err", err)
 		res.Errors = append(res.Errors, err.Error())
