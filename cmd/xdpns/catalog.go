@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"slices"
 	"sync"
 	"time"
@@ -298,5 +299,48 @@ func (d *daemon) syncCatalogs() {
 	c.lmu.Unlock()
 	for _, z := range stash {
 		d.applyCatalog(z)
+	}
+}
+
+// reloadCatalogs follows a reload: members of catalogs no longer consumed
+// are removed (save those that migrated to one still consumed), and every
+// member's settings are taken again from the new templates. The caller
+// holds d.reloadMu and has installed cfg.
+func (d *daemon) reloadCatalogs(cfg *config.Config) {
+	c := d.cat
+	c.mu.Lock()
+	var drop []string
+	for _, a := range c.reg.Members() {
+		if z := cfg.Zone(a.Catalog); z == nil || z.Catalog != config.CatalogConsume {
+			if !slices.Contains(drop, a.Catalog) {
+				drop = append(drop, a.Catalog)
+			}
+		}
+	}
+	var remove []string
+	for _, cat := range drop {
+		for _, a := range c.reg.Drop(cat) {
+			remove = append(remove, a.Member.Zone)
+		}
+		c.lmu.Lock()
+		delete(c.latest, cat)
+		c.lmu.Unlock()
+		d.zlog.Info("catalog no longer consumed; its members go", "catalog", cat)
+	}
+	var again []config.Zone
+	for _, a := range c.reg.Members() {
+		if old, ok := c.members[a.Member.Zone]; ok {
+			nz := cfg.MemberZone(cfg.Zone(a.Catalog), a.Member.Zone, a.Member.Groups)
+			if !reflect.DeepEqual(old, nz) {
+				again = append(again, nz)
+			}
+		}
+	}
+	c.mu.Unlock()
+	if err := d.RemoveZones(remove); err != nil {
+		d.zlog.Error("catalog: remove members", "err", err)
+	}
+	if err := d.AddZones(again); err != nil {
+		d.zlog.Error("catalog: member settings", "err", err)
 	}
 }

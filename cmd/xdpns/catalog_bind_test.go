@@ -2,9 +2,11 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -130,6 +132,25 @@ control:
 		t.Errorf("added member transferred %d times", per[member(n)])
 	}
 
+	// A new unique-id for member7: reset (RFC 9432 §5.3): its state is
+	// dropped and it is transferred afresh; still served after.
+	nm.update(t, "catalog.example.", func(m *dns.Msg) {
+		m.Remove([]dns.RR{mustRR(t, fmt.Sprintf("m7.zones.catalog.example. 0 IN PTR %s", member(7)))})
+		m.Insert([]dns.RR{mustRR(t, fmt.Sprintf("m7b.zones.catalog.example. 0 IN PTR %s", member(7)))})
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if per, _ = memberUpdates(h.stderr.String()); per[member(7)] == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("reset member7 transferred %d times, want 2\n%s", per[member(7)], tail(h.stderr.String(), 40))
+		}
+	}
+	served("reset", []string{member(7)}, true)
+	if !strings.Contains(h.stderr.String(), "action=reset zone="+member(7)) {
+		t.Errorf("no reset logged for %s", member(7))
+	}
+
 	// Restart without the primary: the members come from the state
 	// directory (the catalog's own state says which).
 	h.stop()
@@ -140,6 +161,7 @@ control:
 	start = time.Now()
 	served("after restart", live, true)
 	served("after restart, removed", []string{member(5)}, false)
+	took := time.Since(start).Round(time.Millisecond)
 	// In line at start: the members are in before the listeners open.
 	log := h.stderr.String()
 	applied, listening := strings.Index(log, `msg="catalog applied"`), strings.Index(log, `msg=serving`)
@@ -147,7 +169,29 @@ control:
 		t.Errorf("restart: catalog applied at %d, serving at %d, %d zones from disk:\n%s", applied, listening,
 			strings.Count(log, `msg="zone loaded from disk"`), tail(log, 8))
 	}
-	t.Logf("after restart without the primary, %d members served from disk in %v", len(live), time.Since(start).Round(time.Millisecond))
+	// A reload without the catalog: its members go too.
+	writeFile(t, dir, "xdpns.yaml", fmt.Sprintf(`server:
+  listen: ["127.0.0.1:%d"]
+  udp-sockets: 1
+xfr:
+  state-dir: state
+zones:
+  - {name: other.example., primaries: ["%s"]}
+control:
+  socket: %s
+`, port, nm.Addr(), filepath.Join(dir, "control.sock")))
+	h.sigs <- syscall.SIGHUP
+	served("catalog dropped", live, false)
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, err := os.Stat(filepath.Join(dir, "state", "member0.example.zone"))
+		if os.IsNotExist(err) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("state of a removed member kept: %v", err)
+		}
+	}
+	t.Logf("after restart without the primary, %d members served from disk in %v", len(live), took)
 }
 
 func tail(s string, lines int) string {

@@ -793,6 +793,7 @@ func (d *daemon) reload() (reloadResult, error) {
 	d.mu.Lock()
 	d.cfg = cfg
 	d.mu.Unlock()
+	d.reloadCatalogs(cfg) // catalog.go
 	d.log.Info("reloaded", "zones", len(cfg.Zones), "loaded", res.Loaded, "failed", res.Failed)
 	return res, nil
 }
