@@ -74,6 +74,8 @@ type daemon struct {
 	sec   *xfr.Manager         // never nil once started
 	xcfg  xfr.Config           // what sec was built from, without callbacks
 	ocfg  xfrout.Config        // what out was built from, without Source and Logger
+
+	cat *consumer // consumed catalogs and their members (catalog.go)
 }
 
 // daemonHooks let the demo and tests watch the daemon.
@@ -107,7 +109,9 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 		served:  map[string]*responder.Zone{},
 		cfg:     cfg,
 		ctx:     ctx,
+		cat:     newConsumer(),
 	}
+	d.cat.syncing = true // until the Manager published what is on disk
 	jar, err := newCookieJar(cfg)
 	if err != nil {
 		return nil, err
@@ -152,6 +156,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 	if err := d.startSecondaries(eff); err != nil {
 		return fail(err)
 	}
+	d.syncCatalogs() // members stored on disk served before the listeners open
 	sc := serverConfig(cfg)
 	sc.Notify = d.handleNotify
 	sc.Transfer = d.handleTransfer
@@ -470,7 +475,7 @@ func xfrTimers(t config.Timers) xfr.Timers {
 // startSecondaries builds and starts the Manager for cfg's secondary zones.
 // Start publishes every zone stored on disk before it returns.
 func (d *daemon) startSecondaries(cfg *config.Config) error {
-	xc := xfrConfig(cfg)
+	xc := xfrConfig(d.withMembers(cfg))
 	gen := d.gen.Add(1)
 	full := xc
 	full.Logger = d.root
@@ -544,6 +549,7 @@ func (d *daemon) onZone(gen uint64, z *zone.Zone) {
 	if f := d.hooks.served; f != nil {
 		f(z.Origin, z.Serial())
 	}
+	d.catalogServed(z)
 }
 
 // publishFirst is the zone size (names) from which a fully transferred zone
@@ -567,6 +573,7 @@ func (d *daemon) publishThenCompile(prev *responder.Zone, z *zone.Zone) {
 	if f := d.hooks.served; f != nil {
 		f(z.Origin, z.Serial())
 	}
+	d.catalogServed(z)
 	d.compileServed(z)
 }
 
@@ -725,7 +732,7 @@ func (d *daemon) reload() (reloadResult, error) {
 	oldCfg, oldX, mgr := d.cfg, d.xcfg, d.sec
 	d.mu.Unlock()
 	eff := d.effective(cfg) // with the run-time zones
-	newX := xfrConfig(eff)
+	newX := xfrConfig(d.withMembers(eff)) // catalog members stay
 	if !rtOK {
 		// The run-time zones keep the settings they run with.
 		newX = keepRuntime(newX, oldX, oldRuntime)
@@ -760,7 +767,7 @@ func (d *daemon) reload() (reloadResult, error) {
 		}
 	}
 	res.Restarted = restartWhy != nil
-	if err := d.startXfrout(eff); err != nil {
+	if err := d.startXfrout(d.withMembers(eff)); err != nil {
 		// Cannot happen with a checked configuration: keep the old one.
 		d.log.Error("transfer settings not applied", "err", err)
 		res.Errors = append(res.Errors, err.Error())
@@ -818,6 +825,7 @@ func (d *daemon) reload() (reloadResult, error) {
 	d.mu.Lock()
 	d.cfg = cfg
 	d.mu.Unlock()
+	d.reloadCatalogs(cfg) // catalog.go
 	d.log.Info("reloaded", "zones", len(cfg.Zones), "loaded", res.Loaded, "failed", res.Failed)
 	return res, nil
 }

@@ -277,7 +277,7 @@ func (d *daemon) addRuntimeZone(rz config.RuntimeZone) error {
 		return fmt.Errorf("zone %s: %w", rz.Name, err)
 	}
 	if len(rz.Notify)+len(rz.AllowTransfer.From)+len(rz.AllowTransfer.Keys) > 0 {
-		if err := d.startXfrout(d.effective(cfg)); err != nil {
+		if err := d.startXfrout(d.withMembers(d.effective(cfg))); err != nil {
 			d.log.Error("transfer settings not applied", "zone", rz.Name, "err", err)
 		}
 	}
@@ -327,7 +327,7 @@ func (d *daemon) removeRuntimeZone(name, owner string) error {
 	}
 	d.removeZone(name)
 	if len(rz.Notify)+len(rz.AllowTransfer.From)+len(rz.AllowTransfer.Keys) > 0 {
-		if err := d.startXfrout(d.effective(cfg)); err != nil {
+		if err := d.startXfrout(d.withMembers(d.effective(cfg))); err != nil {
 			d.log.Error("transfer settings not applied", "zone", name, "err", err)
 		}
 	}

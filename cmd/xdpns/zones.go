@@ -30,6 +30,9 @@ type loadedZone struct {
 
 // loadZone reads one configured zone file.
 func loadZone(cfg *config.Config, cz config.Zone) loadedZone {
+	if cz.Catalog == config.CatalogProduce {
+		return produceCatalog(cfg, cz) // catalog.go
+	}
 	z, warns, err := zone.Load(cz.File, cz.Name, zone.LoadOptions{AllowInclude: cfg.Server.AllowInclude, Options: zone.Options{RequireNS: true}})
 	if err != nil {
 		return loadedZone{conf: cz, warns: warns, err: zoneError(cfg, cz, err)}

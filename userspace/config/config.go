@@ -38,6 +38,9 @@ type Config struct {
 	// name (XoT, docs/xot.md), in file order.
 	TLSBlocks []TLS
 	Zones     []Zone
+	// Templates are the settings of consumed catalogs' member zones
+	// (catalog.go).
+	Templates []Template
 }
 
 // Server holds the listener and responder settings.
@@ -212,6 +215,18 @@ type Zone struct {
 	Notify []netip.AddrPort
 	// NotifyKey names the key that signs those NOTIFYs; empty: unsigned.
 	NotifyKey string
+
+	// Catalog is the zone's catalog role (catalog.go): "" (none),
+	// "consume" or "produce". CatalogMembers are the zones a produced
+	// catalog lists (nil: all); MaxMembers bounds a consumed one. Group
+	// is written as this zone's group property in produced catalogs.
+	Catalog        string
+	CatalogMembers []string
+	MaxMembers     int
+	Group          string
+	// MemberOf is the consumed catalog a member zone came from, and
+	// Template the template it was given (MemberZone); empty in the file.
+	MemberOf, Template string
 
 	// Line is where the zone's entry starts in the configuration file, for
 	// messages about it.

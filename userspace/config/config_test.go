@@ -128,7 +128,7 @@ func TestParseErrors(t *testing.T) {
 		{"two documents", "log: {}\n---\nlog: {}\n", []string{`c.yaml:2: only one YAML document is allowed`}},
 		{"root not mapping", "- a\n- b\n", []string{`c.yaml:1: the top level: must be a mapping of keys, got a list`}},
 		{"unknown top key", "server: {}\nzone:\n  - name: a.\n", []string{
-			`c.yaml:2: unknown key "zone" at the top level (did you mean "zones"?); valid keys: server, log, xfr, keys, tls, zones, control, xdp, metrics`}},
+			`c.yaml:2: unknown key "zone" at the top level (did you mean "zones"?); valid keys: server, log, xfr, keys, tls, zones, control, xdp, metrics, templates`}},
 		{"unknown server key", "server:\n  listne: [\"127.0.0.1:53\"]\n", []string{
 			`c.yaml:2: unknown key "listne" in server (did you mean "listen"?); valid keys: listen, udp-payload, udp-sockets, tcp-idle-timeout, tcp-max-connections, nsid, identity, version, allow-include`}},
 		{"unknown key no suggestion", "log:\n  colour: red\n", []string{

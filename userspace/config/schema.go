@@ -65,6 +65,7 @@ func (d *decoder) root(n *yaml.Node, cfg *Config) {
 		{"control", func(v *yaml.Node) { d.control(v, &cfg.Control) }},
 		{"xdp", func(v *yaml.Node) { d.xdp(v, &cfg.XDP) }},
 		{"metrics", func(v *yaml.Node) { d.metrics(v, &cfg.Metrics) }},
+		{"templates", func(v *yaml.Node) { cfg.Templates = d.templates(v) }},
 	})
 }
 
@@ -209,7 +210,7 @@ func (d *decoder) zone(v *yaml.Node, path string) (z Zone, nameLine int, ok bool
 	given := map[string]int{} // key -> line of its value
 	var timerLines map[string]int
 	set := func(key string, v *yaml.Node) { given[key] = resolve(v).Line }
-	d.mapping(v, path, []field{
+	d.mapping(v, path, append([]field{
 		{"name", func(v *yaml.Node) {
 			nameLine = resolve(v).Line
 			d.zoneName(v, path+".name", &z.Name)
@@ -246,7 +247,7 @@ func (d *decoder) zone(v *yaml.Node, path string) (z Zone, nameLine int, ok bool
 			set("notify-key", v)
 			d.keyRef(v, path+".notify-key", &z.NotifyKey)
 		}},
-	})
+	}, d.catalogFields(path, &z, given)...))
 	if v.Kind != yaml.MappingNode && !isNull(v) {
 		return z, 0, false // reported by mapping
 	}
@@ -255,7 +256,10 @@ func (d *decoder) zone(v *yaml.Node, path string) (z Zone, nameLine int, ok bool
 	}
 	_, hasFile := given["file"]
 	_, hasPrimaries := given["primaries"]
+	d.checkCatalog(path, &z, given, hasFile, hasPrimaries)
+	produced := z.Catalog == CatalogProduce
 	switch {
+	case produced:
 	case hasFile && hasPrimaries:
 		d.errorf(given["primaries"], "%s: has both file and primaries: a zone is served from a file or transferred from primaries, not both", path)
 	case !hasFile && !hasPrimaries:
@@ -278,7 +282,7 @@ func (d *decoder) zone(v *yaml.Node, path string) (z Zone, nameLine int, ok bool
 			d.checkTimers(path+".timers", zt.or(cfg.Xfr.Timers), timerLines, given["timers"], "xfr.timers")
 		})
 	}
-	return z, nameLine, z.Name != "" && (z.File != "" || len(z.Primaries) > 0)
+	return z, nameLine, z.Name != "" && (z.File != "" || len(z.Primaries) > 0 || produced)
 }
 
 // primaries decodes a list of primaries: mappings {address, key}, or a

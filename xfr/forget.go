@@ -1,0 +1,26 @@
+package xfr
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+)
+
+// ForgetState deletes what the state directory dir keeps of a zone (its
+// data, journal and timers), for a zone whose state must not come back: a
+// catalog member removed or reset (RFC 9432 §5.5). Call it once the zone
+// is no longer in the Manager. Missing files are no error.
+func ForgetState(dir, origin string) error {
+	if dir == "" {
+		return nil
+	}
+	s := store{dir: dir}
+	var errs []error
+	for _, p := range []string{s.zonePath(origin), s.timersPath(origin)} {
+		if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("forget %s: %w", origin, err))
+		}
+	}
+	return errors.Join(errs...)
+}
