@@ -731,7 +731,7 @@ func (d *daemon) reload() (reloadResult, error) {
 	d.mu.Lock()
 	oldCfg, oldX, mgr := d.cfg, d.xcfg, d.sec
 	d.mu.Unlock()
-	eff := d.effective(cfg) // with the run-time zones
+	eff := d.effective(cfg)               // with the run-time zones
 	newX := xfrConfig(d.withMembers(eff)) // catalog members stay
 	if !rtOK {
 		// The run-time zones keep the settings they run with.

@@ -142,7 +142,7 @@ func (j *Jar) Answer(dst, opt []byte, ip netip.Addr) ([]byte, bool, error) {
 	valid, fresh := false, false
 	if len(server) == ServerLen && server[0] == version {
 		ts := binary.BigEndian.Uint32(server[4:])
-		age := int32(now - ts) // RFC 1982 arithmetic: the stamp wraps in 2106
+		age := int32(now - ts)                        // RFC 1982 arithmetic: the stamp wraps in 2106
 		got := binary.LittleEndian.Uint64(server[8:]) // SipHash output bytes are little-endian
 		if age <= maxAge && age >= -maxAhead {
 			if hash(&s.current, client, server, ip) == got {
