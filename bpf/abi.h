@@ -37,6 +37,9 @@
 #define ANSWER_LINK 0x0040       /* body shared: struct answer_link follows the name */
 #define ANSWER_NXD 0x0080        /* on a link: names below without entries get the
 				  * zone's NXDOMAIN record, whose slot is an << 16 | ar */
+#define ANSWER_EXTRA_OPT 0x0200  /* the additional records are optional (NS target
+				  * addresses): over the client's limit Go sends the
+				  * answer without them, so pass rather than truncate */
 #define ANSWER_PASS 0x0100       /* no answer: pass this name and, for the walk to a
 				  * closest encloser, the names below it */
 

@@ -345,6 +345,8 @@ compose:
 		if (limit < DNS_MIN_UDP_LIMIT)
 			limit = DNS_MIN_UDP_LIMIT;
 	}
+	if (full > limit && (aflags & ANSWER_EXTRA_OPT))
+		return PASS(STAT_PASS_OVERSIZE); /* Go drops the optional records */
 	if (full > limit) {
 		tc = 1;
 		len = DNS_HDR_LEN + qlen + (edns ? OPT_RR_LEN : 0);

@@ -526,6 +526,9 @@ func encodeRecord(rec []byte, e *compile.Entry) {
 	if b.AA {
 		flags |= answerAA
 	}
+	if b.ExtraOff > 0 {
+		flags |= answerExtraOpt
+	}
 	body := b.Bytes
 	if len(body) > maxBodyLen {
 		flags |= answerOversize

@@ -48,6 +48,11 @@ type Result struct {
 	Answer        []dns.RR
 	Ns            []dns.RR
 	Extra         []dns.RR
+	// ExtraOptional: the additional records may be left out when the
+	// whole answer does not fit (the addresses of an NS answer's targets,
+	// which NSD and Knot drop rather than truncate), unlike a referral's
+	// glue.
+	ExtraOptional bool
 }
 
 // MaxChain bounds the CNAMEs (given or synthesised from a DNAME) one answer
@@ -191,6 +196,16 @@ func (e *engine) exact(sname string, n, src *zone.Node, wild bool) (string, bool
 			e.addAnswer(s, sname, wild)
 			if wild {
 				e.proveWildcardAnswer(sname, src)
+			}
+			if qt == dns.TypeNS {
+				// The addresses of the name servers inside the zone,
+				// as NSD and Knot send them even with minimal
+				// responses: a resolver asking for the apex NS
+				// (priming a zone's servers) gets their addresses in
+				// one answer. The one exception to minimal answers
+				// (docs/answers.md).
+				e.glue(s)
+				e.res.ExtraOptional = len(e.res.Extra) > 0
 			}
 			e.res.Kind = Success
 			return "", false

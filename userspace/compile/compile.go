@@ -198,7 +198,7 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 				qt = probeType
 			}
 			res := answer.Lookup(c.z, answer.Query{Name: n.Name, Type: qt, DO: do})
-			body, err := wire.Encode(n.Name, qt, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
+			body, err := wire.EncodeOpt(n.Name, qt, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra, res.ExtraOptional)
 			if err != nil {
 				return err
 			}
@@ -437,7 +437,7 @@ func neutralName(z *zone.Zone, l int) (string, error) {
 }
 
 func sameBody(a, b wire.Body) bool {
-	return a.Rcode == b.Rcode && a.AA == b.AA && a.An == b.An && a.Ns == b.Ns && a.Ar == b.Ar && string(a.Bytes) == string(b.Bytes)
+	return a.Rcode == b.Rcode && a.AA == b.AA && a.An == b.An && a.Ns == b.Ns && a.Ar == b.Ar && a.ExtraOff == b.ExtraOff && string(a.Bytes) == string(b.Bytes)
 }
 
 func hasSOA(rrs []dns.RR) bool {
@@ -524,7 +524,8 @@ type val struct {
 	// a value instead of 40, so more of a large table's map slots share
 	// a cache line. See bytes and setBytes.
 	body       *byte
-	n          uint32
+	n          uint16 // body length (a body is shorter than 64 KiB)
+	extra      uint16 // wire.Body.ExtraOff
 	an, ns, ar uint16
 	rcode      uint8
 	aa         bool
@@ -543,7 +544,7 @@ func (v *val) bytes() []byte {
 
 // setBytes makes b v's body; b is never written afterwards.
 func (v *val) setBytes(b []byte) {
-	v.body, v.n = nil, uint32(len(b))
+	v.body, v.n = nil, uint16(len(b))
 	if len(b) > 0 {
 		v.body = &b[0]
 	}
@@ -734,7 +735,7 @@ func addDep(deps *shardmap.Editor[[]string], target, source string) {
 func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) func(*Entry) error {
 	return func(e *Entry) error {
 		b := &e.Body
-		v := val{an: b.An, ns: b.Ns, ar: b.Ar, rcode: b.Rcode, aa: b.AA, answer: e.Kind, nxd: e.NXD}
+		v := val{an: b.An, ns: b.Ns, ar: b.Ar, extra: b.ExtraOff, rcode: b.Rcode, aa: b.AA, answer: e.Kind, nxd: e.NXD}
 		var body []byte
 		switch {
 		case e.Negative && b.Tail != nil:
@@ -836,7 +837,7 @@ func (t *Table) Lookup(qkey []byte, do bool) (wire.Body, bool) {
 		b.Tail, b.TailNs = v.bytes(), v.ns
 		return b, true
 	}
-	return wire.Body{Rcode: v.rcode, AA: v.aa, An: v.an, Ns: v.ns, Ar: v.ar, Bytes: v.bytes()}, true
+	return wire.Body{Rcode: v.rcode, AA: v.aa, An: v.an, Ns: v.ns, Ar: v.ar, ExtraOff: v.extra, Bytes: v.bytes()}, true
 }
 
 // NXDable reports whether a query of this QTYPE for a name that does not

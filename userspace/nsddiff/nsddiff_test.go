@@ -648,16 +648,18 @@ func normalise(q query, nsd, ours *dns.Msg, minimal bool) {
 		ours.Answer, ours.Ns, ours.Extra = nil, nil, optOf(ours.Extra)
 	}
 
-	// 3. Minimal responses. Even with minimal-responses NSD adds the
-	// addresses of in-zone name servers to the additional section of an NS
-	// answer; without it, also the apex NS RRset to the authority section
-	// and the addresses of NS, MX and SRV targets to the additional section
-	// of positive answers. We send only what the answer needs. Referrals
-	// keep their glue and are compared: NSD clears AA on them, so they are
-	// not touched here.
+	// 3. Minimal responses. Without minimal-responses NSD adds the apex NS
+	// RRset to the authority section and the addresses of NS, MX and SRV
+	// targets to the additional section of positive answers. We send only
+	// what the answer needs. The addresses of in-zone name servers in an
+	// answer to an NS query, which NSD (and Knot) send even with
+	// minimal-responses, we send too: those are compared, as are
+	// referrals with their glue (NSD clears AA on them, so they are not
+	// touched here).
 	// Answers to QCLASS * are never authoritative (neither server holds
 	// every class), so they are matched by class instead of AA.
-	if nsd.Rcode == dns.RcodeSuccess && len(nsd.Answer) > 0 && (nsd.Authoritative || q.v.class == dns.ClassANY) {
+	if nsd.Rcode == dns.RcodeSuccess && len(nsd.Answer) > 0 && (nsd.Authoritative || q.v.class == dns.ClassANY) &&
+		q.qtype != dns.TypeNS {
 		nsd.Extra = slices.DeleteFunc(nsd.Extra, func(rr dns.RR) bool {
 			return isAddress(rr) && !has(ours.Extra, rr)
 		})
