@@ -37,6 +37,14 @@
 #define ANSWER_LINK 0x0040       /* body shared: struct answer_link follows the name */
 #define ANSWER_NXD 0x0080        /* on a link: names below without entries get the
 				  * zone's NXDOMAIN record, whose slot is an << 16 | ar */
+#define ANSWER_EXTRA_OPT 0x0200  /* the additional records are optional (NS target
+				  * addresses): over the client's limit Go sends the
+				  * answer without them, so pass rather than truncate */
+#define ANSWER_WILD 0x0400       /* on a default entry: names below without entries,
+				  * whose closest encloser this is, are answered from
+				  * the wildcard "*." + this name (compile.Entry.Wild) */
+#define ANSWER_WILD_SAFE 0x0800  /* on a wildcard's entry: the body answers every
+				  * name it synthesises (compile.Entry.WildSafe) */
 #define ANSWER_PASS 0x0100       /* no answer: pass this name and, for the walk to a
 				  * closest encloser, the names below it */
 
@@ -148,6 +156,7 @@ enum stat {
 	STAT_PASS_OVERSIZE,     /* full answer not stored or over max_dns */
 	STAT_PASS_NO_ROOM,      /* driver refused to grow the frame */
 	STAT_ABORTED,           /* frame shorter than just set: cannot happen */
+	STAT_TX_WILDCARD,       /* a name without entries: its wildcard's answer */
 	STAT_MAX
 };
 

@@ -359,7 +359,7 @@ static __always_inline struct answer *follow_link(void *store, struct answer *a,
  * step: the verifier checks the step once, not once per depth. */
 #define MAX_NXD_DEPTH 8 /* labels dropped at most; deeper misses are passed */
 
-enum nxd_result { NXD_SEARCHING, NXD_FOUND, NXD_PASS, NXD_COLLISION };
+enum nxd_result { NXD_SEARCHING, NXD_FOUND, NXD_PASS, NXD_COLLISION, NXD_WILD };
 
 struct nxd_walk {
 	__u32 gen;       /* generation of the maps */
@@ -463,6 +463,12 @@ static long nxd_step(__u64 index_unused, void *ctx)
 	if (diff)
 		return 1;
 	w->result = NXD_PASS;
+	if ((a->flags & (ANSWER_WILD | ANSWER_PASS)) == ANSWER_WILD) {
+		/* A wildcard child: nxd_find looks it up (s->q.nxd_off is
+		 * this encloser's offset). */
+		w->result = NXD_WILD;
+		return 1;
+	}
 	if ((a->flags & (ANSWER_LINK | ANSWER_NXD | ANSWER_PASS)) != (ANSWER_LINK | ANSWER_NXD))
 		return 1;
 	/* Its slot holds the ref of the zone's NXDOMAIN record. */
@@ -476,12 +482,86 @@ static long nxd_step(__u64 index_unused, void *ctx)
 	return 1;
 }
 
+/* The wildcard "*." + the closest encloser at s->q.nxd_off, for the
+ * QTYPE asked: "\x01*" is written over the two bytes before the encloser
+ * in s->key (the label dropped last is at least that long; the key is not
+ * used for the answer), the suffix from there hashed and compared as in
+ * nxd_step. Only a whole record marked ANSWER_WILD_SAFE answers: its
+ * body points to the QNAME for the owner and nowhere else into the
+ * question, so it is the engine's answer for this QNAME too. Returns
+ * NXD_WILD_REF | ref, or NXD_NONE / NXD_CLASH. */
+#define NXD_NONE (-1)
+#define NXD_CLASH (-2)
+#define NXD_WILD_REF (1L << 32)
+static __always_inline long wild_find(struct scratch *s, __u32 gen, __u32 dnssec_ok)
+{
+	__u64 nlen, off, slen, nw, rem, h, roff, tmask, last, diff = 0;
+	__u16 qtype;
+	struct index_key key;
+	struct index_val *iv;
+	struct store_block *b;
+	struct answer *a;
+	void *index, *store;
+	__u32 ref, block;
+
+	gen &= GENERATIONS - 1;
+	index = bpf_map_lookup_elem(&answer_index, &gen);
+	store = bpf_map_lookup_elem(&answer_store, &gen);
+	if (!index || !store)
+		return NXD_NONE;
+	nlen = reload(s->q.nlen);
+	off = reload(s->q.nxd_off);
+	qtype = reload(s->q.qtype);
+	if (nlen > MAX_NAME_LEN || off < 2 || off >= nlen)
+		return NXD_NONE;
+	off -= 2;
+	((__u8 *)s->key)[off & KEY_OFF_MASK] = 1;
+	((__u8 *)s->key)[(off + 1) & KEY_OFF_MASK] = '*';
+	slen = nlen - off;
+	nw = slen / 8;
+	rem = slen & 7;
+	tmask = rem ? tail_mask(rem) : 0;
+	last = rem ? nw + 1 : nw;
+	h = HASH_SEED ^ slen;
+	for (__u64 i = 0; i < NAME_WORDS; i++) {
+		__u64 use = lt_mask(i, last), whole = lt_mask(i, nw);
+		__u64 wd = key_word(s, off + i * 8) & (whole | (~whole & tmask));
+		__u64 hn = hash_word(h, wd);
+
+		h = (hn & use) | (h & ~use);
+	}
+	key.hash = name_hash_type(h, qtype);
+	iv = bpf_map_lookup_elem(index, &key);
+	if (!iv)
+		return NXD_NONE; /* a type the wildcard lacks: Go answers NODATA */
+	ref = iv->ref[dnssec_ok & 1];
+	if (ref == REF_NONE)
+		return NXD_NONE;
+	block = ref >> REF_BLOCK_SHIFT;
+	roff = (ref & REF_OFFSET_MASK) * STORE_ALIGN;
+	b = bpf_map_lookup_elem(store, &block);
+	if (!b)
+		return NXD_NONE;
+	a = (struct answer *)(b->bytes + roff);
+	if (a->qtype != qtype || a->name_len != slen)
+		return NXD_CLASH;
+	for (__u64 i = 0; i < NAME_WORDS; i++) {
+		__u64 use = lt_mask(i, last), whole = lt_mask(i, nw);
+		__u64 wd = key_word(s, off + i * 8) & (whole | (~whole & tmask));
+
+		diff |= (*(__u64 *)(b->bytes + roff + ANSWER_HDR_LEN + i * 8) ^ wd) & use;
+	}
+	if (diff)
+		return NXD_CLASH;
+	if ((a->flags & (ANSWER_WILD_SAFE | ANSWER_LINK | ANSWER_OVERSIZE | ANSWER_PASS)) != ANSWER_WILD_SAFE)
+		return NXD_NONE;
+	return NXD_WILD_REF | ref;
+}
+
 /* The walk, as a global function: the verifier checks it once, on its
  * own, rather than once for every state the program reaches it in. It
  * returns the ref of the zone's NXDOMAIN record, or NXD_NONE / NXD_CLASH
  * (a hash hit on another name) to pass. */
-#define NXD_NONE (-1)
-#define NXD_CLASH (-2)
 __attribute__((noinline)) long nxd_find(__u32 gen, __u32 dnssec_ok)
 {
 	struct nxd_walk w = {.gen = gen, .dnssec_ok = dnssec_ok};
@@ -495,6 +575,8 @@ __attribute__((noinline)) long nxd_find(__u32 gen, __u32 dnssec_ok)
 	bpf_loop(MAX_NXD_DEPTH, nxd_step, &w, 0);
 	if (w.result == NXD_COLLISION)
 		return NXD_CLASH;
+	if (w.result == NXD_WILD)
+		return wild_find(s, gen, dnssec_ok);
 	if (w.result != NXD_FOUND)
 		return NXD_NONE;
 	return w.ref;

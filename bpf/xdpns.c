@@ -283,6 +283,11 @@ int xdpns_answer(struct xdp_md *ctx)
 			a = (struct answer *)(b->bytes + ((__u32)found & REF_OFFSET_MASK) * STORE_ALIGN);
 			s->q.body_off = ANSWER_HDR_LEN;
 			nxd = 1;
+			if (found & NXD_WILD_REF) {
+				/* A wildcard's record: the body follows its name. */
+				s->q.body_off = ANSWER_HDR_LEN + ((a->name_len + 7) & ~7);
+				nxd = 2;
+			}
 			goto compose;
 		}
 		if (!iv || !qtype_defaultable(qtype))
@@ -345,6 +350,8 @@ compose:
 		if (limit < DNS_MIN_UDP_LIMIT)
 			limit = DNS_MIN_UDP_LIMIT;
 	}
+	if (full > limit && (aflags & ANSWER_EXTRA_OPT))
+		return PASS(STAT_PASS_OVERSIZE); /* Go drops the optional records */
 	if (full > limit) {
 		tc = 1;
 		len = DNS_HDR_LEN + qlen + (edns ? OPT_RR_LEN : 0);
@@ -449,5 +456,5 @@ compose:
 	if ((void *)(udp + 1) > data_end)
 		return count(STAT_ABORTED, XDP_ABORTED);
 	udp->check = csum_finish_udp(sum);
-	return count(tc ? STAT_TX_TRUNCATED : nxd ? STAT_TX_NXDOMAIN : STAT_TX_ANSWER, XDP_TX);
+	return count(tc ? STAT_TX_TRUNCATED : nxd == 2 ? STAT_TX_WILDCARD : nxd ? STAT_TX_NXDOMAIN : STAT_TX_ANSWER, XDP_TX);
 }

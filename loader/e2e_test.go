@@ -164,7 +164,7 @@ func TestEndToEnd(t *testing.T) {
 			type query struct {
 				tool, name, qtype string
 				flags             []string
-				via               string // "xdp", "nxd" (XDP NXDOMAIN), "udp" (Go, passed), "tcp", "any"
+				via               string // "xdp", "nxd" (XDP NXDOMAIN), "wild" (XDP wildcard), "udp" (Go, passed), "tcp", "any"
 			}
 			queries := []query{
 				{"dig", "short.xdp.test.", "A", nil, "xdp"},
@@ -178,7 +178,9 @@ func TestEndToEnd(t *testing.T) {
 				// than native veth's tailroom and headroom allow, so
 				// like mid.xdp.test TXT.
 				{"dig", "web.example.net.", "MX", []string{"+dnssec"}, "any"},
-				{"dig", "nosuch.xdp.test.", "A", nil, "nxd"},   // NXDOMAIN: the zone's shared record
+				{"dig", "nosuch.xdp.test.", "A", nil, "nxd"}, // NXDOMAIN: the zone's shared record
+				// A random label under *.wild.example.net: synthesised in XDP.
+				{"dig", fmt.Sprintf("r%d.wild.example.net.", time.Now().UnixNano()%1000000), "A", nil, "wild"},
 				{"dig", "nosuch.x.xdp.test.", "A", nil, "udp"}, // below a CNAME: Go
 				{"dig", "short.xdp.test.", "A", []string{"+tcp"}, "tcp"},
 				{"kdig", "short.xdp.test.", "A", nil, "xdp"},
@@ -215,6 +217,10 @@ func TestEndToEnd(t *testing.T) {
 					case "nxd":
 						if d.Get("tx__nxdomain") != 1 || udp != 0 || tcp != 0 {
 							t.Errorf("%s: want an XDP NXDOMAIN and no socket traffic; xdp %v, udp %d, tcp %d", label, d.NonZero(), udp, tcp)
+						}
+					case "wild":
+						if d.Get("tx__wildcard") != 1 || udp != 0 || tcp != 0 {
+							t.Errorf("%s: want an XDP wildcard answer and no socket traffic; xdp %v, udp %d, tcp %d", label, d.NonZero(), udp, tcp)
 						}
 					case "udp":
 						if d.Get("tx__answer") != 0 || d.Get("pass__no_entry") != 1 || udp != 1 {

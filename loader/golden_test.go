@@ -129,7 +129,7 @@ func TestGoldenPass(t *testing.T) {
 		{name: "trailing bytes after opt", dns: append(append([]byte{}, base...), 0, 0), reason: "pass__trailing"},
 		{name: "no such name below a cname", dns: q(t, "nope.x.xdp.test.", dns.TypeA, edns), reason: "pass__no_entry"},
 		{name: "no such name, signed zone, do: proofs", dns: q(t, "nope.example.net.", dns.TypeA, ednsDO), reason: "pass__no_entry"},
-		{name: "no such name below a wildcard", dns: q(t, "a.b.wild.example.net.", dns.TypeA, edns), reason: "pass__no_entry"},
+		{name: "no such name below a wildcard, signed, do: proofs", dns: q(t, "a.b.wild.example.net.", dns.TypeA, ednsDO), reason: "pass__no_entry"},
 		{name: "no such name below a delegation", dns: q(t, "a.sub.example.net.", dns.TypeA, edns), reason: "pass__no_entry"},
 		{name: "no such name, deeper than the walk", dns: q(t, "a.b.c.d.e.f.g.h.i.nope.xdp.test.", dns.TypeA, edns), reason: "pass__no_entry"},
 		{name: "ds has no default", dns: q(t, "short.xdp.test.", dns.TypeDS, edns), reason: "pass__no_entry"},
@@ -192,6 +192,7 @@ func TestGoldenAnswer(t *testing.T) {
 		{"no such name, 8 labels deep", frame{}, q(t, "a.b.c.d.e.f.g.nope.short.xdp.test.", dns.TypeMX, edns), "tx__nxdomain"},
 		{"no such name below a 255-byte name's parent", frame{}, q(t, "q"+longName[strings.Index(longName, "."):], dns.TypeA, edns), "tx__nxdomain"},
 		{"no such name, signed zone without do", frame{}, q(t, "nope.example.net.", dns.TypeA, edns), "tx__nxdomain"},
+		{"no such name below a wildcard, signed zone without do", frame{}, q(t, "a.b.wild.example.net.", dns.TypeA, edns), "tx__wildcard"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

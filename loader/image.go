@@ -25,6 +25,9 @@ const (
 	answerLink      = 0x0040
 	answerNXD       = 0x0080
 	answerPass      = 0x0100
+	answerExtraOpt  = 0x0200
+	answerWild      = 0x0400
+	answerWildSafe  = 0x0800
 )
 
 // ZoneEntries are one zone's compiled answers. Signed says whether answers

@@ -29,6 +29,7 @@ var statNames = []string{
 	"pass__oversize",
 	"pass__no_room",
 	"aborted__bounds",
+	"tx__wildcard",
 }
 
 // StatNames lists the counter names in the order Stats returns them.

@@ -367,6 +367,18 @@ func (c *answers) sharedFor(z *zoneState, l int, body wire.Body) (*shared, error
 // writeEntry writes e's record: a link to the zone's shared body when e is
 // shareable, else the whole record.
 func (c *answers) writeEntry(z *zoneState, e *compile.Entry) (uint32, error) {
+	ref, err := c.writeEntryRecord(z, e)
+	if err == nil && e.Wild {
+		// Names below without entries are answered from the wildcard
+		// "*." + this name, when its entry says WildSafe (docs/xdp.md).
+		rec := c.a.at(ref)
+		le := binary.LittleEndian
+		le.PutUint16(rec[2:], le.Uint16(rec[2:])|answerWild)
+	}
+	return ref, err
+}
+
+func (c *answers) writeEntryRecord(z *zoneState, e *compile.Entry) (uint32, error) {
 	if len(e.Name) == 0 || len(e.Name) > wire.MaxNameLen {
 		return 0, fmt.Errorf("entry name of %d bytes", len(e.Name))
 	}
@@ -525,6 +537,12 @@ func encodeRecord(rec []byte, e *compile.Entry) {
 	flags := uint16(b.Rcode) & answerRcodeMask
 	if b.AA {
 		flags |= answerAA
+	}
+	if b.ExtraOff > 0 {
+		flags |= answerExtraOpt
+	}
+	if e.WildSafe {
+		flags |= answerWildSafe
 	}
 	body := b.Bytes
 	if len(body) > maxBodyLen {

@@ -368,6 +368,7 @@ func merge(g *generation, zs *zoneState, seq uint64, links []newLink, upKeys []x
 		if err != nil {
 			return err
 		}
+		copyWild(g.a.at(ref), g.a.at(nl.ref))
 		v := &upVals[nl.at]
 		for d := range v.Ref {
 			if v.Ref[d] == nl.ref {
@@ -517,7 +518,11 @@ func imageFrom(g *generation, exclude string) (*Image, error) {
 			name, qtype := recordName(rec)
 			tail, tns := linkTail(rec)
 			im.Links++
-			return im.writeLink(name, qtype, ns, tail, tns, nxd)
+			nref, err := im.writeLink(name, qtype, ns, tail, tns, nxd)
+			if err == nil {
+				copyWild(im.a.at(nref), rec)
+			}
+			return nref, err
 		}
 		n := storedLen(rec)
 		nref, nrec, err := im.a.alloc(n)
@@ -575,4 +580,11 @@ func imageFrom(g *generation, exclude string) (*Image, error) {
 	}
 	im.Entries = len(im.keys)
 	return im, nil
+}
+
+// copyWild carries a link's ANSWER_WILD mark (compile.Entry.Wild) from the
+// record it replaces, as writeLink's nxd carries ANSWER_NXD.
+func copyWild(rec, from []byte) {
+	le := binary.LittleEndian
+	le.PutUint16(rec[2:], le.Uint16(rec[2:])|le.Uint16(from[2:])&answerWild)
 }

@@ -151,7 +151,8 @@ const (
 	xdpnsStatSTAT_PASS_OVERSIZE     xdpnsStat = 22
 	xdpnsStatSTAT_PASS_NO_ROOM      xdpnsStat = 23
 	xdpnsStatSTAT_ABORTED           xdpnsStat = 24
-	xdpnsStatSTAT_MAX               xdpnsStat = 25
+	xdpnsStatSTAT_TX_WILDCARD       xdpnsStat = 25
+	xdpnsStatSTAT_MAX               xdpnsStat = 26
 )
 
 // Names of all BPF objects in the ELF.

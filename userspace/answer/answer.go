@@ -48,6 +48,11 @@ type Result struct {
 	Answer        []dns.RR
 	Ns            []dns.RR
 	Extra         []dns.RR
+	// ExtraOptional: the additional records may be left out when the
+	// whole answer does not fit (the addresses of an NS answer's targets,
+	// which NSD and Knot drop rather than truncate), unlike a referral's
+	// glue.
+	ExtraOptional bool
 }
 
 // MaxChain bounds the CNAMEs (given or synthesised from a DNAME) one answer
@@ -199,7 +204,8 @@ func (e *engine) exact(sname string, n, src *zone.Node, wild bool) (string, bool
 				// (priming a zone's servers) gets their addresses in
 				// one answer. The one exception to minimal answers
 				// (docs/answers.md).
-				e.optionalGlue(s)
+				e.glue(s)
+				e.res.ExtraOptional = len(e.res.Extra) > 0
 			}
 			e.res.Kind = Success
 			return "", false
@@ -451,39 +457,6 @@ func (e *engine) glue(ns *zone.RRset) {
 				}
 			}
 		}
-	}
-}
-
-// maxOptionalGlue bounds an NS answer carrying the addresses of its name
-// servers: the addresses are optional, so a message that would not fit the
-// smallest UDP payload (512 bytes, less room for the OPT and its options:
-// cookie, NSID) goes without them rather than truncated. With DNSSEC
-// (DO=1 in a signed zone: the query has EDNS, and resolvers that validate
-// offer 1232 bytes or more, RFC 9715) the bound is 1232 less the same room.
-// NSD and Knot drop such additional records at the size each query allows;
-// a fixed bound keeps a compiled answer independent of the payload size,
-// which XDP needs (docs/answers.md).
-const (
-	maxOptionalGlue       = 400
-	maxOptionalGlueDNSSEC = 1100
-)
-
-// optionalGlue adds the in-zone addresses of ns's targets when the answer
-// stays within maxOptionalGlue bytes.
-func (e *engine) optionalGlue(ns *zone.RRset) {
-	before := len(e.res.Extra)
-	e.glue(ns)
-	if len(e.res.Extra) == before {
-		return
-	}
-	m := dns.Msg{Question: []dns.Question{{Name: e.q.Name, Qtype: e.q.Type, Qclass: dns.ClassINET}},
-		Answer: e.res.Answer, Ns: e.res.Ns, Extra: e.res.Extra, Compress: true}
-	limit := maxOptionalGlue
-	if e.dnssec {
-		limit = maxOptionalGlueDNSSEC
-	}
-	if m.Len() > limit {
-		e.res.Extra = e.res.Extra[:before]
 	}
 }
 

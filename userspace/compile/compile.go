@@ -78,6 +78,16 @@ type Entry struct {
 	// answer is the zone's NXDOMAIN body (NXDKey), whatever the QNAME and
 	// QTYPE.
 	NXD bool
+	// Wild (on default entries): the names below this one that have no
+	// entries and whose closest encloser is this name are answered from
+	// the wildcard "*." + this name (no cut or DNAME at or above it).
+	Wild bool
+	// WildSafe (on the entries of a wildcard "*.X"): the body answers
+	// every QNAME the wildcard synthesises, byte for byte as the engine:
+	// the owner is a pointer to the QNAME and nothing else points into
+	// the question or the body (checked by compiling probe names of
+	// other lengths). XDP answers a miss below X from it (docs/xdp.md).
+	WildSafe bool
 }
 
 // Key names an entry.
@@ -206,7 +216,7 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 				qt = probeType
 			}
 			res := answer.Lookup(c.z, answer.Query{Name: n.Name, Type: qt, DO: do})
-			body, err := wire.Encode(n.Name, qt, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
+			body, err := wire.EncodeOpt(n.Name, qt, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra, res.ExtraOptional)
 			if err != nil {
 				return err
 			}
@@ -239,6 +249,13 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 			// the same names from their tables.
 			if t == TypeDefault && !do && neg {
 				e.NXD = c.nxdAt(n)
+			}
+			if t == TypeDefault {
+				e.Wild = c.wildBelow(n)
+			} else if strings.HasPrefix(n.Name, "*.") && res.Kind == answer.Success && !do {
+				// DO=1 answers in signed zones carry the proof that the
+				// QNAME does not exist: never the same bytes.
+				e.WildSafe = c.wildSafe(n.Name, qt, do, body)
 			}
 			if err := fn(&e); err != nil {
 				return err
@@ -321,6 +338,46 @@ func (c *compiler) nxdBelow(name string) bool {
 	}
 	shared, err := c.shared(NXDKey)
 	return err == nil && sameBody(shared, b)
+}
+
+// wildProbes are first labels of names no zone is expected to hold, of
+// other lengths than "*" (one and two labels), asked in place of the
+// wildcard's own name to check that its bodies do not depend on the QNAME.
+var wildProbes = []string{"xdpns-wild-probe", "q.xdpns-wild-2"}
+
+// wildBelow reports whether the names below n that do not exist, and whose
+// closest encloser is n, are answered from the wildcard at n: there is
+// one, and no cut or DNAME at or above n decides first.
+func (c *compiler) wildBelow(n *zone.Node) bool {
+	if n.Has(zone.BelowCut) || n.Has(zone.Delegation) || n.Has(zone.HasDNAME) {
+		return false
+	}
+	return c.z.Node("*."+n.Name) != nil
+}
+
+// wildSafe reports whether body, the answer for the wildcard's own name
+// (a "*." name) to (qt, do), is also the engine's answer for names it
+// synthesises, whatever their length: equal bytes for the probes.
+func (c *compiler) wildSafe(wname string, qt uint16, do bool, body wire.Body) bool {
+	if body.Tail != nil {
+		return false
+	}
+	parent := wname[2:]
+	if c.z.Node(parent) == nil || !c.wildBelow(c.z.Node(parent)) {
+		return false
+	}
+	for _, p := range wildProbes {
+		probe := p + "." + parent
+		if _, ok := dns.IsDomainName(probe); !ok || len(mustWire(probe)) == 0 || c.z.Node(probe) != nil {
+			return false
+		}
+		res := answer.Lookup(c.z, answer.Query{Name: probe, Type: qt, DO: do})
+		b, err := wire.EncodeOpt(probe, qt, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra, res.ExtraOptional)
+		if err != nil || !sameBody(b, body) || b.Tail != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // headRRs returns the records a DO=1 NODATA answer's authority section
@@ -455,7 +512,7 @@ func neutralName(z *zone.Zone, l int) (string, error) {
 }
 
 func sameBody(a, b wire.Body) bool {
-	return a.Rcode == b.Rcode && a.AA == b.AA && a.An == b.An && a.Ns == b.Ns && a.Ar == b.Ar && string(a.Bytes) == string(b.Bytes)
+	return a.Rcode == b.Rcode && a.AA == b.AA && a.An == b.An && a.Ns == b.Ns && a.Ar == b.Ar && a.ExtraOff == b.ExtraOff && string(a.Bytes) == string(b.Bytes)
 }
 
 func hasSOA(rrs []dns.RR) bool {
@@ -542,13 +599,14 @@ type val struct {
 	// a value instead of 40, so more of a large table's map slots share
 	// a cache line. See bytes and setBytes.
 	body       *byte
-	n          uint32
+	n          uint16 // body length (a body is shorter than 64 KiB)
+	extra      uint16 // wire.Body.ExtraOff
 	an, ns, ar uint16
 	rcode      uint8
 	aa         bool
 	kind       uint8
 	answer     answer.Kind // for Each
-	nxd        bool        // Entry.NXD
+	marks      uint8       // markNXD, markWild, markWildSafe
 }
 
 // bytes is v's body.
@@ -561,10 +619,31 @@ func (v *val) bytes() []byte {
 
 // setBytes makes b v's body; b is never written afterwards.
 func (v *val) setBytes(b []byte) {
-	v.body, v.n = nil, uint32(len(b))
+	v.body, v.n = nil, uint16(len(b))
 	if len(b) > 0 {
 		v.body = &b[0]
 	}
+}
+
+// val.marks
+const (
+	markNXD      = 1 << iota // Entry.NXD
+	markWild                 // Entry.Wild
+	markWildSafe             // Entry.WildSafe
+)
+
+func entryMarks(e *Entry) uint8 {
+	var m uint8
+	if e.NXD {
+		m |= markNXD
+	}
+	if e.Wild {
+		m |= markWild
+	}
+	if e.WildSafe {
+		m |= markWildSafe
+	}
+	return m
 }
 
 const (
@@ -752,13 +831,13 @@ func addDep(deps *shardmap.Editor[[]string], target, source string) {
 func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) func(*Entry) error {
 	return func(e *Entry) error {
 		b := &e.Body
-		v := val{an: b.An, ns: b.Ns, ar: b.Ar, rcode: b.Rcode, aa: b.AA, answer: e.Kind, nxd: e.NXD}
+		v := val{an: b.An, ns: b.Ns, ar: b.Ar, extra: b.ExtraOff, rcode: b.Rcode, aa: b.AA, answer: e.Kind, marks: entryMarks(e)}
 		var body []byte
 		switch {
 		case e.Negative && b.Tail != nil:
 			v.kind, body, v.ns = valSignedNeg, b.Tail, b.TailNs
 		case e.Negative:
-			ents.Set(string(key(nil, e.Name, e.Type, e.DO)), val{kind: valNeg, answer: e.Kind, nxd: e.NXD})
+			ents.Set(string(key(nil, e.Name, e.Type, e.DO)), val{kind: valNeg, answer: e.Kind, marks: entryMarks(e)})
 			return nil
 		default:
 			body = b.Bytes
@@ -812,7 +891,9 @@ func (t *Table) Each(fn func(*Entry) error) error {
 			Kind:     v.answer,
 			Body:     b,
 			Negative: v.kind != valBody,
-			NXD:      v.nxd,
+			NXD:      v.marks&markNXD != 0,
+			Wild:     v.marks&markWild != 0,
+			WildSafe: v.marks&markWildSafe != 0,
 		}
 		err = fn(&e)
 		return err == nil
@@ -840,7 +921,7 @@ func (t *Table) Lookup(qkey []byte, do bool) (wire.Body, bool) {
 		v, ok = t.entries.GetBytes(k)
 		switch {
 		case !ok && NXDable(qtype):
-			return t.nxdomain(k, do) // the name does not exist
+			return t.nxdomain(k, do, qtype) // the name does not exist
 		case !ok || !Defaultable(qtype):
 			return wire.Body{}, false
 		}
@@ -854,7 +935,7 @@ func (t *Table) Lookup(qkey []byte, do bool) (wire.Body, bool) {
 		b.Tail, b.TailNs = v.bytes(), v.ns
 		return b, true
 	}
-	return wire.Body{Rcode: v.rcode, AA: v.aa, An: v.an, Ns: v.ns, Ar: v.ar, Bytes: v.bytes()}, true
+	return wire.Body{Rcode: v.rcode, AA: v.aa, An: v.an, Ns: v.ns, Ar: v.ar, ExtraOff: v.extra, Bytes: v.bytes()}, true
 }
 
 // NXDable reports whether a query of this QTYPE for a name that does not
@@ -868,20 +949,37 @@ func NXDable(qtype uint16) bool {
 // with QTYPE 0): the longest suffix with a default entry is the closest
 // encloser, and its NXD flag says whether the name gets the zone's
 // NXDOMAIN body. Signed answers (DO=1) need proofs: never.
-func (t *Table) nxdomain(k []byte, do bool) (wire.Body, bool) {
-	if do {
-		return wire.Body{}, false
-	}
+//
+// When the closest encloser says Wild, the answer is the entry of its
+// wildcard for qtype, if that says WildSafe (the same for every name it
+// synthesises), as XDP answers it; else the engine answers.
+func (t *Table) nxdomain(k []byte, do bool, qtype uint16) (wire.Body, bool) {
 	name := k[:len(k)-3]
 	for off := int(name[0]) + 1; off < len(name); off += int(name[off]) + 1 {
 		if v, ok := t.entries.GetBytes(k[off:]); ok {
-			if v.nxd {
+			if v.marks&markWild != 0 && off >= 2 {
+				return t.wildcard(k[off:], qtype)
+			}
+			if !do && v.marks&markNXD != 0 {
 				return t.neg[NXDKey], true
 			}
 			break
 		}
 	}
 	return wire.Body{}, false
+}
+
+// wildcard returns the body of the wildcard below the encloser whose table
+// key (QTYPE 0) is ce, for qtype, when it is WildSafe.
+func (t *Table) wildcard(ce []byte, qtype uint16) (wire.Body, bool) {
+	var buf [wire.MaxNameLen + 5]byte
+	k := append(append(buf[:0], 1, '*'), ce...)
+	k[len(k)-3], k[len(k)-2] = byte(qtype>>8), byte(qtype)
+	v, ok := t.entries.GetBytes(k)
+	if !ok || v.kind != valBody || v.marks&markWildSafe == 0 {
+		return wire.Body{}, false
+	}
+	return wire.Body{Rcode: v.rcode, AA: v.aa, An: v.an, Ns: v.ns, Ar: v.ar, ExtraOff: v.extra, Bytes: v.bytes()}, true
 }
 
 func mustWire(name string) []byte {

@@ -170,5 +170,6 @@ func (c *compiler) fastEntry(n *zone.Node, e *Entry) bool {
 	}
 	e.Kind, e.Body, e.Negative = answer.NoData, b, true
 	e.NXD = c.nxdAt(n)
+	e.Wild = c.wildBelow(n) // as name sets it on every default entry
 	return true
 }

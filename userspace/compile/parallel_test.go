@@ -56,7 +56,7 @@ func TestParallelBuild(t *testing.T) {
 func tableString(t *Table) string {
 	var lines []string
 	t.entries.Range(func(k string, v val) bool {
-		lines = append(lines, fmt.Sprintf("entry %x %d %d/%d/%d %d %v %d %v %v %x", k, v.kind, v.an, v.ns, v.ar, v.rcode, v.aa, v.answer, v.nxd, v.kind, v.bytes()))
+		lines = append(lines, fmt.Sprintf("entry %x %d %d/%d/%d %d %v %d %v %v %x", k, v.kind, v.an, v.ns, v.ar, v.rcode, v.aa, v.answer, v.marks, v.kind, v.bytes()))
 		return true
 	})
 	t.deps.Range(func(k string, v []string) bool {

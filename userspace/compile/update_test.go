@@ -22,7 +22,7 @@ func dump(t *Table) map[string]string {
 		if !ok {
 			panic("entry not found by Lookup")
 		}
-		out[k] = fmt.Sprint(v.nxd, " ", bodyString(b))
+		out[k] = fmt.Sprint(v.marks, " ", bodyString(b))
 		return true
 	})
 	return out
@@ -68,7 +68,7 @@ func (m mirror) apply(ch *Changes) {
 func (m mirror) dump() map[string]string {
 	out := map[string]string{}
 	for k, e := range m {
-		out[k] = fmt.Sprint(e.NXD, " ", bodyString(e.Body))
+		out[k] = fmt.Sprint(entryMarks(&e), " ", bodyString(e.Body))
 	}
 	return out
 }

@@ -320,7 +320,7 @@ func (r *Responder) Respond(s *Scratch, dst, pkt []byte, tcp bool) []byte {
 			res.Ns = nil
 		}
 	}
-	b, err := wire.Encode(name, q.Type, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
+	b, err := wire.EncodeOpt(name, q.Type, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra, res.ExtraOptional)
 	if err != nil {
 		return r.fail(dst, q, &resp, dns.RcodeServerFailure)
 	}

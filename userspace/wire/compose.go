@@ -29,6 +29,11 @@ type Body struct {
 	TailNs uint16 // authority records in Tail
 	Bytes  []byte
 	Tail   []byte // not nil: the body is Bytes then Tail
+	// ExtraOff, when not 0, is where the additional records start in
+	// Bytes (no Tail), and they are optional: a response over the limit
+	// is sent without them (ARCOUNT 0, no TC) when the rest fits. The
+	// records before never point into them, so cutting there is safe.
+	ExtraOff uint16
 }
 
 // Len is the body's length in bytes.
@@ -42,6 +47,13 @@ func (b *Body) Len() int { return len(b.Bytes) + len(b.Tail) }
 // body per zone answers every name that does not exist (compile's NXDKey,
 // which XDP serves). It costs the 20-odd bytes compression would save.
 func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR) (Body, error) {
+	return EncodeOpt(qname, qtype, rcode, aa, answer, ns, extra, false)
+}
+
+// EncodeOpt is Encode with the additional records marked optional when
+// optExtra is set (Body.ExtraOff): the answer to an NS query, whose
+// targets' addresses are dropped rather than the answer truncated.
+func EncodeOpt(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR, optExtra bool) (Body, error) {
 	plainNX := rcode == dns.RcodeNameError && len(answer) == 0 && len(extra) == 0 &&
 		len(ns) == 1 && ns[0].Header().Rrtype == dns.TypeSOA
 	m := dns.Msg{
@@ -60,14 +72,25 @@ func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []
 	if err != nil {
 		return Body{}, err
 	}
-	return Body{
+	b := Body{
 		Rcode: uint8(rcode & 0xf),
 		AA:    aa,
 		An:    uint16(len(answer)),
 		Ns:    uint16(len(ns)),
 		Ar:    uint16(len(extra)),
 		Bytes: buf[HeaderLen+qlen:],
-	}, nil
+	}
+	if optExtra && len(extra) > 0 {
+		// Compression only points backwards, so the message without
+		// the additional records is a prefix of the one with them.
+		m.Extra = nil
+		short, err := m.Pack()
+		if err != nil {
+			return Body{}, fmt.Errorf("encode %s/%s: %w", qname, dns.TypeToString[qtype], err)
+		}
+		b.ExtraOff = uint16(len(short) - HeaderLen - qlen)
+	}
+	return b, nil
 }
 
 func questionLen(msg []byte) (int, error) {
@@ -107,6 +130,13 @@ func Compose(dst []byte, q *Query, b *Body, r *Response) []byte {
 	}
 	if len(dst)-start <= r.Limit {
 		return dst
+	}
+	if b.ExtraOff > 0 && b.Tail == nil && int(b.ExtraOff) < len(b.Bytes) {
+		// Optional additional records (NS target addresses): leave them
+		// out rather than truncate, as NSD and Knot do.
+		short := *b
+		short.Bytes, short.Ar, short.ExtraOff = b.Bytes[:b.ExtraOff], 0, 0
+		return Compose(dst[:start], q, &short, r)
 	}
 	// Truncate: what remains must be retried over TCP (RFC 1035 §4.2.1,
 	// RFC 2181 §9). No partial RRsets: header, question, OPT.
