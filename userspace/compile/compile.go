@@ -88,6 +88,13 @@ type Entry struct {
 	// the question or the body (checked by compiling probe names of
 	// other lengths). XDP answers a miss below X from it (docs/xdp.md).
 	WildSafe bool
+	// Referral (on default entries of a cut and of the names below it):
+	// the body is a referral, and a name below this one without entries
+	// gets the same referral with every compression pointer Body.Ptrs
+	// lists moved by the extra length of the QNAME (checked by compiling
+	// probe names of other lengths). XDP answers such a miss from it
+	// (docs/xdp.md, "Referrals").
+	Referral bool
 }
 
 // Key names an entry.
@@ -252,6 +259,9 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 			}
 			if t == TypeDefault {
 				e.Wild = c.wildBelow(n)
+				if res.Kind == answer.Referral && n.Has(zone.Delegation|zone.BelowCut) {
+					e.Body.Ptrs, e.Referral = c.referralBelow(n, do, body, &res)
+				}
 			} else if strings.HasPrefix(n.Name, "*.") && res.Kind == answer.Success && !do {
 				// DO=1 answers in signed zones carry the proof that the
 				// QNAME does not exist: never the same bytes.
@@ -378,6 +388,128 @@ func (c *compiler) wildSafe(wname string, qt uint16, do bool, body wire.Body) bo
 		}
 	}
 	return true
+}
+
+// refProbes are first labels, of two lengths, of names asked below a cut
+// to check that a referral compiled for one name answers every name below
+// it once its pointers are moved.
+var refProbes = []string{"xdpns-ref-probe", "q.xdpns-ref-2"}
+
+// referralBelow reports whether body, the referral answering n (a cut or
+// a name below one), answers every name below n that has no entries once
+// the compression pointers are moved by the extra length, and returns
+// their offsets (wire.Body.Ptrs). Below a cut the engine refers whatever
+// the QNAME and QTYPE, and every pointer of the body points into the
+// QNAME's suffix n or into the body, both of which move with the QNAME:
+// unless a name in the records lies below n under a name that does not
+// exist (an NS target without glue), which a longer QNAME could
+// compress. The probes check the bytes.
+func (c *compiler) referralBelow(n *zone.Node, do bool, body wire.Body, res *answer.Result) ([]byte, bool) {
+	if body.Tail != nil || !c.namesExistBelow(n.Name, res) {
+		return nil, false
+	}
+	ptrs, ok := pointerOffsets(body.Bytes)
+	if !ok {
+		return nil, false
+	}
+	base := len(mustWire(n.Name))
+	for _, p := range refProbes {
+		probe := p + "." + n.Name
+		if _, ok := dns.IsDomainName(probe); !ok || len(mustWire(probe)) == 0 || c.z.Node(probe) != nil {
+			return nil, false
+		}
+		r := answer.Lookup(c.z, answer.Query{Name: probe, Type: probeType, DO: do})
+		b, err := wire.EncodeOpt(probe, probeType, r.Rcode, r.Authoritative, r.Answer, r.Ns, r.Extra, r.ExtraOptional)
+		if err != nil || r.Kind != answer.Referral || b.Tail != nil {
+			return nil, false
+		}
+		moved := body
+		moved.Bytes = slices.Clone(body.Bytes)
+		wire.ShiftPointers(moved.Bytes, ptrs, uint16(len(mustWire(probe))-base))
+		if !sameBody(moved, b) {
+			return nil, false
+		}
+	}
+	return ptrs, true
+}
+
+// namesExistBelow reports whether every owner and NS target in res that
+// lies below name has every name from it up to name in the zone: then a
+// QNAME below name that has no entries shares none of their labels but
+// name's, and compresses them as name alone does.
+func (c *compiler) namesExistBelow(name string, res *answer.Result) bool {
+	check := func(n string) bool {
+		n = dns.CanonicalName(n)
+		if n == name || !dns.IsSubDomain(name, n) {
+			return true
+		}
+		for ; n != name; n = zone.Parent(n) {
+			if c.z.Node(n) == nil {
+				return false
+			}
+		}
+		return true
+	}
+	for _, sec := range [][]dns.RR{res.Answer, res.Ns, res.Extra} {
+		for _, rr := range sec {
+			if !check(rr.Header().Name) {
+				return false
+			}
+			if ns, ok := rr.(*dns.NS); ok && !check(ns.Ns) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// pointerOffsets lists the compression pointers in rrs, records in wire
+// form, as big-endian 16-bit offsets (wire.Body.Ptrs): those of owner
+// names and NS targets. Records of other types with names in their RDATA
+// fail (a referral holds NS, DS, RRSIG, NSEC, NSEC3, A and AAAA, whose
+// other RDATA names are never compressed).
+func pointerOffsets(rrs []byte) ([]byte, bool) {
+	var ptrs []byte
+	name := func(i int) (int, bool) {
+		for i < len(rrs) {
+			l := int(rrs[i])
+			switch {
+			case l == 0:
+				return i + 1, true
+			case l&0xC0 == 0xC0:
+				if i+1 >= len(rrs) {
+					return 0, false
+				}
+				ptrs = binary.BigEndian.AppendUint16(ptrs, uint16(i))
+				return i + 2, true
+			case l > 63:
+				return 0, false
+			}
+			i += 1 + l
+		}
+		return 0, false
+	}
+	for pos := 0; pos < len(rrs); {
+		i, ok := name(pos)
+		if !ok || i+10 > len(rrs) {
+			return nil, false
+		}
+		end := i + 10 + int(binary.BigEndian.Uint16(rrs[i+8:]))
+		if end > len(rrs) {
+			return nil, false
+		}
+		switch binary.BigEndian.Uint16(rrs[i:]) {
+		case dns.TypeNS:
+			if j, ok := name(i + 10); !ok || j != end {
+				return nil, false
+			}
+		case dns.TypeDS, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeA, dns.TypeAAAA:
+		default:
+			return nil, false
+		}
+		pos = end
+	}
+	return ptrs, true
 }
 
 // headRRs returns the records a DO=1 NODATA answer's authority section
@@ -606,7 +738,7 @@ type val struct {
 	aa         bool
 	kind       uint8
 	answer     answer.Kind // for Each
-	marks      uint8       // markNXD, markWild, markWildSafe
+	marks      uint8       // markNXD, markWild, markWildSafe, markReferral
 }
 
 // bytes is v's body.
@@ -615,6 +747,22 @@ func (v *val) bytes() []byte {
 		return nil
 	}
 	return unsafe.Slice(v.body, v.n)
+}
+
+// ptrs is a markReferral value's wire.Body.Ptrs: stored after the body,
+// a count byte then the offsets (putter).
+func (v *val) ptrs() []byte {
+	if v.marks&markReferral == 0 || v.body == nil {
+		return nil
+	}
+	all := unsafe.Slice(v.body, int(v.n)+1)
+	n := int(all[v.n])
+	return unsafe.Slice(v.body, int(v.n)+1+2*n)[int(v.n)+1:]
+}
+
+// body is v's body as a wire.Body (a valBody value).
+func (v *val) wireBody() wire.Body {
+	return wire.Body{Rcode: v.rcode, AA: v.aa, An: v.an, Ns: v.ns, Ar: v.ar, ExtraOff: v.extra, Bytes: v.bytes(), Ptrs: v.ptrs()}
 }
 
 // setBytes makes b v's body; b is never written afterwards.
@@ -630,6 +778,7 @@ const (
 	markNXD      = 1 << iota // Entry.NXD
 	markWild                 // Entry.Wild
 	markWildSafe             // Entry.WildSafe
+	markReferral             // Entry.Referral: the body is followed by Ptrs
 )
 
 func entryMarks(e *Entry) uint8 {
@@ -642,6 +791,9 @@ func entryMarks(e *Entry) uint8 {
 	}
 	if e.WildSafe {
 		m |= markWildSafe
+	}
+	if e.Referral {
+		m |= markReferral
 	}
 	return m
 }
@@ -842,6 +994,16 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 		default:
 			body = b.Bytes
 		}
+		n := len(body)
+		if e.Referral {
+			// The pointers to move follow the body (val.ptrs); interned
+			// with them, so a referral never shares bytes without them.
+			if len(b.Ptrs)/2 > 255 || len(body) == 0 {
+				v.marks &^= markReferral
+			} else {
+				body = append(append(slices.Clip(body), byte(len(b.Ptrs)/2)), b.Ptrs...)
+			}
+		}
 		var k string
 		if s, ok := intern[string(body)]; ok {
 			body = s
@@ -859,6 +1021,7 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 			intern[string(body)] = body
 		}
 		v.setBytes(body)
+		v.n = uint16(n)
 		ents.Set(k, v)
 		return nil
 	}
@@ -894,6 +1057,7 @@ func (t *Table) Each(fn func(*Entry) error) error {
 			NXD:      v.marks&markNXD != 0,
 			Wild:     v.marks&markWild != 0,
 			WildSafe: v.marks&markWildSafe != 0,
+			Referral: v.marks&markReferral != 0,
 		}
 		err = fn(&e)
 		return err == nil
@@ -935,7 +1099,7 @@ func (t *Table) Lookup(qkey []byte, do bool) (wire.Body, bool) {
 		b.Tail, b.TailNs = v.bytes(), v.ns
 		return b, true
 	}
-	return wire.Body{Rcode: v.rcode, AA: v.aa, An: v.an, Ns: v.ns, Ar: v.ar, ExtraOff: v.extra, Bytes: v.bytes()}, true
+	return v.wireBody(), true
 }
 
 // NXDable reports whether a query of this QTYPE for a name that does not
@@ -963,6 +1127,13 @@ func (t *Table) nxdomain(k []byte, do bool, qtype uint16) (wire.Body, bool) {
 			if !do && v.marks&markNXD != 0 {
 				return t.neg[NXDKey], true
 			}
+			if v.marks&markReferral != 0 && v.kind == valBody {
+				// Below a cut: its referral, pointers moved by the
+				// labels in front (Entry.Referral).
+				b := v.wireBody()
+				b.Shift = uint16(off)
+				return b, true
+			}
 			break
 		}
 	}
@@ -979,7 +1150,7 @@ func (t *Table) wildcard(ce []byte, qtype uint16) (wire.Body, bool) {
 	if !ok || v.kind != valBody || v.marks&markWildSafe == 0 {
 		return wire.Body{}, false
 	}
-	return wire.Body{Rcode: v.rcode, AA: v.aa, An: v.an, Ns: v.ns, Ar: v.ar, ExtraOff: v.extra, Bytes: v.bytes()}, true
+	return v.wireBody(), true
 }
 
 func mustWire(name string) []byte {

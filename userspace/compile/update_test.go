@@ -30,7 +30,7 @@ func dump(t *Table) map[string]string {
 
 // bodyString is a body as it goes on the wire: both parts together.
 func bodyString(b wire.Body) string {
-	return fmt.Sprintf("%d %v %d/%d/%d %x%x", b.Rcode, b.AA, b.An, b.Ns, b.Ar, b.Bytes, b.Tail)
+	return fmt.Sprintf("%d %v %d/%d/%d %x%x", b.Rcode, b.AA, b.An, b.Ns, b.Ar, b.Moved(), b.Tail)
 }
 
 // mirror is what a consumer of Changes alone (the XDP maps) holds: every

@@ -34,6 +34,27 @@ type Body struct {
 	// is sent without them (ARCOUNT 0, no TC) when the rest fits. The
 	// records before never point into them, so cutting there is safe.
 	ExtraOff uint16
+	// Ptrs lists, as big-endian 16-bit offsets into Bytes, the
+	// compression pointers that move with the QNAME when this body (a
+	// referral compiled for the name at or below a cut) answers a longer
+	// QNAME below that name: each points into the question's suffix or
+	// into the body, both Shift bytes further on (compile.Entry.Referral).
+	Ptrs []byte
+	// Shift, when not 0, is added to every pointer Ptrs lists as the
+	// body is written: the QNAME is Shift bytes longer than the name the
+	// body was compiled for.
+	Shift uint16
+}
+
+// Moved returns Bytes as Compose writes them: with Shift added to the
+// pointers Ptrs lists (a copy then), else Bytes itself.
+func (b *Body) Moved() []byte {
+	if b.Shift == 0 {
+		return b.Bytes
+	}
+	m := append([]byte(nil), b.Bytes...)
+	ShiftPointers(m, b.Ptrs, b.Shift)
+	return m
 }
 
 // Len is the body's length in bytes.
@@ -123,7 +144,11 @@ func Compose(dst []byte, q *Query, b *Body, r *Response) []byte {
 	start := len(dst)
 	dst = appendHeader(dst, q, b, false)
 	dst = append(dst, q.Question...)
+	at := len(dst)
 	dst = append(dst, b.Bytes...)
+	if b.Shift != 0 {
+		ShiftPointers(dst[at:], b.Ptrs, b.Shift)
+	}
 	dst = append(dst, b.Tail...)
 	if q.EDNS {
 		dst = appendOPT(dst, q, r)
@@ -146,6 +171,19 @@ func Compose(dst []byte, q *Query, b *Body, r *Response) []byte {
 		dst = appendOPT(dst, q, r)
 	}
 	return dst
+}
+
+// ShiftPointers adds shift to the compression pointers at the offsets
+// ptrs lists (big-endian 16-bit each) in body. Offsets past the body (cut
+// off with optional records) are left alone; a pointer stays a pointer, as
+// a message is shorter than 16 KiB.
+func ShiftPointers(body, ptrs []byte, shift uint16) {
+	for i := 0; i+1 < len(ptrs); i += 2 {
+		o := int(binary.BigEndian.Uint16(ptrs[i:]))
+		if o+1 < len(body) {
+			binary.BigEndian.PutUint16(body[o:], binary.BigEndian.Uint16(body[o:])+shift)
+		}
+	}
 }
 
 func appendHeader(dst []byte, q *Query, b *Body, tc bool) []byte {
