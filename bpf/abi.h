@@ -45,6 +45,12 @@
 				  * the wildcard "*." + this name (compile.Entry.Wild) */
 #define ANSWER_WILD_SAFE 0x0800  /* on a wildcard's entry: the body answers every
 				  * name it synthesises (compile.Entry.WildSafe) */
+#define ANSWER_REFERRAL 0x1000   /* on a default entry at or below a cut: names below
+				  * without entries, whose closest encloser this is,
+				  * get this body with every pointer the list after
+				  * it names moved by the extra QNAME length
+				  * (compile.Entry.Referral) */
+#define MAX_REF_PTRS 32          /* pointers a referral record lists at most */
 #define ANSWER_PASS 0x0100       /* no answer: pass this name and, for the walk to a
 				  * closest encloser, the names below it */
 
@@ -157,6 +163,7 @@ enum stat {
 	STAT_PASS_NO_ROOM,      /* driver refused to grow the frame */
 	STAT_ABORTED,           /* frame shorter than just set: cannot happen */
 	STAT_TX_WILDCARD,       /* a name without entries: its wildcard's answer */
+	STAT_TX_REFERRAL,       /* a name below a cut without entries: the referral */
 	STAT_MAX
 };
 

@@ -10,6 +10,7 @@
 
 #include "abi.h"
 #include "consts.h"
+#include "csum.h"
 #include "maps.h"
 
 struct dnshdr {
@@ -359,12 +360,12 @@ static __always_inline struct answer *follow_link(void *store, struct answer *a,
  * step: the verifier checks the step once, not once per depth. */
 #define MAX_NXD_DEPTH 8 /* labels dropped at most; deeper misses are passed */
 
-enum nxd_result { NXD_SEARCHING, NXD_FOUND, NXD_PASS, NXD_COLLISION, NXD_WILD };
+enum nxd_result { NXD_SEARCHING, NXD_FOUND, NXD_PASS, NXD_COLLISION, NXD_WILD, NXD_REFERRAL };
 
 struct nxd_walk {
 	__u32 gen;       /* generation of the maps */
 	__u32 dnssec_ok; /* which record of the encloser's entry */
-	__u32 ref;       /* NXD_FOUND: the zone's NXDOMAIN record */
+	__u32 ref;       /* NXD_FOUND: the zone's NXDOMAIN record; NXD_REFERRAL: the encloser's */
 	__u32 result;    /* enum nxd_result */
 };
 
@@ -469,6 +470,12 @@ static long nxd_step(__u64 index_unused, void *ctx)
 		w->result = NXD_WILD;
 		return 1;
 	}
+	if ((a->flags & (ANSWER_REFERRAL | ANSWER_LINK | ANSWER_OVERSIZE | ANSWER_PASS)) == ANSWER_REFERRAL) {
+		/* At or below a cut: its referral, moved (ref_patch). */
+		w->ref = ref;
+		w->result = NXD_REFERRAL;
+		return 1;
+	}
 	if ((a->flags & (ANSWER_LINK | ANSWER_NXD | ANSWER_PASS)) != (ANSWER_LINK | ANSWER_NXD))
 		return 1;
 	/* Its slot holds the ref of the zone's NXDOMAIN record. */
@@ -493,6 +500,7 @@ static long nxd_step(__u64 index_unused, void *ctx)
 #define NXD_NONE (-1)
 #define NXD_CLASH (-2)
 #define NXD_WILD_REF (1L << 32)
+#define NXD_REFERRAL_REF (1L << 33)
 static __always_inline long wild_find(struct scratch *s, __u32 gen, __u32 dnssec_ok)
 {
 	__u64 nlen, off, slen, nw, rem, h, roff, tmask, last, diff = 0;
@@ -577,9 +585,62 @@ __attribute__((noinline)) long nxd_find(__u32 gen, __u32 dnssec_ok)
 		return NXD_CLASH;
 	if (w.result == NXD_WILD)
 		return wild_find(s, gen, dnssec_ok);
+	if (w.result == NXD_REFERRAL)
+		return NXD_REFERRAL_REF | w.ref;
 	if (w.result != NXD_FOUND)
 		return NXD_NONE;
 	return w.ref;
+}
+
+/* A referral answering a QNAME shift bytes longer than the name it was
+ * compiled for (ANSWER_REFERRAL): its body, at packet offset pos, gets
+ * shift added to each compression pointer the record lists after the body
+ * (a count, then offsets from the body's first byte, host order; each
+ * points into the QNAME's suffix or into the body, which both moved by
+ * shift). Returns what that adds to the body's checksum (folded, the
+ * record's csum convention: host-order words from the body's first byte),
+ * or -1. One's-complement sums are byte-order independent, so a pointer at
+ * an even offset adds the byte-swapped shift, one at an odd offset the
+ * shift itself. A global function: verified once. */
+__attribute__((noinline)) long ref_patch(struct xdp_md *ctx, __u32 gen, __u32 ref, __u32 pos, __u32 shift)
+{
+	__u32 block = ref >> REF_BLOCK_SHIFT;
+	__u64 roff = (ref & REF_OFFSET_MASK) * STORE_ALIGN, boff, blen, lo, cnt, delta = 0;
+	__u16 swapped = (__u16)((shift & 0xff) << 8 | (shift >> 8 & 0xff));
+	struct store_block *b;
+	struct answer *a;
+	void *store;
+
+	gen &= GENERATIONS - 1;
+	store = bpf_map_lookup_elem(&answer_store, &gen);
+	if (!store || shift > MAX_NAME_LEN)
+		return -1;
+	b = bpf_map_lookup_elem(store, &block);
+	if (!b)
+		return -1;
+	a = (struct answer *)(b->bytes + roff);
+	boff = roff + ANSWER_HDR_LEN + ((a->name_len + 7) & ~7);
+	blen = a->body_len;
+	lo = (blen + 1) & ~1;
+	if (a->name_len > MAX_NAME_LEN || blen > MAX_BODY_LEN || lo > MAX_BODY_LEN - 2 - 2 * MAX_REF_PTRS)
+		return -1;
+	cnt = *(__u16 *)(b->bytes + boff + lo);
+	for (__u32 i = 0; i < MAX_REF_PTRS; i++) {
+		__u64 o, v;
+		__be16 nv;
+
+		if (i >= cnt)
+			break;
+		o = *(__u16 *)(b->bytes + boff + lo + 2 + i * 2);
+		if (o + 2 > blen || o >= MAX_BODY_LEN)
+			return -1;
+		v = (__u64)b->bytes[boff + o] << 8 | b->bytes[boff + o + 1];
+		nv = bpf_htons((__u16)(v + shift));
+		if (bpf_xdp_store_bytes(ctx, pos + o, &nv, 2))
+			return -1;
+		delta += (o & 1) ? shift : swapped;
+	}
+	return csum_fold64(delta);
 }
 
 #endif

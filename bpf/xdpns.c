@@ -193,7 +193,7 @@ int xdpns_answer(struct xdp_md *ctx)
 	__u8 opt[12];
 	__u32 zero = 0, ref;
 	__u64 qlen, edns, dnssec_ok, limit, full, len, blen = 0, tc = 0, off;
-	__u64 tlen = 0, tail_off = 0, tl = 0;
+	__u64 tlen = 0, tail_off = 0, tl = 0, shift = 0;
 	__u16 tail_ns = 0, tail_csum = 0;
 	__u8 *lnk = NULL;
 	__u16 want, qtype, arcount = 0, aflags, out_flags;
@@ -287,6 +287,14 @@ int xdpns_answer(struct xdp_md *ctx)
 				/* A wildcard's record: the body follows its name. */
 				s->q.body_off = ANSWER_HDR_LEN + ((a->name_len + 7) & ~7);
 				nxd = 2;
+			}
+			if (found & NXD_REFERRAL_REF) {
+				/* The cut's (or a name's below it): the body follows
+				 * its name, moved by the labels in front of it. */
+				s->q.body_off = ANSWER_HDR_LEN + ((a->name_len + 7) & ~7);
+				nxd = 3;
+				ref = (__u32)found;
+				shift = reload(s->q.nxd_off);
 			}
 			goto compose;
 		}
@@ -414,6 +422,13 @@ compose:
 	if (blen) {
 		if (blen > MAX_BODY_LEN || bpf_xdp_store_bytes(ctx, off, body, blen))
 			return count(STAT_ABORTED, XDP_ABORTED);
+		if (shift) {
+			long d = ref_patch(ctx, g, ref, off, shift);
+
+			if (d < 0)
+				return count(STAT_ABORTED, XDP_ABORTED);
+			body_csum = csum_fold64((__u64)body_csum + (__u64)d);
+		}
 		sum = csum_add_at(sum, body_csum, qlen & 1);
 		off += blen;
 	}
@@ -456,5 +471,5 @@ compose:
 	if ((void *)(udp + 1) > data_end)
 		return count(STAT_ABORTED, XDP_ABORTED);
 	udp->check = csum_finish_udp(sum);
-	return count(tc ? STAT_TX_TRUNCATED : nxd == 2 ? STAT_TX_WILDCARD : nxd ? STAT_TX_NXDOMAIN : STAT_TX_ANSWER, XDP_TX);
+	return count(tc ? STAT_TX_TRUNCATED : nxd == 3 ? STAT_TX_REFERRAL : nxd == 2 ? STAT_TX_WILDCARD : nxd ? STAT_TX_NXDOMAIN : STAT_TX_ANSWER, XDP_TX);
 }

@@ -143,7 +143,7 @@ func measureHits(b *testing.B, e *env, floor *ebpf.Program, pkts [][]byte) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if got := after.Sub(before).Get("tx__answer") + after.Sub(before).Get("tx__nxdomain") + after.Sub(before).Get("tx__wildcard"); got != uint64(n) {
+	if got := after.Sub(before).Get("tx__answer") + after.Sub(before).Get("tx__nxdomain") + after.Sub(before).Get("tx__wildcard") + after.Sub(before).Get("tx__referral"); got != uint64(n) {
 		b.Fatalf("%d answers in %d runs: not the hit path", got, n)
 	}
 	b.ReportMetric(float64(prog-empty)/float64(n), "ns/hit")
@@ -362,6 +362,37 @@ func BenchmarkWildcard(b *testing.B) {
 				qt = dns.TypeAAAA
 			}
 			query := q(b, qc.qname, qt, edns)
+			f := frame{}
+			want := f.response(e.resp.Respond(&responder.Scratch{}, nil, query, false))
+			pkt := f.build(query)
+			if ret, out := run(b, e.x.Program(), pkt); ret != xdpTx || string(out) != string(want) {
+				b.Fatalf("verdict %d, output differs from Go:\n%s", ret, hexDiff(out, want))
+			}
+			measureHits(b, e, floor, [][]byte{pkt})
+		})
+	}
+}
+
+// BenchmarkReferral: BPF_PROG_RUN ns per referral below a cut (the cut's
+// record found by the walk, its pointers moved: ref_patch), DO=0 and DO=1
+// in a signed zone, against an exact hit and the cut's own name (no walk)
+// in the same run.
+func BenchmarkReferral(b *testing.B) {
+	requireRoot(b)
+	floor := emptyProgram(b)
+	e := loadExact(b, loadZone(b, "testdata/example.net.zone", "example.net."))
+	for _, qc := range []struct {
+		name, qname string
+		v           variant
+	}{
+		{"exact", "ns.sub.example.net.", edns},
+		{"at-cut", "sub.example.net.", edns},
+		{"below-cut", "www.sub.example.net.", edns},
+		{"below-cut-3-labels", "a.b.www.sub.example.net.", edns},
+		{"below-cut-do", "www.sub.example.net.", ednsDO},
+	} {
+		b.Run(qc.name, func(b *testing.B) {
+			query := q(b, qc.qname, dns.TypeA, qc.v)
 			f := frame{}
 			want := f.response(e.resp.Respond(&responder.Scratch{}, nil, query, false))
 			pkt := f.build(query)

@@ -130,7 +130,6 @@ func TestGoldenPass(t *testing.T) {
 		{name: "no such name below a cname", dns: q(t, "nope.x.xdp.test.", dns.TypeA, edns), reason: "pass__no_entry"},
 		{name: "no such name, signed zone, do: proofs", dns: q(t, "nope.example.net.", dns.TypeA, ednsDO), reason: "pass__no_entry"},
 		{name: "no such name below a wildcard, signed, do: proofs", dns: q(t, "a.b.wild.example.net.", dns.TypeA, ednsDO), reason: "pass__no_entry"},
-		{name: "no such name below a delegation", dns: q(t, "a.sub.example.net.", dns.TypeA, edns), reason: "pass__no_entry"},
 		{name: "no such name, deeper than the walk", dns: q(t, "a.b.c.d.e.f.g.h.i.nope.xdp.test.", dns.TypeA, edns), reason: "pass__no_entry"},
 		{name: "ds has no default", dns: q(t, "short.xdp.test.", dns.TypeDS, edns), reason: "pass__no_entry"},
 		{name: "outside the zone", dns: q(t, "example.com.", dns.TypeA, edns), reason: "pass__no_entry"},
@@ -193,6 +192,10 @@ func TestGoldenAnswer(t *testing.T) {
 		{"no such name below a 255-byte name's parent", frame{}, q(t, "q"+longName[strings.Index(longName, "."):], dns.TypeA, edns), "tx__nxdomain"},
 		{"no such name, signed zone without do", frame{}, q(t, "nope.example.net.", dns.TypeA, edns), "tx__nxdomain"},
 		{"no such name below a wildcard, signed zone without do", frame{}, q(t, "a.b.wild.example.net.", dns.TypeA, edns), "tx__wildcard"},
+		{"below a delegation: referral", frame{}, q(t, "a.sub.example.net.", dns.TypeA, edns), "tx__referral"},
+		{"below a delegation, do, ipv6: signed referral", frame{v6: true}, q(t, "x.y.sub.example.net.", dns.TypeAAAA, ednsDO), "tx__referral"},
+		{"below a delegation, ds, no edns, vlan", frame{vlans: 1}, q(t, "A.b.C.sub.example.net.", dns.TypeDS, noEDNS), "tx__referral"},
+		{"below a delegation, odd shift", frame{}, q(t, "ab.sub.example.net.", dns.TypeMX, edns), "tx__referral"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -28,6 +28,8 @@ const (
 	answerExtraOpt  = 0x0200
 	answerWild      = 0x0400
 	answerWildSafe  = 0x0800
+	answerReferral  = 0x1000
+	maxRefPtrs      = 32 // MAX_REF_PTRS: pointers a referral record lists at most
 )
 
 // ZoneEntries are one zone's compiled answers. Signed says whether answers

@@ -30,6 +30,7 @@ var statNames = []string{
 	"pass__no_room",
 	"aborted__bounds",
 	"tx__wildcard",
+	"tx__referral",
 }
 
 // StatNames lists the counter names in the order Stats returns them.

@@ -198,14 +198,31 @@ func (a *arena) usedBytes() int {
 
 // Record kinds and lengths.
 
-// recordLen is the store space of a record: header, padded name, body.
+// recordLen is the store space of a record: header, padded name, body,
+// and a referral's pointer list.
 func recordLen(e *compile.Entry) int {
 	n := answerHdrLen + (len(e.Name)+7)/8*8
 	if len(e.Body.Bytes) <= maxBodyLen {
 		n += len(e.Body.Bytes)
 	}
+	if referralRecord(e) {
+		n = answerHdrLen + (len(e.Name)+7)/8*8 + refListOff(len(e.Body.Bytes)) + 2 + len(e.Body.Ptrs)
+	}
 	return align(n)
 }
+
+// referralRecord reports whether e's record is marked ANSWER_REFERRAL and
+// lists its pointers (docs/xdp.md, "Referrals"): a whole default entry
+// compile marked Referral whose body and list fit the slack; others are
+// left to Go below the cut.
+func referralRecord(e *compile.Entry) bool {
+	return e.Referral && e.Type == compile.TypeDefault && e.Body.Tail == nil && len(e.Body.Bytes) > 0 &&
+		len(e.Body.Ptrs)/2 <= maxRefPtrs && refListOff(len(e.Body.Bytes))+2+2*maxRefPtrs <= maxBodyLen
+}
+
+// refListOff is where a referral's pointer list starts after its body's
+// first byte: the body length rounded up to 2 (16-bit words).
+func refListOff(bodyLen int) int { return (bodyLen + 1) &^ 1 }
 
 // storedLen reads a record's length from its header.
 func storedLen(rec []byte) int {
@@ -215,6 +232,9 @@ func storedLen(rec []byte) int {
 	case flags&answerLink != 0:
 		n += linkLen + int(binary.LittleEndian.Uint16(rec[0:])) // the tail
 	case flags&answerPass != 0:
+	case flags&answerReferral != 0:
+		lo := n + refListOff(int(binary.LittleEndian.Uint16(rec[0:])))
+		n = lo + 2 + 2*int(binary.LittleEndian.Uint16(rec[lo:]))
 	case flags&answerOversize == 0:
 		n += int(binary.LittleEndian.Uint16(rec[0:]))
 	}
@@ -544,6 +564,10 @@ func encodeRecord(rec []byte, e *compile.Entry) {
 	if e.WildSafe {
 		flags |= answerWildSafe
 	}
+	ref := referralRecord(e)
+	if ref {
+		flags |= answerReferral
+	}
 	body := b.Bytes
 	if len(body) > maxBodyLen {
 		flags |= answerOversize
@@ -561,7 +585,17 @@ func encodeRecord(rec []byte, e *compile.Entry) {
 	rec[15] = 0
 	clear(rec[answerHdrLen:])
 	n := copy(rec[answerHdrLen:], e.Name)
-	copy(rec[answerHdrLen+(n+7)/8*8:], body)
+	at := answerHdrLen + (n+7)/8*8
+	copy(rec[at:], body)
+	if ref {
+		// The pointers to move (wire.Body.Ptrs), host order: a count,
+		// then offsets from the body's first byte.
+		lo := at + refListOff(len(body))
+		le.PutUint16(rec[lo:], uint16(len(b.Ptrs)/2))
+		for i := 0; i+1 < len(b.Ptrs); i += 2 {
+			le.PutUint16(rec[lo+2+i:], binary.BigEndian.Uint16(b.Ptrs[i:]))
+		}
+	}
 }
 
 // bodySum is the folded one's-complement sum of b read as host-order

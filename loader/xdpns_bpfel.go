@@ -152,7 +152,8 @@ const (
 	xdpnsStatSTAT_PASS_NO_ROOM      xdpnsStat = 23
 	xdpnsStatSTAT_ABORTED           xdpnsStat = 24
 	xdpnsStatSTAT_TX_WILDCARD       xdpnsStat = 25
-	xdpnsStatSTAT_MAX               xdpnsStat = 26
+	xdpnsStatSTAT_TX_REFERRAL       xdpnsStat = 26
+	xdpnsStatSTAT_MAX               xdpnsStat = 27
 )
 
 // Names of all BPF objects in the ELF.

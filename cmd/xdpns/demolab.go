@@ -546,7 +546,7 @@ func answeredBy(before, after ctlResponse) (string, bool) {
 		return "?", false
 	}
 	delta := func(n string) uint64 { return after.XDP.Counters[n] - before.XDP.Counters[n] }
-	if delta("tx__answer")+delta("tx__truncated")+delta("tx__nxdomain")+delta("tx__wildcard") > 0 && after.Server.UDPQueries == before.Server.UDPQueries &&
+	if delta("tx__answer")+delta("tx__truncated")+delta("tx__nxdomain")+delta("tx__wildcard")+delta("tx__referral") > 0 && after.Server.UDPQueries == before.Server.UDPQueries &&
 		after.Server.TCPQueries == before.Server.TCPQueries {
 		return "XDP", true
 	}
