@@ -430,11 +430,11 @@ static long nxd_step(__u64 index_unused, void *ctx)
 	 * tail. Masks instead of branches: the loop is one straight path. */
 	h = HASH_SEED ^ slen;
 	for (__u64 i = 0; i < NAME_WORDS; i++) {
-		__u64 use = lt_mask(i, last), whole = lt_mask(i, nw);
-		__u64 wd = key_word(s, off + i * 8) & (whole | (~whole & tmask));
-		__u64 hn = hash_word(h, wd);
+		__u64 whole = lt_mask(i, nw);
 
-		h = (hn & use) | (h & ~use);
+		if (i >= last)
+			break;
+		h = hash_word(h, key_word(s, off + i * 8) & (whole | (~whole & tmask)));
 	}
 	key.hash = name_hash_type(h, 0);
 	iv = bpf_map_lookup_elem(index, &key);
@@ -456,10 +456,12 @@ static long nxd_step(__u64 index_unused, void *ctx)
 	if (a->qtype != 0 || a->name_len != slen)
 		return 1;
 	for (__u64 i = 0; i < NAME_WORDS; i++) {
-		__u64 use = lt_mask(i, last), whole = lt_mask(i, nw);
-		__u64 wd = key_word(s, off + i * 8) & (whole | (~whole & tmask));
+		__u64 whole = lt_mask(i, nw);
 
-		diff |= (*(__u64 *)(b->bytes + roff + ANSWER_HDR_LEN + i * 8) ^ wd) & use;
+		if (i >= last)
+			break;
+		diff |= *(__u64 *)(b->bytes + roff + ANSWER_HDR_LEN + i * 8) ^
+			(key_word(s, off + i * 8) & (whole | (~whole & tmask)));
 	}
 	if (diff)
 		return 1;
@@ -532,11 +534,11 @@ static __always_inline long wild_find(struct scratch *s, __u32 gen, __u32 dnssec
 	last = rem ? nw + 1 : nw;
 	h = HASH_SEED ^ slen;
 	for (__u64 i = 0; i < NAME_WORDS; i++) {
-		__u64 use = lt_mask(i, last), whole = lt_mask(i, nw);
-		__u64 wd = key_word(s, off + i * 8) & (whole | (~whole & tmask));
-		__u64 hn = hash_word(h, wd);
+		__u64 whole = lt_mask(i, nw);
 
-		h = (hn & use) | (h & ~use);
+		if (i >= last)
+			break;
+		h = hash_word(h, key_word(s, off + i * 8) & (whole | (~whole & tmask)));
 	}
 	key.hash = name_hash_type(h, qtype);
 	iv = bpf_map_lookup_elem(index, &key);
@@ -554,10 +556,12 @@ static __always_inline long wild_find(struct scratch *s, __u32 gen, __u32 dnssec
 	if (a->qtype != qtype || a->name_len != slen)
 		return NXD_CLASH;
 	for (__u64 i = 0; i < NAME_WORDS; i++) {
-		__u64 use = lt_mask(i, last), whole = lt_mask(i, nw);
-		__u64 wd = key_word(s, off + i * 8) & (whole | (~whole & tmask));
+		__u64 whole = lt_mask(i, nw);
 
-		diff |= (*(__u64 *)(b->bytes + roff + ANSWER_HDR_LEN + i * 8) ^ wd) & use;
+		if (i >= last)
+			break;
+		diff |= *(__u64 *)(b->bytes + roff + ANSWER_HDR_LEN + i * 8) ^
+			(key_word(s, off + i * 8) & (whole | (~whole & tmask)));
 	}
 	if (diff)
 		return NXD_CLASH;
