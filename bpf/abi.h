@@ -129,6 +129,18 @@ struct config {
 	__u16 flags;         /* host order: CONFIG_* */
 };
 
+/* DNS cookies (cookie.h), key 0 of cookie_config: the jar's secrets. */
+#define COOKIE_ON 0x0001       /* answer COOKIE options (Go's server.cookies) */
+#define COOKIE_PREVIOUS 0x0002 /* previous holds the secret before the last rotation */
+#define COOKIE_REQUIRE 0x0004  /* UDP queries without a valid server cookie: BADCOOKIE (Go) */
+struct cookie_config {
+	__u8 current[16];
+	__u8 previous[16];
+	__s64 clock_offset_ns; /* wall clock less CLOCK_BOOTTIME, in ns */
+	__u32 flags;           /* COOKIE_* */
+	__u32 pad;
+};
+
 /* Service address key: IPv6, or IPv4 mapped as ::ffff:a.b.c.d. */
 struct service_addr {
 	__u8 addr[16]; /* network order */
@@ -164,6 +176,8 @@ enum stat {
 	STAT_ABORTED,           /* frame shorter than just set: cannot happen */
 	STAT_TX_WILDCARD,       /* a name without entries: its wildcard's answer */
 	STAT_TX_REFERRAL,       /* a name below a cut without entries: the referral */
+	STAT_PASS_COOKIE,       /* cookies on: a malformed COOKIE option (FORMERR), or
+				 * no valid server cookie while one is required (BADCOOKIE) */
 	STAT_MAX
 };
 

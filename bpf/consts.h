@@ -52,6 +52,7 @@
 
 #define DNS_MIN_UDP_LIMIT 512  /* limit without EDNS, and the floor with it */
 #define EDNS_OPTION_NSID 3     /* RFC 5001: Go answers it when NSID is set */
+#define EDNS_OPTION_COOKIE 10   /* RFC 7873 */
 #define EDNS_OPTION_EXPIRE 9   /* RFC 7314: Go answers it with the time left */
 #define EDNS_DO 0x8000         /* DO bit in the OPT TTL's low 16 bits */
 #define OPT_RR_LEN 11          /* root owner, type, class, TTL, RDLENGTH */

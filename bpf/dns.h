@@ -228,6 +228,12 @@ static __always_inline int parse_opt(void *data, void *data_end, struct scratch 
 			return STAT_PASS_NSID;
 		if (code == EDNS_OPTION_EXPIRE)
 			return STAT_PASS_EXPIRE; /* secondaries asking: Go adds the time left */
+		if (code == EDNS_OPTION_COOKIE && !s->q.has_cookie) {
+			/* The first one counts, as in Go (cookie.h). */
+			s->q.has_cookie = 1;
+			s->q.cookie_off = off + OPT_RR_LEN + pos + OPT_OPTION_HDR;
+			s->q.cookie_len = olen;
+		}
 		pos += OPT_OPTION_HDR + olen;
 	}
 	if (pos < rdlen)

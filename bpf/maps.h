@@ -104,6 +104,10 @@ struct query {
 	__u64 qsum;      /* one's-complement partial sum of the question */
 	__u64 body_off;  /* offset of the body in the answer record */
 	__u64 nxd_off;   /* nxd_step: the label it drops next, in key */
+	__u64 has_cookie;   /* a COOKIE option: the first one's data at cookie_off */
+	__u64 cookie_off;   /* its data's offset in the packet */
+	__u64 cookie_len;   /* its data's length */
+	__u64 cookie_valid; /* cookie_answer: the server cookie received was valid */
 };
 
 /* Per-packet working memory. Parse results live here rather than on the
@@ -125,6 +129,9 @@ struct scratch {
 	__u64 key[KEY_WORDS];      /* the name lowercased, zero-padded; room for
 				    * nxd_step's loads at any offset & KEY_OFF_MASK */
 	__u8 prefix[PREFIX_LEN];   /* headers and question, for head growth */
+	__u8 cookie_in[64];        /* cookie.h: the COOKIE option's data */
+	__u64 cookie_msg[5];       /* SipHash input */
+	__u8 cookie_out[24];       /* the client cookie and server cookie answered */
 };
 
 /* Reads a scratch field from memory, never from a register copy. */

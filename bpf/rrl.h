@@ -206,6 +206,12 @@ static __always_inline int rrl_check(struct xdp_md *ctx, struct scratch *s, __u1
 	c = bpf_map_lookup_elem(&rrl_config, &zero);
 	if (!c || !(c->flags & RRL_ON))
 		return RRL_SEND;
+	if (reload(s->q.cookie_valid)) {
+		/* A valid server cookie proves the source address (RFC 7873):
+		 * not limited, as in Go (server.limit). */
+		rrl_count(RRL_STAT_EXEMPT);
+		return RRL_SEND;
+	}
 	interval = c->interval[kind];
 	if (!interval)
 		return RRL_SEND;
@@ -238,7 +244,7 @@ static __always_inline void rrl_refund(struct xdp_md *ctx, struct scratch *s, in
 	__u32 zero = 0, kind = rrl_kind(rcode);
 	__u64 interval;
 
-	if (decision != RRL_SEND)
+	if (decision != RRL_SEND || reload(s->q.cookie_valid))
 		return;
 	c = bpf_map_lookup_elem(&rrl_config, &zero);
 	if (!c || !(c->flags & RRL_ON))

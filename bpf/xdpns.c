@@ -15,6 +15,7 @@
 #include "parse.h"
 #include "stats.h"
 #include "rrl.h"
+#include "cookie.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -158,22 +159,25 @@ static __always_inline int write_l2_l4(void *data, void *data_end, struct scratc
 	return 0;
 }
 
-/* The OPT record we send (wire.appendOPT without options) in opt[0..10],
- * and opt[11] = 0 so the checksum can take 16-bit words. */
-static __always_inline void build_opt(__u8 opt[12], const struct config *cfg, __u64 dnssec_ok)
+/* The OPT record we send (wire.appendOPT), with the COOKIE option when
+ * cookie is set (s->cookie_out), zero-padded to OPT_BUF_LEN so the
+ * checksum can take 16-bit words. */
+#define COOKIE_OPT_LEN (OPT_OPTION_HDR + 24)
+#define OPT_BUF_LEN 40 /* OPT_RR_LEN + COOKIE_OPT_LEN, rounded up to 2 */
+static __always_inline void build_opt(__u8 opt[OPT_BUF_LEN], const struct config *cfg, __u64 dnssec_ok,
+				      int cookie, const struct scratch *s)
 {
-	opt[0] = 0;                       /* root owner */
-	opt[1] = 0;
-	opt[2] = DNS_TYPE_OPT;
+	__builtin_memset(opt, 0, OPT_BUF_LEN);
+	opt[2] = DNS_TYPE_OPT;            /* root owner, type */
 	opt[3] = cfg->udp_payload >> 8;   /* our payload size */
 	opt[4] = cfg->udp_payload & 0xff;
-	opt[5] = 0;                       /* extended RCODE */
-	opt[6] = 0;                       /* version */
-	opt[7] = dnssec_ok ? EDNS_DO >> 8 : 0;
-	opt[8] = 0;
-	opt[9] = 0;                       /* RDLENGTH */
-	opt[10] = 0;
-	opt[11] = 0;
+	opt[7] = dnssec_ok ? EDNS_DO >> 8 : 0; /* extended RCODE 0, version 0 */
+	if (cookie) {
+		opt[10] = COOKIE_OPT_LEN; /* RDLENGTH */
+		opt[12] = EDNS_OPTION_COOKIE;
+		opt[14] = 24;
+		__builtin_memcpy(opt + OPT_RR_LEN + OPT_OPTION_HDR, s->cookie_out, 24);
+	}
 }
 
 SEC("xdp")
@@ -190,7 +194,9 @@ int xdpns_answer(struct xdp_md *ctx)
 	struct scratch *s;
 	struct dnshdr *h;
 	__u8 *body = NULL;
-	__u8 opt[12];
+	__u8 opt[OPT_BUF_LEN];
+	__u64 optlen = 0;
+	int cookie = 0;
 	__u32 zero = 0, ref;
 	__u64 qlen, edns, dnssec_ok, limit, full, len, blen = 0, tc = 0, off;
 	__u64 tlen = 0, tail_off = 0, tl = 0, shift = 0;
@@ -221,6 +227,8 @@ int xdpns_answer(struct xdp_md *ctx)
 		return PASS(r);
 	s->q.edns = 0;
 	s->q.dnssec_ok = 0;
+	s->q.has_cookie = 0;
+	s->q.cookie_valid = 0;
 	if (arcount) {
 		r = parse_opt(data, data_end, s, cfg);
 		if (r)
@@ -349,7 +357,22 @@ compose:
 	aflags = a->flags;
 	if (tlen > MAX_TAIL_LEN)
 		return PASS(STAT_PASS_OVERSIZE);
-	full = DNS_HDR_LEN + qlen + a->body_len + tlen + (edns ? OPT_RR_LEN : 0);
+	if (edns) {
+		struct cookie_config *cc;
+
+		optlen = OPT_RR_LEN;
+		if (reload(s->q.has_cookie) && (cc = bpf_map_lookup_elem(&cookie_config, &zero)) &&
+		    (cc->flags & COOKIE_ON)) {
+			/* Cookies on (Go's server.cookies): the COOKIE option
+			 * answered, as userspace/cookie.Jar.Answer. */
+			r = cookie_answer(ctx);
+			if (r)
+				return PASS(r);
+			cookie = 1;
+			optlen = OPT_RR_LEN + COOKIE_OPT_LEN;
+		}
+	}
+	full = DNS_HDR_LEN + qlen + a->body_len + tlen + optlen;
 	limit = DNS_MIN_UDP_LIMIT;
 	if (edns) {
 		__u64 client = reload(s->q.udp_size);
@@ -362,7 +385,7 @@ compose:
 		return PASS(STAT_PASS_OVERSIZE); /* Go drops the optional records */
 	if (full > limit) {
 		tc = 1;
-		len = DNS_HDR_LEN + qlen + (edns ? OPT_RR_LEN : 0);
+		len = DNS_HDR_LEN + qlen + optlen;
 	} else {
 		if ((aflags & ANSWER_OVERSIZE) || a->body_len > MAX_BODY_LEN || full > cfg->max_dns)
 			return PASS(STAT_PASS_OVERSIZE);
@@ -377,7 +400,7 @@ compose:
 		return XDP_DROP; /* counted in rrl_stats */
 	if (r == RRL_SLIP && !tc) {
 		tc = 1;
-		len = DNS_HDR_LEN + qlen + (edns ? OPT_RR_LEN : 0);
+		len = DNS_HDR_LEN + qlen + optlen;
 		blen = 0;
 		tl = 0;
 	}
@@ -444,7 +467,7 @@ compose:
 		__u64 osum = 0;
 		__u8 *o;
 
-		build_opt(opt, cfg, dnssec_ok);
+		build_opt(opt, cfg, dnssec_ok, cookie, s);
 		data = (void *)(long)ctx->data;
 		data_end = (void *)(long)ctx->data_end;
 		opaque(off);
@@ -453,9 +476,15 @@ compose:
 		o = data + off;
 		if ((void *)(o + OPT_RR_LEN) > data_end)
 			return count(STAT_ABORTED, XDP_ABORTED);
-		__builtin_memcpy(o, opt, OPT_RR_LEN);
+		if (cookie) {
+			if ((void *)(o + OPT_RR_LEN + COOKIE_OPT_LEN) > data_end)
+				return count(STAT_ABORTED, XDP_ABORTED);
+			__builtin_memcpy(o, opt, OPT_RR_LEN + COOKIE_OPT_LEN);
+		} else {
+			__builtin_memcpy(o, opt, OPT_RR_LEN);
+		}
 #pragma unroll
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < OPT_BUF_LEN / 2; i++)
 			osum += ((__u16 *)opt)[i];
 		sum = csum_add_at(sum, csum_fold64(osum), (qlen + blen + tl) & 1);
 	}

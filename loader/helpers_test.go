@@ -47,6 +47,15 @@ type frame struct {
 	pad     int    // bytes after the UDP datagram (Ethernet padding)
 	badUDP  bool   // write a wrong UDP checksum (XDP must not care)
 	partial bool   // write only the pseudo-header sum, as a local socket does
+	src     netip.Addr // client address; zero: client4 or client6
+}
+
+// client is the frame's client address.
+func (f frame) client() netip.Addr {
+	if f.src.IsValid() {
+		return f.src
+	}
+	return clientAddr(f.v6)
 }
 
 func (f frame) ports() (uint16, uint16) {
@@ -79,7 +88,7 @@ func (f frame) l2() []byte {
 // build returns the query frame carrying payload from client to server.
 func (f frame) build(payload []byte) []byte {
 	sp, dp := f.ports()
-	return buildFrame(f.l2(), f.v6, false, clientAddr(f.v6), serverAddr(f.v6), sp, dp, payload, f.pad, f.badUDP, f.partial)
+	return buildFrame(f.l2(), f.v6, false, f.client(), serverAddr(f.v6), sp, dp, payload, f.pad, f.badUDP, f.partial)
 }
 
 // response returns the frame XDP must send for a response payload.
@@ -88,7 +97,7 @@ func (f frame) response(payload []byte) []byte {
 	l2 := f.l2()
 	copy(l2[0:6], clientMAC)
 	copy(l2[6:12], serverMAC)
-	return buildFrame(l2, f.v6, true, serverAddr(f.v6), clientAddr(f.v6), dp, sp, payload, 0, false, false)
+	return buildFrame(l2, f.v6, true, serverAddr(f.v6), f.client(), dp, sp, payload, 0, false, false)
 }
 
 func clientAddr(v6 bool) netip.Addr {
@@ -271,6 +280,9 @@ type env struct {
 	x    *XDP
 	resp *responder.Responder
 	im   *Image
+	// respZones are the zones resp serves (for a test that makes a new
+	// responder).
+	respZones []*zone.Zone
 }
 
 func newEnv(t testing.TB, cfg Config, rcfg responder.Config, zs ...*zone.Zone) *env {
@@ -299,7 +311,7 @@ func newEnv(t testing.TB, cfg Config, rcfg responder.Config, zs ...*zone.Zone) *
 	}
 	r := responder.New(rcfg)
 	r.SetZones(zs)
-	return &env{x: x, resp: r, im: im}
+	return &env{x: x, resp: r, im: im, respZones: zs}
 }
 
 // query runs pkt through XDP and returns verdict, output and the counters

@@ -113,6 +113,9 @@ type XDP struct {
 	gens      [generations]*generation
 	active    int  // served generation; -1 before the first Load
 	adopted   bool // the served generation came from pinned maps
+
+	cookieMu sync.Mutex
+	cookies  *Cookies // SetCookies; nil: off
 }
 
 // New checks cfg against the object, then loads program and maps. Nothing

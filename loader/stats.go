@@ -31,6 +31,7 @@ var statNames = []string{
 	"aborted__bounds",
 	"tx__wildcard",
 	"tx__referral",
+	"pass__cookie",
 }
 
 // StatNames lists the counter names in the order Stats returns them.

@@ -46,6 +46,15 @@ type xdpnsConfig struct {
 	Flags      uint16
 }
 
+type xdpnsCookieConfig struct {
+	_             structs.HostLayout
+	Current       [16]uint8
+	Previous      [16]uint8
+	ClockOffsetNs int64
+	Flags         uint32
+	Pad           uint32
+}
+
 type xdpnsIndexKey struct {
 	_    structs.HostLayout
 	Hash uint64
@@ -97,25 +106,32 @@ type xdpnsScratch struct {
 		V6       uint64
 	}
 	Q struct {
-		_        structs.HostLayout
-		Nlen     uint64
-		Qlen     uint64
-		Flags    uint64
-		Qtype    uint64
-		UdpSize  uint64
-		Edns     uint64
-		DnssecOk uint64
-		NameHash uint64
-		Qsum     uint64
-		BodyOff  uint64
-		NxdOff   uint64
+		_           structs.HostLayout
+		Nlen        uint64
+		Qlen        uint64
+		Flags       uint64
+		Qtype       uint64
+		UdpSize     uint64
+		Edns        uint64
+		DnssecOk    uint64
+		NameHash    uint64
+		Qsum        uint64
+		BodyOff     uint64
+		NxdOff      uint64
+		HasCookie   uint64
+		CookieOff   uint64
+		CookieLen   uint64
+		CookieValid uint64
 	}
 	Qbuf struct {
 		_ structs.HostLayout
 		B [264]uint8
 	}
-	Key    [65]uint64
-	Prefix [352]uint8
+	Key       [65]uint64
+	Prefix    [352]uint8
+	CookieIn  [64]uint8
+	CookieMsg [5]uint64
+	CookieOut [24]uint8
 }
 
 type xdpnsServiceAddr struct {
@@ -153,7 +169,8 @@ const (
 	xdpnsStatSTAT_ABORTED           xdpnsStat = 24
 	xdpnsStatSTAT_TX_WILDCARD       xdpnsStat = 25
 	xdpnsStatSTAT_TX_REFERRAL       xdpnsStat = 26
-	xdpnsStatSTAT_MAX               xdpnsStat = 27
+	xdpnsStatSTAT_PASS_COOKIE       xdpnsStat = 27
+	xdpnsStatSTAT_MAX               xdpnsStat = 28
 )
 
 // Names of all BPF objects in the ELF.
@@ -164,6 +181,7 @@ const (
 	xdpnsMapAnswerIndex      = "answer_index"
 	xdpnsMapAnswerStore      = "answer_store"
 	xdpnsMapConfigMap        = "config_map"
+	xdpnsMapCookieConfig     = "cookie_config"
 	xdpnsMapRrlBuckets       = "rrl_buckets"
 	xdpnsMapRrlConfig        = "rrl_config"
 	xdpnsMapRrlExempt        = "rrl_exempt"
@@ -233,6 +251,7 @@ type xdpnsMapSpecs struct {
 	AnswerIndex  *ebpf.MapSpec `ebpf:"answer_index"`
 	AnswerStore  *ebpf.MapSpec `ebpf:"answer_store"`
 	ConfigMap    *ebpf.MapSpec `ebpf:"config_map"`
+	CookieConfig *ebpf.MapSpec `ebpf:"cookie_config"`
 	RrlBuckets   *ebpf.MapSpec `ebpf:"rrl_buckets"`
 	RrlConfig    *ebpf.MapSpec `ebpf:"rrl_config"`
 	RrlExempt    *ebpf.MapSpec `ebpf:"rrl_exempt"`
@@ -278,6 +297,7 @@ type xdpnsMaps struct {
 	AnswerIndex  *ebpf.Map `ebpf:"answer_index"`
 	AnswerStore  *ebpf.Map `ebpf:"answer_store"`
 	ConfigMap    *ebpf.Map `ebpf:"config_map"`
+	CookieConfig *ebpf.Map `ebpf:"cookie_config"`
 	RrlBuckets   *ebpf.Map `ebpf:"rrl_buckets"`
 	RrlConfig    *ebpf.Map `ebpf:"rrl_config"`
 	RrlExempt    *ebpf.Map `ebpf:"rrl_exempt"`
@@ -293,6 +313,7 @@ func (m *xdpnsMaps) Close() error {
 		m.AnswerIndex,
 		m.AnswerStore,
 		m.ConfigMap,
+		m.CookieConfig,
 		m.RrlBuckets,
 		m.RrlConfig,
 		m.RrlExempt,
