@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"encoding/hex"
 	"fmt"
 	"net/netip"
 	"slices"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/miekg/dns"
 
+	"github.com/xdpns/xdpns/userspace/cookie"
 	"github.com/xdpns/xdpns/userspace/responder"
 	"github.com/xdpns/xdpns/userspace/server"
 	"github.com/xdpns/xdpns/userspace/testenv"
@@ -26,7 +28,13 @@ type served struct {
 
 func serve(t *testing.T, l *lab, mode Mode, zs ...*zone.Zone) *served {
 	t.Helper()
-	s := &served{l: l, resp: responder.New(responder.Config{})}
+	return serveWith(t, l, mode, responder.Config{}, zs...)
+}
+
+// serveWith is serve with this responder configuration.
+func serveWith(t *testing.T, l *lab, mode Mode, rcfg responder.Config, zs ...*zone.Zone) *served {
+	t.Helper()
+	s := &served{l: l, resp: responder.New(rcfg)}
 	s.resp.SetZones(zs)
 	x, err := New(Config{})
 	if err != nil {
@@ -181,7 +189,9 @@ func TestEndToEnd(t *testing.T) {
 				{"dig", "nosuch.xdp.test.", "A", nil, "nxd"}, // NXDOMAIN: the zone's shared record
 				// A random label under *.wild.example.net: synthesised in XDP.
 				{"dig", fmt.Sprintf("r%d.wild.example.net.", time.Now().UnixNano()%1000000), "A", nil, "wild"},
-				{"dig", "nosuch.x.xdp.test.", "A", nil, "udp"}, // below a CNAME: Go
+				{"dig", "www.sub.example.net.", "A", nil, "ref"},                   // below a cut: the referral
+				{"dig", "a.b.sub.example.net.", "AAAA", []string{"+dnssec"}, "ref"}, // signed (NSEC: no DS)
+				{"dig", "nosuch.x.xdp.test.", "A", nil, "udp"},                     // below a CNAME: Go
 				{"dig", "short.xdp.test.", "A", []string{"+tcp"}, "tcp"},
 				{"kdig", "short.xdp.test.", "A", nil, "xdp"},
 				{"kdig", "x.xdp.test.", "AAAA", nil, "xdp"},
@@ -222,6 +232,10 @@ func TestEndToEnd(t *testing.T) {
 						if d.Get("tx__wildcard") != 1 || udp != 0 || tcp != 0 {
 							t.Errorf("%s: want an XDP wildcard answer and no socket traffic; xdp %v, udp %d, tcp %d", label, d.NonZero(), udp, tcp)
 						}
+					case "ref":
+						if d.Get("tx__referral") != 1 || udp != 0 || tcp != 0 {
+							t.Errorf("%s: want an XDP referral and no socket traffic; xdp %v, udp %d, tcp %d", label, d.NonZero(), udp, tcp)
+						}
 					case "udp":
 						if d.Get("tx__answer") != 0 || d.Get("pass__no_entry") != 1 || udp != 1 {
 							t.Errorf("%s: want a pass to Go over UDP; xdp %v, udp %d", label, d.NonZero(), udp)
@@ -241,5 +255,64 @@ func TestEndToEnd(t *testing.T) {
 			st, _ := s.x.Stats()
 			t.Logf("%s: xdp %v; server udp %d, tcp %d", mode, st.NonZero(), s.srv.Stats.UDPQueries.Load(), s.srv.Stats.TCPQueries.Load())
 		})
+	}
+}
+
+// TestEndToEndCookies: with DNS cookies on, dig +cookie in the client
+// namespace gets a server cookie from XDP (no socket traffic) that dig
+// calls good and Go's jar calls valid; sent back, XDP echoes it.
+func TestEndToEndCookies(t *testing.T) {
+	testenv.RequireRoot(t)
+	testenv.RequireBinary(t, "dig")
+	testenv.RequireBinary(t, "nsenter")
+	z := loadZone(t, "testdata/xdp.test.zone", "xdp.test.")
+	jar, err := cookie.New(nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLab(t)
+	s := serveWith(t, l, ModeNative, responder.Config{Cookies: jar}, z)
+	cur, _, _ := jar.Secrets()
+	if err := s.x.SetCookies(&Cookies{Current: cur}); err != nil {
+		t.Fatal(err)
+	}
+	digCookie := func(srv netip.Addr, flag string) string {
+		t.Helper()
+		out, err := l.clientRun(10*time.Second, "dig", "@"+srv.String(), "+norec", "+time=2", "+tries=1", "+noall", "+comments",
+			flag, "short.xdp.test.", "A")
+		if err != nil {
+			t.Fatalf("dig %s: %v\n%s", flag, err, out)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			if i := strings.Index(line, "COOKIE: "); i >= 0 {
+				f := strings.Fields(line[i+len("COOKIE: "):])
+				if len(f) < 2 || f[1] != "(good)" {
+					t.Fatalf("dig %s: %q: want a good cookie", flag, line)
+				}
+				return f[0]
+			}
+		}
+		t.Fatalf("dig %s: no COOKIE in\n%s", flag, out)
+		return ""
+	}
+	for _, srv := range []netip.Addr{l.server4, l.server6} {
+		client := l.client4
+		if srv.Is6() {
+			client = l.client6
+		}
+		before := s.counts(t)
+		c := digCookie(srv, "+cookie")
+		b, _ := hex.DecodeString(c)
+		if _, valid, err := jar.Answer(nil, b, client); err != nil || !valid {
+			t.Fatalf("%s: server cookie %s not valid for Go (%v)", srv, c, err)
+		}
+		// Sent back: echoed.
+		if got := digCookie(srv, "+cookie="+c); got != c {
+			t.Errorf("%s: sent %s, got %s", srv, c, got)
+		}
+		after := s.counts(t)
+		if d := after.xdp.Sub(before.xdp); d.Get("tx__answer") != 2 || after.udp != before.udp {
+			t.Errorf("%s: want 2 XDP answers and no socket traffic; xdp %v, udp %d", srv, d.NonZero(), after.udp-before.udp)
+		}
 	}
 }

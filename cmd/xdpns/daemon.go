@@ -65,6 +65,8 @@ type daemon struct {
 	rrl    *rrl.Limiter               // server.rrl; nil when off (rrl.go)
 	// cookies holds the server cookie secrets; nil when off (cookies.go).
 	cookies *cookie.Jar
+	// requireCookie is server.cookies.require as the responder has it.
+	requireCookie bool
 
 	rt runtimeState // zones added at run time (runtime.go); guarded by mu
 
@@ -117,6 +119,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 		return nil, err
 	}
 	d.cookies = jar
+	d.requireCookie = cfg.Server.Cookies.Require
 	d.loadRuntime(cfg)
 	eff := d.effective(cfg) // with the run-time zones
 	d.r = responder.New(responder.Config{
@@ -162,6 +165,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 	sc.Transfer = d.handleTransfer
 	sc.Signed = d.handleSigned
 	sc.RRL = d.newLimiter(cfg)
+	d.xdpCookies(true)
 	d.srv = server.New(sc, d.r, component(root, "server"))
 	if err := d.srv.Start(); err != nil {
 		d.stopSecondaries()

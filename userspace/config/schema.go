@@ -783,11 +783,6 @@ func checkIfName(s string) error {
 // family counting as one).
 func (d *decoder) checkXDPService(cfg *Config) {
 	x := &cfg.XDP
-	if x.Enabled() && cfg.Server.Cookies.Enabled {
-		// XDP answers do not carry a server cookie yet: the XDP answer
-		// would differ from Go's, which breaks the one invariant XDP has.
-		d.errorf(cfg.Server.Cookies.Line, "server.cookies: not available with xdp yet (XDP answers carry no server cookie); turn one of them off (docs/rrl.md)")
-	}
 	if !x.Enabled() || len(cfg.Server.Listen) == 0 {
 		return
 	}
