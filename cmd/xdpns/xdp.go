@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/cilium/ebpf/link"
 	"github.com/vishvananda/netlink"
@@ -46,6 +47,13 @@ type fastPath struct {
 	started bool // the daemon's zones are loaded: changes reach the maps
 	held    int  // > 0 during a reload: changes wait for release
 	dirty   bool // a change arrived while held or before start
+	// pending is the newest zone set whose differences from the maps
+	// only add answers (deferrable): loaded once by flush, so that a
+	// catalog bringing thousands of members costs a few full loads, not
+	// one per member. loadTook is the last full load's duration.
+	pending  map[string]*zone.Zone
+	flushing *time.Timer
+	loadTook time.Duration
 
 	// mu guards what status reports (and x once closed).
 	mu       sync.Mutex
@@ -294,9 +302,16 @@ func (f *fastPath) sync(want map[string]*zone.Zone, origin string, base *zone.Zo
 }
 
 func (f *fastPath) syncLocked(want map[string]*zone.Zone, origin string, base *zone.Zone, ch *compile.Changes) {
+	if f.pending != nil {
+		f.pending = want // flush loads the newest set, never an older one
+	}
 	f.mu.Lock()
 	have, loaded := f.inXDP, f.loaded
 	f.mu.Unlock()
+	if loaded && !sameKeys(want, have) && deferrable(want, have) {
+		f.deferLoad(want)
+		return
+	}
 	if !loaded || !sameKeys(want, have) {
 		f.load(want)
 		return
@@ -316,6 +331,11 @@ func (f *fastPath) syncLocked(want map[string]*zone.Zone, origin string, base *z
 		return
 	}
 	o := changed[0]
+	if have[o] == nil && want[o] != nil {
+		// Its first data: until the load XDP passes its names.
+		f.deferLoad(want)
+		return
+	}
 	if want[o] == nil || have[o] == nil {
 		// A zone left Go's engine or went to it: held without entries
 		// in the maps, so a reload (ZonesFrom) decides again which
@@ -346,6 +366,9 @@ func (f *fastPath) syncLocked(want map[string]*zone.Zone, origin string, base *z
 // fails XDP must not keep answering what Go no longer serves: it is
 // emptied (everything passed to Go); if even that fails, detached.
 func (f *fastPath) load(want map[string]*zone.Zone) {
+	f.pending = nil // want is newer than what waits
+	start := time.Now()
+	defer func() { f.loadTook = time.Since(start) }()
 	zs := make([]*zone.Zone, 0, len(want))
 	var goOnly []string
 	for _, o := range slices.Sorted(maps.Keys(want)) {
@@ -375,6 +398,72 @@ func (f *fastPath) load(want map[string]*zone.Zone) {
 	f.mu.Lock()
 	f.inXDP, f.loaded = map[string]*zone.Zone{}, true
 	f.mu.Unlock()
+}
+
+// Deferred loads wait at least minDeferral, and at least as long as the
+// last load took (so loads take at most about half a CPU while zones keep
+// arriving), at most maxDeferral.
+const (
+	minDeferral = 100 * time.Millisecond
+	maxDeferral = 500 * time.Millisecond
+)
+
+// deferrable reports whether every difference between want (the zones Go
+// serves) and have (those in the maps) only adds answers XDP does not give
+// yet: a zone new to the maps, or one going from Go alone (held in the maps
+// by a record that passes its names) to its data. Until the load XDP
+// passes those zones' queries and Go answers them, so waiting changes no
+// answer. Not when a new zone lies below a zone XDP answers from entries:
+// those would answer the new zone's names meanwhile (a referral, say),
+// where Go answers from the new zone.
+func deferrable(want, have map[string]*zone.Zone) bool {
+	for o := range have {
+		if _, ok := want[o]; !ok {
+			return false // removed: XDP must stop answering it now
+		}
+	}
+	for o, z := range want {
+		h, ok := have[o]
+		switch {
+		case ok && (h == z || h == nil):
+			continue // unchanged, or from Go alone to data
+		case ok:
+			return false // an update, or data to Go alone
+		}
+		_ = z
+		for n, p := o, zone.Parent(o); p != n && p != ""; n, p = p, zone.Parent(p) {
+			if hz, ok := have[p]; ok && hz != nil {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// deferLoad loads want a little later (flush), with whatever else arrives
+// meanwhile. Called with syncMu held.
+func (f *fastPath) deferLoad(want map[string]*zone.Zone) {
+	f.pending = want
+	if f.flushing != nil {
+		return
+	}
+	d := min(max(minDeferral, f.loadTook), maxDeferral)
+	f.flushing = time.AfterFunc(d, f.flush)
+}
+
+// flush loads the pending zone set, unless a load came first.
+func (f *fastPath) flush() {
+	f.syncMu.Lock()
+	defer f.syncMu.Unlock()
+	f.flushing = nil
+	want := f.pending
+	if want == nil || !f.started || f.held > 0 || f.isClosed() {
+		if want != nil {
+			f.dirty = true // release or the next change loads it
+		}
+		return
+	}
+	f.load(want)
 }
 
 func (f *fastPath) noteErr(err error) {

@@ -778,3 +778,28 @@ func TestXDPUsage(t *testing.T) {
 		t.Errorf("detach with nothing running: %s", out)
 	}
 }
+
+// TestDeferrable: a zone set is loaded later only when every difference
+// adds answers XDP does not give yet (its queries pass to Go meanwhile).
+func TestDeferrable(t *testing.T) {
+	a, b, c := &zone.Zone{}, &zone.Zone{}, &zone.Zone{}
+	for _, tc := range []struct {
+		name       string
+		want, have map[string]*zone.Zone
+		ok         bool
+	}{
+		{"a new zone", map[string]*zone.Zone{"a.": a, "b.": b}, map[string]*zone.Zone{"a.": a}, true},
+		{"a new zone held for Go", map[string]*zone.Zone{"a.": a, "b.": nil}, map[string]*zone.Zone{"a.": a}, true},
+		{"first data", map[string]*zone.Zone{"a.": a, "b.": b}, map[string]*zone.Zone{"a.": a, "b.": nil}, true},
+		{"removed", map[string]*zone.Zone{"a.": a}, map[string]*zone.Zone{"a.": a, "b.": b}, false},
+		{"updated", map[string]*zone.Zone{"a.": c, "b.": b}, map[string]*zone.Zone{"a.": a}, false},
+		{"to Go alone", map[string]*zone.Zone{"a.": nil}, map[string]*zone.Zone{"a.": a}, false},
+		{"below a zone with data", map[string]*zone.Zone{"a.": a, "x.y.a.": b}, map[string]*zone.Zone{"a.": a}, false},
+		{"below a zone held for Go", map[string]*zone.Zone{"a.": nil, "x.a.": b}, map[string]*zone.Zone{"a.": nil}, true},
+		{"above a zone", map[string]*zone.Zone{"x.a.": a, "a.": b}, map[string]*zone.Zone{"x.a.": a}, true},
+	} {
+		if got := deferrable(tc.want, tc.have); got != tc.ok {
+			t.Errorf("%s: deferrable %v, want %v", tc.name, got, tc.ok)
+		}
+	}
+}
