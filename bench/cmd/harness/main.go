@@ -177,7 +177,7 @@ func main() {
 		runs, est := plan(&o, planGroups(o.scenarioList()))
 		fmt.Printf("%s mode: %d load runs of %v, about %v\n", o.mode, runs, o.duration, est.Round(time.Second))
 		for _, sc := range o.scenarioList() {
-			fmt.Printf("  %-8s %v\n", sc, loadsFor(o.mode, sc))
+			fmt.Printf("  %-19s %v\n", sc, loadsFor(o.mode, sc))
 		}
 		return
 	}
