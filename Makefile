@@ -7,8 +7,9 @@
 #                (XDP native, generic, userspace) vs Knot (XDP, UDP), NSD and
 #                BIND on the veth lab, kxdpgun and dnsperf; JSON lines, report
 #                and plots in bench/out/<time>/ (bench/README.md)
-#   make bench-full  the same, every scenario (1M-name zone too), 3 rounds of
-#                10 s runs (over an hour); writes bench/RESULTS.md and
+#   make bench-full  the same, every scenario (1M-name zone and the coverage
+#                scenarios of issue 10 too), 3 rounds of
+#                10 s runs (about 2 hours); writes bench/RESULTS.md and
 #                bench/results/*.svg
 #   make bench-micro  go test -bench: the XDP program (BPF_PROG_RUN), the map
 #                writer, the engine, the compiler, the responder

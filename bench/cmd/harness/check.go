@@ -23,6 +23,10 @@ type question struct {
 	edns  bool
 	do    bool
 	v6    bool // sent to the server's IPv6 address
+	// expect: "" the zone's RRset or a negative answer (from the index);
+	// expectWildcard, expectReferral (of delegation cut): coverage.go.
+	expect string
+	cut    int
 }
 
 func (q question) String() string {
@@ -44,6 +48,10 @@ func (q question) String() string {
 // apex's SOA and NS, a name not in the zone (NXDOMAIN) and a type a name
 // lacks (NODATA); for the signed zone, with DO as well, and MX and TXT.
 func questionsFor(g *group) []question {
+	return append(baseQuestions(g), coverageQuestions(g)...)
+}
+
+func baseQuestions(g *group) []question {
 	n := g.names
 	r := rand.New(rand.NewPCG(uint64(n), 7))
 	host := func(i int) string { return lab.Host(i) + "." + origin }
@@ -141,11 +149,14 @@ func checkOne(s *server, ix *zoneIndex, q question) (bool, error) {
 	if len(r.Question) != 1 || r.Question[0].Name != q.name {
 		return false, fmt.Errorf("%w: question not echoed: %v", errWrong, r.Question)
 	}
-	if !r.Authoritative {
-		return false, fmt.Errorf("%w: AA not set", errWrong)
-	}
 	if q.edns != (r.IsEdns0() != nil) {
 		return false, fmt.Errorf("%w: EDNS in the query %v, in the answer %v", errWrong, q.edns, r.IsEdns0() != nil)
+	}
+	if q.expect != "" {
+		return false, checkSynth(r, q)
+	}
+	if !r.Authoritative {
+		return false, fmt.Errorf("%w: AA not set", errWrong)
 	}
 	name := strings.ToLower(q.name)
 	want := ix.rrs[key(name, q.qtype)]
@@ -172,12 +183,12 @@ func checkOne(s *server, ix *zoneIndex, q question) (bool, error) {
 		switch rr.Header().Rrtype {
 		case dns.TypeSOA:
 			soa = true
-		case dns.TypeNSEC:
+		case dns.TypeNSEC, dns.TypeNSEC3:
 			nsec = true
 		}
 	}
 	if !soa || q.do && !nsec {
-		return false, fmt.Errorf("%w: %s without the SOA (and NSEC with DO) in authority: %v", errWrong, dns.RcodeToString[r.Rcode], r.Ns)
+		return false, fmt.Errorf("%w: %s without the SOA (and NSEC or NSEC3 with DO) in authority: %v", errWrong, dns.RcodeToString[r.Rcode], r.Ns)
 	}
 	return false, nil
 }

@@ -15,8 +15,11 @@
 // NS/SOA at the apex and types a name lacks; all with EDNS, half with DO),
 // ipv6 (hit over IPv6), updates (every server the secondary of a named
 // primary in its namespace while updates arrive at -update-rate), large
-// (-large-names names). Every server's answers are checked against the
-// zone before any of its figures count.
+// (-large-names names); and the XDP coverage scenarios of issue 10:
+// wildcard, random-subdomain, referral, nxdomain-nsec, nxdomain-nsec3,
+// nxdomain-nsec3-iter (DO=1 negatives) and rrl-flood (one /24 over the
+// RRL limit, another under it; coverage.go). Every server's answers are
+// checked against the zone before any of its figures count.
 //
 // Load: kxdpgun (XDP, from the client namespace) at saturation and at the
 // fixed -rate; dnsperf (sockets) at -rate for latency percentiles. Runs
@@ -52,7 +55,7 @@ import (
 
 const origin = "bench.test."
 
-var allScenarios = []string{"hit", "miss", "mixed", "ipv6", "updates", "large"}
+var allScenarios = append([]string{"hit", "miss", "mixed", "ipv6", "updates", "large"}, coverageScenarios...)
 
 type options struct {
 	mode       string
@@ -68,6 +71,7 @@ type options struct {
 	names      int
 	largeNames int
 	updateRate int
+	floodRate  int
 	xdpnsBin   string
 	serverCPU  int
 	clientCPU  int
@@ -96,6 +100,7 @@ func modeDefaults(mode string) (options, error) {
 		names:      10000,
 		largeNames: 1_000_000,
 		updateRate: 20,
+		floodRate:  floodDefault,
 		serverCPU:  0,
 		clientCPU:  1,
 		lock:       "/tmp/xdpns-bench.lock",
@@ -134,7 +139,7 @@ func main() {
 		log.Fatal(err)
 	}
 	flag.StringVar(&o.mode, "mode", o.mode, "quick (about 5 minutes: 1 round, short runs, 10k names, no large zone) or full (3 rounds, 10 s runs, every scenario)")
-	flag.StringVar(&o.scenarios, "scenarios", o.scenarios, "scenarios, comma-separated: "+strings.Join(allScenarios, ", "))
+	flag.StringVar(&o.scenarios, "scenarios", o.scenarios, "scenarios, comma-separated: "+strings.Join(allScenarios, ", ")+"; coverage: the last seven, nxdomain-dnssec: the three nxdomain-*")
 	flag.StringVar(&o.servers, "servers", o.servers, "servers, in interleaving order: "+strings.Join(serverNames(), ", "))
 	flag.IntVar(&o.rounds, "rounds", o.rounds, "interleaved rounds; medians are over them")
 	flag.DurationVar(&o.duration, "duration", o.duration, "sending time of one load run")
@@ -144,6 +149,7 @@ func main() {
 	flag.IntVar(&o.names, "names", o.names, "names in the zone (one A and one AAAA each)")
 	flag.IntVar(&o.largeNames, "large-names", o.largeNames, "names in the zone of the large scenario")
 	flag.IntVar(&o.updateRate, "update-rate", o.updateRate, "updates/s sent to the primary in the updates scenario")
+	flag.IntVar(&o.floodRate, "flood-rate", o.floodRate, "q/s of the flooding network in rrl-flood (the limit is "+fmt.Sprint(rrlRate)+"/s per /24)")
 	flag.StringVar(&o.xdpnsBin, "xdpns-bin", "", "xdpns binary; empty: build ./cmd/xdpns from a clean git worktree of HEAD")
 	flag.IntVar(&o.serverCPU, "server-cpu", o.serverCPU, "CPU of the servers and their NAPI threads (-1: no pinning)")
 	flag.IntVar(&o.clientCPU, "client-cpu", o.clientCPU, "CPU of the generators, their NAPI threads and this program (-1: no pinning)")
@@ -171,7 +177,7 @@ func main() {
 		runs, est := plan(&o, planGroups(o.scenarioList()))
 		fmt.Printf("%s mode: %d load runs of %v, about %v\n", o.mode, runs, o.duration, est.Round(time.Second))
 		for _, sc := range o.scenarioList() {
-			fmt.Printf("  %-8s %v\n", sc, loadsFor(o.mode, sc))
+			fmt.Printf("  %-19s %v\n", sc, loadsFor(o.mode, sc))
 		}
 		return
 	}
@@ -200,8 +206,8 @@ func (o *options) validate() error {
 	if o.duration-2*o.warm < 300*time.Millisecond {
 		return fmt.Errorf("-duration %v with -warm %v leaves no time to measure", o.duration, o.warm)
 	}
-	if o.rate <= 0 || o.saturation <= 0 || o.updateRate <= 0 {
-		return errors.New("-rate, -saturation, -update-rate: positive")
+	if o.rate <= 0 || o.saturation <= 0 || o.updateRate <= 0 || o.floodRate <= 0 {
+		return errors.New("-rate, -saturation, -update-rate, -flood-rate: positive")
 	}
 	seen := map[string]bool{}
 	for _, n := range o.serverList() {
@@ -231,8 +237,21 @@ func (o *options) validate() error {
 	return nil
 }
 
-func (o *options) serverList() []string   { return splitList(o.servers) }
-func (o *options) scenarioList() []string { return splitList(o.scenarios) }
+func (o *options) serverList() []string { return splitList(o.servers) }
+
+// scenarioList is -scenarios with the aliases (coverage,
+// nxdomain-dnssec) expanded.
+func (o *options) scenarioList() []string {
+	var out []string
+	for _, sc := range splitList(o.scenarios) {
+		if al, ok := scenarioAliases[sc]; ok {
+			out = append(out, al...)
+		} else {
+			out = append(out, sc)
+		}
+	}
+	return out
+}
 
 func splitList(s string) []string {
 	var out []string

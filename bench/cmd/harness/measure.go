@@ -3,10 +3,13 @@ package main
 import (
 	"context"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/xdpns/xdpns/bench/internal/lab"
 	"github.com/xdpns/xdpns/bench/internal/report"
+	"github.com/xdpns/xdpns/loader"
 )
 
 // Generators and phases.
@@ -28,6 +31,9 @@ func loadsFor(mode, sc string) []load {
 	sat := load{genKxdpgun, phaseSaturation}
 	fixed := load{genKxdpgun, phaseFixed}
 	perf := load{genDnsperf, phaseFixed}
+	if sc == "rrl-flood" { // its own generator, at its own rates
+		return []load{{genFlood, phaseFixed}}
+	}
 	if mode == "smoke" { // the test: one short run of each generator
 		if sc == "miss" {
 			return []load{perf}
@@ -55,18 +61,30 @@ func loadsFor(mode, sc string) []load {
 			return []load{sat}
 		}
 	}
-	if sc == "updates" {
+	if sc == "updates" || slices.Contains(coverageScenarios, sc) {
 		return []load{sat, fixed}
 	}
 	return []load{sat, fixed, perf}
 }
 
-// expectedRcode is the rcode every answer of a scenario must have.
-func expectedRcode(sc string) string {
-	if sc == "miss" {
-		return "NXDOMAIN"
+// expectedRcodes are the rcodes an answer of a scenario may have
+// (random-subdomain: NOERROR under the wildcard and for names of the
+// zone, NXDOMAIN for the rest).
+func expectedRcodes(sc string) []string {
+	switch {
+	case sc == "miss" || strings.HasPrefix(sc, "nxdomain-"):
+		return []string{"NXDOMAIN"}
+	case sc == "random-subdomain":
+		return []string{"NOERROR", "NXDOMAIN"}
 	}
-	return "NOERROR"
+	return []string{"NOERROR"}
+}
+
+func expectedRcode(sc string) string { return strings.Join(expectedRcodes(sc), " or ") }
+
+// xdpAnswers counts the answers xdpns's XDP program sent (its stats map).
+func xdpAnswers(d loader.Stats) float64 {
+	return float64(d.Get("tx__answer") + d.Get("tx__truncated") + d.Get("tx__nxdomain") + d.Get("tx__wildcard"))
 }
 
 // sample is one reading of every clock the CPU figures come from.
@@ -99,6 +117,11 @@ type generator interface {
 // window inside the sending time (from o.warm after the generator starts
 // until o.warm before it stops).
 func measure(ctx context.Context, o *options, s *server, g *group, sc string, ld load, round int, ch *churn) (report.Run, error) {
+	if ld.gen == genFlood {
+		r, note, err := measureFlood(ctx, o, s, sc, ld, round)
+		r.Note = note
+		return r, err
+	}
 	r := report.Run{Kind: "run", Time: time.Now().UTC(), Scenario: sc, Server: s.Name, Generator: ld.gen,
 		Phase: ld.phase, Round: round, Offered: o.rate, InXDP: -1}
 	if ld.phase == phaseSaturation {
@@ -147,7 +170,7 @@ func measure(ctx context.Context, o *options, s *server, g *group, sc string, ld
 			inFlight, clients = 1000, 8
 		}
 		perf, err = startPerf(perfConfig{queries: g.perfFile[sc], duration: o.duration, rate: r.Offered, inFlight: inFlight, clients: clients,
-			do: sc == "mixed", v6: v6, cpu: o.clientCPU, dir: o.scratch, name: name}, s.v)
+			do: sc == "mixed" || strings.HasPrefix(sc, "nxdomain-"), v6: v6, cpu: o.clientCPU, dir: o.scratch, name: name}, s.v)
 		gen = perf
 	}
 	if err != nil {
@@ -206,7 +229,11 @@ func measure(ctx context.Context, o *options, s *server, g *group, sc string, ld
 		r.AnswerRatio = float64(r.Answered) / float64(r.Sent)
 	}
 	if r.Answered > 0 {
-		r.Correct = float64(res.Rcodes[expectedRcode(sc)]) / float64(r.Answered)
+		var ok uint64
+		for _, rc := range expectedRcodes(sc) {
+			ok += res.Rcodes[rc]
+		}
+		r.Correct = float64(ok) / float64(r.Answered)
 	}
 
 	wall := b.at.Sub(a.at)
@@ -227,7 +254,7 @@ func measure(ctx context.Context, o *options, s *server, g *group, sc string, ld
 	}
 	if after != nil && r.Answered > 0 {
 		d := after.Sub(before)
-		r.InXDP = float64(d.Get("tx__answer")+d.Get("tx__truncated")+d.Get("tx__nxdomain")) / float64(r.Answered)
+		r.InXDP = xdpAnswers(d) / float64(r.Answered)
 	}
 	return r, nil
 }

@@ -56,7 +56,7 @@ func plan(o *options, groups []*group) (runs int, est time.Duration) {
 			}
 			secs += max(1, per*float64(2*names)/100000)
 		}
-		if g.name == "signed" {
+		if g.name == "signed" || strings.HasPrefix(g.name, "nsec") {
 			secs += 2 + float64(names)/10000
 		}
 		for _, sc := range g.scenarios {
@@ -246,6 +246,10 @@ func runGroup(ctx context.Context, o *options, g *group, res *result, done *int,
 							s.Name, round, ld.gen, ld.phase, u.Sent, o.updateRate, u.Failed, u.Applied, u.InSync, u.Lag.Round(time.Millisecond))
 						res.meta.Notes = append(res.meta.Notes, note)
 						logf("%s", note)
+					}
+					if r.Note != "" {
+						res.meta.Notes = append(res.meta.Notes, r.Note)
+						logf("%s", r.Note)
 					}
 					res.runs = append(res.runs, r)
 					if err := res.jsonl.Run(r); err != nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -73,6 +74,7 @@ type server struct {
 	proc     *lab.Proc
 	primary  *lab.Proc // the updates scenario's primary
 	stats    *ebpf.Map // xdpns's verdict counters; nil for others
+	rrlMap   *ebpf.Map // xdpns's XDP limiter counters; nil for others
 	progID   uint32
 	Version  string
 	// ok: the answers were checked and were right; only then do runs count.
@@ -99,6 +101,10 @@ func (s *server) stop() error {
 	if s.stats != nil {
 		s.stats.Close()
 		s.stats = nil
+	}
+	if s.rrlMap != nil {
+		s.rrlMap.Close()
+		s.rrlMap = nil
 	}
 	if s.v != nil {
 		err := s.v.Close()
@@ -136,6 +142,14 @@ func startServer(ctx context.Context, k kind, idx int, o *options, g *group) (sr
 	}()
 	if err := os.MkdirAll(srv.dir, 0o755); err != nil {
 		return srv, err
+	}
+	if g.rrl {
+		// rrl-flood's two client networks, each a /24 of its own.
+		for _, a := range []netip.Addr{floodSrc, quietSrc} {
+			if err := v.AddClientAddr(a); err != nil {
+				return srv, fmt.Errorf("%s: lab: %w", k.Name, err)
+			}
+		}
 	}
 	if g.secondary {
 		if srv.primary, err = startPrimary(srv, g, o.clientCPU); err != nil {
@@ -217,7 +231,10 @@ func (s *server) checkXDP(ctx context.Context, timeout time.Duration) error {
 				return nil
 			}
 			s.progID = id
-			s.stats, err = statsMap(id)
+			if s.stats, err = progMap(id, "stats"); err != nil {
+				return err
+			}
+			s.rrlMap, err = progMap(id, "rrl_stats")
 			return err
 		}
 		if err := s.proc.Exited(); err != nil {
@@ -239,9 +256,10 @@ func (s *server) checkXDP(ctx context.Context, timeout time.Duration) error {
 	}
 }
 
-// statsMap opens the "stats" map of XDP program id (xdpns's per-CPU
-// verdict counters, bpf/stats.h).
-func statsMap(id uint32) (*ebpf.Map, error) {
+// progMap opens the per-CPU array map called name of XDP program id:
+// "stats" (xdpns's verdict counters, bpf/abi.h), "rrl_stats" (its
+// limiter's, bpf/rrl.h).
+func progMap(id uint32, name string) (*ebpf.Map, error) {
 	prog, err := ebpf.NewProgramFromID(ebpf.ProgramID(id))
 	if err != nil {
 		return nil, fmt.Errorf("XDP program %d: %w", id, err)
@@ -257,12 +275,12 @@ func statsMap(id uint32) (*ebpf.Map, error) {
 		if err != nil {
 			continue
 		}
-		if mi, err := m.Info(); err == nil && mi.Name == "stats" && mi.Type == ebpf.PerCPUArray {
+		if mi, err := m.Info(); err == nil && mi.Name == name && mi.Type == ebpf.PerCPUArray {
 			return m, nil
 		}
 		m.Close()
 	}
-	return nil, fmt.Errorf("XDP program %d (%s) has no stats map: not xdpns's", id, info.Name)
+	return nil, fmt.Errorf("XDP program %d (%s) has no %s map: not xdpns's", id, info.Name, name)
 }
 
 // progMapBytes is the memory the kernel charges for the maps of program
@@ -474,8 +492,12 @@ func startXdpns(s *server, g *group) error {
 		zone = fmt.Sprintf("  - name: %s\n    primaries:\n      - address: \"127.0.0.1:%d\"\n", origin, primaryPort)
 		state = filepath.Join(s.dir, "state")
 	}
-	conf := fmt.Sprintf("server:\n  listen: [\"%s\"]\nlog:\n  level: info\nxfr:\n  state-dir: %s\nzones:\n%scontrol:\n  socket: %s\n",
-		strings.Join(l, `", "`), state, zone, filepath.Join(s.dir, "control.sock"))
+	rrl := ""
+	if g.rrl {
+		rrl = rrlConfigXdpns()
+	}
+	conf := fmt.Sprintf("server:\n  listen: [\"%s\"]\n%slog:\n  level: info\nxfr:\n  state-dir: %s\nzones:\n%scontrol:\n  socket: %s\n",
+		strings.Join(l, `", "`), rrl, state, zone, filepath.Join(s.dir, "control.sock"))
 	if s.XDP != "" {
 		conf += fmt.Sprintf("xdp:\n  interfaces: [%s]\n  mode: %s\n", s.v.ServerIf, s.XDP)
 	}
@@ -513,6 +535,10 @@ log:
 `, s.dir, strings.Join(listen, ", "))
 	if s.XDP != "" {
 		conf += fmt.Sprintf("xdp:\n    listen: %s@53\n    udp: on\n    tcp: off\n", s.v.ServerIf)
+	}
+	if g.rrl {
+		module, template := rrlConfigKnot()
+		conf += module + template
 	}
 	if g.secondary {
 		conf += fmt.Sprintf(`remote:
@@ -579,14 +605,12 @@ func startNSD(s *server, g *group) error {
 	xfrdir: "%[1]s"
 	pidfile: "%[1]s/nsd.pid"
 	verbosity: 1
-	rrl-ratelimit: 0
-	rrl-whitelist-ratelimit: 0
-	xfrd-reload-timeout: 0
+%[5]s	xfrd-reload-timeout: 0
 remote-control:
 	control-enable: no
 zone:
 	name: %[3]s
-%[4]s`, s.dir, ips.String(), origin, zone)
+%[4]s`, s.dir, ips.String(), origin, zone, rrlConfigNSD(g.rrl))
 	path := filepath.Join(s.dir, "nsd.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return err
@@ -609,7 +633,6 @@ const bindOptions = `	recursion no;
 	check-mx ignore;
 	check-names primary ignore;
 	check-names secondary ignore;
-	rate-limit { responses-per-second 0; };
 `
 
 const bindServers = `controls { };
@@ -641,10 +664,10 @@ func startBind(s *server, g *group) error {
 	listen-on port 53 { %[2]s };
 	listen-on-v6 port 53 { %[3]s };
 	notify no;
-%[4]s};
+%[4]s%[8]s};
 %[5]szone "%[6]s" {
 %[7]s};
-`, s.dir, strings.Join(v4, " "), strings.Join(v6, " "), bindOptions, bindServers, origin, zone)
+`, s.dir, strings.Join(v4, " "), strings.Join(v6, " "), bindOptions, bindServers, origin, zone, rrlConfigBind(g.rrl))
 	path := filepath.Join(s.dir, "named.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return err

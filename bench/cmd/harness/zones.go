@@ -26,6 +26,7 @@ type group struct {
 	records   int
 	secondary bool // every server a secondary of a primary in its namespace
 	signed    bool
+	rrl       bool // every server limits responses (rrl-flood)
 	// Query files by scenario: kxdpgun's ("name type [E|D]") and dnsperf's
 	// ("name type").
 	gunFile, perfFile map[string]string
@@ -42,6 +43,18 @@ func groupOf(sc string) string {
 		return "signed"
 	case "updates":
 		return "updates"
+	case "wildcard", "random-subdomain":
+		return "wild"
+	case "referral":
+		return "referral"
+	case "nxdomain-nsec":
+		return "nsec"
+	case "nxdomain-nsec3":
+		return "nsec3"
+	case "nxdomain-nsec3-iter":
+		return "nsec3-iter"
+	case "rrl-flood":
+		return "rrl"
 	default:
 		return "large"
 	}
@@ -89,16 +102,25 @@ func (g *group) prepare(ctx context.Context, o *options, dir string) error {
 		g.names = o.largeNames
 	}
 	g.secondary = g.name == "updates"
-	g.signed = g.name == "signed"
+	g.rrl = g.name == "rrl"
 	g.zoneFile = filepath.Join(dir, "bench.test.zone")
 	var err error
-	if g.signed {
+	switch g.name {
+	case "signed":
 		g.records, err = writeMixedZone(g.zoneFile, g.names)
-		if err == nil {
-			g.zoneFile, g.records, err = signZone(ctx, dir, g.zoneFile)
-		}
-	} else {
+	case "wild":
+		g.records, err = writeWildZone(g.zoneFile, g.names)
+	case "referral":
+		g.records, err = writeReferralZone(g.zoneFile, g.names)
+	default:
 		g.records, err = lab.WriteZone(g.zoneFile, origin, g.names)
+	}
+	switch g.name {
+	case "signed", "nsec", "nsec3", "nsec3-iter":
+		g.signed = true
+		if err == nil {
+			g.zoneFile, g.records, err = signZone(ctx, dir, g.zoneFile, signArgs(g.name)...)
+		}
 	}
 	if err != nil {
 		return err
@@ -128,9 +150,10 @@ type query struct {
 // resolvers send them; in mixed, half carry DO.
 func queriesFor(sc string, n int) []query {
 	r := rand.New(rand.NewPCG(uint64(n), 1))
-	var qs []query
-	switch sc {
-	case "miss":
+	qs := coverageQueries(sc, n, r)
+	switch {
+	case qs != nil:
+	case sc == "miss":
 		// Random names under the zone: NXDOMAIN.
 		for i := range min(2*n, 200000) {
 			t := "A"
@@ -139,7 +162,7 @@ func queriesFor(sc string, n int) []query {
 			}
 			qs = append(qs, query{name: fmt.Sprintf("nx%08x.%s", r.Uint32(), origin), qtype: t})
 		}
-	case "mixed":
+	case sc == "mixed":
 		for i := range n {
 			h := lab.Host(i) + "." + origin
 			qs = append(qs, query{name: h, qtype: "A"}, query{name: h, qtype: "AAAA"})
@@ -229,8 +252,9 @@ func writeMixedZone(path string, n int) (int, error) {
 }
 
 // signZone signs path with a new ECDSA P-256 KSK and ZSK (ldns-keygen,
-// ldns-signzone; NSEC) and returns the signed file and its record count.
-func signZone(ctx context.Context, dir, path string) (string, int, error) {
+// ldns-signzone; NSEC, or NSEC3 with extra's -n -t -s) and returns the
+// signed file and its record count.
+func signZone(ctx context.Context, dir, path string, extra ...string) (string, int, error) {
 	keygen, err := exec.LookPath("ldns-keygen")
 	if err != nil {
 		return "", 0, fmt.Errorf("ldns-keygen not found (Debian package ldnsutils): %w", err)
@@ -250,7 +274,7 @@ func signZone(ctx context.Context, dir, path string) (string, int, error) {
 		keys = append(keys, filepath.Join(dir, strings.TrimSpace(string(out))))
 	}
 	// Expires in 2037: far enough for any benchmark, still in 32 bits.
-	cmd := exec.CommandContext(ctx, "ldns-signzone", append([]string{"-e", "20370101000000", "-f", path + ".signed", path}, keys[1], keys[0])...)
+	cmd := exec.CommandContext(ctx, "ldns-signzone", append(append([]string{"-e", "20370101000000", "-f", path + ".signed"}, extra...), path, keys[1], keys[0])...)
 	cmd.Dir = dir
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return "", 0, fmt.Errorf("ldns-signzone: %v\n%s", err, out)

@@ -357,3 +357,44 @@ func (v *Veth) PinNAPI(serverCPU, clientCPU int) (server, client []int, err erro
 	}
 	return server, client, nil
 }
+
+// AddClientAddr gives the client end a further IPv4 address a (/32), and
+// the server end a route to it over the pair with a static neighbour
+// entry, so that a generator can send from another client network (an
+// RRL budget is per /24) and the server's kernel can answer it too, not
+// only its XDP program (which swaps the addresses).
+func (v *Veth) AddClientAddr(a netip.Addr) error {
+	if !a.Is4() {
+		return fmt.Errorf("client address %s: IPv4 only", a)
+	}
+	hs, err := netlink.NewHandleAt(v.server)
+	if err != nil {
+		return err
+	}
+	defer hs.Close()
+	hc, err := netlink.NewHandleAt(v.client)
+	if err != nil {
+		return err
+	}
+	defer hc.Close()
+	cl, err := hc.LinkByName(v.ClientIf)
+	if err != nil {
+		return err
+	}
+	host := &net.IPNet{IP: a.AsSlice(), Mask: net.CIDRMask(32, 32)}
+	if err := hc.AddrAdd(cl, &netlink.Addr{IPNet: host}); err != nil {
+		return fmt.Errorf("address %s on %s: %w", a, v.ClientIf, err)
+	}
+	sl, err := hs.LinkByName(v.ServerIf)
+	if err != nil {
+		return err
+	}
+	if err := hs.RouteAdd(&netlink.Route{LinkIndex: sl.Attrs().Index, Dst: host, Scope: netlink.SCOPE_LINK}); err != nil {
+		return fmt.Errorf("route to %s on %s: %w", a, v.ServerIf, err)
+	}
+	n := &netlink.Neigh{LinkIndex: sl.Attrs().Index, Family: netlink.FAMILY_V4, State: netlink.NUD_PERMANENT, IP: a.AsSlice(), HardwareAddr: v.ClientMAC}
+	if err := hs.NeighSet(n); err != nil {
+		return fmt.Errorf("neighbour %s on %s: %w", a, v.ServerIf, err)
+	}
+	return nil
+}

@@ -12,7 +12,7 @@ import "time"
 type Run struct {
 	Kind      string    `json:"kind"` // always "run" (JSON lines mix kinds)
 	Time      time.Time `json:"time"`
-	Scenario  string    `json:"scenario"`  // hit, mixed, miss, large, updates, ipv6
+	Scenario  string    `json:"scenario"`  // hit, mixed, miss, large, updates, ipv6, and the coverage scenarios (bench/README.md)
 	Server    string    `json:"server"`    // xdpns-native, xdpns-generic, xdpns-user, knot-xdp, knot-udp, nsd, bind
 	Generator string    `json:"generator"` // kxdpgun, dnsperf
 	Phase     string    `json:"phase"`     // "saturation" or "fixed"
@@ -45,6 +45,24 @@ type Run struct {
 	// Latency from the generator when it reports per-query times
 	// (dnsperf); nil otherwise.
 	Latency *Latency `json:"latency,omitempty"`
+
+	// Sources: what each client network got (rrl-flood only), and Note
+	// those counts and XDP's limiter decisions in words.
+	Sources []Source `json:"sources,omitempty"`
+	Note    string   `json:"note,omitempty"`
+}
+
+// Source is one client network of the rrl-flood scenario: its queries
+// and what came back for them.
+type Source struct {
+	Name     string `json:"name"` // "flood" or "quiet"
+	Addr     string `json:"addr"`
+	Offered  int    `json:"offered_qps"`
+	Sent     int64  `json:"sent"`
+	Answered int64  `json:"answered"` // full answers (NOERROR, TC=0)
+	Slipped  int64  `json:"slipped"`  // truncated (TC=1): RRL's slip
+	Dropped  int64  `json:"dropped"`  // no response
+	Other    int64  `json:"other"`    // any other response
 }
 
 // Latency is a distribution of response times, in microseconds.
