@@ -84,7 +84,7 @@ func expectedRcode(sc string) string { return strings.Join(expectedRcodes(sc), "
 
 // xdpAnswers counts the answers xdpns's XDP program sent (its stats map).
 func xdpAnswers(d loader.Stats) float64 {
-	return float64(d.Get("tx__answer") + d.Get("tx__truncated") + d.Get("tx__nxdomain") + d.Get("tx__wildcard"))
+	return float64(d.Get("tx__answer") + d.Get("tx__truncated") + d.Get("tx__nxdomain") + d.Get("tx__wildcard") + d.Get("tx__referral"))
 }
 
 // sample is one reading of every clock the CPU figures come from.
