@@ -64,7 +64,12 @@ struct index_key {
  * points both at one record (its answers do not depend on DO). */
 struct index_val {
 	__u32 ref[2]; /* host order; [0]: DO=0, [1]: DO=1 */
+	__u32 zone;   /* host order: the zone's slot in zone_stats (0: none) */
 };
+
+/* Slots of zone_stats by default (loader.Config.MaxZones sets it); zone 0
+ * counts zones beyond. */
+#define DEFAULT_MAX_ZONES 65536
 
 /* A record in the store: this header, the lowercased wire name zero-padded to
  * 8 bytes (checked on every hit: the index holds hashes only), the body

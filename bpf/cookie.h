@@ -98,16 +98,15 @@ __attribute__((noinline)) int cookie_answer(struct xdp_md *ctx)
 	 * the client's address (IPv4-mapped IPv6 as IPv4, as Go unmaps). */
 	__builtin_memcpy(s->cookie_msg, s->cookie_in, 8);
 	if (s->p.v6) {
-		__u8 a[16];
+		__u8 *a = (__u8 *)s->cookie_msg + 16;
 
 		if (bpf_xdp_load_bytes(ctx, (s->p.l3_off & 0xff) + 8, a, 16))
 			return STAT_PASS_COOKIE;
-		if (*(__u64 *)a == 0 && *(__u32 *)(a + 8) == bpf_htonl(0xffff)) {
-			__builtin_memcpy((__u8 *)s->cookie_msg + 16, a + 12, 4);
+		n = 32;
+		if (s->cookie_msg[2] == 0 && *(__u32 *)(a + 8) == bpf_htonl(0xffff)) {
+			/* IPv4-mapped: the IPv4 address alone */
+			*(__u32 *)a = *(__u32 *)(a + 12);
 			n = 20;
-		} else {
-			__builtin_memcpy((__u8 *)s->cookie_msg + 16, a, 16);
-			n = 32;
 		}
 	} else {
 		if (bpf_xdp_load_bytes(ctx, (s->p.l3_off & 0xff) + 12, (__u8 *)s->cookie_msg + 16, 4))

@@ -450,6 +450,7 @@ static long nxd_step(__u64 index_unused, void *ctx)
 	}
 	/* The closest encloser: check it is (the index holds hashes). */
 	ref = iv->ref[w->dnssec_ok & 1];
+	s->q.zone = iv->zone;
 	if (ref == REF_NONE)
 		return 1;
 	block = ref >> REF_BLOCK_SHIFT;
@@ -498,7 +499,8 @@ static long nxd_step(__u64 index_unused, void *ctx)
 }
 
 /* The wildcard "*." + the closest encloser at s->q.nxd_off, for the
- * QTYPE asked: "\x01*" is written over the two bytes before the encloser
+ * QTYPE asked (a global function: its stack is not added to nxd_find's,
+ * which the walk's callback adds to): "\x01*" is written over the two bytes before the encloser
  * in s->key (the label dropped last is at least that long; the key is not
  * used for the answer), the suffix from there hashed and compared as in
  * nxd_step. Only a whole record marked ANSWER_WILD_SAFE answers: its
@@ -509,8 +511,10 @@ static long nxd_step(__u64 index_unused, void *ctx)
 #define NXD_CLASH (-2)
 #define NXD_WILD_REF (1L << 32)
 #define NXD_REFERRAL_REF (1L << 33)
-static __always_inline long wild_find(struct scratch *s, __u32 gen, __u32 dnssec_ok)
+__attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 {
+	struct scratch *s;
+	__u32 zero = 0;
 	__u64 nlen, off, slen, nw, rem, h, roff, tmask, last, diff = 0;
 	__u16 qtype;
 	struct index_key key;
@@ -520,6 +524,9 @@ static __always_inline long wild_find(struct scratch *s, __u32 gen, __u32 dnssec
 	void *index, *store;
 	__u32 ref, block;
 
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return NXD_NONE;
 	gen &= GENERATIONS - 1;
 	index = bpf_map_lookup_elem(&answer_index, &gen);
 	store = bpf_map_lookup_elem(&answer_store, &gen);
@@ -594,7 +601,7 @@ __attribute__((noinline)) long nxd_find(__u32 gen, __u32 dnssec_ok)
 	if (w.result == NXD_COLLISION)
 		return NXD_CLASH;
 	if (w.result == NXD_WILD)
-		return wild_find(s, gen, dnssec_ok);
+		return wild_find(gen, dnssec_ok);
 	if (w.result == NXD_REFERRAL)
 		return NXD_REFERRAL_REF | w.ref;
 	if (w.result != NXD_FOUND)

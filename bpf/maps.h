@@ -81,6 +81,15 @@ struct {
 	__type(value, __u64);
 } stats SEC(".maps");
 
+/* Answers sent per zone (index_val.zone), per CPU: per-zone query
+ * counters for the metrics. max_entries is set by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, DEFAULT_MAX_ZONES);
+	__type(key, __u32);
+	__type(value, __u64);
+} zone_stats SEC(".maps");
+
 /* What the parse learned about the query packet. */
 struct pkt {
 	__u64 frame_len; /* data_end - data, Ethernet padding included */
@@ -108,6 +117,9 @@ struct query {
 	__u64 cookie_off;   /* its data's offset in the packet */
 	__u64 cookie_len;   /* its data's length */
 	__u64 cookie_valid; /* cookie_answer: the server cookie received was valid */
+	__u32 zone;         /* the answer's zone (index_val.zone): counted in zone_stats,
+			     * looked up from here (no stack) */
+	__u32 zone_pad;
 };
 
 /* Per-packet working memory. Parse results live here rather than on the
@@ -132,6 +144,7 @@ struct scratch {
 	__u8 cookie_in[64];        /* cookie.h: the COOKIE option's data */
 	__u64 cookie_msg[5];       /* SipHash input */
 	__u8 cookie_out[24];       /* the client cookie and server cookie answered */
+	__u8 opt[40];              /* the OPT record sent (build_opt), off the stack */
 };
 
 /* Reads a scratch field from memory, never from a register copy. */

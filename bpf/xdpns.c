@@ -194,7 +194,7 @@ int xdpns_answer(struct xdp_md *ctx)
 	struct scratch *s;
 	struct dnshdr *h;
 	__u8 *body = NULL;
-	__u8 opt[OPT_BUF_LEN];
+	__u8 *opt;
 	__u64 optlen = 0;
 	int cookie = 0;
 	__u32 zero = 0, ref;
@@ -229,6 +229,7 @@ int xdpns_answer(struct xdp_md *ctx)
 	s->q.dnssec_ok = 0;
 	s->q.has_cookie = 0;
 	s->q.cookie_valid = 0;
+	s->q.zone = 0;
 	if (arcount) {
 		r = parse_opt(data, data_end, s, cfg);
 		if (r)
@@ -312,6 +313,7 @@ int xdpns_answer(struct xdp_md *ctx)
 	ref = iv->ref[dnssec_ok];
 	if (ref == REF_NONE)
 		return PASS(STAT_PASS_NO_ENTRY);
+	s->q.zone = iv->zone;
 	a = answer_at(store, ref, s, want, &collision);
 	if (!a && collision) {
 		/* A preallocated hash map hands a replaced element to the next
@@ -324,6 +326,7 @@ int xdpns_answer(struct xdp_md *ctx)
 		ref = iv->ref[dnssec_ok];
 		if (ref == REF_NONE)
 			return PASS(STAT_PASS_NO_ENTRY);
+		s->q.zone = iv->zone;
 		collision = 0;
 		a = answer_at(store, ref, s, want, &collision);
 	}
@@ -467,6 +470,7 @@ compose:
 		__u64 osum = 0;
 		__u8 *o;
 
+		opt = s->opt;
 		build_opt(opt, cfg, dnssec_ok, cookie, s);
 		data = (void *)(long)ctx->data;
 		data_end = (void *)(long)ctx->data_end;
@@ -500,5 +504,11 @@ compose:
 	if ((void *)(udp + 1) > data_end)
 		return count(STAT_ABORTED, XDP_ABORTED);
 	udp->check = csum_finish_udp(sum);
+	{
+		__u64 *zc = bpf_map_lookup_elem(&zone_stats, &s->q.zone);
+
+		if (zc)
+			*zc += 1; /* per CPU: no atomic needed */
+	}
 	return count(tc ? STAT_TX_TRUNCATED : nxd == 3 ? STAT_TX_REFERRAL : nxd == 2 ? STAT_TX_WILDCARD : nxd ? STAT_TX_NXDOMAIN : STAT_TX_ANSWER, XDP_TX);
 }

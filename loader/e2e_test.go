@@ -189,9 +189,9 @@ func TestEndToEnd(t *testing.T) {
 				{"dig", "nosuch.xdp.test.", "A", nil, "nxd"}, // NXDOMAIN: the zone's shared record
 				// A random label under *.wild.example.net: synthesised in XDP.
 				{"dig", fmt.Sprintf("r%d.wild.example.net.", time.Now().UnixNano()%1000000), "A", nil, "wild"},
-				{"dig", "www.sub.example.net.", "A", nil, "ref"},                   // below a cut: the referral
+				{"dig", "www.sub.example.net.", "A", nil, "ref"},                    // below a cut: the referral
 				{"dig", "a.b.sub.example.net.", "AAAA", []string{"+dnssec"}, "ref"}, // signed (NSEC: no DS)
-				{"dig", "nosuch.x.xdp.test.", "A", nil, "udp"},                     // below a CNAME: Go
+				{"dig", "nosuch.x.xdp.test.", "A", nil, "udp"},                      // below a CNAME: Go
 				{"dig", "short.xdp.test.", "A", []string{"+tcp"}, "tcp"},
 				{"kdig", "short.xdp.test.", "A", nil, "xdp"},
 				{"kdig", "x.xdp.test.", "AAAA", nil, "xdp"},

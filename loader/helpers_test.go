@@ -41,12 +41,12 @@ var (
 // frame describes the L2-L4 of a query.
 type frame struct {
 	v6      bool
-	vlans   int    // 0, 1 or 2 tags (the outer one 802.1ad when 2)
-	sport   uint16 // client port; 0: 40000
-	dport   uint16 // server port; 0: 53
-	pad     int    // bytes after the UDP datagram (Ethernet padding)
-	badUDP  bool   // write a wrong UDP checksum (XDP must not care)
-	partial bool   // write only the pseudo-header sum, as a local socket does
+	vlans   int        // 0, 1 or 2 tags (the outer one 802.1ad when 2)
+	sport   uint16     // client port; 0: 40000
+	dport   uint16     // server port; 0: 53
+	pad     int        // bytes after the UDP datagram (Ethernet padding)
+	badUDP  bool       // write a wrong UDP checksum (XDP must not care)
+	partial bool       // write only the pseudo-header sum, as a local socket does
 	src     netip.Addr // client address; zero: client4 or client6
 }
 

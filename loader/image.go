@@ -53,7 +53,10 @@ type ZoneEntries struct {
 type Image struct {
 	keys []uint64 // index keys, in insertion order
 	vals []xdpnsIndexVal
-	at   map[uint64]int // key → position in keys
+	// valZone is the zone of each of vals, whose slot in zone_stats the
+	// XDP object assigns when it loads the image (nil: vals has it).
+	valZone []*zoneState
+	at      map[uint64]int // key → position in keys
 	*answers
 
 	Entries    int // (name, QTYPE) pairs in the index
@@ -109,6 +112,7 @@ func (im *Image) addZone(z *ZoneEntries) error {
 			im.at[h] = len(im.keys)
 			im.keys = append(im.keys, h)
 			im.vals = append(im.vals, xdpnsIndexVal{Ref: [2]uint32{ref, ref}})
+			im.valZone = append(im.valZone, zs)
 			im.Records++
 		}
 	}
@@ -126,6 +130,7 @@ func (im *Image) addZone(z *ZoneEntries) error {
 			im.at[h] = j
 			im.keys = append(im.keys, h)
 			im.vals = append(im.vals, xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}})
+			im.valZone = append(im.valZone, zs)
 		}
 		shared := len(im.slots)
 		ref, err := im.writeEntry(zs, e)

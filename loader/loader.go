@@ -55,6 +55,11 @@ type Config struct {
 	IndexEntries int
 	StoreBlocks  int
 
+	// MaxZones is the number of per-zone answer counters (ZoneAnswers);
+	// zones beyond share one. 0: 65536. A per-CPU array: 8 bytes per zone
+	// and CPU.
+	MaxZones int
+
 	// NoTailGrow makes the program grow frames at the head only (tests).
 	NoTailGrow bool
 
@@ -114,6 +119,8 @@ type XDP struct {
 	active    int  // served generation; -1 before the first Load
 	adopted   bool // the served generation came from pinned maps
 
+	slots zoneSlots // zone_stats slots (zonestats.go), under mu
+
 	cookieMu sync.Mutex
 	cookies  *Cookies // SetCookies; nil: off
 }
@@ -136,6 +143,9 @@ func New(cfg Config) (*XDP, error) {
 	}
 	if err := checkSpec(spec, &cfg); err != nil {
 		return nil, err
+	}
+	if cfg.MaxZones > 0 {
+		spec.Maps[xdpnsMapZoneStats].MaxEntries = uint32(cfg.MaxZones) + 1 // slot 0: the rest
 	}
 	x := &XDP{
 		cfg:       cfg,
@@ -178,7 +188,8 @@ func checkSpec(spec *ebpf.CollectionSpec, cfg *Config) error {
 		maps[n+".inner"] = outer.InnerMap
 	}
 	want := map[string][2]uint32{ // key, value sizes
-		xdpnsMapAnswerIndex + ".inner": {8, 8},
+		xdpnsMapAnswerIndex + ".inner": {8, uint32(binary.Size(xdpnsIndexVal{}))},
+		xdpnsMapZoneStats:              {4, 8},
 		xdpnsMapAnswerStore + ".inner": {4, storeValueLen},
 		xdpnsMapActiveGen:              {4, 4},
 		xdpnsMapConfigMap:              {4, uint32(binary.Size(xdpnsConfig{}))},
@@ -335,6 +346,7 @@ func (x *XDP) build(im *Image, extraKeys, extraBytes int) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
+	x.assignSlots(im)
 	if err := fill(g, im); err != nil {
 		g.close()
 		return nil, err
@@ -382,7 +394,7 @@ func (x *XDP) publish(g *generation) error {
 	}
 	x.gens[old].close()
 	x.gens[old] = nil
-	return nil
+	return x.releaseSlots(g)
 }
 
 // grace waits until no program that started before the call is running:

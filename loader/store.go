@@ -294,6 +294,7 @@ type zoneState struct {
 	signed bool
 	neg    map[int][]*shared
 	nxd    wire.Body // the NXDOMAIN body (compile.NXDKey), Bytes nil if unknown
+	id     uint32    // its slot in zone_stats (index_val.zone), 0 until a generation holds it
 }
 
 // shared is one shared negative body: the slot word link records name, the
@@ -316,7 +317,7 @@ func (c *answers) clone(a *arena) *answers {
 	n.seq = c.seq
 	for k, z := range c.zones {
 		nz := newZoneState(z.origin, z.signed)
-		nz.nxd = z.nxd
+		nz.nxd, nz.id = z.nxd, z.id
 		for l, list := range z.neg {
 			for _, s := range list {
 				cs := *s

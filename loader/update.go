@@ -277,6 +277,11 @@ func apply(g *generation, zs *zoneState, plan []*keyChange, negatives map[int]wi
 				links = append(links, newLink{at: len(upKeys), d: d, ref: ref, s: g.slots[slot]})
 			}
 		}
+		if nv.Ref == none.Ref {
+			nv = none
+		} else {
+			nv.Zone = zs.id
+		}
 		if nv == old {
 			continue
 		}
@@ -470,6 +475,7 @@ func imageFrom(g *generation, exclude string) (*Image, error) {
 	for k, z := range g.zones {
 		if k != exclude {
 			im.zones[k] = newZoneState(z.origin, z.signed)
+			im.zones[k].id = z.id
 		}
 	}
 	owner := map[uint32]string{} // slot → zone
@@ -553,7 +559,7 @@ func imageFrom(g *generation, exclude string) (*Image, error) {
 					continue
 				}
 			}
-			nv := xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}}
+			nv := xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}, Zone: v.Zone}
 			for d, ref := range v.Ref {
 				switch {
 				case ref == refNone:
@@ -570,6 +576,7 @@ func imageFrom(g *generation, exclude string) (*Image, error) {
 			im.at[keys[i].Hash] = len(im.keys)
 			im.keys = append(im.keys, keys[i].Hash)
 			im.vals = append(im.vals, nv)
+			im.valZone = append(im.valZone, nil) // its zone slot kept
 		}
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
 			break

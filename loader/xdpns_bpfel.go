@@ -61,8 +61,9 @@ type xdpnsIndexKey struct {
 }
 
 type xdpnsIndexVal struct {
-	_   structs.HostLayout
-	Ref [2]uint32
+	_    structs.HostLayout
+	Ref  [2]uint32
+	Zone uint32
 }
 
 type xdpnsRrlEntry struct {
@@ -122,6 +123,8 @@ type xdpnsScratch struct {
 		CookieOff   uint64
 		CookieLen   uint64
 		CookieValid uint64
+		Zone        uint32
+		ZonePad     uint32
 	}
 	Qbuf struct {
 		_ structs.HostLayout
@@ -132,6 +135,7 @@ type xdpnsScratch struct {
 	CookieIn  [64]uint8
 	CookieMsg [5]uint64
 	CookieOut [24]uint8
+	Opt       [40]uint8
 }
 
 type xdpnsServiceAddr struct {
@@ -189,6 +193,7 @@ const (
 	xdpnsMapScratch          = "scratch"
 	xdpnsMapServiceAddrs     = "service_addrs"
 	xdpnsMapStats            = "stats"
+	xdpnsMapZoneStats        = "zone_stats"
 	xdpnsProgXdpnsAnswer     = "xdpns_answer"
 	xdpnsVarUnusedAnswer     = "unused_answer"
 	xdpnsVarUnusedAnswerLink = "unused_answer_link"
@@ -259,6 +264,7 @@ type xdpnsMapSpecs struct {
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	ServiceAddrs *ebpf.MapSpec `ebpf:"service_addrs"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
+	ZoneStats    *ebpf.MapSpec `ebpf:"zone_stats"`
 }
 
 // xdpnsVariableSpecs contains global variables before they are loaded into the kernel.
@@ -305,6 +311,7 @@ type xdpnsMaps struct {
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	ServiceAddrs *ebpf.Map `ebpf:"service_addrs"`
 	Stats        *ebpf.Map `ebpf:"stats"`
+	ZoneStats    *ebpf.Map `ebpf:"zone_stats"`
 }
 
 func (m *xdpnsMaps) Close() error {
@@ -321,6 +328,7 @@ func (m *xdpnsMaps) Close() error {
 		m.Scratch,
 		m.ServiceAddrs,
 		m.Stats,
+		m.ZoneStats,
 	)
 }
 
