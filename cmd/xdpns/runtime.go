@@ -249,6 +249,15 @@ func (d *daemon) addRuntimeZone(rz config.RuntimeZone) error {
 	d.mu.Unlock()
 
 	d.putPending(rz.Name)
+	// Transfer-out settings (NOTIFY targets, ACLs) before the first
+	// transfer: it may publish before AddZone returns, and a publish
+	// without them sends no NOTIFY downstream.
+	outSettings := len(rz.Notify)+len(rz.AllowTransfer.From)+len(rz.AllowTransfer.Keys) > 0
+	if outSettings {
+		if err := d.startXfrout(d.withMembers(d.effective(cfg))); err != nil {
+			d.log.Error("transfer settings not applied", "zone", rz.Name, "err", err)
+		}
+	}
 	d.mu.Lock()
 	noStore := d.xcfg.StateDir == "" && cfg.Xfr.StateDir != ""
 	d.mu.Unlock()
@@ -274,12 +283,12 @@ func (d *daemon) addRuntimeZone(rz config.RuntimeZone) error {
 			d.log.Error("run-time zones file not restored", "err", werr)
 		}
 		d.removeZone(rz.Name)
-		return fmt.Errorf("zone %s: %w", rz.Name, err)
-	}
-	if len(rz.Notify)+len(rz.AllowTransfer.From)+len(rz.AllowTransfer.Keys) > 0 {
-		if err := d.startXfrout(d.withMembers(d.effective(cfg))); err != nil {
-			d.log.Error("transfer settings not applied", "zone", rz.Name, "err", err)
+		if outSettings {
+			if err := d.startXfrout(d.withMembers(d.effective(cfg))); err != nil {
+				d.log.Error("transfer settings not restored", "zone", rz.Name, "err", err)
+			}
 		}
+		return fmt.Errorf("zone %s: %w", rz.Name, err)
 	}
 	d.zlog.Info("added at run time", "zone", rz.Name, "owner", rz.Owner, "primaries", len(rz.Primaries))
 	return nil
