@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/miekg/dns"
 )
@@ -68,12 +69,9 @@ func parseText(data []byte, file, origin string, opt LoadOptions) (*Zone, []Warn
 		}
 		return nil, nil, err
 	}
-	var lines []string
+	var lines []scannedRecord
 	if len(recs) == len(rrs) {
-		lines = make([]string, len(recs))
-		for i, r := range recs {
-			lines[i] = r.pos
-		}
+		lines = recs
 		if err := fixTTLs(rrs, recs); err != nil {
 			return nil, nil, err
 		}
@@ -83,7 +81,7 @@ func parseText(data []byte, file, origin string, opt LoadOptions) (*Zone, []Warn
 	// rather than a wrong line, and TTLs stay as ZoneParser read them.
 	pos := func(i int) string {
 		if i >= 0 && i < len(lines) {
-			return lines[i]
+			return lines[i].pos()
 		}
 		return file
 	}
@@ -105,14 +103,18 @@ func recordLines(data []byte, file string, allowInclude bool) ([]string, error) 
 	}
 	out := make([]string, len(recs))
 	for i, r := range recs {
-		out[i] = r.pos
+		out[i] = r.pos()
 	}
 	return out, nil
 }
 
 // scannedRecord is what the line scan knows of one record.
 type scannedRecord struct {
-	pos string // file:line
+	// Where it begins. Kept as file and number, made "file:line" only
+	// when asked: a string per record was 2M Sprintf calls in a 1M-name
+	// zone, for the few that an error names.
+	file string
+	line int
 	// ttl is the record's own TTL (explicit) or else the default TTL in
 	// effect at its line (known: a $TTL or an earlier explicit TTL, or
 	// LoadOptions.DefaultTTL).
@@ -120,6 +122,8 @@ type scannedRecord struct {
 	explicit, known, unknown bool // unknown: the scan cannot tell
 	generated                bool // from a $GENERATE line
 }
+
+func (r *scannedRecord) pos() string { return fmt.Sprintf("%s:%d", r.file, r.line) }
 
 // ttlState is the default TTL for records without one, as BIND keeps it
 // (named-checkzone 9.18): $TTL sets it; before any $TTL every explicit TTL
@@ -232,13 +236,17 @@ func scanLines(out []scannedRecord, st *ttlState, data []byte, file string, allo
 	// comment) was seen; hasOwner: it was not a blank, so the line's first
 	// token is its owner name (the lexer's rule).
 	ownerSeen, hasOwner := false, false
-	var logical strings.Builder
+	// One buffer for every logical line, and its first fields as views
+	// of it (fieldsOf): nothing here outlives the line, and a copy per
+	// line was most of this scan's garbage on big zones.
+	var logical []byte
+	var fbuf [maxScanFields]string
 	for sc.Scan() {
 		line++
 		text := sc.Text()
 		if parens == 0 && !inQuote {
 			start = line
-			logical.Reset()
+			logical = logical[:0]
 			ownerSeen, hasOwner = false, false
 		}
 		for i := 0; i < len(text); i++ {
@@ -248,10 +256,10 @@ func scanLines(out []scannedRecord, st *ttlState, data []byte, file string, allo
 			}
 			switch {
 			case c == '\\':
-				logical.WriteByte(c)
+				logical = append(logical, c)
 				if i+1 < len(text) {
 					i++
-					logical.WriteByte(text[i])
+					logical = append(logical, text[i])
 				}
 				continue
 			case c == '"':
@@ -269,18 +277,17 @@ func scanLines(out []scannedRecord, st *ttlState, data []byte, file string, allo
 				}
 				c = ' '
 			}
-			logical.WriteByte(c)
+			logical = append(logical, c)
 		}
-		logical.WriteByte(' ')
+		logical = append(logical, ' ')
 		if parens > 0 || inQuote {
 			continue
 		}
-		l := logical.String()
-		f := strings.Fields(l)
+		l := unsafe.String(unsafe.SliceData(logical), len(logical))
+		f := fieldsOf(fbuf[:0], l)
 		if len(f) == 0 {
 			continue
 		}
-		here := fmt.Sprintf("%s:%d", file, start)
 		// The lexer takes a directive only as the line's first token, in
 		// column one, in any case; anything else is an owner name.
 		dir := ""
@@ -307,7 +314,7 @@ func scanLines(out []scannedRecord, st *ttlState, data []byte, file string, allo
 			}
 			b, err := os.ReadFile(inc)
 			if err != nil {
-				return nil, fmt.Errorf("%s: $INCLUDE: %w", here, err)
+				return nil, fmt.Errorf("%s:%d: $INCLUDE: %w", file, start, err)
 			}
 			if out, err = scanLines(out, st, b, inc, allowInclude, depth+1); err != nil {
 				return nil, err
@@ -324,7 +331,7 @@ func scanLines(out []scannedRecord, st *ttlState, data []byte, file string, allo
 				} else {
 					rec = st.record(nil, true)
 				}
-				rec.pos, rec.generated = here, true
+				rec.file, rec.line, rec.generated = file, start, true
 				for ; n > 0; n-- {
 					out = append(out, rec)
 				}
@@ -335,11 +342,35 @@ func scanLines(out []scannedRecord, st *ttlState, data []byte, file string, allo
 				fields = f[1:] // after the owner
 			}
 			rec := st.record(fields, false)
-			rec.pos = here
+			rec.file, rec.line = file, start
 			out = append(out, rec)
 		}
 	}
 	return out, sc.Err()
+}
+
+// maxScanFields is how many fields of a line the scan reads: a directive
+// and its argument, or an owner, a TTL, a class and the type, or the four
+// fields of a $GENERATE before its record's TTL, class and type.
+const maxScanFields = 8
+
+// fieldsOf appends to dst the first maxScanFields space-separated fields
+// of l, as strings.Fields would split it (blanks are all the scan leaves).
+func fieldsOf(dst []string, l string) []string {
+	for i := 0; i < len(l) && len(dst) < maxScanFields; {
+		for i < len(l) && (l[i] == ' ' || l[i] == '\t' || l[i] == '\r') {
+			i++
+		}
+		j := i
+		for j < len(l) && l[j] != ' ' && l[j] != '\t' && l[j] != '\r' {
+			j++
+		}
+		if j > i {
+			dst = append(dst, l[i:j])
+		}
+		i = j
+	}
+	return dst
 }
 
 // fixTTLs gives records without a TTL of their own the default TTL BIND
@@ -367,7 +398,7 @@ func fixTTLs(rrs []dns.RR, recs []scannedRecord) error {
 		case rec.known:
 			rrs[i].Header().Ttl = rec.ttl
 		case rec.generated:
-			return fmt.Errorf("%s: $GENERATE without a TTL and no $TTL or earlier TTL in effect", rec.pos)
+			return fmt.Errorf("%s: $GENERATE without a TTL and no $TTL or earlier TTL in effect", rec.pos())
 		}
 	}
 	return nil
