@@ -5,35 +5,46 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/xdpns/xdpns/loader"
-	"github.com/xdpns/xdpns/userspace/metrics"
 	"github.com/xdpns/xdpns/userspace/testenv"
 	"github.com/xdpns/xdpns/userspace/xfrout"
 )
 
-// metricLine is every line the endpoint may write, checked apart from
-// metrics.Parse: HELP, TYPE (counter or gauge), or a sample with quoted,
-// escaped label values and a number, without timestamp.
-var metricLine = regexp.MustCompile(`^(?:# HELP [a-zA-Z_:][a-zA-Z0-9_:]* [^\n]*` +
-	`|# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (?:counter|gauge)` +
-	`|[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*\})? ` +
-	`(?:-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?|NaN|[+-]Inf))$`)
+// scraped is a page of /metrics as expfmt parsed it.
+type scraped map[string]*scrapedFamily
 
-// scrape GETs url (through dial when set) and parses the page strictly;
-// every line must also match metricLine.
-func scrape(t *testing.T, url string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) metrics.Scrape {
+type scrapedFamily struct {
+	Name, Help string
+	Type       dto.MetricType
+	Samples    []scrapedSample
+}
+
+type scrapedSample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// scrape GETs url (through dial when set) and parses the page with
+// client_golang's own parser (expfmt), after checking that it is the
+// text format.
+func scrape(t *testing.T, url string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) scraped {
 	t.Helper()
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
 	resp, err := c.Get(url)
@@ -45,29 +56,147 @@ func scrape(t *testing.T, url string, dial func(ctx context.Context, network, ad
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != metrics.ContentType {
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
 		t.Fatalf("scrape %s: %s %q\n%s", url, resp.Status, resp.Header.Get("Content-Type"), body)
 	}
-	for i, line := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
-		if !metricLine.MatchString(line) {
-			t.Errorf("line %d does not match the format: %q", i+1, line)
-		}
-	}
-	sc, err := metrics.Parse(bytes.NewReader(body))
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("scrape %s: %v\n%s", url, err, body)
+	}
+	sc := scraped{}
+	for name, f := range fams {
+		sf := &scrapedFamily{Name: name, Help: f.GetHelp(), Type: f.GetType()}
+		for _, m := range f.Metric {
+			s := scrapedSample{Labels: map[string]string{}}
+			for _, l := range m.Label {
+				s.Labels[l.GetName()] = l.GetValue()
+			}
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				s.Value = m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				s.Value = m.GetGauge().GetValue()
+			default:
+				t.Fatalf("scrape %s: %s is a %s", url, name, f.GetType())
+			}
+			sf.Samples = append(sf.Samples, s)
+		}
+		sc[name] = sf
 	}
 	return sc
 }
 
+// Family is the family of that name, or nil.
+func (sc scraped) Family(name string) *scrapedFamily { return sc[name] }
+
+// has reports whether s has all these labels (name, value pairs).
+func (s scrapedSample) has(labels []string) bool {
+	for i := 0; i+1 < len(labels); i += 2 {
+		if v, ok := s.Labels[labels[i]]; !ok || v != labels[i+1] {
+			return false
+		}
+	}
+	return true
+}
+
+// Get is the value of the sample of name with exactly these labels.
+func (sc scraped) Get(name string, labels ...string) (float64, bool) {
+	if f := sc[name]; f != nil {
+		for _, s := range f.Samples {
+			if len(s.Labels) == len(labels)/2 && s.has(labels) {
+				return s.Value, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// Sum adds the samples of name that have these labels (and maybe more).
+func (sc scraped) Sum(name string, labels ...string) float64 {
+	var n float64
+	if f := sc[name]; f != nil {
+		for _, s := range f.Samples {
+			if s.has(labels) {
+				n += s.Value
+			}
+		}
+	}
+	return n
+}
+
 // mustGet is the value of the sample of name with exactly these labels.
-func mustGet(t *testing.T, sc metrics.Scrape, name string, labels ...string) float64 {
+func mustGet(t *testing.T, sc scraped, name string, labels ...string) float64 {
 	t.Helper()
 	v, ok := sc.Get(name, labels...)
 	if !ok {
 		t.Fatalf("no sample %s%q", name, labels)
 	}
 	return v
+}
+
+// familyLines is each family of sc as testdata/metric_families.txt
+// writes it: name, type, label names sorted ("-" for none).
+func familyLines(t *testing.T, sc scraped) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for name, f := range sc {
+		typ := strings.ToLower(f.Type.String())
+		for _, s := range f.Samples {
+			keys := slices.Sorted(maps.Keys(s.Labels))
+			l := "-"
+			if len(keys) > 0 {
+				l = strings.Join(keys, ",")
+			}
+			line := name + " " + typ + " " + l
+			if prev, ok := out[name]; ok && prev != line {
+				t.Errorf("family %s has samples with other labels: %q and %q", name, prev, line)
+			}
+			out[name] = line
+		}
+	}
+	return out
+}
+
+// knownFamilies reads testdata/metric_families.txt: every family the
+// endpoint may serve, by name.
+func knownFamilies(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/metric_families.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, _, _ := strings.Cut(line, " ")
+		out[name] = line
+	}
+	return out
+}
+
+// xdpOnlyFamilies are served only with XDP on.
+var xdpOnlyFamilies = []string{"xdpns_xdp_interface_info", "xdpns_xdp_zones", "xdpns_xdp_map_loads_total",
+	"xdpns_xdp_map_updates_total", "xdpns_xdp_map_failures_total", "xdpns_xdp_packets_total"}
+
+// checkFamilies compares the families of sc with the known ones: each
+// served is known, with its type and labels; each known is served but
+// those of absent.
+func checkFamilies(t *testing.T, sc scraped, absent []string) {
+	t.Helper()
+	known, got := knownFamilies(t), familyLines(t, sc)
+	for name, line := range got {
+		if want, ok := known[name]; !ok || want != line {
+			t.Errorf("served %q, testdata/metric_families.txt has %q", line, want)
+		}
+	}
+	for name, line := range known {
+		if _, ok := got[name]; !ok && !slices.Contains(absent, name) {
+			t.Errorf("not served: %q", line)
+		}
+	}
 }
 
 // TestServeMetrics: serve with metrics.listen, a file zone (transferable)
@@ -213,7 +342,7 @@ zones:
 		t.Fatalf("NOTIFY: %v %v", r, err)
 	}
 	h.waitAnswer("www.sec.example.", "192.0.2.6")
-	var sc3 metrics.Scrape
+	var sc3 scraped
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		sc3 = scrape(t, url, nil)
 		if v, _ := sc3.Get("xdpns_zone_serial", "zone", "sec.example."); v == 6 {
@@ -420,7 +549,7 @@ func TestServeMetricsManyZones(t *testing.T) {
 	h := startServe(t, writeFile(t, dir, "xdpns.yaml", b.String()), port)
 	h.waitLog(`msg="metrics endpoint listening"`)
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
-	var sc metrics.Scrape
+	var sc scraped
 	var took time.Duration
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		start := time.Now()
