@@ -212,7 +212,7 @@ func TestServeMetrics(t *testing.T) {
 	primary.set("sec.example.", 5, "192.0.2.5")
 	writeFile(t, dir, "a.example.zone", zoneText("a.example.", 1, "203.0.113.10"))
 	conf := func(mport int) string {
-		return fmt.Sprintf(`server: {listen: ["127.0.0.1:%d"], udp-sockets: 1}
+		return fmt.Sprintf(`server: {listen: ["127.0.0.1:%d"], udp-sockets: 1, rrl: {responses-per-second: 1000}}
 xfr: {state-dir: state}
 control: {socket: ctl.sock}
 metrics: {listen: "127.0.0.1:%d"}
@@ -232,6 +232,9 @@ zones:
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
 
 	sc := scrape(t, url, nil)
+	// Every family known but XDP's (off here), as the hand-written
+	// endpoint served them.
+	checkFamilies(t, sc, xdpOnlyFamilies)
 	for _, name := range []string{
 		"xdpns_build_info", "process_start_time_seconds", "process_resident_memory_bytes", "go_goroutines",
 		"xdpns_server_queries_total", "xdpns_server_udp_responses_total", "xdpns_server_tcp_connections_total", "xdpns_server_tcp_refused_total",
@@ -327,6 +330,8 @@ zones:
 		{"xdpns_server_queries_total", []string{"transport", "tcp"}, 2},
 		{"xdpns_server_tcp_connections_total", nil, 2},
 		{"xdpns_server_tcp_refused_total", nil, 0},
+		{"xdpns_zone_queries_total", []string{"zone", "a.example.", "path", "userspace"}, 5},
+		{"xdpns_zone_queries_total", []string{"zone", "sec.example.", "path", "userspace"}, 2},
 	} {
 		if d := mustGet(t, sc2, c.name, c.labels...) - mustGet(t, sc, c.name, c.labels...); d != c.delta {
 			t.Errorf("%s%q moved by %v, want %v", c.name, c.labels, d, c.delta)
@@ -381,6 +386,39 @@ zones:
 	}
 	if v := mustGet(t, sc4, "xdpns_xfrout_refused_total"); v != 1 {
 		t.Errorf("transfers refused %v", v)
+	}
+
+	// A zone added at run time has its series; once removed, none is
+	// left with its name. Without XDP there is no xdp path.
+	primary.set("rt.example.", 1, "192.0.2.7")
+	sock := filepath.Join(dir, "ctl.sock")
+	if code, out := rtCall(t, sock, "add", "rt.example.", "--primary", primary.addr.String()); code != exitOK {
+		t.Fatalf("zone add: %d %s", code, out)
+	}
+	h.waitAnswer("www.rt.example.", "192.0.2.7")
+	sc5 := scrape(t, url, nil)
+	if v := mustGet(t, sc5, "xdpns_zone_queries_total", "zone", "rt.example.", "path", "userspace"); v < 1 {
+		t.Errorf("rt.example. queries %v after an answer", v)
+	}
+	if v := mustGet(t, sc5, "xdpns_zone_serial", "zone", "rt.example."); v != 1 {
+		t.Errorf("rt.example. serial %v", v)
+	}
+	if v := sc5.Sum("xdpns_zone_queries_total", "path", "xdp"); v != 0 || len(sc5.Family("xdpns_zone_queries_total").Samples) != 3 {
+		t.Errorf("zone queries %+v, want 3 zones, userspace only", sc5.Family("xdpns_zone_queries_total").Samples)
+	}
+	if code, out := rtCall(t, sock, "remove", "rt.example."); code != exitOK {
+		t.Fatalf("zone remove: %d %s", code, out)
+	}
+	sc6 := scrape(t, url, nil)
+	for name, f := range sc6 {
+		for _, smp := range f.Samples {
+			if smp.Labels["zone"] == "rt.example." {
+				t.Errorf("removed zone still in %s: %v", name, smp.Labels)
+			}
+		}
+	}
+	if _, ok := sc6.Get("xdpns_zone_queries_total", "zone", "a.example.", "path", "userspace"); !ok {
+		t.Error("a.example. lost its queries counter with rt.example.")
 	}
 
 	// A reload that changes metrics.listen: restart to apply; the
@@ -461,6 +499,11 @@ zones:
 	p := x.serve(2)
 	url := "http://" + maddr.String() + "/metrics"
 	before := scrape(t, url, x.lab.DialClient)
+	// Every XDP family, as the hand-written endpoint served them; no
+	// secondary zone and no RRL here.
+	checkFamilies(t, before, []string{"xdpns_rrl_responses_total", "xdpns_zone_next_check_timestamp_seconds",
+		"xdpns_zone_expire_seconds", "xdpns_zone_soa_queries_total", "xdpns_zone_transfers_total",
+		"xdpns_zone_checks_up_to_date_total", "xdpns_zone_check_failures_total", "xdpns_zone_notifies_total"})
 	if v := mustGet(t, before, "xdpns_xdp_state", "state", "attached"); v != 1 {
 		t.Errorf("xdp state %v", v)
 	}
@@ -499,6 +542,12 @@ zones:
 		{"xdpns_xdp_packets_total", []string{"verdict", "pass", "reason", "no_entry"}, 1},
 		{"xdpns_server_queries_total", []string{"transport", "udp"}, 1},
 		{"xdpns_server_udp_responses_total", nil, 1},
+		// Per zone: XDP's answers (NXDOMAIN included), nothing left to
+		// the responder; www.example.org. is no zone's.
+		{"xdpns_zone_queries_total", []string{"zone", "example.com.", "path", "xdp"}, 4},
+		{"xdpns_zone_queries_total", []string{"zone", "example.net.", "path", "xdp"}, 1},
+		{"xdpns_zone_queries_total", []string{"zone", "example.com.", "path", "userspace"}, 0},
+		{"xdpns_zone_queries_total", []string{"zone", "example.net.", "path", "userspace"}, 0},
 	} {
 		if d := mustGet(t, after, c.name, c.labels...) - mustGet(t, before, c.name, c.labels...); d != c.delta {
 			t.Errorf("%s%q moved by %v, want %v", c.name, c.labels, d, c.delta)
