@@ -576,6 +576,29 @@ zones:
 			t.Errorf("%s %v, want %v", c.name, v, c.v)
 		}
 	}
+
+	// example.net. removed (a reload without it): its series go, on both
+	// paths, once the responder stops serving it; example.com. keeps its
+	// counts.
+	writeFile(t, x.dir, "xdpns.yaml", fmt.Sprintf(`server:
+  listen: ["%s:53", "[%s]:53"]
+  udp-sockets: 1
+control: {socket: ctl.sock}
+metrics: {listen: "%s"}
+xdp: {interfaces: [%s]}
+zones:
+  - {name: example.com., file: example.com.zone}
+`, x.lab.Server4, x.lab.Server6, maddr, x.lab.ServerIf))
+	if code, out, errOut := runCmd(t, "zone", "reload", "-s", x.sock); code != exitOK {
+		t.Fatalf("zone reload: exit %d\n%s%s", code, out, errOut)
+	}
+	removed := scrape(t, url, x.lab.DialClient)
+	if f := removed.Family("xdpns_zone_queries_total"); len(f.Samples) != 2 {
+		t.Errorf("after removing example.net.: %+v, want example.com.'s two", f.Samples)
+	}
+	if v := mustGet(t, removed, "xdpns_zone_queries_total", "zone", "example.com.", "path", "xdp"); v != mustGet(t, after, "xdpns_zone_queries_total", "zone", "example.com.", "path", "xdp") {
+		t.Errorf("example.com. XDP answers %v after the reload", v)
+	}
 	x.stop(p)
 }
 
