@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/xdpns/xdpns/loader"
 	"github.com/xdpns/xdpns/userspace/metrics"
@@ -46,34 +47,98 @@ func (d *daemon) stopMetrics() {
 	}
 }
 
-// metricsRegistry is what a scrape of this daemon writes.
-func (d *daemon) metricsRegistry() *metrics.Registry {
-	var reg metrics.Registry
-	reg.Register(collectProcess)
-	reg.Register(d.collectServer)
-	reg.Register(d.collectXDP)
-	reg.Register(d.collectRRL)
-	reg.Register(d.collectZones)
-	out := &xfroutTotals{}
-	reg.Register(func(w *metrics.Writer) { out.collect(w, d.out.Load) })
-	return &reg
+// metricsRegistry is what a scrape of this daemon gathers: a private
+// registry (not client_golang's global one) with the daemon's collector
+// alone. client_golang's Go and process collectors are not registered:
+// they serve dozens of families the endpoint never had; the three
+// process families it had are written by collectProcess.
+func (d *daemon) metricsRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(&daemonCollector{d: d, out: &xfroutTotals{}})
+	return reg
+}
+
+// family is one metric family: its Desc (name, help, label names in the
+// order the values are given) and its type.
+type family struct {
+	desc *prometheus.Desc
+	typ  prometheus.ValueType
+}
+
+// families is every family the daemon may serve, for Describe.
+var families []family
+
+func newFamily(typ prometheus.ValueType, name, help string, labels ...string) family {
+	f := family{prometheus.NewDesc(name, help, labels, nil), typ}
+	families = append(families, f)
+	return f
+}
+
+func counter(name, help string, labels ...string) family {
+	return newFamily(prometheus.CounterValue, name, help, labels...)
+}
+
+func gauge(name, help string, labels ...string) family {
+	return newFamily(prometheus.GaugeValue, name, help, labels...)
+}
+
+// sink is a scrape's channel of samples.
+type sink chan<- prometheus.Metric
+
+// add sends a sample of f. A value the registry refuses (a label value
+// not UTF-8) fails the scrape with the error rather than panicking the
+// daemon.
+func (s sink) add(f family, v float64, labels ...string) {
+	m, err := prometheus.NewConstMetric(f.desc, f.typ, v, labels...)
+	if err != nil {
+		m = prometheus.NewInvalidMetric(f.desc, err)
+	}
+	s <- m
+}
+
+func (s sink) uint(f family, v uint64, labels ...string) { s.add(f, float64(v), labels...) }
+
+// daemonCollector reads the daemon's counters and status at scrape time.
+type daemonCollector struct {
+	d   *daemon
+	out *xfroutTotals
+}
+
+func (c *daemonCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, f := range families {
+		ch <- f.desc
+	}
+}
+
+func (c *daemonCollector) Collect(ch chan<- prometheus.Metric) {
+	s := sink(ch)
+	collectProcess(s)
+	c.d.collectServer(s)
+	c.d.collectXDP(s)
+	c.d.collectRRL(s)
+	c.d.collectZones(s)
+	c.d.collectZoneQueries(s)
+	c.out.collect(s, c.d.out.Load)
 }
 
 // processStart stands for the start of the process.
 var processStart = time.Now()
 
-func collectProcess(w *metrics.Writer) {
+var (
+	buildInfoFamily = gauge("xdpns_build_info", "Always 1; the labels say which xdpns runs.", "version", "revision", "goversion")
+	startFamily     = gauge("process_start_time_seconds", "Start time of the process since the Unix epoch, in seconds.")
+	rssFamily       = gauge("process_resident_memory_bytes", "Resident set size of the process, in bytes.")
+	goroutineFamily = gauge("go_goroutines", "Goroutines that currently exist.")
+)
+
+func collectProcess(s sink) {
 	ver, rev := buildInfo()
-	w.Family("xdpns_build_info", metrics.Gauge, "Always 1; the labels say which xdpns runs.")
-	w.Uint("xdpns_build_info", 1, "version", ver, "revision", rev, "goversion", runtime.Version())
-	w.Family("process_start_time_seconds", metrics.Gauge, "Start time of the process since the Unix epoch, in seconds.")
-	w.Float("process_start_time_seconds", float64(processStart.UnixMilli())/1000)
+	s.uint(buildInfoFamily, 1, ver, rev, runtime.Version())
+	s.add(startFamily, float64(processStart.UnixMilli())/1000)
 	if rss, ok := residentBytes(); ok {
-		w.Family("process_resident_memory_bytes", metrics.Gauge, "Resident set size of the process, in bytes.")
-		w.Uint("process_resident_memory_bytes", rss)
+		s.uint(rssFamily, rss)
 	}
-	w.Family("go_goroutines", metrics.Gauge, "Goroutines that currently exist.")
-	w.Uint("go_goroutines", uint64(runtime.NumGoroutine()))
+	s.uint(goroutineFamily, uint64(runtime.NumGoroutine()))
 }
 
 // residentBytes reads the RSS from /proc/self/statm.
@@ -93,58 +158,61 @@ func residentBytes() (uint64, bool) {
 	return pages * uint64(os.Getpagesize()), true
 }
 
-func (d *daemon) collectServer(w *metrics.Writer) {
+var (
+	serverQueries      = counter("xdpns_server_queries_total", "Queries read by the userspace server's sockets (not those XDP answered).", "transport")
+	serverUDPResponses = counter("xdpns_server_udp_responses_total", "UDP responses sent by the userspace server.")
+	serverTCPConns     = counter("xdpns_server_tcp_connections_total", "TCP connections accepted.")
+	serverTCPRefused   = counter("xdpns_server_tcp_refused_total", "TCP connections closed at once: server.tcp-max-connections reached.")
+)
+
+func (d *daemon) collectServer(s sink) {
 	c := d.serverCounters()
-	w.Family("xdpns_server_queries_total", metrics.Counter, "Queries read by the userspace server's sockets (not those XDP answered).")
-	w.Uint("xdpns_server_queries_total", c.UDPQueries, "transport", "udp")
-	w.Uint("xdpns_server_queries_total", c.TCPQueries, "transport", "tcp")
-	w.Family("xdpns_server_udp_responses_total", metrics.Counter, "UDP responses sent by the userspace server.")
-	w.Uint("xdpns_server_udp_responses_total", c.UDPResponses)
-	w.Family("xdpns_server_tcp_connections_total", metrics.Counter, "TCP connections accepted.")
-	w.Uint("xdpns_server_tcp_connections_total", c.TCPConns)
-	w.Family("xdpns_server_tcp_refused_total", metrics.Counter, "TCP connections closed at once: server.tcp-max-connections reached.")
-	w.Uint("xdpns_server_tcp_refused_total", c.TCPRefused)
+	s.uint(serverQueries, c.UDPQueries, "udp")
+	s.uint(serverQueries, c.TCPQueries, "tcp")
+	s.uint(serverUDPResponses, c.UDPResponses)
+	s.uint(serverTCPConns, c.TCPConns)
+	s.uint(serverTCPRefused, c.TCPRefused)
 }
 
-func (d *daemon) collectXDP(w *metrics.Writer) {
+var (
+	xdpState       = gauge("xdpns_xdp_state", "Always 1; state is attached, loaded, off, not permitted, failed or detached.", "state")
+	xdpInterfaces  = gauge("xdpns_xdp_interface_info", "Always 1 for each interface XDP is attached to; mode is native or generic.", "interface", "mode")
+	zonesServed    = gauge("xdpns_zones_served", "Zones the responder answers with data (not expired, transferred at least once).")
+	xdpMapZones    = gauge("xdpns_xdp_zones", "Zones in the XDP maps.")
+	xdpMapLoads    = counter("xdpns_xdp_map_loads_total", "Full loads of the XDP maps (a new generation).")
+	xdpMapUpdates  = counter("xdpns_xdp_map_updates_total", "Updates of one zone in the XDP maps (an IXFR's changes).")
+	xdpMapFailures = counter("xdpns_xdp_map_failures_total", "Loads or updates of the XDP maps that failed (XDP then passes everything).")
+	xdpPackets     = counter("xdpns_xdp_packets_total", "Packets seen by the XDP program, by verdict (tx: answered, pass: to the kernel, aborted) and reason; summed over CPUs since the maps were created.", "verdict", "reason")
+)
+
+func (d *daemon) collectXDP(s sink) {
 	st := d.xdpStatus()
-	w.Family("xdpns_xdp_state", metrics.Gauge, "Always 1; state is attached, loaded, off, not permitted, failed or detached.")
-	w.Uint("xdpns_xdp_state", 1, "state", st.State)
-	if len(st.Interfaces) > 0 {
-		w.Family("xdpns_xdp_interface_info", metrics.Gauge, "Always 1 for each interface XDP is attached to; mode is native or generic.")
-		for _, i := range st.Interfaces {
-			w.Uint("xdpns_xdp_interface_info", 1, "interface", i.Name, "mode", i.Mode)
-		}
+	s.uint(xdpState, 1, st.State)
+	for _, i := range st.Interfaces {
+		s.uint(xdpInterfaces, 1, i.Name, i.Mode)
 	}
-	w.Family("xdpns_zones_served", metrics.Gauge, "Zones the responder answers with data (not expired, transferred at least once).")
-	w.Uint("xdpns_zones_served", uint64(st.Served))
+	s.uint(zonesServed, uint64(st.Served))
 	if d.xdp == nil {
 		return
 	}
-	w.Family("xdpns_xdp_zones", metrics.Gauge, "Zones in the XDP maps.")
-	w.Uint("xdpns_xdp_zones", uint64(st.Zones))
-	w.Family("xdpns_xdp_map_loads_total", metrics.Counter, "Full loads of the XDP maps (a new generation).")
-	w.Uint("xdpns_xdp_map_loads_total", st.Loads)
-	w.Family("xdpns_xdp_map_updates_total", metrics.Counter, "Updates of one zone in the XDP maps (an IXFR's changes).")
-	w.Uint("xdpns_xdp_map_updates_total", st.Updates)
-	w.Family("xdpns_xdp_map_failures_total", metrics.Counter, "Loads or updates of the XDP maps that failed (XDP then passes everything).")
-	w.Uint("xdpns_xdp_map_failures_total", st.Failures)
+	s.uint(xdpMapZones, uint64(st.Zones))
+	s.uint(xdpMapLoads, st.Loads)
+	s.uint(xdpMapUpdates, st.Updates)
+	s.uint(xdpMapFailures, st.Failures)
 	if st.Counters == nil {
 		return
 	}
-	w.Family("xdpns_xdp_packets_total", metrics.Counter, "Packets seen by the XDP program, by verdict (tx: answered, pass: to the kernel, aborted) and reason; summed over CPUs since the maps were created.")
 	for _, name := range loader.StatNames() {
 		verdict, reason, _ := strings.Cut(name, "__")
-		w.Uint("xdpns_xdp_packets_total", st.Counters[name], "verdict", verdict, "reason", reason)
+		s.uint(xdpPackets, st.Counters[name], verdict, reason)
 	}
 }
 
-// zoneMetric is one per-zone family: its name, type, help, and the
-// samples of a zone (none: the zone has no such value).
+// zoneMetric is one per-zone family and the samples of a zone: the
+// values of its labels after zone, and the value (none: the zone has no
+// such value).
 type zoneMetric struct {
-	name   string
-	typ    metrics.Type
-	help   string
+	f      family
 	values func(r zoneRow) []labelled
 }
 
@@ -152,17 +220,15 @@ type zoneMetric struct {
 type labelled struct {
 	labels []string
 	v      float64
-	u      uint64
-	float  bool
 }
 
-func one(u uint64, labels ...string) []labelled { return []labelled{{labels: labels, u: u}} }
+func one(u uint64, labels ...string) []labelled { return []labelled{{labels: labels, v: float64(u)}} }
 
 func unixSeconds(t time.Time) []labelled {
 	if t.IsZero() {
 		return nil
 	}
-	return []labelled{{v: float64(t.UnixMilli()) / 1000, float: true}}
+	return []labelled{{v: float64(t.UnixMilli()) / 1000}}
 }
 
 // secondary limits a metric to secondary zones.
@@ -175,7 +241,22 @@ func secondary(f func(r zoneRow) []labelled) func(r zoneRow) []labelled {
 	}
 }
 
-func (d *daemon) collectZones(w *metrics.Writer) {
+var (
+	zoneState         = gauge("xdpns_zone_state", "Always 1; kind is file or secondary, state as `xdpns zone status` shows it (file, failed, loading, ok, retrying, expired).", "zone", "kind", "state")
+	zoneSerial        = gauge("xdpns_zone_serial", "SOA serial of the version served.", "zone")
+	zoneCompiled      = gauge("xdpns_zone_compiled", "1 when the version served has precomputed answers (served first, and by XDP); 0 when it is answered by the engine alone (still compiling, or compile failed).", "zone")
+	zoneLastRefresh   = gauge("xdpns_zone_last_refresh_timestamp_seconds", "Last successful check of a secondary zone, or load of a file zone, since the Unix epoch.", "zone")
+	zoneNextCheck     = gauge("xdpns_zone_next_check_timestamp_seconds", "When a secondary zone's primaries are asked next, since the Unix epoch.", "zone")
+	zoneExpire        = gauge("xdpns_zone_expire_seconds", "Seconds left before a secondary zone expires (answers SERVFAIL) without a successful check; 0 once expired.", "zone")
+	zoneSOAQueries    = counter("xdpns_zone_soa_queries_total", "SOA queries sent for a secondary zone (each primary tried counts).", "zone")
+	zoneTransfers     = counter("xdpns_zone_transfers_total", "Transfers applied to a secondary zone: ixfr (differences), axfr (the whole zone, also an IXFR answered with it).", "zone", "type")
+	zoneUpToDate      = counter("xdpns_zone_checks_up_to_date_total", "Checks of a secondary zone that found the primary at the serial served.", "zone")
+	zoneCheckFailures = counter("xdpns_zone_check_failures_total", "Checks of a secondary zone that failed on every primary.", "zone")
+	zoneNotifies      = counter("xdpns_zone_notifies_total", "NOTIFYs received for a secondary zone: accepted, or refused (not from a primary or allow-notify, or not signed as required).", "zone", "result")
+	zoneQueries       = counter("xdpns_zone_queries_total", "Queries for a zone, by who answered them: userspace (the responder, queries XDP passed included) or xdp (XDP's answers, since the zone entered the maps; only with XDP on).", "zone", "path")
+)
+
+func (d *daemon) collectZones(s sink) {
 	rows := d.status("")
 	now := time.Now()
 	// Whether the version served has precomputed answers (what the
@@ -190,67 +271,79 @@ func (d *daemon) collectZones(w *metrics.Writer) {
 	d.zmu.Unlock()
 
 	fams := []zoneMetric{
-		{"xdpns_zone_state", metrics.Gauge, "Always 1; kind is file or secondary, state as `xdpns zone status` shows it (file, failed, loading, ok, retrying, expired).",
-			func(r zoneRow) []labelled { return one(1, "kind", r.Kind, "state", r.State) }},
-		{"xdpns_zone_serial", metrics.Gauge, "SOA serial of the version served.",
-			func(r zoneRow) []labelled {
-				if !r.Served {
-					return nil
-				}
-				return one(uint64(r.Serial))
-			}},
-		{"xdpns_zone_compiled", metrics.Gauge, "1 when the version served has precomputed answers (served first, and by XDP); 0 when it is answered by the engine alone (still compiling, or compile failed).",
-			func(r zoneRow) []labelled {
-				c, ok := compiled[r.Name]
-				if !ok || !r.Served {
-					return nil
-				}
-				n := uint64(0)
-				if c {
-					n = 1
-				}
-				return one(n)
-			}},
-		{"xdpns_zone_last_refresh_timestamp_seconds", metrics.Gauge, "Last successful check of a secondary zone, or load of a file zone, since the Unix epoch.",
-			func(r zoneRow) []labelled { return unixSeconds(r.LastRefresh) }},
-		{"xdpns_zone_next_check_timestamp_seconds", metrics.Gauge, "When a secondary zone's primaries are asked next, since the Unix epoch.",
-			secondary(func(r zoneRow) []labelled { return unixSeconds(r.NextCheck) })},
-		{"xdpns_zone_expire_seconds", metrics.Gauge, "Seconds left before a secondary zone expires (answers SERVFAIL) without a successful check; 0 once expired.",
-			secondary(func(r zoneRow) []labelled {
-				if r.ExpireAt.IsZero() {
-					return nil
-				}
-				return []labelled{{v: max(0, r.ExpireAt.Sub(now).Seconds()), float: true}}
-			})},
-		{"xdpns_zone_soa_queries_total", metrics.Counter, "SOA queries sent for a secondary zone (each primary tried counts).",
-			secondary(func(r zoneRow) []labelled { return one(r.Counters.SOAQueries) })},
-		{"xdpns_zone_transfers_total", metrics.Counter, "Transfers applied to a secondary zone: ixfr (differences), axfr (the whole zone, also an IXFR answered with it).",
-			secondary(func(r zoneRow) []labelled {
-				return []labelled{{labels: []string{"type", "ixfr"}, u: r.Counters.Incremental}, {labels: []string{"type", "axfr"}, u: r.Counters.Full}}
-			})},
-		{"xdpns_zone_checks_up_to_date_total", metrics.Counter, "Checks of a secondary zone that found the primary at the serial served.",
-			secondary(func(r zoneRow) []labelled { return one(r.Counters.UpToDate) })},
-		{"xdpns_zone_check_failures_total", metrics.Counter, "Checks of a secondary zone that failed on every primary.",
-			secondary(func(r zoneRow) []labelled { return one(r.Counters.Failures) })},
-		{"xdpns_zone_notifies_total", metrics.Counter, "NOTIFYs received for a secondary zone: accepted, or refused (not from a primary or allow-notify, or not signed as required).",
-			secondary(func(r zoneRow) []labelled {
-				return []labelled{{labels: []string{"result", "accepted"}, u: r.Counters.Notifies}, {labels: []string{"result", "refused"}, u: r.Counters.NotifyDenied}}
-			})},
+		{zoneState, func(r zoneRow) []labelled { return one(1, r.Kind, r.State) }},
+		{zoneSerial, func(r zoneRow) []labelled {
+			if !r.Served {
+				return nil
+			}
+			return one(uint64(r.Serial))
+		}},
+		{zoneCompiled, func(r zoneRow) []labelled {
+			c, ok := compiled[r.Name]
+			if !ok || !r.Served {
+				return nil
+			}
+			n := uint64(0)
+			if c {
+				n = 1
+			}
+			return one(n)
+		}},
+		{zoneLastRefresh, func(r zoneRow) []labelled { return unixSeconds(r.LastRefresh) }},
+		{zoneNextCheck, secondary(func(r zoneRow) []labelled { return unixSeconds(r.NextCheck) })},
+		{zoneExpire, secondary(func(r zoneRow) []labelled {
+			if r.ExpireAt.IsZero() {
+				return nil
+			}
+			return []labelled{{v: max(0, r.ExpireAt.Sub(now).Seconds())}}
+		})},
+		{zoneSOAQueries, secondary(func(r zoneRow) []labelled { return one(r.Counters.SOAQueries) })},
+		{zoneTransfers, secondary(func(r zoneRow) []labelled {
+			return []labelled{{labels: []string{"ixfr"}, v: float64(r.Counters.Incremental)}, {labels: []string{"axfr"}, v: float64(r.Counters.Full)}}
+		})},
+		{zoneUpToDate, secondary(func(r zoneRow) []labelled { return one(r.Counters.UpToDate) })},
+		{zoneCheckFailures, secondary(func(r zoneRow) []labelled { return one(r.Counters.Failures) })},
+		{zoneNotifies, secondary(func(r zoneRow) []labelled {
+			return []labelled{{labels: []string{"accepted"}, v: float64(r.Counters.Notifies)}, {labels: []string{"refused"}, v: float64(r.Counters.NotifyDenied)}}
+		})},
 	}
-	labels := make([]string, 0, 6)
+	labels := make([]string, 0, 3)
 	for _, f := range fams {
-		w.Family(f.name, f.typ, f.help)
 		for _, r := range rows {
-			for _, s := range f.values(r) {
-				labels = append(append(labels[:0], "zone", r.Name), s.labels...)
-				if s.float {
-					w.Float(f.name, s.v, labels...)
-				} else {
-					w.Uint(f.name, s.u, labels...)
-				}
+			for _, v := range f.values(r) {
+				labels = append(append(labels[:0], r.Name), v.labels...)
+				s.add(f.f, v.v, labels...)
 			}
 		}
 	}
+}
+
+// collectZoneQueries writes the per-zone query counters: the responder's
+// for every zone it serves, and XDP's answers for the same zones when XDP
+// is on. Both are read from the zones the responder serves now, so a
+// zone removed loses both series at once (XDP frees its counter slot
+// only when the maps' old generation is retired). XDP's answers for
+// zones beyond xdp.max-zones (counted together, not by zone) are not
+// written.
+func (d *daemon) collectZoneQueries(s sink) {
+	var xdp map[string]uint64
+	if d.xdp != nil {
+		d.xdp.mu.Lock()
+		if !d.xdp.closed {
+			var err error
+			if xdp, err = d.xdp.x.ZoneAnswers(); err != nil {
+				d.xdp.log.Warn("per-zone XDP answers not read", "err", err)
+				xdp = nil
+			}
+		}
+		d.xdp.mu.Unlock()
+	}
+	d.r.ZoneQueries(func(origin string, n uint64) {
+		s.uint(zoneQueries, n, origin, "userspace")
+		if xdp != nil {
+			s.uint(zoneQueries, xdp[origin], origin, "xdp")
+		}
+	})
 }
 
 // xfroutTotals keeps the transfers-out counters monotonic across the
@@ -296,21 +389,24 @@ func (t *xfroutTotals) readFrom(load func() *xfrout.Server) [9]uint64 {
 	return v
 }
 
-func (t *xfroutTotals) collect(w *metrics.Writer, load func() *xfrout.Server) {
+var (
+	xfroutTransfers  = counter("xdpns_xfrout_transfers_total", "Transfers answered to downstream secondaries: axfr; ixfr (differences), ixfr_full (the whole zone), ixfr_current (our SOA alone: up to date).", "type")
+	xfroutRefused    = counter("xdpns_xfrout_refused_total", "Transfer requests refused (REFUSED or NOTAUTH: unknown zone, allow-transfer, TSIG).")
+	xfroutFailed     = counter("xdpns_xfrout_failed_total", "Transfer requests that failed (SERVFAIL: no data, expired, busy; FORMERR; write errors).")
+	xfroutSent       = counter("xdpns_xfrout_notifies_sent_total", "NOTIFY datagrams sent to downstream targets, retries included.")
+	xfroutAnswered   = counter("xdpns_xfrout_notifies_answered_total", "NOTIFYs answered by their target (any rcode).")
+	xfroutUnanswered = counter("xdpns_xfrout_notifies_unanswered_total", "NOTIFYs never answered after every retry.")
+)
+
+func (t *xfroutTotals) collect(s sink, load func() *xfrout.Server) {
 	v := t.readFrom(load)
-	w.Family("xdpns_xfrout_transfers_total", metrics.Counter, "Transfers answered to downstream secondaries: axfr; ixfr (differences), ixfr_full (the whole zone), ixfr_current (our SOA alone: up to date).")
-	w.Uint("xdpns_xfrout_transfers_total", v[0], "type", "axfr")
-	w.Uint("xdpns_xfrout_transfers_total", v[1], "type", "ixfr")
-	w.Uint("xdpns_xfrout_transfers_total", v[2], "type", "ixfr_full")
-	w.Uint("xdpns_xfrout_transfers_total", v[3], "type", "ixfr_current")
-	w.Family("xdpns_xfrout_refused_total", metrics.Counter, "Transfer requests refused (REFUSED or NOTAUTH: unknown zone, allow-transfer, TSIG).")
-	w.Uint("xdpns_xfrout_refused_total", v[4])
-	w.Family("xdpns_xfrout_failed_total", metrics.Counter, "Transfer requests that failed (SERVFAIL: no data, expired, busy; FORMERR; write errors).")
-	w.Uint("xdpns_xfrout_failed_total", v[5])
-	w.Family("xdpns_xfrout_notifies_sent_total", metrics.Counter, "NOTIFY datagrams sent to downstream targets, retries included.")
-	w.Uint("xdpns_xfrout_notifies_sent_total", v[6])
-	w.Family("xdpns_xfrout_notifies_answered_total", metrics.Counter, "NOTIFYs answered by their target (any rcode).")
-	w.Uint("xdpns_xfrout_notifies_answered_total", v[7])
-	w.Family("xdpns_xfrout_notifies_unanswered_total", metrics.Counter, "NOTIFYs never answered after every retry.")
-	w.Uint("xdpns_xfrout_notifies_unanswered_total", v[8])
+	s.uint(xfroutTransfers, v[0], "axfr")
+	s.uint(xfroutTransfers, v[1], "ixfr")
+	s.uint(xfroutTransfers, v[2], "ixfr_full")
+	s.uint(xfroutTransfers, v[3], "ixfr_current")
+	s.uint(xfroutRefused, v[4])
+	s.uint(xfroutFailed, v[5])
+	s.uint(xfroutSent, v[6])
+	s.uint(xfroutAnswered, v[7])
+	s.uint(xfroutUnanswered, v[8])
 }

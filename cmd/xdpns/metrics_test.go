@@ -5,35 +5,46 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
-	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/xdpns/xdpns/loader"
-	"github.com/xdpns/xdpns/userspace/metrics"
 	"github.com/xdpns/xdpns/userspace/testenv"
 	"github.com/xdpns/xdpns/userspace/xfrout"
 )
 
-// metricLine is every line the endpoint may write, checked apart from
-// metrics.Parse: HELP, TYPE (counter or gauge), or a sample with quoted,
-// escaped label values and a number, without timestamp.
-var metricLine = regexp.MustCompile(`^(?:# HELP [a-zA-Z_:][a-zA-Z0-9_:]* [^\n]*` +
-	`|# TYPE [a-zA-Z_:][a-zA-Z0-9_:]* (?:counter|gauge)` +
-	`|[a-zA-Z_:][a-zA-Z0-9_:]*(?:\{[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\[\\"n])*")*\})? ` +
-	`(?:-?[0-9]+(?:\.[0-9]+)?(?:e[+-]?[0-9]+)?|NaN|[+-]Inf))$`)
+// scraped is a page of /metrics as expfmt parsed it.
+type scraped map[string]*scrapedFamily
 
-// scrape GETs url (through dial when set) and parses the page strictly;
-// every line must also match metricLine.
-func scrape(t *testing.T, url string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) metrics.Scrape {
+type scrapedFamily struct {
+	Name, Help string
+	Type       dto.MetricType
+	Samples    []scrapedSample
+}
+
+type scrapedSample struct {
+	Labels map[string]string
+	Value  float64
+}
+
+// scrape GETs url (through dial when set) and parses the page with
+// client_golang's own parser (expfmt), after checking that it is the
+// text format.
+func scrape(t *testing.T, url string, dial func(ctx context.Context, network, addr string) (net.Conn, error)) scraped {
 	t.Helper()
 	c := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
 	resp, err := c.Get(url)
@@ -45,29 +56,147 @@ func scrape(t *testing.T, url string, dial func(ctx context.Context, network, ad
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != metrics.ContentType {
+	if resp.StatusCode != 200 || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/plain; version=0.0.4") {
 		t.Fatalf("scrape %s: %s %q\n%s", url, resp.Status, resp.Header.Get("Content-Type"), body)
 	}
-	for i, line := range strings.Split(strings.TrimSuffix(string(body), "\n"), "\n") {
-		if !metricLine.MatchString(line) {
-			t.Errorf("line %d does not match the format: %q", i+1, line)
-		}
-	}
-	sc, err := metrics.Parse(bytes.NewReader(body))
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(bytes.NewReader(body))
 	if err != nil {
 		t.Fatalf("scrape %s: %v\n%s", url, err, body)
+	}
+	sc := scraped{}
+	for name, f := range fams {
+		sf := &scrapedFamily{Name: name, Help: f.GetHelp(), Type: f.GetType()}
+		for _, m := range f.Metric {
+			s := scrapedSample{Labels: map[string]string{}}
+			for _, l := range m.Label {
+				s.Labels[l.GetName()] = l.GetValue()
+			}
+			switch f.GetType() {
+			case dto.MetricType_COUNTER:
+				s.Value = m.GetCounter().GetValue()
+			case dto.MetricType_GAUGE:
+				s.Value = m.GetGauge().GetValue()
+			default:
+				t.Fatalf("scrape %s: %s is a %s", url, name, f.GetType())
+			}
+			sf.Samples = append(sf.Samples, s)
+		}
+		sc[name] = sf
 	}
 	return sc
 }
 
+// Family is the family of that name, or nil.
+func (sc scraped) Family(name string) *scrapedFamily { return sc[name] }
+
+// has reports whether s has all these labels (name, value pairs).
+func (s scrapedSample) has(labels []string) bool {
+	for i := 0; i+1 < len(labels); i += 2 {
+		if v, ok := s.Labels[labels[i]]; !ok || v != labels[i+1] {
+			return false
+		}
+	}
+	return true
+}
+
+// Get is the value of the sample of name with exactly these labels.
+func (sc scraped) Get(name string, labels ...string) (float64, bool) {
+	if f := sc[name]; f != nil {
+		for _, s := range f.Samples {
+			if len(s.Labels) == len(labels)/2 && s.has(labels) {
+				return s.Value, true
+			}
+		}
+	}
+	return 0, false
+}
+
+// Sum adds the samples of name that have these labels (and maybe more).
+func (sc scraped) Sum(name string, labels ...string) float64 {
+	var n float64
+	if f := sc[name]; f != nil {
+		for _, s := range f.Samples {
+			if s.has(labels) {
+				n += s.Value
+			}
+		}
+	}
+	return n
+}
+
 // mustGet is the value of the sample of name with exactly these labels.
-func mustGet(t *testing.T, sc metrics.Scrape, name string, labels ...string) float64 {
+func mustGet(t *testing.T, sc scraped, name string, labels ...string) float64 {
 	t.Helper()
 	v, ok := sc.Get(name, labels...)
 	if !ok {
 		t.Fatalf("no sample %s%q", name, labels)
 	}
 	return v
+}
+
+// familyLines is each family of sc as testdata/metric_families.txt
+// writes it: name, type, label names sorted ("-" for none).
+func familyLines(t *testing.T, sc scraped) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	for name, f := range sc {
+		typ := strings.ToLower(f.Type.String())
+		for _, s := range f.Samples {
+			keys := slices.Sorted(maps.Keys(s.Labels))
+			l := "-"
+			if len(keys) > 0 {
+				l = strings.Join(keys, ",")
+			}
+			line := name + " " + typ + " " + l
+			if prev, ok := out[name]; ok && prev != line {
+				t.Errorf("family %s has samples with other labels: %q and %q", name, prev, line)
+			}
+			out[name] = line
+		}
+	}
+	return out
+}
+
+// knownFamilies reads testdata/metric_families.txt: every family the
+// endpoint may serve, by name.
+func knownFamilies(t *testing.T) map[string]string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/metric_families.txt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	for _, line := range strings.Split(string(b), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		name, _, _ := strings.Cut(line, " ")
+		out[name] = line
+	}
+	return out
+}
+
+// xdpOnlyFamilies are served only with XDP on.
+var xdpOnlyFamilies = []string{"xdpns_xdp_interface_info", "xdpns_xdp_zones", "xdpns_xdp_map_loads_total",
+	"xdpns_xdp_map_updates_total", "xdpns_xdp_map_failures_total", "xdpns_xdp_packets_total"}
+
+// checkFamilies compares the families of sc with the known ones: each
+// served is known, with its type and labels; each known is served but
+// those of absent.
+func checkFamilies(t *testing.T, sc scraped, absent []string) {
+	t.Helper()
+	known, got := knownFamilies(t), familyLines(t, sc)
+	for name, line := range got {
+		if want, ok := known[name]; !ok || want != line {
+			t.Errorf("served %q, testdata/metric_families.txt has %q", line, want)
+		}
+	}
+	for name, line := range known {
+		if _, ok := got[name]; !ok && !slices.Contains(absent, name) {
+			t.Errorf("not served: %q", line)
+		}
+	}
 }
 
 // TestServeMetrics: serve with metrics.listen, a file zone (transferable)
@@ -83,7 +212,7 @@ func TestServeMetrics(t *testing.T) {
 	primary.set("sec.example.", 5, "192.0.2.5")
 	writeFile(t, dir, "a.example.zone", zoneText("a.example.", 1, "203.0.113.10"))
 	conf := func(mport int) string {
-		return fmt.Sprintf(`server: {listen: ["127.0.0.1:%d"], udp-sockets: 1}
+		return fmt.Sprintf(`server: {listen: ["127.0.0.1:%d"], udp-sockets: 1, rrl: {responses-per-second: 1000}}
 xfr: {state-dir: state}
 control: {socket: ctl.sock}
 metrics: {listen: "127.0.0.1:%d"}
@@ -103,6 +232,9 @@ zones:
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
 
 	sc := scrape(t, url, nil)
+	// Every family known but XDP's (off here), as the hand-written
+	// endpoint served them.
+	checkFamilies(t, sc, xdpOnlyFamilies)
 	for _, name := range []string{
 		"xdpns_build_info", "process_start_time_seconds", "process_resident_memory_bytes", "go_goroutines",
 		"xdpns_server_queries_total", "xdpns_server_udp_responses_total", "xdpns_server_tcp_connections_total", "xdpns_server_tcp_refused_total",
@@ -198,6 +330,8 @@ zones:
 		{"xdpns_server_queries_total", []string{"transport", "tcp"}, 2},
 		{"xdpns_server_tcp_connections_total", nil, 2},
 		{"xdpns_server_tcp_refused_total", nil, 0},
+		{"xdpns_zone_queries_total", []string{"zone", "a.example.", "path", "userspace"}, 5},
+		{"xdpns_zone_queries_total", []string{"zone", "sec.example.", "path", "userspace"}, 2},
 	} {
 		if d := mustGet(t, sc2, c.name, c.labels...) - mustGet(t, sc, c.name, c.labels...); d != c.delta {
 			t.Errorf("%s%q moved by %v, want %v", c.name, c.labels, d, c.delta)
@@ -213,7 +347,7 @@ zones:
 		t.Fatalf("NOTIFY: %v %v", r, err)
 	}
 	h.waitAnswer("www.sec.example.", "192.0.2.6")
-	var sc3 metrics.Scrape
+	var sc3 scraped
 	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
 		sc3 = scrape(t, url, nil)
 		if v, _ := sc3.Get("xdpns_zone_serial", "zone", "sec.example."); v == 6 {
@@ -252,6 +386,39 @@ zones:
 	}
 	if v := mustGet(t, sc4, "xdpns_xfrout_refused_total"); v != 1 {
 		t.Errorf("transfers refused %v", v)
+	}
+
+	// A zone added at run time has its series; once removed, none is
+	// left with its name. Without XDP there is no xdp path.
+	primary.set("rt.example.", 1, "192.0.2.7")
+	sock := filepath.Join(dir, "ctl.sock")
+	if code, out := rtCall(t, sock, "add", "rt.example.", "--primary", primary.addr.String()); code != exitOK {
+		t.Fatalf("zone add: %d %s", code, out)
+	}
+	h.waitAnswer("www.rt.example.", "192.0.2.7")
+	sc5 := scrape(t, url, nil)
+	if v := mustGet(t, sc5, "xdpns_zone_queries_total", "zone", "rt.example.", "path", "userspace"); v < 1 {
+		t.Errorf("rt.example. queries %v after an answer", v)
+	}
+	if v := mustGet(t, sc5, "xdpns_zone_serial", "zone", "rt.example."); v != 1 {
+		t.Errorf("rt.example. serial %v", v)
+	}
+	if v := sc5.Sum("xdpns_zone_queries_total", "path", "xdp"); v != 0 || len(sc5.Family("xdpns_zone_queries_total").Samples) != 3 {
+		t.Errorf("zone queries %+v, want 3 zones, userspace only", sc5.Family("xdpns_zone_queries_total").Samples)
+	}
+	if code, out := rtCall(t, sock, "remove", "rt.example."); code != exitOK {
+		t.Fatalf("zone remove: %d %s", code, out)
+	}
+	sc6 := scrape(t, url, nil)
+	for name, f := range sc6 {
+		for _, smp := range f.Samples {
+			if smp.Labels["zone"] == "rt.example." {
+				t.Errorf("removed zone still in %s: %v", name, smp.Labels)
+			}
+		}
+	}
+	if _, ok := sc6.Get("xdpns_zone_queries_total", "zone", "a.example.", "path", "userspace"); !ok {
+		t.Error("a.example. lost its queries counter with rt.example.")
 	}
 
 	// A reload that changes metrics.listen: restart to apply; the
@@ -332,6 +499,11 @@ zones:
 	p := x.serve(2)
 	url := "http://" + maddr.String() + "/metrics"
 	before := scrape(t, url, x.lab.DialClient)
+	// Every XDP family, as the hand-written endpoint served them; no
+	// secondary zone and no RRL here.
+	checkFamilies(t, before, []string{"xdpns_rrl_responses_total", "xdpns_zone_next_check_timestamp_seconds",
+		"xdpns_zone_expire_seconds", "xdpns_zone_soa_queries_total", "xdpns_zone_transfers_total",
+		"xdpns_zone_checks_up_to_date_total", "xdpns_zone_check_failures_total", "xdpns_zone_notifies_total"})
 	if v := mustGet(t, before, "xdpns_xdp_state", "state", "attached"); v != 1 {
 		t.Errorf("xdp state %v", v)
 	}
@@ -370,6 +542,12 @@ zones:
 		{"xdpns_xdp_packets_total", []string{"verdict", "pass", "reason", "no_entry"}, 1},
 		{"xdpns_server_queries_total", []string{"transport", "udp"}, 1},
 		{"xdpns_server_udp_responses_total", nil, 1},
+		// Per zone: XDP's answers (NXDOMAIN included), nothing left to
+		// the responder; www.example.org. is no zone's.
+		{"xdpns_zone_queries_total", []string{"zone", "example.com.", "path", "xdp"}, 4},
+		{"xdpns_zone_queries_total", []string{"zone", "example.net.", "path", "xdp"}, 1},
+		{"xdpns_zone_queries_total", []string{"zone", "example.com.", "path", "userspace"}, 0},
+		{"xdpns_zone_queries_total", []string{"zone", "example.net.", "path", "userspace"}, 0},
 	} {
 		if d := mustGet(t, after, c.name, c.labels...) - mustGet(t, before, c.name, c.labels...); d != c.delta {
 			t.Errorf("%s%q moved by %v, want %v", c.name, c.labels, d, c.delta)
@@ -398,6 +576,29 @@ zones:
 			t.Errorf("%s %v, want %v", c.name, v, c.v)
 		}
 	}
+
+	// example.net. removed (a reload without it): its series go, on both
+	// paths, once the responder stops serving it; example.com. keeps its
+	// counts.
+	writeFile(t, x.dir, "xdpns.yaml", fmt.Sprintf(`server:
+  listen: ["%s:53", "[%s]:53"]
+  udp-sockets: 1
+control: {socket: ctl.sock}
+metrics: {listen: "%s"}
+xdp: {interfaces: [%s]}
+zones:
+  - {name: example.com., file: example.com.zone}
+`, x.lab.Server4, x.lab.Server6, maddr, x.lab.ServerIf))
+	if code, out, errOut := runCmd(t, "zone", "reload", "-s", x.sock); code != exitOK {
+		t.Fatalf("zone reload: exit %d\n%s%s", code, out, errOut)
+	}
+	removed := scrape(t, url, x.lab.DialClient)
+	if f := removed.Family("xdpns_zone_queries_total"); len(f.Samples) != 2 {
+		t.Errorf("after removing example.net.: %+v, want example.com.'s two", f.Samples)
+	}
+	if v := mustGet(t, removed, "xdpns_zone_queries_total", "zone", "example.com.", "path", "xdp"); v != mustGet(t, after, "xdpns_zone_queries_total", "zone", "example.com.", "path", "xdp") {
+		t.Errorf("example.com. XDP answers %v after the reload", v)
+	}
 	x.stop(p)
 }
 
@@ -420,7 +621,7 @@ func TestServeMetricsManyZones(t *testing.T) {
 	h := startServe(t, writeFile(t, dir, "xdpns.yaml", b.String()), port)
 	h.waitLog(`msg="metrics endpoint listening"`)
 	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", mport)
-	var sc metrics.Scrape
+	var sc scraped
 	var took time.Duration
 	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
 		start := time.Now()

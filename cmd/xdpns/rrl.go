@@ -6,7 +6,6 @@ import (
 
 	"github.com/xdpns/xdpns/loader"
 	"github.com/xdpns/xdpns/userspace/config"
-	"github.com/xdpns/xdpns/userspace/metrics"
 	"github.com/xdpns/xdpns/userspace/rrl"
 )
 
@@ -90,18 +89,19 @@ func printRRL(w io.Writer, c *rrlCounters) {
 	}
 }
 
+var rrlResponses = counter("xdpns_rrl_responses_total", "UDP responses of rate-limited kinds, by decision (sent, slipped: sent truncated, dropped; exempt: from an exempt network) and by who answered (userspace, xdp).", "path", "decision")
+
 // collectRRL writes the limiter's counters to the metrics.
-func (d *daemon) collectRRL(w *metrics.Writer) {
+func (d *daemon) collectRRL(s sink) {
 	c := d.rrlCounters()
 	if c == nil {
 		return
 	}
-	w.Family("xdpns_rrl_responses_total", metrics.Counter, "UDP responses of rate-limited kinds, by decision (sent, slipped: sent truncated, dropped; exempt: from an exempt network) and by who answered (userspace, xdp).")
 	for _, n := range loader.RRLStatNames() {
 		dec := n[len("rrl__"):]
-		w.Uint("xdpns_rrl_responses_total", c.Userspace[n], "path", "userspace", "decision", dec)
+		s.uint(rrlResponses, c.Userspace[n], "userspace", dec)
 		if c.XDP != nil {
-			w.Uint("xdpns_rrl_responses_total", c.XDP[n], "path", "xdp", "decision", dec)
+			s.uint(rrlResponses, c.XDP[n], "xdp", dec)
 		}
 	}
 }

@@ -1,3 +1,8 @@
+// Package metrics serves a Prometheus registry over HTTP: what
+// client_golang's promhttp does not decide for a daemon, the listener
+// (tcp4 or tcp6 as the address is), the server's timeouts, the page at /
+// and logging collect errors. The format, the registry and the handler
+// are client_golang's.
 package metrics
 
 import (
@@ -10,7 +15,28 @@ import (
 	"net/http"
 	"net/netip"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// errorLog is promhttp's error logger on log.
+type errorLog struct{ log *slog.Logger }
+
+func (l errorLog) Println(v ...any) { l.log.Error("metrics not collected", "err", fmt.Sprint(v...)) }
+
+// Handler serves g in the text format (gzipped when the client accepts
+// it, as Prometheus does). A collect error is answered 500, so that it
+// is seen, not scraped as a partial page, and logged to log.
+func Handler(g prometheus.Gatherer, log *slog.Logger) http.Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		ErrorLog:      errorLog{log},
+		ErrorHandling: promhttp.HTTPErrorOnError,
+	})
+}
 
 // Path is where Server serves the registry.
 const Path = "/metrics"
@@ -31,9 +57,9 @@ const (
 	idleTimeout       = time.Minute
 )
 
-// Listen binds addr (TCP, e.g. "127.0.0.1:9153") and serves r on it until
+// Listen binds addr (TCP, e.g. "127.0.0.1:9153") and serves g on it until
 // Close. log receives collect errors and the server's own (nil: none).
-func Listen(addr string, r *Registry, log *slog.Logger) (*Server, error) {
+func Listen(addr string, g prometheus.Gatherer, log *slog.Logger) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -51,7 +77,7 @@ func Listen(addr string, r *Registry, log *slog.Logger) (*Server, error) {
 		return nil, err
 	}
 	mux := http.NewServeMux()
-	mux.Handle(Path, r.Handler(func(err error) { log.Error("metrics not collected", "err", err) }))
+	mux.Handle(Path, Handler(g, log))
 	mux.HandleFunc("/{$}", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = io.WriteString(w, "xdpns: metrics at "+Path+"\n")

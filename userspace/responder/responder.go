@@ -57,6 +57,34 @@ type Zone struct {
 	// not transferred yet answers SERVFAIL, as BIND does, not REFUSED: we
 	// are authoritative for it, just not able to answer.
 	Origin string
+
+	// queries counts the queries this zone was found for (every answer,
+	// SERVFAIL included). It is the zone's, not the version's: Put and
+	// SetServed hand it from the version replaced to the new one, and it
+	// goes with the zone when the zone is removed.
+	queries *zoneQueries
+}
+
+// zoneQueries is a zone's query counter on a cache line of its own: the
+// sockets' goroutines add to it on every query, and a neighbour's
+// counter must not bounce their line.
+type zoneQueries struct {
+	_ [64]byte
+	n atomic.Uint64
+	_ [56]byte
+}
+
+// adopt gives z the counter of prev, the version of its zone served
+// until now, or a new one. Called before z is published, under the
+// caller's serialisation of zone changes.
+func (z *Zone) adopt(prev *Zone) {
+	switch {
+	case z.queries != nil:
+	case prev != nil && prev.queries != nil:
+		z.queries = prev.queries
+	default:
+		z.queries = new(zoneQueries)
+	}
 }
 
 // Pending returns the placeholder for a zone configured but not loaded yet.
@@ -166,9 +194,13 @@ func (r *Responder) SetZones(zs []*zone.Zone) {
 
 // SetServed replaces the served set with zones already compiled.
 func (r *Responder) SetServed(zs []*Zone) {
+	old := r.zones.Load().byName
 	e := shardmap.Builder[*Zone](len(zs))
 	for _, z := range zs {
-		e.Set(string(wireName(z.origin())), z)
+		k := string(wireName(z.origin()))
+		prev, _ := old.Get(k)
+		z.adopt(prev)
+		e.Set(k, z)
 	}
 	r.zones.Store(&zones{byName: e.Map()})
 }
@@ -178,6 +210,8 @@ func (r *Responder) Put(z *Zone) {
 	k := string(wireName(z.origin()))
 	for {
 		old := r.zones.Load()
+		prev, _ := old.byName.Get(k)
+		z.adopt(prev)
 		if r.zones.CompareAndSwap(old, old.with(k, z)) {
 			return
 		}
@@ -196,6 +230,20 @@ func (r *Responder) Remove(origin string) {
 			return
 		}
 	}
+}
+
+// ZoneQueries calls fn with each zone served (its canonical origin) and
+// the queries it was found for since it was added (versions replaced
+// since included, a removed and re-added zone starts again from 0).
+func (r *Responder) ZoneQueries(fn func(origin string, n uint64)) {
+	r.zones.Load().byName.Range(func(_ string, z *Zone) bool {
+		var n uint64
+		if z.queries != nil {
+			n = z.queries.n.Load()
+		}
+		fn(z.origin(), n)
+		return true
+	})
 }
 
 // Zone returns the served zone with this origin, or nil.
@@ -294,6 +342,9 @@ func (r *Responder) Respond(s *Scratch, dst, pkt []byte, tcp bool) []byte {
 			resp.Options = appendEDE(resp.Options, edeNotAuthoritative, "")
 		}
 		return r.fail(dst, q, &resp, dns.RcodeRefused)
+	}
+	if z.queries != nil {
+		z.queries.n.Add(1)
 	}
 	if z.Expired || z.Zone == nil {
 		return r.fail(dst, q, &resp, dns.RcodeServerFailure)
