@@ -157,6 +157,8 @@ type compiler struct {
 	signedHead []dns.RR
 	// soaLabels: see fastNoData (nil until needed).
 	soaLabels map[string]bool
+	// ent is the entry name hands to its fn (which copies it).
+	ent Entry
 }
 
 func newCompiler(z *zone.Zone, zoneTypes []uint16) (*compiler, error) {
@@ -212,8 +214,12 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 			if t == dns.TypeRRSIG || t == dns.TypeNSEC || t == dns.TypeANY {
 				continue // answered by type: left to the engine
 			}
-			if e := (Entry{Name: wname, Type: t, DO: do}); c.fastEntry(n, &e) {
-				if err := fn(&e); err != nil {
+			// One Entry per compiler, not one on the heap per answer:
+			// fn copies what it keeps.
+			e := &c.ent
+			*e = Entry{Name: wname, Type: t, DO: do}
+			if c.fastEntry(n, e) {
+				if err := fn(e); err != nil {
 					return err
 				}
 				continue
@@ -250,7 +256,7 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 				// proofs after it depend on their owners all the same.
 				c.record(n.Name, &res, !neg)
 			}
-			e := Entry{Name: wname, Type: t, DO: do, Kind: res.Kind, Body: body, Negative: neg}
+			*e = Entry{Name: wname, Type: t, DO: do, Kind: res.Kind, Body: body, Negative: neg}
 			// Only on a shared NODATA default entry: that is what the
 			// XDP maps can mark (a link record), and Go and XDP answer
 			// the same names from their tables.
@@ -267,7 +273,7 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 				// QNAME does not exist: never the same bytes.
 				e.WildSafe = c.wildSafe(n.Name, qt, do, body)
 			}
-			if err := fn(&e); err != nil {
+			if err := fn(e); err != nil {
 				return err
 			}
 		}
@@ -713,12 +719,14 @@ func typesOf(z *zone.Zone) []uint16 {
 }
 
 func wireName(name string) ([]byte, error) {
-	buf := make([]byte, wire.MaxNameLen)
-	n, err := dns.PackDomainName(name, buf, 0, nil, false)
+	// Packed on the stack, kept at its length: a 255-byte buffer per
+	// name was most of a big zone's compile garbage.
+	var buf [wire.MaxNameLen]byte
+	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
 	if err != nil {
 		return nil, fmt.Errorf("name %q: %w", name, err)
 	}
-	return buf[:n:n], nil
+	return slices.Clone(buf[:n]), nil
 }
 
 // val is a table value: a body; the shared negative body for the QNAME's
