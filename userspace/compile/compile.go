@@ -1026,7 +1026,7 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 			n := len(kb)
 			kb = append(kb, body...)
 			k, body = unsafe.String(&kb[0], n), kb[n:len(kb):len(kb)]
-			intern[string(body)] = body
+			intern[unsafe.String(unsafe.SliceData(body), len(body))] = body // the key shares them too
 		}
 		v.setBytes(body)
 		v.n = uint16(n)
