@@ -82,6 +82,24 @@ func (im *Image) Blocks() int { return im.a.top }
 // longest-origin rule).
 func BuildImage(zs ...ZoneEntries) (*Image, error) {
 	im := newImage()
+	// Sized up front: growing the index map and the store's bytes as
+	// entries came was a third of laying out a big zone (rehashing, and
+	// copying the store at every doubling). The store estimate counts
+	// every body whole, more than shared bodies take; pages never
+	// written are never resident.
+	n, store := 0, 0
+	for i := range zs {
+		n += len(zs[i].Entries)
+		for j := range zs[i].Entries {
+			e := &zs[i].Entries[j]
+			store += answerHdrLen + (len(e.Name)+7)/8*8 + (len(e.Body.Bytes)+len(e.Body.Tail)+len(e.Body.Ptrs)+2+7)/8*8 + linkLen
+		}
+	}
+	im.at = make(map[uint64]int, n)
+	im.keys = make([]uint64, 0, n)
+	im.vals = make([]xdpnsIndexVal, 0, n)
+	im.valZone = make([]*zoneState, 0, n)
+	im.answers.a.reserve(store)
 	for i := range zs {
 		if err := im.addZone(&zs[i]); err != nil {
 			return nil, err

@@ -79,6 +79,19 @@ func (a *arena) alloc(n int) (uint32, []byte, error) {
 	return a.alloc1(n)
 }
 
+// reserve makes room for bytes more of a growing store, in whole blocks
+// (an estimate: the store still grows past it when needed).
+func (a *arena) reserve(bytes int) {
+	if !a.grow || bytes <= 0 {
+		return
+	}
+	// A block holds records starting in its first storeBlockLen bytes.
+	need := (bytes/storeBlockLen + 2) * storeValueLen
+	if cap(a.mem)-len(a.mem) < need {
+		a.mem = slices.Grow(a.mem, need)
+	}
+}
+
 func (a *arena) alloc1(n int) (uint32, []byte, error) {
 	w := n / storeAlign
 	if l := a.free[w]; len(l) > 0 {
