@@ -72,7 +72,18 @@ func TestSmoke(t *testing.T) {
 		t.Fatalf("%d runs, want %d", len(res.runs), 2*nsrv)
 	}
 	for _, r := range res.runs {
-		if r.Sent == 0 || r.AnswerRatio < 0.95 || r.Correct < 1 {
+		// The smoke run checks the harness, not the peers' speed: at a
+		// fixed 2k q/s a peer on a CPU shared with a busy CI machine
+		// drops some (NSD answered 93% once). The XDP paths, ours, must
+		// keep up; everyone must answer correctly, most of the time.
+		minRatio := 0.5
+		if r.Server == "xdpns-native" || r.Server == "xdpns-generic" {
+			minRatio = 0.95
+		}
+		if r.AnswerRatio < 0.95 {
+			t.Logf("%s %s %s: answered %.1f%% (busy machine?)", r.Scenario, r.Server, r.Generator, 100*r.AnswerRatio)
+		}
+		if r.Sent == 0 || r.AnswerRatio < minRatio || r.Correct < 1 {
 			t.Errorf("%s %s %s: sent %d, answered %d (%.1f%%), %.1f%% %s", r.Scenario, r.Server, r.Generator,
 				r.Sent, r.Answered, 100*r.AnswerRatio, 100*r.Correct, expectedRcode(r.Scenario))
 		}
