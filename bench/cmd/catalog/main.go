@@ -39,6 +39,8 @@ type options struct {
 	json                   string
 	keep                   bool
 	profile                string
+	noState                bool
+	maxTransfers           int
 }
 
 var allConsumers = []string{"xdpns", "knot"}
@@ -61,6 +63,8 @@ func main() {
 	flag.StringVar(&o.json, "json", "", "append one JSON line per measurement to this file")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
 	flag.StringVar(&o.profile, "profile", "", "write xdpns CPU and heap profiles (serve -cpuprofile, -memprofile) into `DIR`, the last round's kept")
+	flag.BoolVar(&o.noState, "xdpns-no-state", false, "run xdpns without a state directory (what persisting each member costs)")
+	flag.IntVar(&o.maxTransfers, "xdpns-max-transfers", 0, "xdpns's xfr.max-transfers (0: its default, 10)")
 	flag.Parse()
 	o.consumers = strings.Split(consumers, ",")
 	for _, s := range o.consumers {

@@ -117,17 +117,24 @@ func startXdpns(o options, pr *primary, dir string) (*lab.Proc, error) {
 	if err != nil {
 		return nil, err
 	}
+	xfr := fmt.Sprintf("xfr:\n  state-dir: %s\n", filepath.Join(dir, "state"))
+	if o.noState {
+		// Explicitly empty: without the key xdpns would use its default,
+		// /var/lib/xdpns/zones.
+		xfr = "xfr:\n  state-dir: \"\"\n"
+	}
+	if o.maxTransfers > 0 {
+		xfr += fmt.Sprintf("  max-transfers: %d\n", o.maxTransfers)
+	}
 	conf := fmt.Sprintf(`server:
   listen: ["127.0.0.1:%d"]
 log:
   level: warn
-xfr:
-  state-dir: %s
-zones:
+%szones:
   - name: %s
     catalog: consume
     primaries: ["127.0.0.1:%d"]
-`, port, filepath.Join(dir, "state"), catalogName, pr.port)
+`, port, xfr, catalogName, pr.port)
 	path := filepath.Join(dir, "xdpns.yaml")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
