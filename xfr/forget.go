@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+
+	"github.com/xdpns/xdpns/userspace/zone"
 )
 
 // ForgetState deletes what the state directory dir keeps of a zone (its
@@ -23,4 +25,30 @@ func ForgetState(dir, origin string) error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// StoredZone reads the zone the state directory dir keeps for origin, as
+// a Manager serves it at start: nil without error when nothing is stored.
+// For `xdpns check` (a consumed catalog's members as last transferred);
+// the running Manager is not asked.
+func StoredZone(dir, origin string) (*zone.Zone, error) {
+	if dir == "" {
+		return nil, nil
+	}
+	s := store{dir: dir}
+	rrs, _, tm, err := s.loadZone(origin)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	z, _, err := zone.New(origin, rrs, zone.Options{RequireNS: true}, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %v", ErrCorrupt, s.zonePath(origin), err)
+	}
+	if z.Serial() != tm.Serial {
+		return nil, fmt.Errorf("%w %s: records at serial %d, header says %d", ErrCorrupt, s.zonePath(origin), z.Serial(), tm.Serial)
+	}
+	return z, nil
 }

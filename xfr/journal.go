@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 )
 
 // The IXFR journal file, NAME.ixfr, makes saving an incremental change cost
@@ -151,6 +152,54 @@ func readDiff(r io.Reader, buf *[]byte) (Diff, error) {
 }
 
 func syncDir(dir string) error {
+	v, _ := dirSyncers.LoadOrStore(dir, &dirSyncer{})
+	return v.(*dirSyncer).sync(dir)
+}
+
+// dirSyncers holds one dirSyncer per directory synced.
+var dirSyncers sync.Map
+
+// dirSyncer coalesces the fsyncs of one directory (group commit): a
+// caller needs a sync that began after its rename; one that arrives while
+// a sync runs waits for it and then shares the next with every other
+// caller that arrived meanwhile. A catalog's thousands of first transfers
+// each rename a state file into the same directory: they pay a few
+// directory fsyncs, not one each. Durability is unchanged: no caller
+// returns before a sync that started after its call.
+type dirSyncer struct {
+	mu                sync.Mutex
+	cond              *sync.Cond
+	running           bool
+	started, finished uint64
+	err               error // of the last sync finished
+}
+
+func (s *dirSyncer) sync(dir string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cond == nil {
+		s.cond = sync.NewCond(&s.mu)
+	}
+	need := s.started + 1 // the running one (if any) may have begun before us
+	for s.finished < need {
+		if s.running {
+			s.cond.Wait()
+			continue
+		}
+		s.running = true
+		s.started++
+		mine := s.started
+		s.mu.Unlock()
+		err := fsyncDir(dir)
+		s.mu.Lock()
+		s.running, s.finished, s.err = false, mine, err
+		s.cond.Broadcast()
+	}
+	return s.err
+}
+
+// fsyncDir is a variable for the test that counts syncs.
+var fsyncDir = func(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

@@ -720,6 +720,24 @@ func (zs *zoneState) refresh(ctx context.Context, cur *zone.Zone, force bool) (*
 			return nil, ctx.Err()
 		}
 		ans, err := zs.querySOA(ctx, p)
+		if refusedSOA(err) {
+			// Knot 3.2 answers a query for a catalog zone it generates
+			// (or interprets) with REFUSED, yet transfers it: ask by
+			// transfer instead. IXFR with our serial answers "current"
+			// with one SOA (RFC 1995 §2); with nothing held, AXFR.
+			zs.log.Debug("SOA query refused; asking by transfer", "primary", p.String())
+			ans = soaAnswer{soa: &dns.SOA{}, unannounced: true}
+			if cur != nil {
+				ans.soa.Serial = cur.Serial()
+			}
+			out, terr := zs.transfer(ctx, p, cur, ans, force)
+			if terr == nil {
+				return out, nil
+			}
+			errs = append(errs, fmt.Errorf("primary %s: SOA query refused, then %w", p, terr))
+			zs.log.Warn("transfer failed", "primary", p.String(), "err", terr)
+			continue
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("primary %s: %w", p, err))
 			if reason, ok := xot.Refusal(err); ok {
@@ -752,6 +770,13 @@ func (zs *zoneState) refresh(ctx context.Context, cur *zone.Zone, force bool) (*
 		zs.log.Warn("transfer failed", "primary", p.String(), "err", err)
 	}
 	return nil, errors.Join(errs...)
+}
+
+// refusedSOA reports whether err is a primary's REFUSED to our SOA query
+// (not a timeout, not TLS, not another rcode).
+func refusedSOA(err error) bool {
+	var rc errRcode
+	return errors.As(err, &rc) && rc.rcode == dns.RcodeRefused
 }
 
 // notifyHint is what a NOTIFY said: the new serial and who sent it.
@@ -860,7 +885,7 @@ func (zs *zoneState) applyIXFR(cur *zone.Zone, diffs []Diff, ans soaAnswer) (*zo
 // checkSerial: the serial is the one the primary announced (or newer, if it
 // changed meanwhile) and newer than ours.
 func (zs *zoneState) checkSerial(serial uint32, ans soaAnswer, cur *zone.Zone, force bool) error {
-	if o := CompareSerial(serial, ans.soa.Serial); o == Lower || o == Incomparable {
+	if o := CompareSerial(serial, ans.soa.Serial); !ans.unannounced && (o == Lower || o == Incomparable) {
 		return fmt.Errorf("transfer has serial %d, the primary announced %d", serial, ans.soa.Serial)
 	}
 	if cur != nil && !force && !newer(serial, cur.Serial()) {

@@ -142,6 +142,10 @@ func equalName(a, b string) bool { return dns.CanonicalName(a) == dns.CanonicalN
 type soaAnswer struct {
 	soa    *dns.SOA
 	expire *uint32 // EDNS EXPIRE (RFC 7314), when the primary sent it
+	// unannounced: no SOA answer (the primary refused the query; see
+	// refusedSOA); soa holds our serial or 0, and the transfer's serial
+	// is not held to it.
+	unannounced bool
 }
 
 // querySOA asks p for the zone's SOA over UDP, again over TCP when the

@@ -4,9 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
+	"github.com/xdpns/xdpns/userspace/catalog"
 	"github.com/xdpns/xdpns/userspace/config"
+	"github.com/xdpns/xdpns/xfr"
 )
 
 // cmdCheck validates the configuration and loads every zone file, printing
@@ -60,6 +64,7 @@ func cmdCheck(_ context.Context, e *env, args []string) int {
 		e.printf("; %s added at run time (%s)", plural(runtime, "zone"), cfg.Xfr.RuntimeZones)
 	}
 	e.printf("\n")
+	checkCatalogs(e, cfg)
 	if x := cfg.XDP; x.Enabled() {
 		e.printf("%s\n", xdpSummary(cfg))
 	}
@@ -127,4 +132,59 @@ func checkRuntime(e *env, cfg *config.Config) (n int, ok bool) {
 		return 0, false
 	}
 	return len(zones), true
+}
+
+// checkCatalogs prints, for each consumed catalog, the members its copy in
+// the state directory lists (what serve starts with, before the primary is
+// asked) and the templates they take; members that clash with a
+// configured zone are warnings (the configuration wins, RFC 9432 §5.1).
+// Nothing is contacted, and a missing or unreadable copy is no failure:
+// serve transfers the catalog afresh.
+func checkCatalogs(e *env, cfg *config.Config) {
+	for _, cz := range cfg.Zones {
+		if cz.Catalog != config.CatalogConsume {
+			continue
+		}
+		z, err := xfr.StoredZone(cfg.Xfr.StateDir, cz.Name)
+		switch {
+		case err != nil:
+			e.errorf("warning: %s:%d: catalog %s: state: %v (serve transfers it afresh)\n", cfg.File, cz.Line, cz.Name, err)
+			continue
+		case z == nil:
+			e.printf("catalog %s: no copy in the state directory yet; members come with its first transfer\n", cz.Name)
+			continue
+		}
+		set, probs, err := catalog.Parse(z, catalog.Options{MaxMembers: cz.MaxMembers})
+		if err != nil {
+			e.errorf("warning: %s:%d: catalog %s at serial %d: %v (serve keeps no members from it)\n", cfg.File, cz.Line, cz.Name, z.Serial(), err)
+			continue
+		}
+		for _, p := range probs {
+			e.errorf("warning: catalog %s: %s: %s (ignored)\n", cz.Name, p.Owner, p.Msg)
+		}
+		templates := map[string]int{}
+		n := 0
+		for _, name := range slices.Sorted(maps.Keys(set.Members)) {
+			if other := cfg.Zone(name); other != nil {
+				e.errorf("warning: catalog %s: member %s is configured at %s:%d; the configured zone wins\n", cz.Name, name, cfg.File, other.Line)
+				continue
+			}
+			m := cfg.MemberZone(&cz, name, set.Members[name].Groups)
+			t := m.Template
+			if t == "" {
+				t = "the catalog's own primaries"
+			}
+			templates[t]++
+			n++
+		}
+		var by []string
+		for _, t := range slices.Sorted(maps.Keys(templates)) {
+			by = append(by, fmt.Sprintf("%d %s", templates[t], t))
+		}
+		e.printf("catalog %s: %s at serial %d (state directory)", cz.Name, plural(n, "member"), z.Serial())
+		if len(by) > 0 {
+			e.printf("; settings: %s", strings.Join(by, ", "))
+		}
+		e.printf("\n")
+	}
 }

@@ -84,6 +84,11 @@ type zoneRow struct {
 	// Runtime: added by `xdpns zone add` (or Owner), not in the YAML.
 	Runtime bool   `json:"runtime,omitempty"`
 	Owner   string `json:"owner,omitempty"`
+	// Catalog is the consumed catalog that lists the zone (a member);
+	// Template the template its settings come from ("" for the catalog's
+	// own).
+	Catalog  string `json:"catalog,omitempty"`
+	Template string `json:"template,omitempty"`
 }
 
 // counters mirrors xfr.Counters with stable JSON names.
@@ -464,13 +469,13 @@ func (d *daemon) control(req ctlRequest) ctlResponse {
 }
 
 // status lists the configured zones (or the one named), in configuration
-// order.
+// order, then the run-time zones, then the catalog members (by name).
 func (d *daemon) status(name string) []zoneRow {
 	d.mu.Lock()
 	cfg, files, mgr := d.cfg, d.files, d.sec
 	d.mu.Unlock()
 	var rows []zoneRow
-	for _, cz := range d.effective(cfg).Zones {
+	for _, cz := range d.withMembers(d.effective(cfg)).Zones {
 		if name != "" && cz.Name != name {
 			continue
 		}
@@ -492,7 +497,7 @@ func (d *daemon) status(name string) []zoneRow {
 		c := st.Counters
 		owner, runtime := d.isRuntime(cz.Name)
 		rows = append(rows, zoneRow{
-			Runtime: runtime, Owner: owner,
+			Runtime: runtime, Owner: owner, Catalog: cz.MemberOf, Template: cz.Template,
 			Name: st.Name, Kind: "secondary", State: string(st.State),
 			Serial: st.Serial, Served: st.State != xfr.StateLoading,
 			Source: st.Source, FromDisk: st.FromDisk,

@@ -232,8 +232,11 @@ func printStatus(w io.Writer, rows []zoneRow, now time.Time) {
 			lastErr = "-"
 		}
 		name := r.Name
-		if r.Runtime {
+		switch {
+		case r.Runtime:
 			name += " [run-time]"
+		case r.Catalog != "":
+			name += " [catalog " + r.Catalog + "]"
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, r.State, serial, source, ago(r.LastRefresh, now), next, expires, lastErr)
 	}
