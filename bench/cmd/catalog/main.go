@@ -175,7 +175,7 @@ func measure(ctx context.Context, o options, pr *primary, name, dir string) (r r
 	case <-ctx.Done():
 	}
 	m := lab.TreeMemory(p.Pid())
-	r.RSSMiB, r.PeakMiB = float64(m.RSS)/(1<<20), float64(peakKB(p.Pid()))/1024
+	r.RSSMiB, r.PeakMiB = float64(m.RSS)/(1<<20), float64(lab.PeakKB(p.Pid()))/1024
 	if err := p.Exited(); err != nil {
 		r.Err = err.Error()
 	}

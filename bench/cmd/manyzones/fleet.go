@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -86,20 +84,4 @@ func (f *fleet) waitAll(ctx context.Context, p *lab.Proc, timeout time.Duration)
 	wg.Wait()
 	close(errs)
 	return <-errs // nil when every worker finished
-}
-
-// peakKB is the process's VmHWM (the tree's main process: the others'
-// peaks are not summed, they do not coincide).
-func peakKB(pid int) int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, l := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(l, "VmHWM:"); ok {
-			n, _ := strconv.ParseInt(strings.Fields(rest)[0], 10, 64)
-			return n
-		}
-	}
-	return 0
 }
