@@ -8,7 +8,8 @@
 #                BIND on the veth lab, kxdpgun and dnsperf; JSON lines, report
 #                and plots in bench/out/<time>/ (bench/README.md)
 #   make bench-full  the same, every scenario (1M-name zone and the coverage
-#                scenarios of issue 10 too), 3 rounds of
+#                scenarios of issue 10 too), then many-zones (bench-manyzones
+#                into its own section of RESULTS.md), 3 rounds of
 #                10 s runs (about 2 hours); writes bench/RESULTS.md and
 #                bench/results/*.svg
 #   make bench-micro  go test -bench: the XDP program (BPF_PROG_RUN), the map
@@ -77,6 +78,8 @@ bench: deps build
 
 bench-full: deps build
 	$(GO) run ./bench/cmd/harness -mode full -xdpns-bin $(BIN)/xdpns -results bench/RESULTS.md $(HARNESSFLAGS)
+	@mkdir -p bench/out
+	$(GO) run ./bench/cmd/manyzones -xdpns-bin $(BIN)/xdpns -json bench/out/manyzones.jsonl -results bench/RESULTS.md $(MANYZONESFLAGS)
 
 bench-userspace: build
 	$(GO) run ./bench/cmd/userspace -xdpns-bin $(BIN)/xdpns $(BENCHFLAGS)

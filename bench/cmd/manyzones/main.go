@@ -38,6 +38,7 @@ type options struct {
 	timeout              time.Duration
 	settle               time.Duration
 	json                 string
+	results              string
 	keep                 bool
 	profile              string
 }
@@ -56,6 +57,7 @@ func main() {
 	flag.DurationVar(&o.timeout, "timeout", o.timeout, "longest wait for one server to serve every zone")
 	flag.DurationVar(&o.settle, "settle", o.settle, "wait after the last zone answers before reading memory")
 	flag.StringVar(&o.json, "json", "", "append one JSON line per measurement to this file")
+	flag.StringVar(&o.results, "results", "", "also write the table and plots into this Markdown `FILE` (its many-zones section; bench/RESULTS.md), the plots beside it in results/")
 	flag.BoolVar(&o.keep, "keep", false, "keep the scratch directory")
 	flag.StringVar(&o.profile, "profile", "", "write xdpns CPU and heap profiles (serve -cpuprofile, -memprofile) into `DIR`")
 	flag.Parse()
@@ -132,7 +134,11 @@ func run(ctx context.Context, o options) error {
 			}
 		}
 	}
-	fmt.Print(report(o, f, results))
+	md := table(o, f, results)
+	fmt.Print(md)
+	if o.results != "" {
+		return writeResults(o.results, md, results, o.servers)
+	}
 	return nil
 }
 

@@ -7,37 +7,27 @@ import (
 	"github.com/xdpns/xdpns/bench/internal/lab"
 )
 
-// report is a Markdown table of medians per server, with ratios to the best
-// peer (Knot, NSD, BIND) measured in the same run.
-func report(o options, f fleet, results []result) string {
+// table is a Markdown table of medians per server (medians), in the order
+// of -servers, with the command that made it.
+func table(o options, f fleet, results []result) string {
 	var b strings.Builder
 	m := lab.ThisMachine()
 	fmt.Fprintf(&b, "\n## many-zones: %d zones of %d names (%d records), %d rounds, medians\n\n", f.zones, f.names, f.records, o.rounds)
 	fmt.Fprintf(&b, "Machine: %s. Each server pinned to CPU %d, loopback; `go run ./bench/cmd/manyzones -xdpns-bin bin/xdpns -zones %d -names %d -rounds %d`.\n\n", m, o.cpu, f.zones, f.names, o.rounds)
 	fmt.Fprintf(&b, "| server | start to every zone served (s) | RSS settled (MiB) | peak RSS (MiB) | errors |\n|---|--:|--:|--:|--:|\n")
-	type agg struct {
-		serve, rss, peak []float64
-		errs             int
-	}
-	by := map[string]*agg{}
+	errs := map[string]int{}
 	for _, r := range results {
-		a := by[r.Server]
-		if a == nil {
-			a = &agg{}
-			by[r.Server] = a
-		}
 		if r.Err != "" {
-			a.errs++
-			continue
+			errs[r.Server]++
 		}
-		a.serve, a.rss, a.peak = append(a.serve, r.Serving), append(a.rss, r.RSSMiB), append(a.peak, r.PeakMiB)
 	}
+	med := medians(results)
 	for _, s := range o.servers {
-		a := by[s]
-		if a == nil {
+		md, ok := med[s]
+		if !ok && errs[s] == 0 {
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %.2f | %.0f | %.0f | %d |\n", s, lab.Median(a.serve), lab.Median(a.rss), lab.Median(a.peak), a.errs)
+		fmt.Fprintf(&b, "| %s | %.2f | %.0f | %.0f | %d |\n", s, md.Serving, md.RSSMiB, md.PeakMiB, errs[s])
 	}
 	return b.String()
 }

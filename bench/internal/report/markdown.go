@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"bytes"
 	"cmp"
 	"fmt"
 	"io"
@@ -178,7 +179,7 @@ func Write(mdPath, plotDir string, meta Meta, runs []Run, setups []ServerSetup) 
 	sums := Summarize(runs)
 	// A plot that fails costs its image, not the tables: write the
 	// Markdown with the plots that were drawn, then report the failure.
-	plots, plotErr := Plots(plotDir, sums)
+	plots, plotErr := Plots(plotDir, sums, setups)
 	mdDir, err := filepath.Abs(filepath.Dir(mdPath))
 	if err != nil {
 		return fmt.Errorf("report path: %w", err)
@@ -196,21 +197,60 @@ func Write(mdPath, plotDir string, meta Meta, runs []Run, setups []ServerSetup) 
 		links[i] = filepath.ToSlash(rel)
 	}
 
-	if err := os.MkdirAll(filepath.Dir(mdPath), 0o755); err != nil {
-		return fmt.Errorf("report dir: %w", err)
-	}
-	f, err := os.Create(mdPath)
-	if err != nil {
-		return fmt.Errorf("create report: %w", err)
-	}
-	if err := Markdown(f, meta, sums, setups, links); err != nil {
-		f.Close()
+	var b bytes.Buffer
+	if err := Markdown(&b, meta, sums, setups, links); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
-	if err := f.Close(); err != nil {
+	if err := ReplaceSection(mdPath, "bench/cmd/harness", b.Bytes()); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return plotErr
+}
+
+// ReplaceSection writes content into the file at path between the two
+// comment lines that mark what the tool named by name wrote there last,
+// keeping everything outside them: notes written by hand and other
+// tools' sections (bench/RESULTS.md holds the harness's and the
+// many-zones benchmark's). A file without the markers gets the section
+// appended; a missing file is created.
+func ReplaceSection(path, name string, content []byte) error {
+	begin := []byte("<!-- begin: written by " + name + "; edits between these lines are lost -->\n")
+	end := []byte("<!-- end: written by " + name + " -->\n")
+	old, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	var out bytes.Buffer
+	i, j := bytes.Index(old, begin), bytes.Index(old, end)
+	switch {
+	case i >= 0 && j > i:
+		out.Write(old[:i])
+	default:
+		out.Write(old)
+		if len(old) > 0 && !bytes.HasSuffix(old, []byte("\n\n")) {
+			out.WriteString("\n")
+		}
+		j = len(old) - len(end) // nothing of old after the new section
+	}
+	out.Write(begin)
+	out.Write(content)
+	if !bytes.HasSuffix(content, []byte("\n")) {
+		out.WriteString("\n")
+	}
+	out.Write(end)
+	if rest := j + len(end); rest < len(old) {
+		out.Write(old[rest:])
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	// Through a temporary file, so an interrupted run leaves the old
+	// report whole.
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, out.Bytes(), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
 }
 
 // scenarios in the order they first appear.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -24,9 +25,10 @@ const (
 
 // Plots draws, as SVG files in dir, what there is data for: throughput
 // at saturation and CPU per million answers at the fixed rate (bars, one
-// group per scenario), and a latency CDF per scenario with latency. It
-// returns the files' paths.
-func Plots(dir string, sums []Summary) ([]string, error) {
+// group per scenario), load time, RSS and memory per record from the
+// setups (bars, one group per zone size), and a latency CDF per scenario
+// with latency. It returns the files' paths.
+func Plots(dir string, sums []Summary, setups []ServerSetup) ([]string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("plot dir: %w", err)
 	}
@@ -60,6 +62,19 @@ func Plots(dir string, sums []Summary) ([]string, error) {
 		title, "CPU-seconds per million answers (lower is better)", plot.DefaultTicks{})
 	if err := add("cpu-per-million.svg", fig, err); err != nil {
 		return files, err
+	}
+
+	load, rss, perRecord, err := setupFigures(setups)
+	if err != nil {
+		return files, fmt.Errorf("plot setups: %w", err)
+	}
+	for _, f := range []struct {
+		name string
+		fig  *figure
+	}{{"load-time.svg", load}, {"rss.svg", rss}, {"memory-per-record.svg", perRecord}} {
+		if err := add(f.name, f.fig, nil); err != nil {
+			return files, err
+		}
 	}
 
 	for _, sc := range scenarios(sums) {
@@ -111,34 +126,60 @@ func (f *figure) save(file string) error {
 // summary pick chooses for each; nil when no value is above zero.
 func barFigure(sums []Summary, pick func([]Summary, string, string) *Summary, value func(*Summary) float64,
 	title, ylabel string, ticks plot.Ticker) (*figure, error) {
-	var groups, srvs []string
-	var rows []map[string]float64
+	var bars Bars
 	for _, sc := range scenarios(sums) {
-		row := map[string]float64{}
 		for _, srv := range servers(sums, sc) {
-			if s := pick(sums, sc, srv); s != nil && value(s) > 0 {
-				row[srv] = value(s)
-				if !slices.Contains(srvs, srv) {
-					srvs = append(srvs, srv)
-				}
+			if s := pick(sums, sc, srv); s != nil {
+				bars.Add(sc, srv, value(s))
 			}
 		}
-		if len(row) > 0 {
-			groups = append(groups, sc)
-			rows = append(rows, row)
-		}
 	}
-	if len(groups) == 0 {
+	return bars.figure(title, "scenario", ylabel, ticks)
+}
+
+// Bars is the data of a grouped bar chart: values by group (the x axis)
+// and series (one colour each, a server), in the order first added.
+// Other benchmarks (bench/cmd/manyzones) draw theirs with it too.
+type Bars struct {
+	groups, series []string
+	vals           []map[string]float64 // per group
+}
+
+// Add sets the bar of series in group; values at or below zero are left
+// out (nothing was measured).
+func (b *Bars) Add(group, series string, v float64) {
+	if !(v > 0) {
+		return
+	}
+	g := slices.Index(b.groups, group)
+	if g < 0 {
+		g = len(b.groups)
+		b.groups = append(b.groups, group)
+		b.vals = append(b.vals, map[string]float64{})
+	}
+	b.vals[g][series] = v
+	if !slices.Contains(b.series, series) {
+		b.series = append(b.series, series)
+	}
+}
+
+// figure draws the bars, servers in the reports' order; nil when there
+// is nothing to draw.
+func (b *Bars) figure(title, xlabel, ylabel string, ticks plot.Ticker) (*figure, error) {
+	if len(b.groups) == 0 {
 		return nil, nil
 	}
-	slices.SortFunc(srvs, compareServers)
+	srvs := slices.Clone(b.series)
+	slices.SortStableFunc(srvs, compareServers)
 
 	p := plot.New()
 	p.Title.Text = title
-	p.X.Label.Text = "scenario"
+	p.X.Label.Text = xlabel
 	p.Y.Label.Text = ylabel
 	p.Y.Min = 0
-	p.Y.Tick.Marker = ticks
+	if ticks != nil {
+		p.Y.Tick.Marker = ticks
+	}
 	grid := plotter.NewGrid()
 	grid.Vertical.Width = 0
 	p.Add(grid)
@@ -146,9 +187,9 @@ func barFigure(sums []Summary, pick func([]Summary, string, string) *Summary, va
 	fig := &figure{p: p}
 	n := len(srvs)
 	for i, srv := range srvs {
-		// A server missing from a scenario gets an empty slot there.
-		v := make(plotter.Values, len(groups))
-		for g, row := range rows {
+		// A server missing from a group gets an empty slot there.
+		v := make(plotter.Values, len(b.groups))
+		for g, row := range b.vals {
 			v[g] = row[srv]
 		}
 		bc, err := plotter.NewBarChart(v, barWidth)
@@ -162,10 +203,71 @@ func barFigure(sums []Summary, pick func([]Summary, string, string) *Summary, va
 		fig.names = append(fig.names, srv)
 		fig.thumbs = append(fig.thumbs, bc)
 	}
-	p.NominalX(groups...)
+	p.NominalX(b.groups...)
 	p.Y.Max *= 1.08 // the tallest bar would otherwise touch the frame
-	fig.width = max(minPlotWidth, vg.Length(len(groups))*vg.Length(n+2)*barWidth+3*vg.Centimeter)
+	fig.width = max(minPlotWidth, vg.Length(len(b.groups))*vg.Length(n+2)*barWidth+3*vg.Centimeter)
 	return fig, nil
+}
+
+// Save draws the bars as an SVG file; false when there was nothing to
+// draw (and no file).
+func (b *Bars) Save(file, title, xlabel, ylabel string) (bool, error) {
+	fig, err := b.figure(title, xlabel, ylabel, nil)
+	if err != nil || fig == nil {
+		return false, err
+	}
+	return true, fig.save(file)
+}
+
+// setupFigures draws what loading cost, from the setups: load time, RSS
+// and memory per record, one group per zone size (scenarios that share a
+// zone would only repeat the bars), the first setup of each server for
+// that size. xdpns with XDP gets a second bar per group for its BPF maps
+// ("<server> maps"), which RSS does not count.
+func setupFigures(setups []ServerSetup) (load, rss, perRecord *figure, err error) {
+	var lb, rb, pb Bars
+	seen := map[[2]string]bool{}
+	for _, s := range setups {
+		if s.Error != "" || s.Records == 0 {
+			continue
+		}
+		group := zoneSize(s.Names, s.Records)
+		if seen[[2]string{group, s.Server}] {
+			continue
+		}
+		seen[[2]string{group, s.Server}] = true
+		lb.Add(group, s.Server, s.LoadSecs)
+		rb.Add(group, s.Server, float64(s.RSSBytes)/(1<<20))
+		pb.Add(group, s.Server, float64(s.RSSBytes)/float64(s.Records))
+		if s.MapBytes > 0 {
+			rb.Add(group, s.Server+" maps", float64(s.MapBytes)/(1<<20))
+			pb.Add(group, s.Server+" maps", float64(s.MapBytes)/float64(s.Records))
+		}
+	}
+	if load, err = lb.figure("Start until the zone answers", "zone", "seconds (lower is better)", nil); err != nil {
+		return
+	}
+	if rss, err = rb.figure("Resident memory once loaded (and BPF maps)", "zone", "MiB (lower is better)", nil); err != nil {
+		return
+	}
+	perRecord, err = pb.figure("Memory per record once loaded (and BPF maps)", "zone", "bytes per record (lower is better)", nil)
+	return
+}
+
+// zoneSize names a zone by its size, as the x axis of the setup plots.
+func zoneSize(names, records int) string {
+	return fmt.Sprintf("%s names, %s records", count(names), count(records))
+}
+
+// count writes 1000000 as 1M and 20003 as 20k.
+func count(n int) string {
+	switch {
+	case n >= 1_000_000:
+		return strconv.FormatFloat(float64(n)/1e6, 'g', 3, 64) + "M"
+	case n >= 1000:
+		return strconv.Itoa(n/1000) + "k"
+	}
+	return strconv.Itoa(n)
 }
 
 // latencyFigure draws one CDF line per server of a scenario; nil when no

@@ -203,7 +203,7 @@ func TestMarkdown(t *testing.T) {
 
 func TestPlots(t *testing.T) {
 	dir := t.TempDir()
-	files, err := Plots(dir, Summarize(example()))
+	files, err := Plots(dir, Summarize(example()), exampleSetups())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -212,9 +212,33 @@ func TestPlots(t *testing.T) {
 		names = append(names, filepath.Base(f))
 		checkSVG(t, f)
 	}
-	want := []string{"throughput.svg", "cpu-per-million.svg", "latency-hit.svg"}
+	want := []string{"throughput.svg", "cpu-per-million.svg", "load-time.svg", "rss.svg", "memory-per-record.svg", "latency-hit.svg"}
 	if !reflect.DeepEqual(names, want) {
 		t.Errorf("plots %q, want %q", names, want)
+	}
+	// One group per zone size (hit and miss share theirs), the BPF maps
+	// as a bar of their own.
+	b, _ := os.ReadFile(filepath.Join(dir, "rss.svg"))
+	for _, w := range []string{"10k names, 20k records", "1M names, 2M records", "xdpns-native maps"} {
+		if !bytes.Contains(b, []byte(w)) {
+			t.Errorf("rss.svg lacks %q", w)
+		}
+	}
+	if n := bytes.Count(b, []byte("10k names, 20k records")); n != 1 {
+		t.Errorf("rss.svg names the 10k zone %d times, want once", n)
+	}
+}
+
+func exampleSetups() []ServerSetup {
+	small := func(sc, srv string, rss, maps int64) ServerSetup {
+		return ServerSetup{Scenario: sc, Server: srv, Names: 10000, Records: 20003, LoadSecs: 0.3, RSSBytes: rss, MapBytes: maps, Checked: true}
+	}
+	return []ServerSetup{
+		small("hit", "xdpns-native", 45<<20, 5<<20), small("hit", "knot-xdp", 20<<20, 0),
+		small("miss", "xdpns-native", 46<<20, 5<<20), small("miss", "knot-xdp", 21<<20, 0),
+		{Scenario: "large", Server: "xdpns-native", Names: 1000000, Records: 2000003, LoadSecs: 16, RSSBytes: 1000 << 20, MapBytes: 510 << 20, Checked: true},
+		{Scenario: "large", Server: "knot-xdp", Names: 1000000, Records: 2000003, LoadSecs: 2.7, RSSBytes: 373 << 20, Checked: true},
+		{Scenario: "large", Server: "bind", Error: "named: exit 1"},
 	}
 }
 
@@ -317,5 +341,32 @@ func TestWritePlotFailureKeepsTables(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(md); !strings.Contains(string(b), "| xdpns-native | 800k") {
 		t.Errorf("report without its tables:\n%s", b)
+	}
+}
+
+func TestReplaceSection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "RESULTS.md")
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	read := func() string {
+		b, err := os.ReadFile(path)
+		must(err)
+		return string(b)
+	}
+	must(ReplaceSection(path, "a", []byte("# one\n")))
+	must(os.WriteFile(path, []byte("by hand, before\n"+read()+"by hand, after\n"), 0o644))
+	must(ReplaceSection(path, "b", []byte("b's table")))
+	must(ReplaceSection(path, "a", []byte("# two\n")))
+	got := read()
+	want := "by hand, before\n" +
+		"<!-- begin: written by a; edits between these lines are lost -->\n# two\n<!-- end: written by a -->\n" +
+		"by hand, after\n\n" +
+		"<!-- begin: written by b; edits between these lines are lost -->\nb's table\n<!-- end: written by b -->\n"
+	if got != want {
+		t.Errorf("got\n%s\nwant\n%s", got, want)
 	}
 }
