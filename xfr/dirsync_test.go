@@ -1,6 +1,9 @@
 package xfr
 
 import (
+	"fmt"
+	"io"
+	"os"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -54,4 +57,54 @@ func TestDirSyncGroupCommit(t *testing.T) {
 		t.Errorf("%d syncs for %d concurrent callers", n, callers)
 	}
 	t.Logf("%d directory syncs for %d concurrent callers", syncs.Load(), callers)
+}
+
+// writeAtomic makes the new file's data durable (syncData) before the
+// rename puts it in place, so a crash leaves the old file or the new one
+// whole; concurrent writers share the filesystem syncs.
+func TestWriteAtomicSyncsBeforeRename(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/z.zone"
+	if err := writeAtomic(path, func(w io.Writer) error { _, err := w.Write([]byte("old")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	var syncs atomic.Int64
+	old := syncFS
+	syncFS = func(d string) error {
+		syncs.Add(1)
+		if b, err := os.ReadFile(path); err != nil || string(b) != "old" {
+			t.Errorf("at the data sync %s holds %q (%v), want the old file still", path, b, err)
+		}
+		time.Sleep(5 * time.Millisecond)
+		return old(d)
+	}
+	t.Cleanup(func() { syncFS = old })
+	if err := writeAtomic(path, func(w io.Writer) error { _, err := w.Write([]byte("new")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != "new" {
+		t.Fatalf("after writeAtomic: %q", b)
+	}
+	if syncs.Load() != 1 {
+		t.Fatalf("%d data syncs, want 1", syncs.Load())
+	}
+	syncFS = func(d string) error { syncs.Add(1); time.Sleep(5 * time.Millisecond); return old(d) }
+	syncs.Store(0)
+	const writers = 50
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p := fmt.Sprintf("%s/m%d.zone", dir, i)
+			if err := writeAtomic(p, func(w io.Writer) error { _, err := w.Write([]byte("x")); return err }); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := syncs.Load(); n >= writers/2 {
+		t.Errorf("%d data syncs for %d concurrent writers", n, writers)
+	}
+	t.Logf("%d data syncs for %d concurrent writers", syncs.Load(), writers)
 }

@@ -302,7 +302,9 @@ func quarantine(path string) error {
 }
 
 // writeAtomic replaces path with what write produces: a temporary file in
-// the same directory, fsync, rename over path, fsync the directory.
+// the same directory, its data made durable (syncData: a shared syncfs,
+// not an fsync of its own), rename over path, fsync the directory. After a
+// crash path holds the old file or the whole new one.
 func writeAtomic(path string, write func(io.Writer) error) (err error) {
 	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
@@ -318,10 +320,10 @@ func writeAtomic(path string, write func(io.Writer) error) (err error) {
 	if err = write(f); err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
+	if err = f.Close(); err != nil {
 		return err
 	}
-	if err = f.Close(); err != nil {
+	if err = syncData(dir); err != nil {
 		return err
 	}
 	if err = os.Rename(f.Name(), path); err != nil {
