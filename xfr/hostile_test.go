@@ -24,6 +24,7 @@ type fakePrimary struct {
 	xfr    func(w dns.ResponseWriter, q *dns.Msg) // AXFR and IXFR queries
 	xfrs   int                                    // transfer queries received
 	nonAA  bool                                   // SOA answers without AA
+	refuse bool                                   // SOA queries answered REFUSED (Knot 3.2 with catalogs)
 	expire *uint32                                // EDNS EXPIRE in SOA answers, when asked for
 	seen   []seenQuery                            // every query, in order
 }
@@ -73,7 +74,7 @@ func (f *fakePrimary) set(serial uint32, xfr func(w dns.ResponseWriter, q *dns.M
 
 func (f *fakePrimary) serve(w dns.ResponseWriter, q *dns.Msg) {
 	f.mu.Lock()
-	serial, xfr, nonAA, expire := f.serial, f.xfr, f.nonAA, f.expire
+	serial, xfr, nonAA, expire, refuse := f.serial, f.xfr, f.nonAA, f.expire, f.refuse
 	if len(q.Question) == 1 && (q.Question[0].Qtype == dns.TypeAXFR || q.Question[0].Qtype == dns.TypeIXFR) {
 		f.xfrs++
 	}
@@ -89,6 +90,11 @@ func (f *fakePrimary) serve(w dns.ResponseWriter, q *dns.Msg) {
 	case dns.TypeSOA:
 		m := new(dns.Msg)
 		m.SetReply(q)
+		if refuse {
+			m.Rcode = dns.RcodeRefused
+			_ = w.WriteMsg(m)
+			return
+		}
 		m.Authoritative = !nonAA
 		m.Answer = []dns.RR{soaRR(serial)}
 		if expire != nil && asked {
@@ -315,6 +321,88 @@ func TestFakeSOANotAuthoritative(t *testing.T) {
 	if !strings.Contains(st.LastError, "not authoritative") || xfrs != 0 {
 		t.Errorf("last error %q, %d transfers", st.LastError, xfrs)
 	}
+}
+
+// A primary that refuses our SOA query but transfers (Knot 3.2 serving a
+// catalog it generates) is asked by transfer instead: AXFR while nothing
+// is held, then IXFR with our serial, whose single-SOA answer means up to
+// date; a newer zone arrives by that IXFR, and a broken one leaves the
+// old zone served.
+func TestFakeSOARefused(t *testing.T) {
+	t.Parallel()
+	f := startFake(t)
+	f.mu.Lock()
+	f.refuse = true
+	f.mu.Unlock()
+	var mu sync.Mutex
+	var qtypes []uint16
+	record := func(next func(w dns.ResponseWriter, q *dns.Msg)) func(w dns.ResponseWriter, q *dns.Msg) {
+		return func(w dns.ResponseWriter, q *dns.Msg) {
+			mu.Lock()
+			qtypes = append(qtypes, q.Question[0].Qtype)
+			mu.Unlock()
+			next(w, q)
+		}
+	}
+	asked := func() []uint16 {
+		mu.Lock()
+		defer mu.Unlock()
+		out := qtypes
+		qtypes = nil
+		return out
+	}
+	z10 := zoneRRs(t, 10)
+	f.set(10, record(axfrOf(z10)))
+	s := startSecondary(t, Config{Zones: []Zone{{Name: testZone, Primaries: []Primary{{Addr: f.addr}}}}}, nil)
+	s.waitSerial(10, 3*time.Second)
+	sameZone(t, z10, s.served())
+	if q := asked(); len(q) != 1 || q[0] != dns.TypeAXFR {
+		t.Errorf("first transfer asked %v, want one AXFR", q)
+	}
+
+	// Nothing new: IXFR with serial 10 answered by one SOA 10.
+	f.set(10, record(func(w dns.ResponseWriter, q *dns.Msg) {
+		if q.Question[0].Qtype != dns.TypeIXFR || len(q.Ns) != 1 || q.Ns[0].(*dns.SOA).Serial != 10 {
+			t.Errorf("refresh asked %v, want IXFR with our SOA 10", q)
+		}
+		send(w, q, []dns.RR{soaRR(10)}, 1)
+	}))
+	_ = s.m.Refresh(testZone)
+	st := s.waitFor("a check", 3*time.Second, func(st ZoneStatus) bool { return st.Counters.UpToDate > 0 })
+	if st.Serial != 10 || st.LastError != "" || st.Counters.Full != 1 {
+		t.Errorf("after an up-to-date IXFR: %+v", st)
+	}
+	if q := asked(); len(q) != 1 || q[0] != dns.TypeIXFR {
+		t.Errorf("refresh asked %v, want one IXFR", q)
+	}
+
+	// A newer zone, by IXFR.
+	diffs := []Diff{{From: 10, To: 11,
+		Deleted: []dns.RR{soaRR(10)},
+		Added:   []dns.RR{soaRR(11), rr(t, "n.example.test. 300 IN A 198.18.8.1")}}}
+	z11 := append([]dns.RR{soaRR(11)}, z10[1:]...)
+	z11 = append(z11, rr(t, "n.example.test. 300 IN A 198.18.8.1"))
+	f.set(11, record(ixfrOf(t, 11, z11, diffs)))
+	_ = s.m.Refresh(testZone)
+	st = s.waitSerial(11, 3*time.Second)
+	sameZone(t, z11, s.served())
+	if st.Counters.Incremental != 1 {
+		t.Errorf("counters %+v: want one IXFR", st.Counters)
+	}
+	asked()
+
+	// A transfer cut short: the failure is named, serial 11 still served.
+	f.set(12, record(func(w dns.ResponseWriter, q *dns.Msg) {
+		// A record outside the zone: refused at once, IXFR and AXFR.
+		send(w, q, []dns.RR{soaRR(12), rr(t, "x.other.test. 300 IN A 198.18.8.9"), soaRR(12)}, 3)
+	}))
+	fails := st.Counters.Failures
+	_ = s.m.Refresh(testZone)
+	st = s.waitFor("a failed check", 3*time.Second, func(st ZoneStatus) bool { return st.Counters.Failures > fails })
+	if st.Serial != 11 || !strings.Contains(st.LastError, "SOA query refused, then") {
+		t.Errorf("after a broken transfer: serial %d, last error %q", st.Serial, st.LastError)
+	}
+	sameZone(t, z11, s.served())
 }
 
 // ixfrOf answers IXFR with these differences (RFC 1995 §4 layout) and AXFR
