@@ -108,3 +108,27 @@ func TestWriteAtomicSyncsBeforeRename(t *testing.T) {
 	}
 	t.Logf("%d data syncs for %d concurrent writers", syncs.Load(), writers)
 }
+
+// A new file is renamed into place first and then synced once: at that
+// sync it is already there, whole, and the directory is not synced apart.
+func TestWriteAtomicNewFileOneSync(t *testing.T) {
+	dir := t.TempDir()
+	path := dir + "/n.zone"
+	var data, dirs atomic.Int64
+	oldFS, oldDir := syncFS, fsyncDir
+	syncFS = func(d string) error {
+		data.Add(1)
+		if b, err := os.ReadFile(path); err != nil || string(b) != "new" {
+			t.Errorf("at the sync %s holds %q (%v), want the new file in place", path, b, err)
+		}
+		return oldFS(d)
+	}
+	fsyncDir = func(d string) error { dirs.Add(1); return oldDir(d) }
+	t.Cleanup(func() { syncFS, fsyncDir = oldFS, oldDir })
+	if err := writeAtomic(path, func(w io.Writer) error { _, err := w.Write([]byte("new")); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if data.Load() != 1 || dirs.Load() != 0 {
+		t.Errorf("%d filesystem syncs and %d directory syncs for a new file, want 1 and 0", data.Load(), dirs.Load())
+	}
+}

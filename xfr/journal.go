@@ -43,8 +43,11 @@ func (s store) appendDiffs(origin string, diffs []Diff) error {
 		return err
 	}
 	var payload bytes.Buffer
-	w := bufio.NewWriterSize(f, 1<<16)
-	buf := make([]byte, 0xffff)
+	w := getFileWriter(f)
+	defer putFileWriter(w)
+	bp := getMsgBuf()
+	defer putMsgBuf(bp)
+	buf := *bp
 	for _, d := range diffs {
 		payload.Reset()
 		pw := bufio.NewWriter(&payload)

@@ -88,7 +88,9 @@ func (t *tcpConn) readRaw() ([]byte, error) {
 	}
 	n := int(binary.BigEndian.Uint16(l[:]))
 	if cap(t.buf) < n {
-		t.buf = make([]byte, n, 0xffff)
+		// Grown to what the messages need, not 64 KiB at once: a small
+		// zone's transfer is one message of a few hundred bytes.
+		t.buf = make([]byte, n, max(n, min(2*cap(t.buf), 0xffff), 512))
 	}
 	b := t.buf[:n]
 	if _, err := io.ReadFull(t.c, b); err != nil {
@@ -247,14 +249,16 @@ func exchangeUDP(ctx context.Context, addr netip.AddrPort, id uint16, wire []byt
 	if _, err := c.Write(wire); err != nil {
 		return nil, err
 	}
-	buf := make([]byte, 65535)
+	bp := getMsgBuf()
+	defer putMsgBuf(bp)
+	buf := *bp
 	for {
 		n, err := c.Read(buf)
 		if err != nil {
 			return nil, err
 		}
 		if n >= 2 && binary.BigEndian.Uint16(buf) == id {
-			return buf[:n], nil
+			return append([]byte(nil), buf[:n]...), nil
 		}
 	}
 }
