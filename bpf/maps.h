@@ -131,6 +131,20 @@ struct query {
 #define KEY_OFF_MASK 511 /* nxd_step loads 8 bytes at (offset & this) */
 #define KEY_WORDS ((KEY_OFF_MASK + 1 + 8) / 8)
 #define PREFIX_LEN 352 /* >= MAX_L4_END + DNS_HDR_LEN + MAX question, 8-aligned */
+
+/* NSEC3 hashing (nsec3.h): the message SHA-1 reads, 5 blocks: a 255-byte
+ * suffix of the QNAME, a salt of at most NSEC3_MAX_SALT bytes (longer:
+ * Go answers), the 0x80 byte and the 64-bit length. */
+#define NSEC3_MAX_SALT 32
+#define NSEC3_MSG_WORDS 40
+struct nsec3_work {
+	__u64 msg[NSEC3_MSG_WORDS];
+	__u64 salt[NSEC3_MAX_SALT / 8 + 1]; /* the zone's salt, zero-padded */
+	__u64 salt_len;
+	__u32 digest[5]; /* the hash: its 20 bytes in order */
+	__u32 pad;
+};
+
 struct scratch {
 	struct pkt p;
 	struct query q;
@@ -145,6 +159,7 @@ struct scratch {
 	__u64 cookie_msg[5];       /* SipHash input */
 	__u8 cookie_out[24];       /* the client cookie and server cookie answered */
 	__u8 opt[40];              /* the OPT record sent (build_opt), off the stack */
+	struct nsec3_work n3;      /* nsec3.h */
 };
 
 /* Reads a scratch field from memory, never from a register copy. */

@@ -136,6 +136,14 @@ type xdpnsScratch struct {
 	CookieMsg [5]uint64
 	CookieOut [24]uint8
 	Opt       [40]uint8
+	N3        struct {
+		_       structs.HostLayout
+		Msg     [40]uint64
+		Salt    [5]uint64
+		SaltLen uint64
+		Digest  [5]uint32
+		Pad     uint32
+	}
 }
 
 type xdpnsServiceAddr struct {
