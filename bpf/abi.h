@@ -51,6 +51,11 @@
 				  * it names moved by the extra QNAME length
 				  * (compile.Entry.Referral) */
 #define MAX_REF_PTRS 32          /* pointers a referral record lists at most */
+#define ANSWER_NXD3 0x2000       /* on a DO=1 default entry of an NSEC3 zone (iterations 0):
+				  * names below without entries, whose closest encloser
+				  * this is, get the zone's signed NXDOMAIN, put together
+				  * from its head and NSEC3 pieces (nsec3.h nsec3_nxd,
+				  * compile.Entry.NXD) */
 #define ANSWER_PASS 0x0100       /* no answer: pass this name and, for the walk to a
 				  * closest encloser, the names below it */
 
@@ -117,6 +122,26 @@ struct answer_slot {
 /* One block of the answer store. */
 struct store_block {
 	__u8 bytes[STORE_VALUE_LEN];
+};
+
+/* NSEC3 (nsec3.h). One NSEC3 record of a zone: its owner's hash and the
+ * ref of its piece, a shared record holding the NSEC3 and its RRSIGs
+ * uncompressed. Per generation the zones' entries sit in one array, each
+ * zone's in a range [base, base + count) sorted by hash. */
+#define NSEC3_HASH_LEN 20
+#define NSEC3_MAX_SALT 32 /* longer salts: Go answers */
+struct nsec3_entry {
+	__u8 hash[NSEC3_HASH_LEN];
+	__u32 ref; /* host order */
+};
+
+/* A zone's NSEC3 parameters in a generation, by its zone_stats slot. */
+struct nsec3_zone {
+	__u32 head_slot; /* host order: slot of the signed NXDOMAIN head (SOA, RRSIGs) */
+	__u32 base;      /* host order: its first entry */
+	__u32 count;     /* host order: its entries */
+	__u32 salt_len;  /* host order */
+	__u8 salt[NSEC3_MAX_SALT]; /* zero-padded */
 };
 
 /* config.flags */

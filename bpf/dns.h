@@ -366,7 +366,7 @@ static __always_inline struct answer *follow_link(void *store, struct answer *a,
  * step: the verifier checks the step once, not once per depth. */
 #define MAX_NXD_DEPTH 8 /* labels dropped at most; deeper misses are passed */
 
-enum nxd_result { NXD_SEARCHING, NXD_FOUND, NXD_PASS, NXD_COLLISION, NXD_WILD, NXD_REFERRAL };
+enum nxd_result { NXD_SEARCHING, NXD_FOUND, NXD_PASS, NXD_COLLISION, NXD_WILD, NXD_REFERRAL, NXD_NSEC3 };
 
 struct nxd_walk {
 	__u32 gen;       /* generation of the maps */
@@ -423,6 +423,7 @@ static long nxd_step(__u64 index_unused, void *ctx)
 	l = ((__u8 *)s->key)[off];
 	if (l == 0 || l > MAX_LABEL_LEN)
 		return 1;
+	s->q.nxd_prev = off; /* the next closer name, should the suffix at off + l + 1 be the encloser */
 	off += l + 1;
 	if (off >= nlen)
 		return 1;
@@ -483,6 +484,12 @@ static long nxd_step(__u64 index_unused, void *ctx)
 		/* At or below a cut: its referral, moved (ref_patch). */
 		w->ref = ref;
 		w->result = NXD_REFERRAL;
+		return 1;
+	}
+	if (w->dnssec_ok && (a->flags & (ANSWER_NXD3 | ANSWER_PASS)) == ANSWER_NXD3) {
+		/* An NSEC3 zone's closest encloser: nsec3_nxd puts the signed
+		 * NXDOMAIN together (s->q.nxd_off and nxd_prev say where). */
+		w->result = NXD_NSEC3;
 		return 1;
 	}
 	if ((a->flags & (ANSWER_LINK | ANSWER_NXD | ANSWER_PASS)) != (ANSWER_LINK | ANSWER_NXD))
@@ -583,6 +590,10 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	return NXD_WILD_REF | ref;
 }
 
+/* nxd_find found an NSEC3 zone's closest encloser (the caller asks
+ * nsec3_nxd, nsec3.h). */
+#define NXD_NSEC3_WALK (1L << 35)
+
 /* The walk, as a global function: the verifier checks it once, on its
  * own, rather than once for every state the program reaches it in. It
  * returns the ref of the zone's NXDOMAIN record, or NXD_NONE / NXD_CLASH
@@ -604,6 +615,8 @@ __attribute__((noinline)) long nxd_find(__u32 gen, __u32 dnssec_ok)
 		return wild_find(gen, dnssec_ok);
 	if (w.result == NXD_REFERRAL)
 		return NXD_REFERRAL_REF | w.ref;
+	if (w.result == NXD_NSEC3)
+		return NXD_NSEC3_WALK; /* the caller calls nsec3_nxd: a call less deep */
 	if (w.result != NXD_FOUND)
 		return NXD_NONE;
 	return w.ref;

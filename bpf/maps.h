@@ -119,7 +119,13 @@ struct query {
 	__u64 cookie_valid; /* cookie_answer: the server cookie received was valid */
 	__u32 zone;         /* the answer's zone (index_val.zone): counted in zone_stats,
 			     * looked up from here (no stack) */
-	__u32 zone_pad;
+	__u32 n3_n;         /* nsec3_nxd: pieces in n3_ref */
+	__u64 nxd_prev;     /* nxd_step: the offset before nxd_off (the next closer name) */
+	__u32 n3_ref[4];    /* nsec3_nxd: refs of the NSEC3 pieces, in answer order */
+	__u32 tail_kind;    /* write_tail: 0 the link record's own part, 1 NSEC3 pieces */
+	__u32 tail_ref;     /* kind 0: the link record */
+	__u32 tail_off;     /* kind 0: where its part starts in it */
+	__u32 tail_pad;
 };
 
 /* Per-packet working memory. Parse results live here rather than on the
@@ -135,14 +141,14 @@ struct query {
 /* NSEC3 hashing (nsec3.h): the message SHA-1 reads, 5 blocks: a 255-byte
  * suffix of the QNAME, a salt of at most NSEC3_MAX_SALT bytes (longer:
  * Go answers), the 0x80 byte and the 64-bit length. */
-#define NSEC3_MAX_SALT 32
 #define NSEC3_MSG_WORDS 40
 struct nsec3_work {
 	__u64 msg[NSEC3_MSG_WORDS];
 	__u64 salt[NSEC3_MAX_SALT / 8 + 1]; /* the zone's salt, zero-padded */
 	__u64 salt_len;
 	__u32 digest[5]; /* the hash: its 20 bytes in order */
-	__u32 pad;
+	__u32 h[5];      /* SHA-1 state */
+	__u32 w[16];     /* SHA-1 message schedule */
 };
 
 struct scratch {

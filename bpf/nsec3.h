@@ -16,15 +16,8 @@
 #include "maps.h"
 #include "sha1.h"
 
-/* One NSEC3 record of a zone: its owner's hash and the store reference of
- * what the answer copies for it (the NSEC3 and its RRSIG). Per generation
- * the zones' entries sit in one array, each zone's in a range
- * [base, base + count) sorted by hash. */
-struct nsec3_entry {
-	__u8 hash[SHA1_DIGEST];
-	__u32 ref;
-};
-
+/* Per generation: the zones' NSEC3 entries (abi.h struct nsec3_entry) and
+ * their parameters by zone (struct nsec3_zone). */
 struct nsec3_inner {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_INNER_MAP); /* generations differ in size */
@@ -40,6 +33,20 @@ struct {
 	__array(values, struct nsec3_inner);
 } nsec3_hashes SEC(".maps");
 
+struct nsec3_zones_inner {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* per generation, set by the loader */
+	__type(key, __u32);     /* the zone's zone_stats slot */
+	__type(value, struct nsec3_zone);
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct nsec3_zones_inner);
+} nsec3_zones SEC(".maps");
+
 /* nsec3_hash hashes the suffix of s->key (the QNAME in wire form,
  * lowercased, as key_and_sum leaves it) that starts at byte off, followed
  * by the salt in s->n3: RFC 5155 §5 with iterations 0. The digest goes to
@@ -48,7 +55,7 @@ struct {
 __attribute__((noinline)) int nsec3_hash(__u32 off)
 {
 	struct scratch *s;
-	__u32 zero = 0, h[5];
+	__u32 zero = 0;
 	__u64 nlen, slen, salt_len, len, nw, rem, tmask, nb;
 
 	s = bpf_map_lookup_elem(&scratch, &zero);
@@ -64,7 +71,7 @@ __attribute__((noinline)) int nsec3_hash(__u32 off)
 	tmask = rem ? tail_mask(rem) : 0;
 	/* The suffix, word by word from an unaligned offset (key_word masks
 	 * it), bytes past it cleared: masks, not branches, as in nxd_step. */
-#pragma unroll
+#pragma nounroll /* unrolled, clang keeps 32 masks on the stack */
 	for (__u64 i = 0; i < NAME_WORDS; i++) {
 		__u64 whole = lt_mask(i, nw), part = lt_mask(i, nw + 1) & ~whole;
 
@@ -85,16 +92,16 @@ __attribute__((noinline)) int nsec3_hash(__u32 off)
 		return -1;
 	s->n3.msg[nb * 8 - 1] = bpf_cpu_to_be64(len * 8);
 
-	sha1_init(h);
+	sha1_init(s->n3.h);
 #pragma nounroll
 	for (__u64 i = 0; i < NSEC3_MSG_WORDS / 8; i++) {
 		if (i >= nb)
 			break;
-		sha1_compress(h, (const __u32 *)&s->n3.msg[(i & 7) * 8]);
+		sha1_compress(s->n3.h, (const __u32 *)&s->n3.msg[(i & 7) * 8], s->n3.w);
 	}
 #pragma unroll
 	for (int k = 0; k < 5; k++)
-		s->n3.digest[k] = bpf_htonl(h[k]);
+		s->n3.digest[k] = bpf_htonl(s->n3.h[k]);
 	return 0;
 }
 
@@ -155,6 +162,115 @@ __attribute__((noinline)) long nsec3_find(__u32 gen, __u32 base, __u32 count)
 	if (!e)
 		return NSEC3_NONE;
 	return nsec3_cmp(e, s->n3.digest) == 0 ? (NSEC3_MATCH | idx) : idx;
+}
+
+#define NXD_NSEC3_REF (1L << 34)
+
+/* The entry at index i of generation gen's NSEC3 array, or NULL. */
+static __always_inline struct nsec3_entry *nsec3_at(void *inner, __u32 i)
+{
+	return bpf_map_lookup_elem(inner, &i);
+}
+
+/* nsec3_nxd puts together the signed NXDOMAIN of an NSEC3 zone for the
+ * QNAME in s->key, whose closest encloser nxd_step found at s->q.nxd_off
+ * (its DO=1 entry says ANSWER_NXD3) and whose next closer name starts at
+ * s->q.nxd_prev: the NSEC3 matching the closest encloser, the one
+ * covering the next closer name and the one covering the wildcard, each
+ * once, in that order (userspace/answer's closest encloser proof, and
+ * compile.Table.nsec3NXD). Their pieces' refs go to s->q.n3_ref. Returns
+ * NXD_NSEC3_REF | the ref of the zone's signed head (SOA and RRSIGs), or
+ * NXD_NONE to pass: a hash that matches where the proof needs a cover
+ * (the name exists after all, for all we can tell) or anything missing.
+ * A global function: verified once. */
+__attribute__((noinline)) long nsec3_nxd(__u32 gen)
+{
+	struct scratch *s;
+	struct nsec3_zone *nz;
+	struct nsec3_entry *e;
+	struct store_block *b;
+	void *zones, *inner, *store;
+	__u32 zero = 0, zone, base, count, slot, block, idx[3], n;
+	__u64 ce, nc;
+	long r;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	gen &= GENERATIONS - 1;
+	zones = bpf_map_lookup_elem(&nsec3_zones, &gen);
+	inner = bpf_map_lookup_elem(&nsec3_hashes, &gen);
+	store = bpf_map_lookup_elem(&answer_store, &gen);
+	if (!s || !zones || !inner || !store)
+		return NXD_NONE;
+	zone = reload(s->q.zone);
+	nz = bpf_map_lookup_elem(zones, &zone);
+	if (!nz || nz->salt_len > NSEC3_MAX_SALT)
+		return NXD_NONE;
+#pragma unroll
+	for (int j = 0; j < NSEC3_MAX_SALT / 8; j++)
+		s->n3.salt[j] = ((__u64 *)nz->salt)[j];
+	s->n3.salt[NSEC3_MAX_SALT / 8] = 0;
+	s->n3.salt_len = nz->salt_len;
+	base = nz->base;
+	count = nz->count;
+	slot = nz->head_slot;
+	ce = reload(s->q.nxd_off);
+	nc = reload(s->q.nxd_prev);
+	if (ce < 2 || ce > MAX_NAME_LEN || nc >= ce)
+		return NXD_NONE;
+
+	/* The closest encloser: its own NSEC3. */
+	if (nsec3_hash(ce) < 0)
+		return NXD_NONE;
+	r = nsec3_find(gen, base, count);
+	if (r < 0 || !(r & NSEC3_MATCH))
+		return NXD_NONE;
+	idx[0] = (__u32)r;
+	/* The next closer name: covered, not matched. */
+	if (nsec3_hash(nc) < 0)
+		return NXD_NONE;
+	r = nsec3_find(gen, base, count);
+	if (r < 0 || (r & NSEC3_MATCH))
+		return NXD_NONE;
+	idx[1] = (__u32)r;
+	/* The wildcard *.CE, written over the two bytes before the encloser
+	 * (the next closer label is at least that long; the key is not read
+	 * again): covered, not matched. */
+	((__u8 *)s->key)[(ce - 2) & KEY_OFF_MASK] = 1;
+	((__u8 *)s->key)[(ce - 1) & KEY_OFF_MASK] = '*';
+	if (nsec3_hash(ce - 2) < 0)
+		return NXD_NONE;
+	r = nsec3_find(gen, base, count);
+	if (r < 0 || (r & NSEC3_MATCH))
+		return NXD_NONE;
+	idx[2] = (__u32)r;
+
+	e = nsec3_at(inner, idx[0]);
+	if (!e)
+		return NXD_NONE;
+	s->q.n3_ref[0] = e->ref;
+	n = 1;
+	if (idx[1] != idx[0]) {
+		e = nsec3_at(inner, idx[1]);
+		if (!e)
+			return NXD_NONE;
+		s->q.n3_ref[1] = e->ref;
+		n = 2;
+	}
+	if (idx[2] != idx[0] && idx[2] != idx[1]) {
+		e = nsec3_at(inner, idx[2]);
+		if (!e)
+			return NXD_NONE;
+		s->q.n3_ref[n & 3] = e->ref;
+		n++;
+	}
+	s->q.n3_n = n;
+	/* The head, through its slot (flipped with every SOA). */
+	block = slot >> REF_BLOCK_SHIFT;
+	b = bpf_map_lookup_elem(store, &block);
+	if (!b)
+		return NXD_NONE;
+	return NXD_NSEC3_REF |
+	       reload(((struct answer_slot *)(b->bytes + (slot & REF_OFFSET_MASK) * STORE_ALIGN))->ref);
 }
 
 #endif

@@ -45,7 +45,7 @@ static __always_inline __u32 rol32(__u32 x, int n)
 		c = rol32(b, 30);                                                       \
 		b = a;                                                                  \
 		a = t_;                                                                 \
-		asm volatile("" : "+r"(a), "+r"(b), "+r"(c), "+r"(d), "+r"(e));         \
+		asm volatile("" : "+r"(a), "+r"(b), "+r"(c), "+r"(d), "+r"(e) : : "memory"); \
 	} while (0)
 
 #define SHA1_ROUNDS10(i)                                                                \
@@ -62,10 +62,12 @@ static __always_inline __u32 rol32(__u32 x, int n)
 		SHA1_ROUND((i) + 9);                                                    \
 	} while (0)
 
-/* Compresses the 64-byte block m (read as big-endian words) into h. */
-static __always_inline void sha1_compress(__u32 h[5], const __u32 *m)
+/* Compresses the 64-byte block m (read as big-endian words) into h. w is
+ * the message schedule's 16 words: scratch memory, not the stack, which
+ * the rounds' spills would push past what a BPF call chain may use. */
+static __always_inline void sha1_compress(__u32 h[5], const __u32 *m, __u32 *w)
 {
-	__u32 w[16], a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
+	__u32 a = h[0], b = h[1], c = h[2], d = h[3], e = h[4];
 
 #pragma unroll
 	for (int i = 0; i < 16; i++)

@@ -47,6 +47,7 @@ type ZoneEntries struct {
 	Entries  []compile.Entry
 	NXDomain wire.Body
 	GoOnly   bool
+	NSEC3    *NSEC3Data // the zone's signed NXDOMAIN composed (nsec3.go), or nil
 }
 
 // Image is the content of the index and store maps for a set of zones.
@@ -120,6 +121,14 @@ func (im *Image) addZone(z *ZoneEntries) error {
 	zs := newZoneState(dns.CanonicalName(z.Origin), z.Signed)
 	zs.nxd = z.NXDomain
 	im.zones[string(w)] = zs
+	if z.NSEC3 != nil {
+		before := len(im.slots)
+		if err := im.addNSEC3(zs, z.NSEC3); err != nil {
+			return err
+		}
+		im.Shared += len(im.slots) - before
+		im.Records += len(im.slots) - before + len(z.NSEC3.Chain)
+	}
 	if z.GoOnly {
 		ref, err := im.writePass(w)
 		if err != nil {

@@ -92,10 +92,12 @@ const generations = 2
 // no arena and no zones: it is served as it is until the next Load.
 type generation struct {
 	index, store *ebpf.Map
-	mem          []byte // the store, mmapped
-	*answers            // nil when adopted
-	keys         int    // index entries
-	maxKeys      int    // index capacity
+	// NSEC3 (nsec3.go): entries and zone parameters; nil when adopted
+	n3hashes, n3zones *ebpf.Map
+	mem               []byte // the store, mmapped
+	*answers                 // nil when adopted
+	keys              int    // index entries
+	maxKeys           int    // index capacity
 }
 
 func (g *generation) close() {
@@ -105,6 +107,10 @@ func (g *generation) close() {
 	}
 	g.index.Close()
 	g.store.Close()
+	if g.n3hashes != nil {
+		g.n3hashes.Close()
+		g.n3zones.Close()
+	}
 }
 
 // XDP is a loaded program with its maps. Its methods are safe for
@@ -115,9 +121,12 @@ type XDP struct {
 	objs      xdpnsObjects
 	indexSpec *ebpf.MapSpec // inner map templates
 	storeSpec *ebpf.MapSpec
-	gens      [generations]*generation
-	active    int  // served generation; -1 before the first Load
-	adopted   bool // the served generation came from pinned maps
+
+	nsec3HashSpec, nsec3ZoneSpec *ebpf.MapSpec // NSEC3 inner map templates (nsec3.go)
+
+	gens    [generations]*generation
+	active  int  // served generation; -1 before the first Load
+	adopted bool // the served generation came from pinned maps
 
 	slots zoneSlots // zone_stats slots (zonestats.go), under mu
 
@@ -151,7 +160,10 @@ func New(cfg Config) (*XDP, error) {
 		cfg:       cfg,
 		indexSpec: spec.Maps[xdpnsMapAnswerIndex].InnerMap.Copy(),
 		storeSpec: spec.Maps[xdpnsMapAnswerStore].InnerMap.Copy(),
-		active:    -1,
+
+		nsec3HashSpec: spec.Maps[xdpnsMapNsec3Hashes].InnerMap.Copy(),
+		nsec3ZoneSpec: spec.Maps[xdpnsMapNsec3Zones].InnerMap.Copy(),
+		active:        -1,
 	}
 	opts, err := pinSpec(spec, &cfg)
 	if err != nil {
@@ -353,6 +365,10 @@ func (x *XDP) build(im *Image, extraKeys, extraBytes int) (*generation, error) {
 	}
 	g.answers = im.answers.clone(im.a.clone(g.mem, blocks))
 	g.keys, g.maxKeys = len(im.keys), entries
+	if g.n3hashes, g.n3zones, err = x.nsec3Maps(g.zones); err != nil {
+		g.close()
+		return nil, err
+	}
 	return g, nil
 }
 
@@ -369,6 +385,14 @@ func (x *XDP) publish(g *generation) error {
 	if err := x.objs.AnswerStore.Put(uint32(next), g.store); err != nil {
 		g.close()
 		return fmt.Errorf("publish answer store: %w", err)
+	}
+	if err := x.objs.Nsec3Hashes.Put(uint32(next), g.n3hashes); err != nil {
+		g.close()
+		return fmt.Errorf("publish NSEC3 array: %w", err)
+	}
+	if err := x.objs.Nsec3Zones.Put(uint32(next), g.n3zones); err != nil {
+		g.close()
+		return fmt.Errorf("publish NSEC3 zones: %w", err)
 	}
 	if err := x.objs.ActiveGen.Put(uint32(0), uint32(next)); err != nil {
 		g.close()
@@ -387,8 +411,8 @@ func (x *XDP) publish(g *generation) error {
 	if err := x.grace(); err != nil {
 		return err
 	}
-	for _, m := range []*ebpf.Map{x.objs.AnswerIndex, x.objs.AnswerStore} {
-		if err := m.Delete(uint32(old)); err != nil {
+	for _, m := range []*ebpf.Map{x.objs.AnswerIndex, x.objs.AnswerStore, x.objs.Nsec3Hashes, x.objs.Nsec3Zones} {
+		if err := m.Delete(uint32(old)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("retire generation %d: %w", old, err)
 		}
 	}

@@ -56,7 +56,13 @@ type nsec3SelftestScratch struct {
 		CookieLen   uint64
 		CookieValid uint64
 		Zone        uint32
-		ZonePad     uint32
+		N3N         uint32
+		NxdPrev     uint64
+		N3Ref       [4]uint32
+		TailKind    uint32
+		TailRef     uint32
+		TailOff     uint32
+		TailPad     uint32
 	}
 	Qbuf struct {
 		_ structs.HostLayout
@@ -74,7 +80,8 @@ type nsec3SelftestScratch struct {
 		Salt    [5]uint64
 		SaltLen uint64
 		Digest  [5]uint32
-		Pad     uint32
+		H       [5]uint32
+		W       [16]uint32
 	}
 }
 
@@ -126,6 +133,7 @@ const (
 	nsec3SelftestMapAnswerStore      = "answer_store"
 	nsec3SelftestMapConfigMap        = "config_map"
 	nsec3SelftestMapNsec3Hashes      = "nsec3_hashes"
+	nsec3SelftestMapNsec3Zones       = "nsec3_zones"
 	nsec3SelftestMapScratch          = "scratch"
 	nsec3SelftestMapServiceAddrs     = "service_addrs"
 	nsec3SelftestMapStats            = "stats"
@@ -136,6 +144,7 @@ const (
 	nsec3SelftestVarUnusedIndexKey   = "unused_index_key"
 	nsec3SelftestVarUnusedIndexVal   = "unused_index_val"
 	nsec3SelftestVarUnusedNsec3Entry = "unused_nsec3_entry"
+	nsec3SelftestVarUnusedNsec3Zone  = "unused_nsec3_zone"
 	nsec3SelftestVarUnusedStoreBlock = "unused_store_block"
 )
 
@@ -194,6 +203,7 @@ type nsec3SelftestMapSpecs struct {
 	AnswerStore  *ebpf.MapSpec `ebpf:"answer_store"`
 	ConfigMap    *ebpf.MapSpec `ebpf:"config_map"`
 	Nsec3Hashes  *ebpf.MapSpec `ebpf:"nsec3_hashes"`
+	Nsec3Zones   *ebpf.MapSpec `ebpf:"nsec3_zones"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	ServiceAddrs *ebpf.MapSpec `ebpf:"service_addrs"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
@@ -208,6 +218,7 @@ type nsec3SelftestVariableSpecs struct {
 	UnusedIndexKey   *ebpf.VariableSpec `ebpf:"unused_index_key"`
 	UnusedIndexVal   *ebpf.VariableSpec `ebpf:"unused_index_val"`
 	UnusedNsec3Entry *ebpf.VariableSpec `ebpf:"unused_nsec3_entry"`
+	UnusedNsec3Zone  *ebpf.VariableSpec `ebpf:"unused_nsec3_zone"`
 	UnusedStoreBlock *ebpf.VariableSpec `ebpf:"unused_store_block"`
 }
 
@@ -236,6 +247,7 @@ type nsec3SelftestMaps struct {
 	AnswerStore  *ebpf.Map `ebpf:"answer_store"`
 	ConfigMap    *ebpf.Map `ebpf:"config_map"`
 	Nsec3Hashes  *ebpf.Map `ebpf:"nsec3_hashes"`
+	Nsec3Zones   *ebpf.Map `ebpf:"nsec3_zones"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	ServiceAddrs *ebpf.Map `ebpf:"service_addrs"`
 	Stats        *ebpf.Map `ebpf:"stats"`
@@ -249,6 +261,7 @@ func (m *nsec3SelftestMaps) Close() error {
 		m.AnswerStore,
 		m.ConfigMap,
 		m.Nsec3Hashes,
+		m.Nsec3Zones,
 		m.Scratch,
 		m.ServiceAddrs,
 		m.Stats,
@@ -264,6 +277,7 @@ type nsec3SelftestVariables struct {
 	UnusedIndexKey   *ebpf.Variable `ebpf:"unused_index_key"`
 	UnusedIndexVal   *ebpf.Variable `ebpf:"unused_index_val"`
 	UnusedNsec3Entry *ebpf.Variable `ebpf:"unused_nsec3_entry"`
+	UnusedNsec3Zone  *ebpf.Variable `ebpf:"unused_nsec3_zone"`
 	UnusedStoreBlock *ebpf.Variable `ebpf:"unused_store_block"`
 }
 

@@ -306,8 +306,9 @@ type zoneState struct {
 	origin string // canonical, presentation form
 	signed bool
 	neg    map[int][]*shared
-	nxd    wire.Body // the NXDOMAIN body (compile.NXDKey), Bytes nil if unknown
-	id     uint32    // its slot in zone_stats (index_val.zone), 0 until a generation holds it
+	nxd    wire.Body   // the NXDOMAIN body (compile.NXDKey), Bytes nil if unknown
+	id     uint32      // its slot in zone_stats (index_val.zone), 0 until a generation holds it
+	n3     *nsec3State // signed NXDOMAIN pieces (nsec3.go), nil for most zones; not modified once set
 }
 
 // shared is one shared negative body: the slot word link records name, the
@@ -330,7 +331,7 @@ func (c *answers) clone(a *arena) *answers {
 	n.seq = c.seq
 	for k, z := range c.zones {
 		nz := newZoneState(z.origin, z.signed)
-		nz.nxd, nz.id = z.nxd, z.id
+		nz.nxd, nz.id, nz.n3 = z.nxd, z.id, z.n3
 		for l, list := range z.neg {
 			for _, s := range list {
 				cs := *s
@@ -402,6 +403,9 @@ func (c *answers) sharedFor(z *zoneState, l int, body wire.Body) (*shared, error
 // shareable, else the whole record.
 func (c *answers) writeEntry(z *zoneState, e *compile.Entry) (uint32, error) {
 	ref, err := c.writeEntryRecord(z, e)
+	if err == nil {
+		markNXD3(c.a, z, e, ref)
+	}
 	if err == nil && e.Wild {
 		// Names below without entries are answered from the wildcard
 		// "*." + this name, when its entry says WildSafe (docs/xdp.md).

@@ -63,7 +63,8 @@ func (x *XDP) UpdateZone(z *zone.Zone, ch *compile.Changes) (UpdateResult, error
 	if zs == nil {
 		return res, fmt.Errorf("%s: %w", z.Origin, ErrUnknownZone)
 	}
-	if ch == nil || ch.Full || z.Signed != zs.signed {
+	if ch == nil || ch.Full || z.Signed != zs.signed || zs.n3 != nil || compile.NSEC3Composes(z) {
+		// NSEC3 state (nsec3.go) is rebuilt, not updated in place.
 		res.Reloaded = true
 		return res, x.reloadZone(g, z, origin, ch)
 	}
@@ -116,7 +117,7 @@ func (x *XDP) UpdateZone(z *zone.Zone, ch *compile.Changes) (UpdateResult, error
 // reloadZone serves z from a new generation: every other zone's records
 // copied from g, z's compiled anew (ch.Put when Full, else compile.Each).
 func (x *XDP) reloadZone(g *generation, z *zone.Zone, origin string, ch *compile.Changes) error {
-	ze := ZoneEntries{Origin: z.Origin, Signed: z.Signed}
+	ze := ZoneEntries{Origin: z.Origin, Signed: z.Signed, NSEC3: nsec3For(z, nil)}
 	if b, err := compile.NXDomainBody(z); err == nil {
 		ze.NXDomain = b
 	}
@@ -476,6 +477,13 @@ func imageFrom(g *generation, exclude string) (*Image, error) {
 		if k != exclude {
 			im.zones[k] = newZoneState(z.origin, z.signed)
 			im.zones[k].id = z.id
+		}
+	}
+	for k, z := range g.zones {
+		if k != exclude && z.n3 != nil {
+			if err := im.copyNSEC3(g, z, im.zones[k]); err != nil {
+				return nil, err
+			}
 		}
 	}
 	owner := map[uint32]string{} // slot → zone

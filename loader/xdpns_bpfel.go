@@ -66,6 +66,21 @@ type xdpnsIndexVal struct {
 	Zone uint32
 }
 
+type xdpnsNsec3Entry struct {
+	_    structs.HostLayout
+	Hash [20]uint8
+	Ref  uint32
+}
+
+type xdpnsNsec3Zone struct {
+	_        structs.HostLayout
+	HeadSlot uint32
+	Base     uint32
+	Count    uint32
+	SaltLen  uint32
+	Salt     [32]uint8
+}
+
 type xdpnsRrlEntry struct {
 	_       structs.HostLayout
 	Tat     uint64
@@ -124,7 +139,13 @@ type xdpnsScratch struct {
 		CookieLen   uint64
 		CookieValid uint64
 		Zone        uint32
-		ZonePad     uint32
+		N3N         uint32
+		NxdPrev     uint64
+		N3Ref       [4]uint32
+		TailKind    uint32
+		TailRef     uint32
+		TailOff     uint32
+		TailPad     uint32
 	}
 	Qbuf struct {
 		_ structs.HostLayout
@@ -142,7 +163,8 @@ type xdpnsScratch struct {
 		Salt    [5]uint64
 		SaltLen uint64
 		Digest  [5]uint32
-		Pad     uint32
+		H       [5]uint32
+		W       [16]uint32
 	}
 }
 
@@ -194,6 +216,8 @@ const (
 	xdpnsMapAnswerStore      = "answer_store"
 	xdpnsMapConfigMap        = "config_map"
 	xdpnsMapCookieConfig     = "cookie_config"
+	xdpnsMapNsec3Hashes      = "nsec3_hashes"
+	xdpnsMapNsec3Zones       = "nsec3_zones"
 	xdpnsMapRrlBuckets       = "rrl_buckets"
 	xdpnsMapRrlConfig        = "rrl_config"
 	xdpnsMapRrlExempt        = "rrl_exempt"
@@ -208,6 +232,8 @@ const (
 	xdpnsVarUnusedAnswerSlot = "unused_answer_slot"
 	xdpnsVarUnusedIndexKey   = "unused_index_key"
 	xdpnsVarUnusedIndexVal   = "unused_index_val"
+	xdpnsVarUnusedNsec3Entry = "unused_nsec3_entry"
+	xdpnsVarUnusedNsec3Zone  = "unused_nsec3_zone"
 	xdpnsVarUnusedStoreBlock = "unused_store_block"
 )
 
@@ -265,6 +291,8 @@ type xdpnsMapSpecs struct {
 	AnswerStore  *ebpf.MapSpec `ebpf:"answer_store"`
 	ConfigMap    *ebpf.MapSpec `ebpf:"config_map"`
 	CookieConfig *ebpf.MapSpec `ebpf:"cookie_config"`
+	Nsec3Hashes  *ebpf.MapSpec `ebpf:"nsec3_hashes"`
+	Nsec3Zones   *ebpf.MapSpec `ebpf:"nsec3_zones"`
 	RrlBuckets   *ebpf.MapSpec `ebpf:"rrl_buckets"`
 	RrlConfig    *ebpf.MapSpec `ebpf:"rrl_config"`
 	RrlExempt    *ebpf.MapSpec `ebpf:"rrl_exempt"`
@@ -284,6 +312,8 @@ type xdpnsVariableSpecs struct {
 	UnusedAnswerSlot *ebpf.VariableSpec `ebpf:"unused_answer_slot"`
 	UnusedIndexKey   *ebpf.VariableSpec `ebpf:"unused_index_key"`
 	UnusedIndexVal   *ebpf.VariableSpec `ebpf:"unused_index_val"`
+	UnusedNsec3Entry *ebpf.VariableSpec `ebpf:"unused_nsec3_entry"`
+	UnusedNsec3Zone  *ebpf.VariableSpec `ebpf:"unused_nsec3_zone"`
 	UnusedStoreBlock *ebpf.VariableSpec `ebpf:"unused_store_block"`
 }
 
@@ -312,6 +342,8 @@ type xdpnsMaps struct {
 	AnswerStore  *ebpf.Map `ebpf:"answer_store"`
 	ConfigMap    *ebpf.Map `ebpf:"config_map"`
 	CookieConfig *ebpf.Map `ebpf:"cookie_config"`
+	Nsec3Hashes  *ebpf.Map `ebpf:"nsec3_hashes"`
+	Nsec3Zones   *ebpf.Map `ebpf:"nsec3_zones"`
 	RrlBuckets   *ebpf.Map `ebpf:"rrl_buckets"`
 	RrlConfig    *ebpf.Map `ebpf:"rrl_config"`
 	RrlExempt    *ebpf.Map `ebpf:"rrl_exempt"`
@@ -329,6 +361,8 @@ func (m *xdpnsMaps) Close() error {
 		m.AnswerStore,
 		m.ConfigMap,
 		m.CookieConfig,
+		m.Nsec3Hashes,
+		m.Nsec3Zones,
 		m.RrlBuckets,
 		m.RrlConfig,
 		m.RrlExempt,
@@ -349,6 +383,8 @@ type xdpnsVariables struct {
 	UnusedAnswerSlot *ebpf.Variable `ebpf:"unused_answer_slot"`
 	UnusedIndexKey   *ebpf.Variable `ebpf:"unused_index_key"`
 	UnusedIndexVal   *ebpf.Variable `ebpf:"unused_index_val"`
+	UnusedNsec3Entry *ebpf.Variable `ebpf:"unused_nsec3_entry"`
+	UnusedNsec3Zone  *ebpf.Variable `ebpf:"unused_nsec3_zone"`
 	UnusedStoreBlock *ebpf.Variable `ebpf:"unused_store_block"`
 }
 

@@ -60,6 +60,7 @@ func ZonesFrom(tables Tables, goOnly []string, zs ...*zone.Zone) ([]ZoneEntries,
 		if b, err := compile.NXDomainBody(z); err == nil {
 			out[i].NXDomain = b
 		}
+		out[i].NSEC3 = nsec3For(z, tableOf(tables, z))
 		keep := func(e *compile.Entry) error {
 			if servedIndex(origins, e.Name) == i {
 				out[i].Entries = append(out[i].Entries, *e)

@@ -72,7 +72,9 @@ type Entry struct {
 	// length and the SOA, so Update does not list such entries again when
 	// only the SOA changed (Changes.Negatives has the new parts).
 	Negative bool
-	// NXD (on Negative default entries for DO=0 only): a name below this
+	// NXD (on Negative default entries for DO=0; on any DO=1 default
+	// entry of a zone whose signed NXDOMAIN is composed, nsec3nxd.go): a
+	// name below this
 	// one that has no entry does not exist, and its closest encloser is
 	// this name or a name below it; unless that one says otherwise, the
 	// answer is the zone's NXDOMAIN body (NXDKey), whatever the QNAME and
@@ -143,6 +145,7 @@ func Each(z *zone.Zone, fn func(*Entry) error) error {
 
 // compiler holds what compiling one zone version needs.
 type compiler struct {
+	n3        bool // nsec3Composable(z): DO=1 default entries may say NXD
 	z         *zone.Zone
 	zoneTypes []uint16
 	deps      func(target, source string) // records that source's answers read target
@@ -168,7 +171,7 @@ func newCompiler(z *zone.Zone, zoneTypes []uint16) (*compiler, error) {
 	if slices.Contains(zoneTypes, probeType) {
 		return nil, fmt.Errorf("zone %s uses type %d, reserved for compiling", z.Origin, probeType)
 	}
-	return &compiler{z: z, zoneTypes: zoneTypes, neg: map[int]wire.Body{}, negRep: map[int]string{}}, nil
+	return &compiler{z: z, zoneTypes: zoneTypes, neg: map[int]wire.Body{}, negRep: map[int]string{}, n3: NSEC3Composes(z)}, nil
 }
 
 // typesFor lists the QTYPEs compiled at a node (TypeDefault last).
@@ -263,6 +266,11 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 			if t == TypeDefault && !do && neg {
 				e.NXD = c.nxdAt(n)
 			}
+			if t == TypeDefault && do {
+				// The signed NXDOMAIN below, composed (nsec3nxd.go): on
+				// any DO=1 default entry, shared or not.
+				e.NXD = c.nsec3NXDAt(n)
+			}
 			if t == TypeDefault {
 				e.Wild = c.wildBelow(n)
 				if res.Kind == answer.Referral && n.Has(zone.Delegation|zone.BelowCut) {
@@ -295,7 +303,7 @@ func (c *compiler) shared(l int) (wire.Body, error) {
 	}
 	signed := l >= SignedKey
 	rep, err := c.z.Origin, error(nil)
-	if l != NXDKey {
+	if l != NXDKey && l != NXD3Key {
 		rep, err = neutralName(c.z, l%SignedKey)
 	}
 	if err != nil {
@@ -305,6 +313,8 @@ func (c *compiler) shared(l int) (wire.Body, error) {
 	switch {
 	case l == NXDKey:
 		b, err = NXDomainBody(c.z)
+	case l == NXD3Key:
+		b, err = SignedNXDomainHead(c.z)
 	case signed:
 		b, err = wire.Encode(rep, probeType, dns.RcodeSuccess, true, nil, c.headRRs(), nil)
 	default:
@@ -822,6 +832,9 @@ type Table struct {
 	soaNames  string            // MNAME and RNAME the negative bodies were made with
 	deps      *shardmap.Map[[]string]
 	zoneTypes []uint16 // every type the zone has had since Build (a superset is harmless)
+	// nsec3 is the zone when its signed NXDOMAIN answers are composed
+	// (nsec3nxd.go): the NSEC3 records are read from it per QNAME.
+	nsec3 *zone.Zone
 }
 
 // Build compiles z into a Table. Identical bodies are stored once: many
@@ -857,8 +870,22 @@ func Build(z *zone.Zone) (*Table, error) {
 	}
 	t.entries, t.deps = ents.Map(), deps.Map()
 	t.neg, t.negRep = c.neg, c.negRep
+	t.setNSEC3(z, c)
 	return t, nil
 }
+
+// setNSEC3 turns on the composed signed NXDOMAIN when c marked entries
+// for it.
+func (t *Table) setNSEC3(z *zone.Zone, c *compiler) {
+	t.nsec3 = nil
+	if _, ok := t.neg[NXD3Key]; ok && c.n3 {
+		t.nsec3 = z
+	}
+}
+
+// NSEC3Composed reports whether the table composes its zone's DO=1
+// NXDOMAIN answers (nsec3nxd.go): XDP then needs the zone's NSEC3 chain.
+func (t *Table) NSEC3Composed() bool { return t.nsec3 != nil }
 
 // buildChunk is how many names a worker of a parallel Build compiles at a
 // time; zones under two chunks are compiled on one goroutine. A variable
@@ -1120,20 +1147,25 @@ func NXDable(qtype uint16) bool {
 // nxdomain answers for a name without a default entry (k: its table key
 // with QTYPE 0): the longest suffix with a default entry is the closest
 // encloser, and its NXD flag says whether the name gets the zone's
-// NXDOMAIN body. Signed answers (DO=1) need proofs: never.
+// NXDOMAIN body. Signed answers (DO=1) need proofs: in NSEC3 zones the
+// flag on the DO=1 entry says they are composed (nsec3NXD), else never.
 //
 // When the closest encloser says Wild, the answer is the entry of its
 // wildcard for qtype, if that says WildSafe (the same for every name it
 // synthesises), as XDP answers it; else the engine answers.
 func (t *Table) nxdomain(k []byte, do bool, qtype uint16) (wire.Body, bool) {
 	name := k[:len(k)-3]
-	for off := int(name[0]) + 1; off < len(name); off += int(name[off]) + 1 {
+	for prev, off := 0, int(name[0])+1; off < len(name); prev, off = off, off+int(name[off])+1 {
 		if v, ok := t.entries.GetBytes(k[off:]); ok {
 			if v.marks&markWild != 0 && off >= 2 {
 				return t.wildcard(k[off:], qtype)
 			}
 			if !do && v.marks&markNXD != 0 {
 				return t.neg[NXDKey], true
+			}
+			if do && v.marks&markNXD != 0 {
+				// Signed, NSEC3: head and proof pieces (nsec3nxd.go).
+				return t.nsec3NXD(name, off, prev)
 			}
 			if v.marks&markReferral != 0 && v.kind == valBody {
 				// Below a cut: its referral, pointers moved by the

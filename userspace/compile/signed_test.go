@@ -18,6 +18,8 @@ var signedZones = []struct{ path, origin string }{
 	{"../nsddiff/testdata/nsec.test.zone.signed", "nsec.test."},
 	{"../nsddiff/testdata/nsec3.test.zone.signed", "nsec3.test."},
 	{"../nsddiff/testdata/optout.test.zone.signed", "optout.test."},
+	{"../nsddiff/testdata/nsec3z.test.zone.signed", "nsec3z.test."},
+	{"../nsddiff/testdata/nsec3s.test.zone.signed", "nsec3s.test."},
 	{"../answer/testdata/rfc4035.zone", "example."},
 	{"../answer/testdata/rfc5155.zone", "example."},
 }

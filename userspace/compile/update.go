@@ -151,6 +151,7 @@ func Update(t *Table, z *zone.Zone, d *zone.Delta) (*Table, *Changes, error) {
 	}
 	nt.entries, nt.deps = ents.Map(), deps.Map()
 	nt.neg, nt.negRep = c.neg, c.negRep
+	nt.setNSEC3(z, c)
 	return nt, ch, nil
 }
 

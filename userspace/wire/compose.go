@@ -67,6 +67,11 @@ func (b *Body) Len() int { return len(b.Bytes) + len(b.Tail) }
 // without compression: then its bytes do not depend on the QNAME, and one
 // body per zone answers every name that does not exist (compile's NXDKey,
 // which XDP serves). It costs the 20-odd bytes compression would save.
+// So is a signed NXDOMAIN of an NSEC3 zone (the SOA, NSEC3 records and
+// their RRSIGs): it is the zone's signed head and up to three NSEC3
+// pieces, each stored once and put together per QNAME (compile's
+// NSEC3NXD), which only works when no piece points into another or into
+// the question. About 13 bytes more per NSEC3 and RRSIG.
 func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR) (Body, error) {
 	return EncodeOpt(qname, qtype, rcode, aa, answer, ns, extra, false)
 }
@@ -75,10 +80,8 @@ func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []
 // optExtra is set (Body.ExtraOff): the answer to an NS query, whose
 // targets' addresses are dropped rather than the answer truncated.
 func EncodeOpt(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR, optExtra bool) (Body, error) {
-	plainNX := rcode == dns.RcodeNameError && len(answer) == 0 && len(extra) == 0 &&
-		len(ns) == 1 && ns[0].Header().Rrtype == dns.TypeSOA
 	m := dns.Msg{
-		Compress: !plainNX,
+		Compress: !uncompressedNX(rcode, answer, ns, extra),
 		Question: []dns.Question{{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}},
 		Answer:   answer,
 		Ns:       ns,
@@ -112,6 +115,42 @@ func EncodeOpt(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra
 		b.ExtraOff = uint16(len(short) - HeaderLen - qlen)
 	}
 	return b, nil
+}
+
+// EncodeRecords packs records one after the other without compression, as
+// they follow the question in a message whose answer holds only them
+// uncompressed (Encode's NXDOMAIN): the pieces compile puts together.
+func EncodeRecords(rrs []dns.RR) ([]byte, error) {
+	m := dns.Msg{Ns: rrs}
+	buf, err := m.Pack()
+	if err != nil {
+		return nil, fmt.Errorf("encode records: %w", err)
+	}
+	return buf[HeaderLen:], nil
+}
+
+// uncompressedNX reports whether an answer is an NXDOMAIN written without
+// compression (Encode): nothing but the SOA in the authority section, or
+// the SOA, NSEC3 records and RRSIGs.
+func uncompressedNX(rcode int, answer, ns, extra []dns.RR) bool {
+	if rcode != dns.RcodeNameError || len(answer) != 0 || len(extra) != 0 || len(ns) == 0 ||
+		ns[0].Header().Rrtype != dns.TypeSOA {
+		return false
+	}
+	if len(ns) == 1 {
+		return true
+	}
+	nsec3 := false
+	for _, rr := range ns[1:] {
+		switch rr.Header().Rrtype {
+		case dns.TypeNSEC3:
+			nsec3 = true
+		case dns.TypeRRSIG:
+		default:
+			return false
+		}
+	}
+	return nsec3
 }
 
 func questionLen(msg []byte) (int, error) {

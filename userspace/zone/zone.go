@@ -716,6 +716,14 @@ func (z *Zone) NSEC3For(name string) (n *Node, match bool) {
 	return z.n3[i-1].node, false
 }
 
+// EachNSEC3 calls fn for every NSEC3 node of the zone in hash order
+// (the order NSEC3For searches), with its owner name.
+func (z *Zone) EachNSEC3(fn func(owner string, n *Node)) {
+	for _, e := range z.n3 {
+		fn(e.node.Name, e.node)
+	}
+}
+
 // sortCanonical sorts names in canonical order, computing each key once.
 func sortCanonical(names []string) {
 	type kv struct {

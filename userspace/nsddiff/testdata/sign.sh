@@ -5,6 +5,9 @@
 #   nsec3.test   NSEC3, salt aabbccdd, 1 iteration, ldns-signzone
 #   chain.test   NSEC, ldns-signzone, from chain.zone.in (CNAME/DNAME loops
 #                and chains)
+#   nsec3z.test  NSEC3, no salt, 0 iterations (RFC 9276), ldns-signzone:
+#                what XDP composes signed NXDOMAIN for
+#   nsec3s.test  NSEC3, 8-byte salt, 0 iterations, ldns-signzone
 #   optout.test  NSEC3 opt-out, no salt, 0 iterations (RFC 9276),
 #                dnssec-signzone (Debian bind9-utils): unlike ldns-signzone
 #                it leaves unsigned delegations out of the NSEC3 chain, so
@@ -24,6 +27,8 @@ sign() {
 }
 sign nsec.test
 sign nsec3.test -n -s aabbccdd -t 1
+sign nsec3z.test -n -t 0
+sign nsec3s.test -n -s 0123456789abcdef -t 0
 src=chain.zone.in sign chain.test
 
 origin=optout.test

@@ -1,0 +1,182 @@
+package loader
+
+import (
+	"encoding/binary"
+	"fmt"
+
+	"github.com/cilium/ebpf"
+
+	"github.com/xdpns/xdpns/userspace/compile"
+	"github.com/xdpns/xdpns/userspace/wire"
+	"github.com/xdpns/xdpns/userspace/zone"
+)
+
+// Signed NXDOMAIN for NSEC3 zones (bpf/nsec3.h, compile's nsec3nxd.go): per
+// zone whose table composes them, the signed head (SOA and RRSIGs) behind a
+// slot like the other shared negative bodies, one piece per NSEC3 record (a
+// shared record: the NSEC3 and its RRSIGs, uncompressed), and per
+// generation two maps: every such zone's entries (hash, piece ref) in one
+// array, each zone's a sorted range, and the zones' parameters (salt,
+// range, head slot) by zone slot. XDP hashes the names a QNAME's proof
+// needs and searches the range.
+//
+// Updates: a zone with NSEC3 state is reloaded (a new generation, the
+// other zones copied), not updated in place: its chain changes with every
+// re-signing, and ranges would have to move. docs/xdp.md, "Signed
+// negatives", has what in-place updates would take.
+
+const answerNXD3 = 0x2000 // ANSWER_NXD3
+
+// NSEC3Data is what XDP needs of a zone whose signed NXDOMAIN answers are
+// composed (compile.NSEC3Composes).
+type NSEC3Data struct {
+	Salt  []byte
+	Head  wire.Body // compile.SignedNXDomainHead
+	Chain []compile.NSEC3Entry
+}
+
+// nsec3For returns z's NSEC3 data when its answers say so: the table
+// composes them (t, when given), else compile decides as it compiles.
+func nsec3For(z *zone.Zone, t *compile.Table) *NSEC3Data {
+	if t != nil && !t.NSEC3Composed() || t == nil && !compile.NSEC3Composes(z) {
+		return nil
+	}
+	head, err := compile.SignedNXDomainHead(z)
+	if err != nil {
+		return nil
+	}
+	salt, chain := compile.NSEC3Chain(z)
+	if len(chain) == 0 || len(salt) > compile.NSEC3MaxSalt {
+		return nil
+	}
+	return &NSEC3Data{Salt: salt, Head: head, Chain: chain}
+}
+
+// nsec3State is a zone's NSEC3 part of a store.
+type nsec3State struct {
+	salt []byte
+	slot uint32 // the head's slot (a shared body, compile.NXD3Key)
+	ents []nsec3Ent
+}
+
+type nsec3Ent struct {
+	hash [20]byte
+	ref  uint32 // the piece
+}
+
+// addNSEC3 writes a zone's head and pieces.
+func (c *answers) addNSEC3(zs *zoneState, d *NSEC3Data) error {
+	if len(d.Head.Bytes) > maxBodyLen {
+		return nil // never answered from XDP: leave the zone to Go
+	}
+	head, err := c.sharedFor(zs, compile.NXD3Key, d.Head)
+	if err != nil {
+		return err
+	}
+	head.members++ // held by the zone, not by link records
+	st := &nsec3State{salt: d.Salt, slot: head.slot, ents: make([]nsec3Ent, 0, len(d.Chain))}
+	for i := range d.Chain {
+		e := &d.Chain[i]
+		if len(e.Piece.Bytes) == 0 || len(e.Piece.Bytes) > maxBodyLen {
+			// A piece XDP cannot copy: no zone answer either.
+			return nil
+		}
+		ref, err := writeShared(c.a, e.Piece)
+		if err != nil {
+			return err
+		}
+		st.ents = append(st.ents, nsec3Ent{hash: e.Hash, ref: ref})
+	}
+	zs.n3 = st
+	return nil
+}
+
+// copyNSEC3 copies zone k's NSEC3 state from g's store into im (imageFrom).
+func (im *Image) copyNSEC3(g *generation, from, to *zoneState) error {
+	st := from.n3
+	old := g.slots[st.slot]
+	if old == nil {
+		return fmt.Errorf("zone %s: unknown NSEC3 head slot %#x", from.origin, st.slot)
+	}
+	d := &NSEC3Data{Salt: st.salt, Head: old.body, Chain: make([]compile.NSEC3Entry, len(st.ents))}
+	for i, e := range st.ents {
+		rec := g.a.at(e.ref)
+		l := int(binary.LittleEndian.Uint16(rec[0:]))
+		d.Chain[i] = compile.NSEC3Entry{Hash: e.hash, Piece: wire.Body{
+			Ns:    binary.BigEndian.Uint16(rec[6:]),
+			Bytes: append([]byte(nil), rec[answerHdrLen:answerHdrLen+l]...),
+		}}
+	}
+	before := len(im.slots)
+	if err := im.addNSEC3(to, d); err != nil {
+		return err
+	}
+	im.Shared += len(im.slots) - before
+	im.Records += len(im.slots) - before + len(d.Chain)
+	return nil
+}
+
+// markNXD3 flags a DO=1 default entry's record whose names below get the
+// composed signed NXDOMAIN (compile.Entry.NXD).
+func markNXD3(a *arena, zs *zoneState, e *compile.Entry, ref uint32) {
+	if zs.n3 == nil || !e.NXD || !e.DO || e.Type != compile.TypeDefault {
+		return
+	}
+	rec := a.at(ref)
+	le := binary.LittleEndian
+	le.PutUint16(rec[2:], le.Uint16(rec[2:])|answerNXD3)
+}
+
+// nsec3Maps makes a generation's two NSEC3 maps from its zones.
+func (x *XDP) nsec3Maps(zones map[string]*zoneState) (hashes, params *ebpf.Map, err error) {
+	var ents []xdpnsNsec3Entry
+	var keys []uint32
+	var vals []xdpnsNsec3Zone
+	for _, zs := range zones {
+		if zs.n3 == nil || zs.id == 0 {
+			continue
+		}
+		v := xdpnsNsec3Zone{HeadSlot: zs.n3.slot, Base: uint32(len(ents)), Count: uint32(len(zs.n3.ents)), SaltLen: uint32(len(zs.n3.salt))}
+		copy(v.Salt[:], zs.n3.salt)
+		for _, e := range zs.n3.ents {
+			ents = append(ents, xdpnsNsec3Entry{Hash: e.hash, Ref: e.ref})
+		}
+		keys = append(keys, zs.id)
+		vals = append(vals, v)
+	}
+	hs := x.nsec3HashSpec.Copy()
+	hs.MaxEntries = uint32(max(len(ents), 1))
+	zsp := x.nsec3ZoneSpec.Copy()
+	zsp.MaxEntries = uint32(max(len(keys), 1))
+	if hashes, err = ebpf.NewMap(hs); err != nil {
+		return nil, nil, fmt.Errorf("create NSEC3 array of %d entries: %w", hs.MaxEntries, permission(err))
+	}
+	if params, err = ebpf.NewMap(zsp); err != nil {
+		hashes.Close()
+		return nil, nil, fmt.Errorf("create NSEC3 zone map: %w", permission(err))
+	}
+	fail := func(err error) (*ebpf.Map, *ebpf.Map, error) {
+		hashes.Close()
+		params.Close()
+		return nil, nil, err
+	}
+	if len(ents) > 0 {
+		idx := make([]uint32, len(ents))
+		for i := range idx {
+			idx[i] = uint32(i)
+		}
+		const batch = 1 << 14
+		for i := 0; i < len(ents); i += batch {
+			end := min(i+batch, len(ents))
+			if _, err := hashes.BatchUpdate(idx[i:end], ents[i:end], nil); err != nil {
+				return fail(fmt.Errorf("write NSEC3 array: %w", err))
+			}
+		}
+	}
+	if len(keys) > 0 {
+		if _, err := params.BatchUpdate(keys, vals, nil); err != nil {
+			return fail(fmt.Errorf("write NSEC3 zones: %w", err))
+		}
+	}
+	return hashes, params, nil
+}

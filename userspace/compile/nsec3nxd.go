@@ -1,0 +1,242 @@
+package compile
+
+import (
+	"encoding/base32"
+	"slices"
+	"strings"
+
+	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/answer"
+	"github.com/xdpns/xdpns/userspace/wire"
+	"github.com/xdpns/xdpns/userspace/zone"
+)
+
+// Signed NXDOMAIN in NSEC3 zones (RFC 5155 §7.2.2). A QNAME that does not
+// exist, whose closest encloser is CE and next closer name NC (CE with
+// the QNAME's label just below it), gets the SOA and its RRSIGs, then the
+// NSEC3 matching CE, the one covering NC and the one covering *.CE, each
+// with its RRSIGs, each once. All of it is written uncompressed
+// (wire.Encode), so the answer is the zone's signed head (NXD3Key) and up
+// to three pieces, one per NSEC3 record, put together per QNAME: the
+// pieces depend on NC's hash, which no table can list ahead for every
+// QNAME, but which is one SHA-1 with iterations 0 (RFC 9276 §3.1). The
+// table answers this way (Table.nsec3NXD) below a name whose DO=1 default
+// entry says NXD; XDP does the same from the same pieces (docs/xdp.md,
+// "Signed negatives").
+
+// NXD3Key keys a zone's signed NXDOMAIN head (SOA and RRSIGs, uncompressed)
+// in Changes.Negatives and beyond.
+const NXD3Key = NXDKey + 1
+
+// NSEC3MaxSalt is the longest salt NSEC3 NXDOMAIN is composed for (XDP's
+// limit, bpf/maps.h NSEC3_MAX_SALT); RFC 9276 §3.1 asks for none.
+const NSEC3MaxSalt = 32
+
+// nsec3Composable reports whether z's negative answers with DO=1 can be
+// composed: NSEC3 with SHA-1, iterations 0 and a short salt.
+func nsec3Composable(z *zone.Zone) bool {
+	p := z.NSEC3
+	return z.Signed && p != nil && p.Hash == dns.SHA1 && p.Iterations == 0 && len(p.Salt)/2 <= NSEC3MaxSalt
+}
+
+// SignedNXDomainHead is z's signed NXDOMAIN head (NXD3Key): the SOA and its
+// RRSIGs as the first records of a DO=1 NXDOMAIN, uncompressed.
+func SignedNXDomainHead(z *zone.Zone) (wire.Body, error) {
+	soa, sigs := z.NegativeSOA()
+	b, err := wire.EncodeRecords(append([]dns.RR{soa}, sigs...))
+	if err != nil {
+		return wire.Body{}, err
+	}
+	return wire.Body{Rcode: dns.RcodeNameError, AA: true, Ns: uint16(1 + len(sigs)), Bytes: b}, nil
+}
+
+// NSEC3Piece is what a DO=1 NXDOMAIN carries for NSEC3 node n: its NSEC3
+// record and RRSIGs, uncompressed; Ns counts them.
+func NSEC3Piece(n *zone.Node) (wire.Body, bool) {
+	s := n.Get(dns.TypeNSEC3)
+	if s == nil || len(s.RRs) == 0 {
+		return wire.Body{}, false
+	}
+	b, err := wire.EncodeRecords(append(slices.Clip(s.RRs), s.Sigs...))
+	if err != nil {
+		return wire.Body{}, false
+	}
+	return wire.Body{Ns: uint16(len(s.RRs) + len(s.Sigs)), Bytes: b}, true
+}
+
+// nsec3NXDAt reports whether a name below n that does not exist, and whose
+// closest encloser is n, gets the composed signed NXDOMAIN: the zone is
+// composable, the plain NXDOMAIN holds there (no wildcard, cut or DNAME in
+// the way: nxdAt), and n has its NSEC3 (the closest encloser proof needs
+// it; names of an opt-out span may have none).
+func (c *compiler) nsec3NXDAt(n *zone.Node) bool {
+	if !c.n3 || !c.nxdAt(n) {
+		return false
+	}
+	if _, err := c.shared(NXD3Key); err != nil {
+		return false
+	}
+	_, match := c.z.NSEC3For(n.Name)
+	return match
+}
+
+// nsec3Proof returns the NSEC3 nodes of the proof for a QNAME below ce
+// whose next closer name is nc, in the order the engine adds them
+// (closest encloser match, next closer cover, wildcard cover), each
+// once; false when the zone does not give that proof there (no NSEC3
+// matching ce, or one matching nc or *.ce).
+func nsec3Proof(z *zone.Zone, ce, nc string) ([]*zone.Node, bool) {
+	m, ok := z.NSEC3For(ce)
+	if !ok || m == nil {
+		return nil, false
+	}
+	c, match := z.NSEC3For(nc)
+	if match || c == nil {
+		return nil, false
+	}
+	w, match := z.NSEC3For("*." + ce)
+	if match || w == nil {
+		return nil, false
+	}
+	out := []*zone.Node{m}
+	for _, n := range []*zone.Node{c, w} {
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, true
+}
+
+// nsec3NXD answers a name below a closest encloser whose DO=1 default
+// entry says NXD: name is the QNAME's lowercased wire form, ce and nc
+// the offsets of the closest encloser and of the next closer name in it.
+func (t *Table) nsec3NXD(name []byte, ce, nc int) (wire.Body, bool) {
+	head, ok := t.neg[NXD3Key]
+	if t.nsec3 == nil || !ok {
+		return wire.Body{}, false
+	}
+	return composeNSEC3NXD(t.nsec3, head, name, ce, nc)
+}
+
+// composeNSEC3NXD is the signed NXDOMAIN of z for the QNAME name (lowercased
+// wire form) below the closest encloser at offset ce, whose next closer
+// name starts at nc: head, then the proof's pieces as Tail.
+func composeNSEC3NXD(z *zone.Zone, head wire.Body, name []byte, ce, nc int) (wire.Body, bool) {
+	ceName, ok1 := presentation(name[ce:])
+	ncName, ok2 := presentation(name[nc:])
+	if !ok1 || !ok2 {
+		return wire.Body{}, false
+	}
+	nodes, ok := nsec3Proof(z, ceName, ncName)
+	if !ok {
+		return wire.Body{}, false
+	}
+	b := head
+	for _, n := range nodes {
+		p, ok := NSEC3Piece(n)
+		if !ok {
+			return wire.Body{}, false
+		}
+		b.Tail = append(b.Tail, p.Bytes...)
+		b.TailNs += p.Ns
+		b.Ns += p.Ns
+	}
+	return b, true
+}
+
+// presentation is a lowercased wire name as text.
+func presentation(wname []byte) (string, bool) {
+	s, _, err := dns.UnpackDomainName(wname, 0)
+	return s, err == nil
+}
+
+// NSEC3Entry is one NSEC3 record of a composable zone, for the XDP maps:
+// the raw hash of its owner and its piece (NSEC3Piece).
+type NSEC3Entry struct {
+	Hash  [20]byte
+	Piece wire.Body
+}
+
+// NSEC3Chain lists z's NSEC3 records in hash order with their pieces, and
+// the salt, for a zone whose signed NXDOMAIN answers are composed
+// (NSEC3Composes).
+func NSEC3Chain(z *zone.Zone) (salt []byte, chain []NSEC3Entry) {
+	salt, _ = hexSalt(z.NSEC3.Salt)
+	z.EachNSEC3(func(owner string, n *zone.Node) {
+		var e NSEC3Entry
+		first, _, _ := strings.Cut(owner, ".")
+		h, err := base32.HexEncoding.WithPadding(base32.NoPadding).DecodeString(strings.ToUpper(first))
+		if err != nil || len(h) != len(e.Hash) {
+			return
+		}
+		copy(e.Hash[:], h)
+		if p, ok := NSEC3Piece(n); ok {
+			e.Piece = p
+			chain = append(chain, e)
+		}
+	})
+	return salt, chain
+}
+
+// hexSalt is an NSEC3PARAM's salt as bytes ("-" or "" is none).
+func hexSalt(s string) ([]byte, bool) {
+	if s == "" || s == "-" {
+		return nil, true
+	}
+	b := make([]byte, len(s)/2)
+	for i := range b {
+		hi, ok1 := unhex(s[2*i])
+		lo, ok2 := unhex(s[2*i+1])
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		b[i] = hi<<4 | lo
+	}
+	return b, len(s)%2 == 0
+}
+
+func unhex(c byte) (byte, bool) {
+	switch {
+	case c >= '0' && c <= '9':
+		return c - '0', true
+	case c >= 'a' && c <= 'f':
+		return c - 'a' + 10, true
+	case c >= 'A' && c <= 'F':
+		return c - 'A' + 10, true
+	}
+	return 0, false
+}
+
+// NSEC3Composes reports whether z's DO=1 NXDOMAIN answers are composed
+// (nsec3nxd.go): NSEC3 with SHA-1, iterations 0 and a short salt, and the
+// composition gives the engine's answer for a probe name below the apex. A
+// zone whose engine answers another way (a case this code does not know)
+// loses the composition, not its correctness. Names below other closest
+// enclosers are compared by TestNSEC3NXDMatchesEngine.
+func NSEC3Composes(z *zone.Zone) bool {
+	if !nsec3Composable(z) {
+		return false
+	}
+	head, err := SignedNXDomainHead(z)
+	if err != nil {
+		return false
+	}
+	probe := nxdProbe + "." + z.Origin
+	wprobe, err := wireName(probe)
+	if err != nil {
+		return false
+	}
+	got, ok := composeNSEC3NXD(z, head, wprobe, int(wprobe[0])+1, 0)
+	if !ok {
+		return false
+	}
+	res := answer.Lookup(z, answer.Query{Name: probe, Type: probeType, DO: true})
+	want, err := wire.Encode(probe, probeType, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
+	if err != nil {
+		return false
+	}
+	flat := got
+	flat.Bytes, flat.Tail, flat.TailNs = append(slices.Clip(got.Bytes), got.Tail...), nil, 0
+	return sameBody(flat, want)
+}
