@@ -2,6 +2,7 @@ package loader
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 
 	"github.com/cilium/ebpf"
@@ -20,10 +21,12 @@ import (
 // range, head slot) by zone slot. XDP hashes the names a QNAME's proof
 // needs and searches the range.
 //
-// Updates: a zone with NSEC3 state is reloaded (a new generation, the
-// other zones copied), not updated in place: its chain changes with every
-// re-signing, and ranges would have to move. docs/xdp.md, "Signed
-// negatives", has what in-place updates would take.
+// Updates: a change that leaves the zone's NSEC3 records as they were (an
+// address changed and re-signed, a new SOA) is applied in place like any
+// other, the head flipped with the other shared bodies; one that touches
+// the chain (a name added or removed, the chain re-signed) reloads the
+// zone (a new generation, the other zones copied), since ranges would
+// have to move. docs/xdp.md, "Signed negatives".
 
 const answerNXD3 = 0x2000 // ANSWER_NXD3
 
@@ -61,7 +64,8 @@ type nsec3State struct {
 
 type nsec3Ent struct {
 	hash [20]byte
-	ref  uint32 // the piece
+	ref  uint32     // the piece
+	node *zone.Node // the zone's NSEC3 node it was made from (nsec3Same)
 }
 
 // addNSEC3 writes a zone's head and pieces.
@@ -85,7 +89,7 @@ func (c *answers) addNSEC3(zs *zoneState, d *NSEC3Data) error {
 		if err != nil {
 			return err
 		}
-		st.ents = append(st.ents, nsec3Ent{hash: e.Hash, ref: ref})
+		st.ents = append(st.ents, nsec3Ent{hash: e.Hash, ref: ref, node: e.Node})
 	}
 	zs.n3 = st
 	return nil
@@ -102,7 +106,7 @@ func (im *Image) copyNSEC3(g *generation, from, to *zoneState) error {
 	for i, e := range st.ents {
 		rec := g.a.at(e.ref)
 		l := int(binary.LittleEndian.Uint16(rec[0:]))
-		d.Chain[i] = compile.NSEC3Entry{Hash: e.hash, Piece: wire.Body{
+		d.Chain[i] = compile.NSEC3Entry{Hash: e.hash, Node: e.node, Piece: wire.Body{
 			Ns:    binary.BigEndian.Uint16(rec[6:]),
 			Bytes: append([]byte(nil), rec[answerHdrLen:answerHdrLen+l]...),
 		}}
@@ -179,4 +183,57 @@ func (x *XDP) nsec3Maps(zones map[string]*zoneState) (hashes, params *ebpf.Map, 
 		}
 	}
 	return hashes, params, nil
+}
+
+// nsec3Changed reports whether z's NSEC3 state in XDP would differ from
+// what zs holds: composed now and not before or the other way round,
+// another salt, or another NSEC3 record (nodes are shared between versions
+// of a zone where a change did not touch them, so comparing them is
+// enough).
+func nsec3Changed(zs *zoneState, z *zone.Zone) bool {
+	composes := compile.NSEC3Composes(z)
+	if zs.n3 == nil || !composes {
+		return composes != (zs.n3 != nil)
+	}
+	salt, _ := compile.NSEC3Salt(z)
+	if string(salt) != string(zs.n3.salt) {
+		return true
+	}
+	i, changed := 0, false
+	z.EachNSEC3(func(_ string, n *zone.Node) {
+		if i >= len(zs.n3.ents) || zs.n3.ents[i].node != n {
+			changed = true
+		}
+		i++
+	})
+	return changed || i != len(zs.n3.ents)
+}
+
+// updateNSEC3 applies a change to zone origin whose NSEC3 records changed:
+// a new generation with every zone copied, the zone's NSEC3 state made
+// from z, then the change's plan applied to it, as for a generation out
+// of room. The entries stay those of the Go table (the plan), the chain
+// is z's.
+func (x *XDP) updateNSEC3(g *generation, z *zone.Zone, origin string, plan []*keyChange, extraBytes int, negatives map[int]wire.Body, seq uint64, res *UpdateResult) error {
+	im, err := imageFromWith(g, "", origin)
+	if err != nil {
+		return err
+	}
+	if d := nsec3For(z, nil); d != nil {
+		if err := im.addNSEC3(im.zones[origin], d); err != nil {
+			return err
+		}
+	}
+	ng, err := x.build(im, len(plan), extraBytes)
+	if err != nil {
+		return err
+	}
+	if err := apply(ng, ng.zones[origin], plan, negatives, seq, res); err != nil {
+		ng.close()
+		if errors.Is(err, errInconsistent) {
+			return x.reloadZone(g, z, origin, nil)
+		}
+		return err
+	}
+	return x.publish(ng)
 }

@@ -63,16 +63,21 @@ func (x *XDP) UpdateZone(z *zone.Zone, ch *compile.Changes) (UpdateResult, error
 	if zs == nil {
 		return res, fmt.Errorf("%s: %w", z.Origin, ErrUnknownZone)
 	}
-	if ch == nil || ch.Full || z.Signed != zs.signed || zs.n3 != nil || compile.NSEC3Composes(z) {
-		// NSEC3 state (nsec3.go) is rebuilt, not updated in place.
+	if ch == nil || ch.Full || z.Signed != zs.signed {
 		res.Reloaded = true
 		return res, x.reloadZone(g, z, origin, ch)
 	}
 	plan, extraBytes := planChanges(g.zones, origin, ch)
-	seq := g.seq + 1
 	if b, err := compile.NXDomainBody(z); err == nil {
 		zs.nxd = b // for a first NXDOMAIN record; an existing one is flipped
 	}
+	if nsec3Changed(zs, z) {
+		// The NSEC3 records changed (nsec3.go): the change goes into a
+		// new generation, with the zone's NSEC3 state made anew.
+		res = UpdateResult{Reloaded: true}
+		return res, x.updateNSEC3(g, z, origin, plan, extraBytes, ch.Negatives, g.seq+1, &res)
+	}
+	seq := g.seq + 1
 	err = apply(g, zs, plan, ch.Negatives, seq, &res)
 	if errors.Is(err, errNoRoom) {
 		// Partly applied: still every name old or new. A bigger
@@ -471,16 +476,22 @@ func holds(a *arena, v xdpnsIndexVal, name []byte, qtype uint16) bool {
 // imageFrom copies what g serves into a new image, packed, leaving out the
 // zone with the wire origin exclude (none when empty).
 func imageFrom(g *generation, exclude string) (*Image, error) {
+	return imageFromWith(g, exclude, "")
+}
+
+// imageFromWith is imageFrom leaving out the NSEC3 state of zone fresh
+// too (its records are copied), for the caller to make anew.
+func imageFromWith(g *generation, exclude, fresh string) (*Image, error) {
 	im := newImage()
 	im.seq = g.seq
 	for k, z := range g.zones {
 		if k != exclude {
 			im.zones[k] = newZoneState(z.origin, z.signed)
-			im.zones[k].id = z.id
+			im.zones[k].id, im.zones[k].nxd = z.id, z.nxd
 		}
 	}
 	for k, z := range g.zones {
-		if k != exclude && z.n3 != nil {
+		if k != exclude && k != fresh && z.n3 != nil {
 			if err := im.copyNSEC3(g, z, im.zones[k]); err != nil {
 				return nil, err
 			}
@@ -597,9 +608,9 @@ func imageFrom(g *generation, exclude string) (*Image, error) {
 	return im, nil
 }
 
-// copyWild carries a link's ANSWER_WILD mark (compile.Entry.Wild) from the
+// copyWild carries a link's ANSWER_WILD and ANSWER_NXD3 marks (compile.Entry.Wild, NXD) from the
 // record it replaces, as writeLink's nxd carries ANSWER_NXD.
 func copyWild(rec, from []byte) {
 	le := binary.LittleEndian
-	le.PutUint16(rec[2:], le.Uint16(rec[2:])|le.Uint16(from[2:])&answerWild)
+	le.PutUint16(rec[2:], le.Uint16(rec[2:])|le.Uint16(from[2:])&(answerWild|answerNXD3))
 }

@@ -353,7 +353,7 @@ func (e *engine) addNs(rr dns.RR) { e.res.Ns = append(e.res.Ns, rr) }
 // two proofs may need the same NSEC (the name's and the wildcard's). Records
 // are built afresh per Get, so sets are told apart by owner and type.
 func (e *engine) addNsSet(s *zone.RRset) {
-	if len(s.RRs) == 0 {
+	if s == nil || len(s.RRs) == 0 {
 		return
 	}
 	k := s.RRs[0].Header().Name + "/" + dns.TypeToString[s.Type]

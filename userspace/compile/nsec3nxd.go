@@ -156,6 +156,10 @@ func presentation(wname []byte) (string, bool) {
 type NSEC3Entry struct {
 	Hash  [20]byte
 	Piece wire.Body
+	// Node is the zone's NSEC3 node: a later version of the zone that
+	// shares it (zone.ApplyDiffs shares what a change did not touch)
+	// has the same piece.
+	Node *zone.Node
 }
 
 // NSEC3Chain lists z's NSEC3 records in hash order with their pieces, and
@@ -172,11 +176,19 @@ func NSEC3Chain(z *zone.Zone) (salt []byte, chain []NSEC3Entry) {
 		}
 		copy(e.Hash[:], h)
 		if p, ok := NSEC3Piece(n); ok {
-			e.Piece = p
+			e.Piece, e.Node = p, n
 			chain = append(chain, e)
 		}
 	})
 	return salt, chain
+}
+
+// NSEC3Salt is z's NSEC3 salt as bytes.
+func NSEC3Salt(z *zone.Zone) ([]byte, bool) {
+	if z.NSEC3 == nil {
+		return nil, false
+	}
+	return hexSalt(z.NSEC3.Salt)
 }
 
 // hexSalt is an NSEC3PARAM's salt as bytes ("-" or "" is none).

@@ -375,6 +375,12 @@ func (a *applier) nsec3(name string, c *change) error {
 	if n.data, _, err = encodeSets(sets, nil); err != nil {
 		return err
 	}
+	if !slices.ContainsFunc(sets, func(s RRset) bool { return s.Type == dns.TypeNSEC3 && len(s.RRs) > 0 }) {
+		// Only RRSIGs left (an IXFR deleted the NSEC3 and not its
+		// signature): not a link of the chain, which every search
+		// expects to hold an NSEC3.
+		n.data = nil
+	}
 	if !a.n3Dirty {
 		a.nz.n3 = slices.Clone(a.nz.n3)
 		a.n3Dirty = true

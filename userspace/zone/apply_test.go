@@ -187,3 +187,52 @@ func TestApplyErrorsLeaveTheZone(t *testing.T) {
 		t.Error("the old zone changed")
 	}
 }
+
+// An IXFR that deletes an NSEC3 but not its RRSIG leaves no link of the
+// chain without an NSEC3 (the engine's proofs read one from every link),
+// as loading the same records does.
+func TestApplyOrphanNSEC3Signature(t *testing.T) {
+	z, _, err := Load("../nsddiff/testdata/nsec3z.test.zone.signed", "nsec3z.test.", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var victim dns.RR
+	for _, r := range z.Records() {
+		if r.Header().Rrtype == dns.TypeNSEC3 {
+			victim = r
+			break
+		}
+	}
+	nz, _, err := z.Apply([]dns.RR{victim}, nil, Options{RequireNS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	nz.EachNSEC3(func(owner string, node *Node) {
+		n++
+		if s := node.Get(dns.TypeNSEC3); s == nil || len(s.RRs) == 0 {
+			t.Errorf("%s: a link of the chain without its NSEC3", owner)
+		}
+	})
+	if n != len(z.n3)-1 {
+		t.Errorf("%d links after deleting one of %d", n, len(z.n3))
+	}
+	// The same records loaded afresh give the same chain.
+	fresh, _, err := New(z.Origin, nz.Records(), Options{RequireNS: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var orphan []dns.RR
+	for _, r := range z.Records() {
+		if s, ok := r.(*dns.RRSIG); ok && s.TypeCovered == dns.TypeNSEC3 && s.Header().Name == victim.Header().Name {
+			orphan = append(orphan, r)
+		}
+	}
+	fresh2, _, err := New(z.Origin, append(nz.Records(), orphan...), Options{RequireNS: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(fresh.n3) != n || len(fresh2.n3) != n || fresh2.Node(victim.Header().Name) != nil {
+		t.Errorf("loaded afresh: %d and %d links (with the orphan RRSIG), want %d; orphan owner a name: %v", len(fresh.n3), len(fresh2.n3), n, fresh2.Node(victim.Header().Name) != nil)
+	}
+}

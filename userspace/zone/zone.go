@@ -272,6 +272,16 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 		if i < 0 {
 			continue
 		}
+		if len(b.sets[i].RRs) == 0 {
+			// An RRSIG over an NSEC3 that is not there: no link of the
+			// chain (every search expects an NSEC3), and no name of the
+			// tree either. Apply drops the same.
+			b.sets = slices.Delete(b.sets, i, i+1)
+			if len(b.sets) == 0 {
+				delete(nodes, name)
+			}
+			continue
+		}
 		h, _, _ := strings.Cut(name, ".")
 		nb := &building{node: &Node{Name: name}, sets: []RRset{b.sets[i]}}
 		n3 = append(n3, nb)
