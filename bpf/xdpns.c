@@ -66,6 +66,17 @@ static __always_inline int check_service_addr(void *data, void *data_end,
 	return 0;
 }
 
+/* Piece i of those nsec3_nxd chose (s->q.n3_ref), or NULL. */
+static __always_inline struct answer *nsec3_piece(void *store, struct scratch *s, __u32 i)
+{
+	__u32 ref = reload(s->q.n3_ref[i & 3]), block = ref >> REF_BLOCK_SHIFT;
+	struct store_block *b = bpf_map_lookup_elem(store, &block);
+
+	if (!b)
+		return NULL;
+	return (struct answer *)(b->bytes + (ref & REF_OFFSET_MASK) * STORE_ALIGN);
+}
+
 /* The NSEC3 pieces nsec3_nxd chose (s->q.n3_ref): their total length in
  * the low 32 bits, their NSCOUNT above; a negative PASS reason when one
  * is missing or not stored. A global function: verified once. */
@@ -85,18 +96,13 @@ __attribute__((noinline)) long nsec3_pieces(__u32 g)
 	if (n == 0 || n > 3)
 		return -STAT_PASS_NO_ENTRY;
 	for (__u32 i = 0; i < 3; i++) {
-		__u32 ref, block;
-		struct store_block *b;
 		struct answer *p;
 
 		if (i >= n)
 			break;
-		ref = reload(s->q.n3_ref[i & 3]);
-		block = ref >> REF_BLOCK_SHIFT;
-		b = bpf_map_lookup_elem(store, &block);
-		if (!b)
+		p = nsec3_piece(store, s, i);
+		if (!p)
 			return -STAT_PASS_NO_ENTRY;
-		p = (struct answer *)(b->bytes + (ref & REF_OFFSET_MASK) * STORE_ALIGN);
 		if ((p->flags & ANSWER_OVERSIZE) || p->body_len == 0 || p->body_len > MAX_BODY_LEN || p->name_len)
 			return -STAT_PASS_OVERSIZE;
 		total += p->body_len;
@@ -152,12 +158,9 @@ __attribute__((noinline)) long write_tail(struct xdp_md *ctx, __u32 g, __u32 off
 
 		if (i >= n)
 			break;
-		ref = reload(s->q.n3_ref[i & 3]);
-		block = ref >> REF_BLOCK_SHIFT;
-		b = bpf_map_lookup_elem(store, &block);
-		if (!b)
+		p = nsec3_piece(store, s, i);
+		if (!p)
 			return -1;
-		p = (struct answer *)(b->bytes + (ref & REF_OFFSET_MASK) * STORE_ALIGN);
 		plen = p->body_len;
 		if (plen == 0 || plen > MAX_BODY_LEN || bpf_xdp_store_bytes(ctx, off, (__u8 *)p + ANSWER_HDR_LEN, plen))
 			return -1;

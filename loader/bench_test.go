@@ -156,6 +156,20 @@ func measureHits(b *testing.B, e *env, floor *ebpf.Program, pkts [][]byte) {
 	b.ReportMetric(float64(idx+st)/float64(e.im.Entries), "B/entry")
 }
 
+// benchAnswer measures one query that XDP must answer with the Go
+// responder's bytes (checked once first).
+func benchAnswer(b *testing.B, e *env, floor *ebpf.Program, qname string, qtype uint16, v variant) {
+	b.Helper()
+	query := q(b, qname, qtype, v)
+	f := frame{}
+	want := f.response(e.resp.Respond(&responder.Scratch{}, nil, query, false))
+	pkt := f.build(query)
+	if ret, out := run(b, e.x.Program(), pkt); ret != xdpTx || string(out) != string(want) {
+		b.Fatalf("verdict %d, output differs from Go:\n%s", ret, hexDiff(out, want))
+	}
+	measureHits(b, e, floor, [][]byte{pkt})
+}
+
 // BenchmarkHitSigned: DO=1 answers of a signed zone, a positive one with
 // its RRSIG and a NODATA one in two parts (the shared SOA and RRSIG, then
 // the name's NSEC) through its slot.
@@ -168,14 +182,7 @@ func BenchmarkHitSigned(b *testing.B) {
 		qtype uint16
 	}{{"positive-do", dns.TypeA}, {"nodata-do", dns.TypeMX}} {
 		b.Run(qc.name, func(b *testing.B) {
-			query := q(b, "web.example.net.", qc.qtype, ednsDO)
-			f := frame{}
-			want := f.response(e.resp.Respond(&responder.Scratch{}, nil, query, false))
-			pkt := f.build(query)
-			if ret, out := run(b, e.x.Program(), pkt); ret != xdpTx || string(out) != string(want) {
-				b.Fatalf("verdict %d, output differs from Go:\n%s", ret, hexDiff(out, want))
-			}
-			measureHits(b, e, floor, [][]byte{pkt})
+			benchAnswer(b, e, floor, "web.example.net.", qc.qtype, ednsDO)
 		})
 	}
 }
@@ -362,14 +369,7 @@ func BenchmarkWildcard(b *testing.B) {
 			if qc.name == "wildcard-deep" {
 				qt = dns.TypeAAAA
 			}
-			query := q(b, qc.qname, qt, edns)
-			f := frame{}
-			want := f.response(e.resp.Respond(&responder.Scratch{}, nil, query, false))
-			pkt := f.build(query)
-			if ret, out := run(b, e.x.Program(), pkt); ret != xdpTx || string(out) != string(want) {
-				b.Fatalf("verdict %d, output differs from Go:\n%s", ret, hexDiff(out, want))
-			}
-			measureHits(b, e, floor, [][]byte{pkt})
+			benchAnswer(b, e, floor, qc.qname, qt, edns)
 		})
 	}
 }
@@ -393,14 +393,7 @@ func BenchmarkReferral(b *testing.B) {
 		{"below-cut-do", "www.sub.example.net.", ednsDO},
 	} {
 		b.Run(qc.name, func(b *testing.B) {
-			query := q(b, qc.qname, dns.TypeA, qc.v)
-			f := frame{}
-			want := f.response(e.resp.Respond(&responder.Scratch{}, nil, query, false))
-			pkt := f.build(query)
-			if ret, out := run(b, e.x.Program(), pkt); ret != xdpTx || string(out) != string(want) {
-				b.Fatalf("verdict %d, output differs from Go:\n%s", ret, hexDiff(out, want))
-			}
-			measureHits(b, e, floor, [][]byte{pkt})
+			benchAnswer(b, e, floor, qc.qname, dns.TypeA, qc.v)
 		})
 	}
 }
@@ -428,14 +421,7 @@ func BenchmarkNXDomainNSEC3(b *testing.B) {
 			{"nxdomain-do-3-labels", "a.b.nosuch.a.b.ent." + zc.origin, ednsDO},
 		} {
 			b.Run(strings.TrimSuffix(zc.origin, ".")+"/"+qc.name, func(b *testing.B) {
-				query := q(b, qc.qname, dns.TypeA, qc.v)
-				f := frame{}
-				want := f.response(e.resp.Respond(&responder.Scratch{}, nil, query, false))
-				pkt := f.build(query)
-				if ret, out := run(b, e.x.Program(), pkt); ret != xdpTx || string(out) != string(want) {
-					b.Fatalf("verdict %d, output differs from Go:\n%s", ret, hexDiff(out, want))
-				}
-				measureHits(b, e, floor, [][]byte{pkt})
+				benchAnswer(b, e, floor, qc.qname, dns.TypeA, qc.v)
 			})
 		}
 	}

@@ -165,13 +165,18 @@ type compiler struct {
 }
 
 func newCompiler(z *zone.Zone, zoneTypes []uint16) (*compiler, error) {
+	return newCompilerN3(z, zoneTypes, NSEC3Composes(z))
+}
+
+// newCompilerN3 is newCompiler with NSEC3Composes(z) given.
+func newCompilerN3(z *zone.Zone, zoneTypes []uint16, n3 bool) (*compiler, error) {
 	if zoneTypes == nil {
 		zoneTypes = typesOf(z)
 	}
 	if slices.Contains(zoneTypes, probeType) {
 		return nil, fmt.Errorf("zone %s uses type %d, reserved for compiling", z.Origin, probeType)
 	}
-	return &compiler{z: z, zoneTypes: zoneTypes, neg: map[int]wire.Body{}, negRep: map[int]string{}, n3: NSEC3Composes(z)}, nil
+	return &compiler{z: z, zoneTypes: zoneTypes, neg: map[int]wire.Body{}, negRep: map[int]string{}, n3: n3}, nil
 }
 
 // typesFor lists the QTYPEs compiled at a node (TypeDefault last).
@@ -924,7 +929,7 @@ func buildParallel(z *zone.Zone, c *compiler, workers int, put func(*Entry) erro
 	for w := range comps {
 		// All before any goroutine starts: an error here leaves none
 		// waiting to send.
-		wc, err := newCompiler(z, c.zoneTypes)
+		wc, err := newCompilerN3(z, c.zoneTypes, c.n3) // the apex check once, not per worker
 		if err != nil {
 			return err
 		}
