@@ -352,7 +352,6 @@ type diskZone struct {
 	z     *zone.Zone
 	diffs []Diff
 	tm    timerState
-	rrs   int
 	err   error
 }
 
@@ -364,22 +363,14 @@ func (zs *zoneState) readDisk() *diskZone {
 		return nil
 	}
 	origin := zs.cfg.Name
-	rrs, diffs, tm, err := st.loadZone(origin)
+	z, diffs, tm, err := st.loadZone(origin)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
-	d := &diskZone{diffs: diffs, tm: tm, rrs: len(rrs), err: err}
-	if err == nil {
-		d.z, _, err = zone.New(origin, rrs, zone.Options{RequireNS: true}, nil)
-		if err == nil && d.z.Serial() != tm.Serial {
-			err = fmt.Errorf("%w %s: records at serial %d, header says %d", ErrCorrupt, st.zonePath(origin), d.z.Serial(), tm.Serial)
-		}
-		if err != nil && !errors.Is(err, ErrCorrupt) {
-			err = fmt.Errorf("%w %s: %v", ErrCorrupt, st.zonePath(origin), err)
-		}
-		d.err = err
+	if err != nil && !errors.Is(err, ErrCorrupt) {
+		err = fmt.Errorf("%w %s: %v", ErrCorrupt, st.zonePath(origin), err)
 	}
-	return d
+	return &diskZone{z: z, diffs: diffs, tm: tm, err: err}
 }
 
 // serveDisk serves what readDisk read (nil: nothing saved), or sets the
@@ -423,7 +414,7 @@ func (zs *zoneState) serveDisk(d *diskZone) {
 	zs.mu.Lock()
 	zs.z, zs.diffs, zs.tm, zs.fromDisk, zs.expired = z, diffs, tm, true, expired
 	zs.mu.Unlock()
-	zs.log.Info("zone loaded from disk", "serial", z.Serial(), "records", d.rrs,
+	zs.log.Info("zone loaded from disk", "serial", z.Serial(), "records", z.RecordCount(),
 		"expired", expired, "next_check", tm.NextCheck.Format(time.RFC3339Nano))
 	zs.publish(z)
 	if expired {
@@ -695,7 +686,7 @@ func (zs *zoneState) saveZone(z *zone.Zone, diffs []Diff, tm timerState) {
 	// is: at load it only wins when it has the same serial and a later
 	// refresh.
 	start := time.Now()
-	if err := st.saveZone(zs.cfg.Name, z.Records(), diffs, tm); err != nil {
+	if err := st.saveZone(zs.cfg.Name, z, diffs, tm); err != nil {
 		zs.log.Error("cannot save zone", "err", err)
 		return
 	}

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/zone"
 )
 
 // The state directory holds, per zone, NAME.zone (records, IXFR history and
@@ -35,11 +37,20 @@ type timerState struct {
 }
 
 // zoneMagic starts every zone file; the digit is the format version.
-const zoneMagic = "xdpns-zone 1\n"
+// Version 1 held the zone as records; version 2 holds its nodes in the
+// form the zone keeps them (zone.EachStored), so a restart builds no
+// record objects. Version 1 files, from earlier releases, are still read.
+const (
+	zoneMagic   = "xdpns-zone 2\n"
+	zoneMagicV1 = "xdpns-zone 1\n"
+)
 
 type zoneHeader struct {
 	Origin  string     `json:"origin"`
-	Records int        `json:"records"`
+	Records int        `json:"records,omitempty"` // version 1
+	Nodes   int        `json:"nodes,omitempty"`   // version 2
+	Names   int        `json:"names,omitempty"`   // version 2: bytes of the node list
+	Data    int64      `json:"data,omitempty"`    // version 2: bytes of the node data
 	Diffs   int        `json:"diffs"`
 	Timers  timerState `json:"timers"`
 }
@@ -84,27 +95,58 @@ func (s store) timersPath(origin string) string {
 	return filepath.Join(s.dir, fileBase(origin)+".timers")
 }
 
-// saveZone writes the zone file: records (SOA first), IXFR history, timers.
-func (s store) saveZone(origin string, rrs []dns.RR, diffs []Diff, tm timerState) error {
+// saveZone writes the zone file (version 2):
+//
+//	magic, u32 header length, header (JSON)
+//	node list, header.Names bytes: per node u8 flags (1: NSEC3 owner),
+//	    u16 name length, the name, u32 data length
+//	node data, header.Data bytes: every node's data, in list order
+//	IXFR history: per diff u32 from, to, deleted, added, then the records
+//	SHA-256 of all of the above
+//
+// The zone is only read: the responder serves it at the same time.
+func (s store) saveZone(origin string, z *zone.Zone, diffs []Diff, tm timerState) error {
+	// One walk of the zone, kept: a map's order differs between walks,
+	// and the list and the data must be in the same one.
+	hd := zoneHeader{Origin: origin, Diffs: len(diffs), Timers: tm}
+	nodes := make([]zone.StoredNode, 0, z.Len())
+	z.EachStored(func(name string, nsec3 bool, data []byte) error {
+		nodes = append(nodes, zone.StoredNode{Name: name, NSEC3: nsec3, Data: data})
+		hd.Names += 7 + len(name)
+		hd.Data += int64(len(data))
+		return nil
+	})
+	hd.Nodes = len(nodes)
 	return writeAtomic(s.zonePath(origin), func(w io.Writer) error {
 		h := sha256.New()
 		bw := getFileWriter(io.MultiWriter(w, h))
 		defer putFileWriter(bw)
-		hdr, err := json.Marshal(zoneHeader{Origin: origin, Records: len(rrs), Diffs: len(diffs), Timers: tm})
+		hdr, err := json.Marshal(hd)
 		if err != nil {
 			return err
 		}
 		bw.WriteString(zoneMagic)
 		writeU32(bw, uint32(len(hdr)))
 		bw.Write(hdr)
+		var b [7]byte
+		for _, n := range nodes {
+			b[0] = 0
+			if n.NSEC3 {
+				b[0] = 1
+			}
+			binary.BigEndian.PutUint16(b[1:], uint16(len(n.Name)))
+			bw.Write(b[:3])
+			bw.WriteString(n.Name)
+			binary.BigEndian.PutUint32(b[3:], uint32(len(n.Data)))
+			bw.Write(b[3:7])
+		}
+		for _, n := range nodes {
+			bw.Write(n.Data)
+		}
 		bp := getMsgBuf()
 		defer putMsgBuf(bp)
-		buf := *bp
-		if err := writeRRs(bw, buf, rrs); err != nil {
-			return err
-		}
 		for _, d := range diffs {
-			if err := writeDiff(bw, buf, d); err != nil {
+			if err := writeDiff(bw, *bp, d); err != nil {
 				return err
 			}
 		}
@@ -142,8 +184,9 @@ func writeRRs(w *bufio.Writer, buf []byte, rrs []dns.RR) error {
 	return nil
 }
 
-// loadZone reads a zone file written by saveZone. Any damage is ErrCorrupt.
-func (s store) loadZone(origin string) (rrs []dns.RR, diffs []Diff, tm timerState, err error) {
+// loadZone reads a zone file written by saveZone (or by a release that
+// wrote version 1) and builds the zone. Any damage is ErrCorrupt.
+func (s store) loadZone(origin string) (z *zone.Zone, diffs []Diff, tm timerState, err error) {
 	f, err := os.Open(s.zonePath(origin))
 	if err != nil {
 		return nil, nil, tm, err
@@ -162,7 +205,7 @@ func (s store) loadZone(origin string) (rrs []dns.RR, diffs []Diff, tm timerStat
 		return fmt.Errorf("%w %s: %s", ErrCorrupt, f.Name(), fmt.Sprintf(format, args...))
 	}
 	magic := make([]byte, len(zoneMagic))
-	if _, err := io.ReadFull(r, magic); err != nil || string(magic) != zoneMagic {
+	if _, err := io.ReadFull(r, magic); err != nil || (string(magic) != zoneMagic && string(magic) != zoneMagicV1) {
 		return nil, nil, tm, corrupt("not an xdpns zone file (or another version)")
 	}
 	n, err := readU32(r)
@@ -180,9 +223,18 @@ func (s store) loadZone(origin string) (rrs []dns.RR, diffs []Diff, tm timerStat
 	if hdr.Origin != dns.CanonicalName(origin) {
 		return nil, nil, tm, corrupt("holds zone %q, want %q", hdr.Origin, origin)
 	}
-	var buf []byte // grown to the largest record by readRRs
-	if rrs, err = readRRs(r, &buf, hdr.Records); err != nil {
-		return nil, nil, tm, corrupt("records: %v", err)
+	var rrs []dns.RR            // version 1
+	var nodes []zone.StoredNode // version 2
+	var buf []byte              // grown to the largest record by readRRs
+	if string(magic) == zoneMagicV1 {
+		if rrs, err = readRRs(r, &buf, hdr.Records); err != nil {
+			return nil, nil, tm, corrupt("records: %v", err)
+		}
+		if len(rrs) == 0 {
+			return nil, nil, tm, corrupt("no records")
+		}
+	} else if nodes, err = readNodes(r, hdr); err != nil {
+		return nil, nil, tm, corrupt("nodes: %v", err)
 	}
 	for i := 0; i < hdr.Diffs; i++ {
 		var d Diff
@@ -214,10 +266,62 @@ func (s store) loadZone(origin string) (rrs []dns.RR, diffs []Diff, tm timerStat
 	if _, err := r.r.ReadByte(); err != io.EOF {
 		return nil, nil, tm, corrupt("data after the checksum")
 	}
-	if len(rrs) == 0 {
-		return nil, nil, tm, corrupt("no records")
+	opt := zone.Options{RequireNS: true}
+	if rrs != nil {
+		z, _, err = zone.New(origin, rrs, opt, nil)
+	} else {
+		z, err = zone.FromStored(origin, nodes, opt)
 	}
-	return rrs, diffs, hdr.Timers, nil
+	if err != nil {
+		return nil, nil, tm, corrupt("%v", err)
+	}
+	if z.Serial() != hdr.Timers.Serial {
+		return nil, nil, tm, corrupt("records at serial %d, header says %d", z.Serial(), hdr.Timers.Serial)
+	}
+	return z, diffs, hdr.Timers, nil
+}
+
+// readNodes reads the node list and data of a version 2 file. The names
+// share one string and the data one slice, each read in one piece: two
+// allocations for the zone instead of two per node.
+func readNodes(r io.Reader, hdr zoneHeader) ([]zone.StoredNode, error) {
+	if hdr.Nodes <= 0 || hdr.Names < 7*hdr.Nodes || hdr.Names > 1<<30 || hdr.Data < 0 || hdr.Data > 1<<34 {
+		return nil, fmt.Errorf("bad sizes: %d nodes, %d bytes of names, %d of data", hdr.Nodes, hdr.Names, hdr.Data)
+	}
+	lb := make([]byte, hdr.Names)
+	if _, err := io.ReadFull(r, lb); err != nil {
+		return nil, fmt.Errorf("node list: %w", err)
+	}
+	list := string(lb)
+	data := make([]byte, hdr.Data)
+	if _, err := io.ReadFull(r, data); err != nil {
+		return nil, fmt.Errorf("node data: %w", err)
+	}
+	nodes := make([]zone.StoredNode, hdr.Nodes)
+	p, q := 0, int64(0)
+	for i := range nodes {
+		if len(list)-p < 7 {
+			return nil, fmt.Errorf("node %d: list cut short", i)
+		}
+		flags := list[p]
+		nl := int(list[p+1])<<8 | int(list[p+2])
+		if flags > 1 || len(list)-p-7 < nl {
+			return nil, fmt.Errorf("node %d: bad entry", i)
+		}
+		name := list[p+3 : p+3+nl]
+		p += 3 + nl
+		dl := int64(binary.BigEndian.Uint32([]byte(list[p : p+4])))
+		p += 4
+		if hdr.Data-q < dl {
+			return nil, fmt.Errorf("node %d: data cut short", i)
+		}
+		nodes[i] = zone.StoredNode{Name: name, NSEC3: flags == 1, Data: data[q : q+dl : q+dl]}
+		q += dl
+	}
+	if p != len(list) || q != hdr.Data {
+		return nil, errors.New("sizes do not add up")
+	}
+	return nodes, nil
 }
 
 type hashReader struct {

@@ -1,13 +1,21 @@
 package xfr
 
 import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/json"
 	"errors"
+	"io"
 	"os"
+	"slices"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/zone"
 )
 
 func TestFileBase(t *testing.T) {
@@ -33,18 +41,15 @@ func TestStoreRoundTrip(t *testing.T) {
 	diffs := []Diff{{From: 6, To: 7, Deleted: []dns.RR{soaRR(6), a(t, "old", "198.18.0.1")}, Added: []dns.RR{soaRR(7)}}}
 	tm := timerState{Serial: 7, Source: "127.0.0.1:53", LastRefresh: time.Unix(1000, 0).UTC(),
 		NextCheck: time.Unix(2000, 0).UTC(), ExpireAt: time.Unix(3000, 0).UTC()}
-	if err := st.saveZone(testZone, rrs, diffs, tm); err != nil {
+	if err := st.saveZone(testZone, testZoneOf(t, rrs), diffs, tm); err != nil {
 		t.Fatal(err)
 	}
-	gotRRs, gotDiffs, gotTm, err := st.loadZone(testZone)
+	gotZ, gotDiffs, gotTm, err := st.loadZone(testZone)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if a, b := canon(rrs), canon(gotRRs); len(a) != len(b) || a[0] != b[0] {
+	if a, b := canon(rrs), canon(gotZ.Records()); !slices.Equal(a, b) {
 		t.Errorf("records differ:\n%v\n%v", a, b)
-	}
-	if _, ok := gotRRs[0].(*dns.SOA); !ok {
-		t.Errorf("first record %v, want the SOA", gotRRs[0])
 	}
 	if len(gotDiffs) != 1 || gotDiffs[0].From != 6 || len(gotDiffs[0].Deleted) != 2 || len(gotDiffs[0].Added) != 1 {
 		t.Errorf("diffs %v", gotDiffs)
@@ -72,7 +77,7 @@ func TestStoreRoundTrip(t *testing.T) {
 
 func TestStoreCorrupt(t *testing.T) {
 	st := store{dir: t.TempDir()}
-	if err := st.saveZone(testZone, zoneRRs(t, 7), nil, timerState{Serial: 7}); err != nil {
+	if err := st.saveZone(testZone, testZoneOf(t, zoneRRs(t, 7)), nil, timerState{Serial: 7}); err != nil {
 		t.Fatal(err)
 	}
 	path := st.zonePath(testZone)
@@ -113,18 +118,18 @@ func TestStoreCorrupt(t *testing.T) {
 // same time (run with -race).
 func TestStoreDoesNotWriteRecords(t *testing.T) {
 	st := store{dir: t.TempDir()}
-	rrs := zoneRRs(t, 7)
+	z := testZoneOf(t, zoneRRs(t, 7))
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for range 50 {
-			for _, r := range rrs {
+			for _, r := range z.Records() {
 				_ = dns.Copy(r)
 			}
 		}
 	}()
 	for range 5 {
-		if err := st.saveZone(testZone, rrs, nil, timerState{Serial: 7}); err != nil {
+		if err := st.saveZone(testZone, z, nil, timerState{Serial: 7}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -167,5 +172,105 @@ func TestJournalFile(t *testing.T) {
 	}
 	if got, torn, err = st.loadJournal(testZone); len(got) != 0 || torn || err != nil {
 		t.Errorf("after remove: %v %v %v", got, torn, err)
+	}
+}
+
+func testZoneOf(t testing.TB, rrs []dns.RR) *zone.Zone {
+	t.Helper()
+	z, _, err := zone.New(testZone, rrs, zone.Options{RequireNS: true}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return z
+}
+
+// A state directory written by a release before the stored-node format
+// (version 1: records) still restarts.
+func TestStoreReadsVersion1(t *testing.T) {
+	st := store{dir: t.TempDir()}
+	rrs := zoneRRs(t, 7)
+	diffs := []Diff{{From: 6, To: 7, Deleted: []dns.RR{soaRR(6)}, Added: []dns.RR{soaRR(7)}}}
+	err := writeAtomic(st.zonePath(testZone), func(w io.Writer) error {
+		h := sha256.New()
+		bw := bufio.NewWriter(io.MultiWriter(w, h))
+		hdr, _ := json.Marshal(zoneHeader{Origin: testZone, Records: len(rrs), Diffs: len(diffs), Timers: timerState{Serial: 7}})
+		bw.WriteString(zoneMagicV1)
+		writeU32(bw, uint32(len(hdr)))
+		bw.Write(hdr)
+		buf := make([]byte, 1<<16)
+		if err := writeRRs(bw, buf, rrs); err != nil {
+			return err
+		}
+		for _, d := range diffs {
+			if err := writeDiff(bw, buf, d); err != nil {
+				return err
+			}
+		}
+		bw.Flush()
+		_, err := w.Write(h.Sum(nil))
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z, gotDiffs, tm, err := st.loadZone(testZone)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := canon(rrs), canon(z.Records()); !slices.Equal(a, b) || tm.Serial != 7 || len(gotDiffs) != 1 {
+		t.Errorf("version 1 file read as %v (serial %d, %d diffs)", b, tm.Serial, len(gotDiffs))
+	}
+	// The next save writes version 2, which reads back the same.
+	if err := st.saveZone(testZone, z, gotDiffs, tm); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(st.zonePath(testZone)); !bytes.HasPrefix(b, []byte(zoneMagic)) {
+		t.Errorf("saved as %q, want version 2", b[:min(len(b), 13)])
+	}
+	z2, _, _, err := st.loadZone(testZone)
+	if err != nil || !slices.Equal(canon(z2.Records()), canon(rrs)) {
+		t.Errorf("version 2 after version 1: %v", err)
+	}
+}
+
+// Signed zones keep everything through a save and a load: signatures, the
+// NSEC3 chain (stored apart from the tree), NSEC order, wildcards, cuts.
+func TestStoreSignedZones(t *testing.T) {
+	for _, name := range []string{"nsec3s.test", "nsec3.test", "nsec.test", "optout.test", "chain.test"} {
+		t.Run(name, func(t *testing.T) {
+			file := filepath.Join("..", "userspace", "nsddiff", "testdata", name+".zone.signed")
+			z, _, err := zone.Load(file, name+".", zone.LoadOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := store{dir: t.TempDir()}
+			if err := st.saveZone(name+".", z, nil, timerState{Serial: z.Serial()}); err != nil {
+				t.Fatal(err)
+			}
+			got, _, _, err := st.loadZone(name + ".")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if a, b := z.Records(), got.Records(); !slices.Equal(canon(a), canon(b)) {
+				t.Errorf("records differ: %d saved, %d loaded", len(a), len(b))
+			}
+			if got.Signed != z.Signed || (got.NSEC3 == nil) != (z.NSEC3 == nil) || got.Len() != z.Len() {
+				t.Errorf("loaded zone: signed %v nsec3 %v len %d, saved %v %v %d", got.Signed, got.NSEC3 != nil, got.Len(), z.Signed, z.NSEC3 != nil, z.Len())
+			}
+			for _, n := range z.Names() {
+				if a, b := z.Node(n), got.Node(n); b == nil || a.Flags != b.Flags {
+					t.Fatalf("node %s: flags %v, saved %v", n, b, a.Flags)
+				}
+			}
+			if z.NSEC3 != nil {
+				for _, q := range []string{"nope." + name + ".", "a.b.c." + name + "."} {
+					a, am := z.NSEC3For(q)
+					b, bm := got.NSEC3For(q)
+					if a.Name != b.Name || am != bm {
+						t.Errorf("NSEC3For(%s) = %s %v, saved zone %s %v", q, b.Name, bm, a.Name, am)
+					}
+				}
+			}
+		})
 	}
 }

@@ -62,6 +62,10 @@ type daemon struct {
 	xdp    *fastPath                  // nil when XDP is off
 	xdpOff xdpStatus                  // why, when it is
 	trim   memTrim                    // after bulk loads
+	// deferred, while not nil, collects the zones a starting Manager
+	// publishes from its state directory: served by the engine at once,
+	// compiled once every zone is served (startup.go).
+	deferred *[]*zone.Zone
 	rrl    *rrl.Limiter               // server.rrl; nil when off (rrl.go)
 	// cookies holds the server cookie secrets; nil when off (cookies.go).
 	cookies *cookie.Jar
@@ -152,7 +156,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 		d.out.Load().Close()
 		return nil, err
 	}
-	loaded, _ := d.loadFiles(cfg)
+	loaded, _ := d.loadFiles(cfg, true)
 	if loaded == 0 && eff.Secondaries() == 0 {
 		return fail(fmt.Errorf("no zone loaded; not serving (%d configured)", len(cfg.Zones)))
 	}
@@ -232,9 +236,12 @@ func (d *daemon) putLocked(rz *responder.Zone, base *zone.Zone, ch *compile.Chan
 	d.r.Put(rz)
 	d.served[origin] = rz
 	if d.xdp != nil {
-		d.xdp.sync(xdpZones(d.served), origin, base, ch)
+		d.xdp.sync(d.xdpWant, origin, base, ch)
 	}
 }
+
+// xdpWant is what XDP should hold for the zones served. With d.zmu held.
+func (d *daemon) xdpWant() map[string]*zone.Zone { return xdpZones(d.served) }
 
 // removeZone stops serving a zone, in the responder and in XDP.
 func (d *daemon) removeZone(origin string) {
@@ -244,7 +251,7 @@ func (d *daemon) removeZone(origin string) {
 	d.r.Remove(origin)
 	delete(d.served, origin)
 	if d.xdp != nil {
-		d.xdp.sync(xdpZones(d.served), origin, nil, nil)
+		d.xdp.sync(d.xdpWant, origin, nil, nil)
 	}
 }
 
@@ -495,7 +502,16 @@ func (d *daemon) startSecondaries(cfg *config.Config) error {
 	d.sec, d.xcfg = mgr, xc
 	d.mu.Unlock()
 	d.pending(xc)
-	return mgr.Start(d.ctx)
+	d.zmu.Lock()
+	d.deferred = new([]*zone.Zone)
+	d.zmu.Unlock()
+	err = mgr.Start(d.ctx)
+	d.zmu.Lock()
+	list := *d.deferred
+	d.deferred = nil
+	d.zmu.Unlock()
+	go d.compileDeferred(list)
+	return err
 }
 
 // pending serves a placeholder for every secondary of xc not served yet:
@@ -531,8 +547,14 @@ func (d *daemon) onZone(gen uint64, z *zone.Zone) {
 	// version served, serve, then XDP, in that order.
 	d.zmu.Lock()
 	prev := d.r.Zone(z.Origin)
+	if d.deferred != nil && (prev == nil || prev.Table == nil) {
+		*d.deferred = append(*d.deferred, z)
+		d.publishEngine(prev, z)
+		return
+	}
 	if (prev == nil || z.DeltaFrom(prev.Zone) == nil) && z.Len() >= publishFirst {
-		d.publishThenCompile(prev, z)
+		d.publishEngine(prev, z)
+		d.compileServed(z)
 		return
 	}
 	rz, ch, err := responder.CompileFrom(prev, z)
@@ -561,12 +583,13 @@ func (d *daemon) onZone(gen uint64, z *zone.Zone) {
 // million names take seconds to compile, and the zone should answer before.
 var publishFirst = 20000 // a variable for tests
 
-// publishThenCompile serves z from the engine alone (XDP passes it, so no
-// stale answer stays in the maps), compiles its answers without holding the
-// zone lock, then serves the compiled version unless z was replaced
+// publishEngine serves z from the engine alone (XDP passes it, so no
+// stale answer stays in the maps); compileServed serves its compiled
+// answers later, without holding the zone lock, unless z was replaced
 // meanwhile. Called from onZone with d.zmu held; returns with it released.
-// The zone's next change waits: xfr calls onZone in order per zone.
-func (d *daemon) publishThenCompile(prev *responder.Zone, z *zone.Zone) {
+// The zone's next change waits for the compile when onZone calls both: xfr
+// calls onZone in order per zone.
+func (d *daemon) publishEngine(prev *responder.Zone, z *zone.Zone) {
 	var base *zone.Zone
 	if prev != nil {
 		base = prev.Zone
@@ -578,30 +601,38 @@ func (d *daemon) publishThenCompile(prev *responder.Zone, z *zone.Zone) {
 		f(z.Origin, z.Serial())
 	}
 	d.catalogServed(z)
-	d.compileServed(z)
 }
 
 // compileServed compiles z, served by the engine alone until now, and
 // serves the compiled version unless z was replaced or removed meanwhile.
 func (d *daemon) compileServed(z *zone.Zone) {
 	start := time.Now()
+	if !d.compileAndServe(z) {
+		return
+	}
+	d.zlog.Info("answers compiled", "zone", z.Origin, "serial", z.Serial(), "names", z.Len(), "took", time.Since(start).Round(time.Millisecond))
+	if z.Len() >= bulkNames {
+		d.trim.soon()
+	}
+}
+
+// compileAndServe is compileServed without the log: false when z was not
+// compiled or no longer served.
+func (d *daemon) compileAndServe(z *zone.Zone) bool {
 	rz, err := responder.Compile(z)
 	if err != nil {
 		d.zlog.Warn("compile failed; answering without precomputed answers", "zone", z.Origin, "err", err)
-		return
+		return false
 	}
 	d.zmu.Lock()
 	defer d.zmu.Unlock()
 	cur := d.r.Zone(z.Origin)
 	if cur == nil || cur.Zone != z {
-		return // replaced or removed while compiling
+		return false // replaced or removed while compiling
 	}
 	rz.Expired = cur.Expired
 	d.putLocked(rz, z, nil)
-	d.zlog.Info("answers compiled", "zone", z.Origin, "serial", z.Serial(), "names", z.Len(), "took", time.Since(start).Round(time.Millisecond))
-	if z.Len() >= bulkNames {
-		d.trim.soon()
-	}
+	return true
 }
 
 func (d *daemon) onExpire(gen uint64, origin string, expired bool) {
@@ -619,12 +650,16 @@ func (d *daemon) onExpire(gen uint64, origin string, expired bool) {
 
 // loadFiles reads every file zone of cfg and serves each that loads. A zone
 // that fails keeps its previous version when there is one.
-func (d *daemon) loadFiles(cfg *config.Config) (loaded, failed int) {
+func (d *daemon) loadFiles(cfg *config.Config, atStart bool) (loaded, failed int) {
 	next := make(map[string]*fileZone)
 	// Small zones are compiled on the loading workers; large ones are
 	// served by the engine at once and compiled in the background below.
+	// At start every zone is served by the engine first and compiled once
+	// all are served (startup.go).
+	var deferred []*zone.Zone
+	defer func() { go d.compileDeferred(deferred) }()
 	compileSmall := func(lz *loadedZone) {
-		if lz.zone.Len() < publishFirst {
+		if lz.zone.Len() < publishFirst && !atStart {
 			if lz.served, lz.compileErr = responder.Compile(lz.zone); lz.compileErr != nil {
 				lz.served = &responder.Zone{Zone: lz.zone}
 			}
@@ -649,7 +684,10 @@ func (d *daemon) loadFiles(cfg *config.Config) (loaded, failed int) {
 			continue
 		}
 		served := lz.served
-		if served == nil {
+		if served == nil && atStart {
+			served = &responder.Zone{Zone: lz.zone}
+			deferred = append(deferred, lz.zone)
+		} else if served == nil {
 			// Large: served by the engine at once, compiled meanwhile
 			// (as a large transferred zone is), so that starting or
 			// reloading does not wait for a million answers.
@@ -776,7 +814,7 @@ func (d *daemon) reload() (reloadResult, error) {
 		d.log.Error("transfer settings not applied", "err", err)
 		res.Errors = append(res.Errors, err.Error())
 	}
-	res.Loaded, res.Failed = d.loadFiles(cfg)
+	res.Loaded, res.Failed = d.loadFiles(cfg, false)
 	d.mu.Lock()
 	for _, fz := range d.files {
 		if fz.lastErr != "" {

@@ -46,6 +46,11 @@ type fastPath struct {
 	syncMu  sync.Mutex
 	started bool // the daemon's zones are loaded: changes reach the maps
 	held    int  // > 0 during a reload: changes wait for release
+	// eased > 0 while the zones served at start are compiled: a change
+	// that only gives XDP answers it passes now waits for ease's end, so
+	// thousands of zones compiled one by one cost one load, not one each
+	// (changes XDP must see at once still reach it).
+	eased int
 	dirty   bool // a change arrived while held or before start
 	// pending is the newest zone set whose differences from the maps
 	// only add answers (deferrable): loaded once by flush, so that a
@@ -288,17 +293,56 @@ func (f *fastPath) removeStaleLinks() {
 // version base: it is applied incrementally when the maps hold base. Any
 // other difference is a reload: of the one zone that changed (UpdateZone
 // without changes), or of every zone when the set changed or several did.
-func (f *fastPath) sync(want map[string]*zone.Zone, origin string, base *zone.Zone, ch *compile.Changes) {
+//
+// want gives the zones the responder serves; it is only called when the
+// maps are written (it walks every zone: not once per zone of thousands).
+func (f *fastPath) sync(want func() map[string]*zone.Zone, origin string, base *zone.Zone, ch *compile.Changes) {
 	f.syncMu.Lock()
 	defer f.syncMu.Unlock()
-	if !f.started || f.held > 0 {
+	if !f.started || f.held > 0 || (f.eased > 0 && f.passes(origin)) {
 		f.dirty = true
 		return
 	}
 	if f.isClosed() {
 		return
 	}
-	f.syncLocked(want, origin, base, ch)
+	f.syncLocked(want(), origin, base, ch)
+}
+
+// passes reports whether XDP passes every query for names at or below
+// origin to Go: it holds no data for origin nor for a zone above it.
+// Whatever Go serves there now, XDP gives no answer of its own. A zone
+// below origin is its own zone in the maps and keeps its answers.
+func (f *fastPath) passes(origin string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for n := origin; ; n = zone.Parent(n) {
+		if z := f.inXDP[n]; z != nil {
+			return false
+		}
+		if n == "." || n == "" {
+			return true
+		}
+	}
+}
+
+// ease and unease bracket the compile of the zones served at start
+// (fastPath.eased); unease loads what changed meanwhile, in one go.
+func (f *fastPath) ease() {
+	f.syncMu.Lock()
+	f.eased++
+	f.syncMu.Unlock()
+}
+
+func (f *fastPath) unease(want func() map[string]*zone.Zone) {
+	f.syncMu.Lock()
+	defer f.syncMu.Unlock()
+	f.eased--
+	if f.eased > 0 || f.held > 0 || !f.dirty || !f.started || f.isClosed() {
+		return
+	}
+	f.dirty = false
+	f.syncLocked(want(), "", nil, nil)
 }
 
 func (f *fastPath) syncLocked(want map[string]*zone.Zone, origin string, base *zone.Zone, ch *compile.Changes) {

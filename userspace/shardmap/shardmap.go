@@ -184,8 +184,13 @@ func (m *Map[V]) Crowded() bool { return m.n > 2*entriesPerShard*len(m.shards) }
 // Rebuilt returns a copy of m sized for its entries. Calling it when
 // Crowded keeps edits cheap at an amortized O(1) per entry added: each
 // rebuild at least doubles the shard count.
-func (m *Map[V]) Rebuilt() *Map[V] {
-	e := Builder[V](m.n)
+func (m *Map[V]) Rebuilt() *Map[V] { return m.RebuiltFor(m.n) }
+
+// RebuiltFor is Rebuilt with shards sized for hint entries: a map edited
+// one entry at a time, and copied a shard per edit, keeps its shards
+// smaller with a hint above its size.
+func (m *Map[V]) RebuiltFor(hint int) *Map[V] {
+	e := Builder[V](max(hint, m.n))
 	m.Range(func(k string, v V) bool {
 		e.Set(k, v)
 		return true

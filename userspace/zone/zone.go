@@ -305,7 +305,11 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 			return nil, warns, err
 		}
 	}
-	if err := z.index(nodes, opt); err != nil {
+	list := make([]*Node, 0, len(nodes))
+	for _, b := range nodes {
+		list = append(list, b.node)
+	}
+	if err := z.index(list, opt); err != nil {
 		return nil, warns, err
 	}
 	return z, warns, nil
@@ -452,18 +456,22 @@ func normaliseTTL(rrs []dns.RR) {
 
 // index computes node flags, empty non-terminals, child counts and the
 // DNSSEC orderings, then freezes nodes into the zone's sharded map.
-func (z *Zone) index(built map[string]*building, opt Options) error {
+func (z *Zone) index(built []*Node, opt Options) error {
 	// Nodes go straight into the zone's sharded map; empty non-terminals are
 	// added for every ancestor of a name, up to the apex.
 	b := shardmap.Builder[*Node](len(built) + len(built)/8)
-	for name, bn := range built {
-		b.Set(name, bn.node)
+	for _, n := range built {
+		b.Set(n.Name, n)
+	}
+	if b.Map().Len() != len(built) {
+		return errors.New("a name given twice") // only FromStored can
 	}
 	get := func(name string) *Node {
 		n, _ := b.Get(name)
 		return n
 	}
-	for name := range built {
+	for _, n := range built {
+		name := n.Name
 		for p := parent(name); p != "" && under(z.Origin, p) && p != name; p = parent(p) {
 			if get(p) != nil {
 				break // ancestors of an existing node were already added

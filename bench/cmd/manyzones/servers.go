@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
+	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/xdpns/xdpns/bench/internal/lab"
 )
@@ -91,6 +96,13 @@ func otherCPU(cpu int) int {
 
 func launchXdpns(o options, dir string, port int, conf string) (*lab.Proc, error) {
 	path := filepath.Join(dir, "xdpns.yaml")
+	// A metrics endpoint, read once every zone answers: it tells when
+	// every zone's answers are compiled too (xdpns_zone_compiled).
+	mport, err := lab.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	conf += fmt.Sprintf("metrics:\n  listen: 127.0.0.1:%d\n", mport)
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
@@ -104,6 +116,7 @@ func launchXdpns(o options, dir string, port int, conf string) (*lab.Proc, error
 	p, err := lab.Launch("xdpns", dir, nil, lab.Pinned(o.cpu, args))
 	if p != nil {
 		p.Port = port
+		metricsPorts[p] = mport
 	}
 	return p, err
 }
@@ -245,4 +258,45 @@ server 127.0.0.1/32 { bogus no; };
 		p.Port = port
 	}
 	return p, err
+}
+
+// metricsPorts is the metrics port of each xdpns started (one goroutine
+// starts and measures servers, so no lock).
+var metricsPorts = map[*lab.Proc]int{}
+
+// waitCompiled waits until every zone of an xdpns server has compiled
+// answers (xdpns_zone_compiled 1), polling its metrics every 200 ms; false
+// when p is not an xdpns or the wait times out.
+func waitCompiled(ctx context.Context, p *lab.Proc, zones int, timeout time.Duration) bool {
+	port, ok := metricsPorts[p]
+	if !ok {
+		return false
+	}
+	url := fmt.Sprintf("http://127.0.0.1:%d/metrics", port)
+	end := time.Now().Add(timeout)
+	for time.Now().Before(end) && ctx.Err() == nil {
+		if compiledZones(url) >= zones {
+			return true
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return false
+}
+
+func compiledZones(url string) int {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	n := 0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		l := sc.Bytes()
+		if bytes.HasPrefix(l, []byte("xdpns_zone_compiled{")) && bytes.HasSuffix(l, []byte(" 1")) {
+			n++
+		}
+	}
+	return n
 }
