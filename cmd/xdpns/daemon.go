@@ -66,7 +66,7 @@ type daemon struct {
 	// publishes from its state directory: served by the engine at once,
 	// compiled once every zone is served (startup.go).
 	deferred *[]*zone.Zone
-	rrl    *rrl.Limiter               // server.rrl; nil when off (rrl.go)
+	rrl      *rrl.Limiter // server.rrl; nil when off (rrl.go)
 	// cookies holds the server cookie secrets; nil when off (cookies.go).
 	cookies *cookie.Jar
 	// requireCookie is server.cookies.require as the responder has it.

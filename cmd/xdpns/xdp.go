@@ -51,7 +51,7 @@ type fastPath struct {
 	// thousands of zones compiled one by one cost one load, not one each
 	// (changes XDP must see at once still reach it).
 	eased int
-	dirty   bool // a change arrived while held or before start
+	dirty bool // a change arrived while held or before start
 	// pending is the newest zone set whose differences from the maps
 	// only add answers (deferrable): loaded once by flush, so that a
 	// catalog bringing thousands of members costs a few full loads, not

@@ -88,9 +88,9 @@ type result struct {
 	// Compiled: start to every zone's answers compiled (xdpns only; it
 	// serves zones from the engine first at start).
 	Compiled float64 `json:"compiled_s,omitempty"`
-	RSSMiB  float64 `json:"rss_mib"`   // after settle
-	PeakMiB float64 `json:"peak_mib"`  // VmHWM
-	Err     string  `json:"error,omitempty"`
+	RSSMiB   float64 `json:"rss_mib"`  // after settle
+	PeakMiB  float64 `json:"peak_mib"` // VmHWM
+	Err      string  `json:"error,omitempty"`
 }
 
 func run(ctx context.Context, o options) error {
