@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -516,6 +517,56 @@ func TestServeXDPSecondary(t *testing.T) {
 	code, out, _ = runCmd(t, "zone", "status", "example.com.", "-s", x.sock)
 	if code != exitOK || !strings.Contains(out, "expired") {
 		t.Errorf("zone status:\n%s", out)
+	}
+}
+
+// TestServeXDPRestartFromDisk: a secondary restarted without its primary
+// serves the zone from its state directory; at start every zone is served
+// by the engine first and compiled afterwards (startup.go), and XDP then
+// answers it, loaded once for all (not once per zone).
+func TestServeXDPRestartFromDisk(t *testing.T) {
+	x := newXDPTest(t)
+	named := testenv.RequireBinary(t, "named")
+	testenv.RequireBinary(t, "dig")
+	const primaryPort = 5300
+	n, err := startNamed(context.Background(), named, namedConfig{
+		dir: filepath.Join(x.dir, "named"), port: primaryPort, notifyPort: 53,
+		zones: []namedZone{{name: "example.com.", text: zoneText("example.com.", 7, "203.0.113.10")}},
+		netns: x.lab.ServerNS, dial: x.lab.DialServer,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(n.Stop)
+	x.zoneFile("example.net.", 1, "198.51.100.10")
+	x.writeConfig("auto", "", fmt.Sprintf(`  - name: example.com.
+    primaries: ["127.0.0.1:%d"]
+  - {name: example.net., file: example.net.zone}
+`, primaryPort))
+	p1 := x.serve(2)
+	x.waitAnswer(x.lab.Server4, "www.example.com.", "203.0.113.10")
+	x.stop(p1)
+	n.Stop()
+
+	p2 := x.serve(2)
+	x.waitAnswer(x.lab.Server4, "www.example.com.", "203.0.113.10")
+	p2.WaitFor(t, 10*time.Second, func() error {
+		if !strings.Contains(p2.Output(), "answers compiled for the zones served at start") {
+			return errors.New("no compile of the zones served at start logged")
+		}
+		return nil
+	})
+	x.via("dig", x.lab.Server4, "www.example.com.", "NOERROR", []string{"A 203.0.113.10"}, "xdp")
+	x.via("dig", x.lab.Server6, "www.example.net.", "NOERROR", []string{"A 198.51.100.10"}, "xdp")
+	out := p2.Output()
+	if !strings.Contains(out, "zone loaded from disk") {
+		t.Errorf("the secondary was not served from disk:\n%s", out)
+	}
+	// One load at start (zones held for Go), one when the compiles end.
+	st := x.mustStats().XDP
+	t.Logf("XDP loads at start: %d", st.Loads)
+	if st.Loads > 2 {
+		t.Errorf("XDP loaded %d times at start, want at most 2", st.Loads)
 	}
 }
 
