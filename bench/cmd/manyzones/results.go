@@ -31,6 +31,9 @@ func writeResults(mdPath, md string, results []result, servers []string) error {
 			continue
 		}
 		serve.Add("start to every zone served", s, m.Serving)
+		if m.Compiled > 0 {
+			serve.Add("start to every zone compiled", s, m.Compiled)
+		}
 		mem.Add("RSS settled", s, m.RSSMiB)
 		mem.Add("peak RSS", s, m.PeakMiB)
 	}
@@ -64,11 +67,12 @@ func medians(results []result) map[string]result {
 	}
 	out := map[string]result{}
 	for s, rs := range by {
-		var serve, rss, peak []float64
+		var serve, compiled, rss, peak []float64
 		for _, r := range rs {
 			serve, rss, peak = append(serve, r.Serving), append(rss, r.RSSMiB), append(peak, r.PeakMiB)
+			compiled = append(compiled, r.Compiled)
 		}
-		out[s] = result{Server: s, Serving: lab.Median(serve), RSSMiB: lab.Median(rss), PeakMiB: lab.Median(peak)}
+		out[s] = result{Server: s, Serving: lab.Median(serve), Compiled: lab.Median(compiled), RSSMiB: lab.Median(rss), PeakMiB: lab.Median(peak)}
 	}
 	return out
 }
