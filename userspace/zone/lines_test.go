@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/miekg/dns"
 )
 
 // Errors name the line of the record at fault, also around $GENERATE (one
@@ -100,4 +102,75 @@ func TestRecordLinesCountMatchesParser(t *testing.T) {
 	if strings.Join(lines, " ") != strings.Join(want, " ") {
 		t.Errorf("lines %v, want %v", lines, want)
 	}
+}
+
+// ttlsFixed reports whether fixTTLs changes a TTL ZoneParser read in text.
+func ttlsFixed(t *testing.T, text string) bool {
+	zp := dns.NewZoneParser(strings.NewReader(text), "example.", "t.zone")
+	var rrs []dns.RR
+	for rr, ok := zp.Next(); ok; rr, ok = zp.Next() {
+		rrs = append(rrs, rr)
+	}
+	if zp.Err() != nil {
+		return false
+	}
+	recs, err := scanRecords([]byte(text), "t.zone", false, 0)
+	if err != nil {
+		return false
+	}
+	before := make([]uint32, len(rrs))
+	for i, rr := range rrs {
+		before[i] = rr.Header().Ttl
+	}
+	if err := fixTTLs(rrs, recs); err != nil {
+		return true
+	}
+	for i, rr := range rrs {
+		if rr.Header().Ttl != before[i] {
+			return true
+		}
+	}
+	return false
+}
+
+// The scan runs only for files with $GENERATE or $INCLUDE (fixesTTLs):
+// elsewhere fixTTLs must change nothing. Every zone file of the tree, and
+// texts around TTL semantics.
+func TestFixTTLsOnlyAroundDirectives(t *testing.T) {
+	texts := map[string]string{
+		"ttl then none":   head + "a 60 A 198.18.0.1\nb A 198.18.0.2\n$TTL 5\nc A 198.18.0.3\nd 7 A 198.18.0.4\ne A 198.18.0.5\n",
+		"blank owners":    head + "a 60 A 198.18.0.1\n  AAAA 2001:2::1\n  IN 9 TXT x\n",
+		"parens":          head + "a ( 60\n IN A 198.18.0.1 )\nb A 198.18.0.2\n",
+		"no $TTL":         "$ORIGIN example.\n@ 60 SOA ns h 1 2 3 4 5\n@ NS ns\nns 7 A 198.18.0.1\nb A 198.18.0.2\n$TTL 9\nc A 198.18.0.3\n",
+		"generate":        head + "$GENERATE 1-3 g$ 30 A 198.18.1.$\nh A 198.18.0.9\n",
+		"generate, lower": head + "$generate 1-3 g$ 30 A 198.18.1.$\nh A 198.18.0.9\n",
+	}
+	files, _ := filepath.Glob("../nsddiff/testdata/*.zone*")
+	more, _ := filepath.Glob("testdata/*.zone")
+	for _, f := range append(files, more...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts[f] = string(b)
+	}
+	for name, text := range texts {
+		if ttlsFixed(t, text) && !fixesTTLs([]byte(text)) {
+			t.Errorf("%s: fixTTLs changes a TTL, and the scan would not run", name)
+		}
+	}
+	if !fixesTTLs([]byte(texts["generate, lower"])) || fixesTTLs([]byte(texts["ttl then none"])) {
+		t.Error("fixesTTLs misreads the directives")
+	}
+}
+
+func FuzzFixTTLsOnlyAroundDirectives(f *testing.F) {
+	f.Add(head + "a 60 A 198.18.0.1\nb A 198.18.0.2\n$TTL 5\nc A 198.18.0.3\n")
+	f.Add(head + "a ( 60\n IN A 198.18.0.1 )\n  TXT \"$x\"\n")
+	f.Add("$ORIGIN example.\n@ 60 SOA ns h 1 2 3 4 5\nb A 198.18.0.2\n$TTL 9\nc 4 A 198.18.0.3\nd A 198.18.0.4\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		if ttlsFixed(t, text) && !fixesTTLs([]byte(text)) {
+			t.Fatalf("fixTTLs changes a TTL without $GENERATE or $INCLUDE:\n%s", text)
+		}
+	})
 }
