@@ -58,6 +58,16 @@ func parseText(data []byte, file, origin string, opt LoadOptions) (*Zone, []Warn
 	var recs []scannedRecord
 	scanned := make(chan error, 1)
 	eager := fixesTTLs(data)
+	if !eager && !noFastParse {
+		if rrs, lines, ok := fastParse(data, file, origin, opt.DefaultTTL); ok {
+			return newParsed(origin, rrs, opt, func(i int) string {
+				if i >= 0 && i < len(lines) {
+					return fmt.Sprintf("%s:%d", file, lines[i])
+				}
+				return file
+			})
+		}
+	}
 	if eager {
 		go func() {
 			var err error
@@ -110,9 +120,16 @@ func parseText(data []byte, file, origin string, opt LoadOptions) (*Zone, []Warn
 		}
 		return file
 	}
+	return newParsed(origin, rrs, opt, pos)
+}
+
+// noFastParse turns fastParse off, for tests comparing the two paths.
+var noFastParse = false
+
+func newParsed(origin string, rrs []dns.RR, opt LoadOptions, pos func(int) string) (*Zone, []Warning, error) {
 	z, warns, err := New(origin, rrs, opt.Options, pos)
 	if err == ErrNoSOA {
-		err = fmt.Errorf("%s: %w %s", file, err, origin)
+		err = fmt.Errorf("%s: %w %s", pos(-1), err, origin)
 	}
 	return z, warns, err
 }

@@ -15,11 +15,21 @@ func BenchmarkParseText(b *testing.B) {
 		fmt.Fprintf(&sb, "h%d A 198.18.%d.%d\nh%d AAAA 2001:2::%x:%x\n", i, i/256%256, i%256, i, i>>16, i&0xffff)
 	}
 	data := []byte(sb.String())
-	b.ReportAllocs()
-	b.ResetTimer()
-	for b.Loop() {
-		if _, _, err := parseText(data, "bench.zone", "bench.test.", LoadOptions{}); err != nil {
-			b.Fatal(err)
+	// fast: fastParse; zoneparser: miekg/dns's ZoneParser, as before it.
+	for _, slow := range []bool{false, true} {
+		name := "fast"
+		if slow {
+			name = "zoneparser"
 		}
+		b.Run(name, func(b *testing.B) {
+			noFastParse = slow
+			defer func() { noFastParse = false }()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := parseText(data, "bench.zone", "bench.test.", LoadOptions{}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

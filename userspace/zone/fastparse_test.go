@@ -1,0 +1,121 @@
+package zone
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/miekg/dns"
+)
+
+// checkFastParse fails t when fastParse accepts text and reads it
+// differently from ZoneParser: other records, other TTLs, other lines, or
+// a text ZoneParser refuses. It reports whether fastParse took it.
+func checkFastParse(t *testing.T, name, text, origin string, defaultTTL uint32) bool {
+	t.Helper()
+	rrs, lines, ok := fastParse([]byte(text), "t.zone", origin, defaultTTL)
+	if !ok {
+		return false
+	}
+	zp := dns.NewZoneParser(strings.NewReader(text), origin, "t.zone")
+	if defaultTTL != 0 {
+		zp.SetDefaultTTL(defaultTTL)
+	}
+	var want []dns.RR
+	for rr, more := zp.Next(); more; rr, more = zp.Next() {
+		want = append(want, rr)
+	}
+	if err := zp.Err(); err != nil {
+		t.Fatalf("%s: fastParse accepted what ZoneParser refuses (%v):\n%s", name, err, text)
+	}
+	if len(rrs) != len(want) {
+		t.Fatalf("%s: fastParse read %d records, ZoneParser %d:\n%s", name, len(rrs), len(want), text)
+	}
+	for i := range rrs {
+		if a, b := rrs[i].String(), want[i].String(); a != b {
+			t.Fatalf("%s: record %d is %q, ZoneParser reads %q:\n%s", name, i, a, b, text)
+		}
+		if *rrs[i].Header() != *want[i].Header() {
+			t.Fatalf("%s: record %d header %+v, ZoneParser %+v", name, i, *rrs[i].Header(), *want[i].Header())
+		}
+	}
+	if recs, err := scanRecords([]byte(text), "t.zone", false, defaultTTL); err == nil && len(recs) == len(lines) {
+		for i := range recs {
+			if recs[i].line != int(lines[i]) {
+				t.Fatalf("%s: record %d on line %d, the scan says %d:\n%s", name, i, lines[i], recs[i].line, text)
+			}
+		}
+	}
+	return true
+}
+
+func TestFastParseMatchesZoneParser(t *testing.T) {
+	texts := map[string]string{
+		"hosts":         head + "a 60 A 198.18.0.1\nb IN A 198.18.0.2\nc 7 IN AAAA 2001:2::1\nd IN 8 A 198.18.0.4\n  AAAA 2001:2::2\ne A 198.18.0.5 ; comment\n",
+		"no $TTL":       "$ORIGIN example.\n@ 60 SOA ns h 1 2 3 4 5\n@ NS ns\nns 7 A 198.18.0.1\nb A 198.18.0.2\n$TTL 9\nc A 198.18.0.3\nd 4 A 198.18.0.4\ne A 198.18.0.5\n",
+		"soa in parens": "$ORIGIN example.\n$TTL 300\n@ IN SOA ns h (\n 1 ; serial\n 2 3 4 5 )\n  NS ns\nns A 198.18.0.1\nwww A 198.18.0.2\n",
+		"txt":           head + "t TXT \"v=spf1 -all\" ; (c)\n  A 198.18.0.9\n; (c) 2026 example\nu \"\" 0 IN A 198.18.0.1\n",
+		"origin":        head + "$ORIGIN sub\nx A 198.18.0.1\n$ORIGIN example.\ny A 198.18.0.2\n@ A 198.18.0.3\nz.example. A 198.18.0.4\n",
+		"crlf":          strings.ReplaceAll(head+"a A 198.18.0.1\nb AAAA 2001:2::1\n", "\n", "\r\n"),
+		"mixed case":    head + "A a 198.18.0.1\nB in aaaa 2001:2::1\nC 1h IN A 198.18.0.3\n",
+		"bad address":   head + "a A 2001:2::1\n",
+		"blank first":   "  A 198.18.0.1\n",
+		"escapes":       head + "a\\.b A 198.18.0.1\nc MX 10 d\\046e\n",
+	}
+	files, _ := filepath.Glob("../nsddiff/testdata/*.zone*")
+	more, _ := filepath.Glob("testdata/*.zone")
+	for _, f := range append(files, more...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts[f] = string(b)
+	}
+	took := 0
+	for name, text := range texts {
+		origin := "example."
+		if strings.HasPrefix(name, "../") {
+			origin = strings.TrimSuffix(filepath.Base(name), filepath.Ext(name))
+			origin = strings.TrimSuffix(origin, ".zone") + "."
+		}
+		if checkFastParse(t, name, text, origin, 0) {
+			took++
+		}
+	}
+	t.Logf("fastParse took %d of %d texts", took, len(texts))
+	if !checkFastParse(t, "hosts", texts["hosts"], "example.", 0) || !checkFastParse(t, "soa in parens", texts["soa in parens"], "example.", 0) {
+		t.Error("fastParse refused a zone of hosts")
+	}
+}
+
+// Both paths make the same zone, and errors name the same line.
+func TestFastParseSameZone(t *testing.T) {
+	for _, text := range []string{
+		head + "a A 198.18.0.1\nb CNAME a\nb A 198.18.0.2\n", // CNAME and data: an error naming line 8
+		head + "a A 198.18.0.1\nwww.other. A 198.18.0.2\n",   // out of zone, line 7
+		head + "a A 198.18.0.1\n  AAAA 2001:2::1\n",
+	} {
+		z1, w1, err1 := Parse(strings.NewReader(text), "t.zone", "example.", LoadOptions{})
+		noFastParse = true
+		z2, w2, err2 := Parse(strings.NewReader(text), "t.zone", "example.", LoadOptions{})
+		noFastParse = false
+		if (err1 == nil) != (err2 == nil) || (err1 != nil && err1.Error() != err2.Error()) || len(w1) != len(w2) {
+			t.Errorf("fast: %v %v; slow: %v %v", err1, w1, err2, w2)
+			continue
+		}
+		if err1 == nil && strings.Join(recordStrings(z1), "\n") != strings.Join(recordStrings(z2), "\n") {
+			t.Errorf("the two paths made different zones from:\n%s", text)
+		}
+	}
+}
+
+func FuzzFastParse(f *testing.F) {
+	f.Add(head + "a 60 A 198.18.0.1\n  AAAA 2001:2::1\nb IN 5 A 198.18.0.2\n")
+	f.Add("$ORIGIN example.\n@ IN SOA ns h (\n 1 ; serial\n 2 3 4 5 )\n  NS ns\nns A 198.18.0.1\n$TTL 9\nb A 198.18.0.2\n")
+	f.Add(head + "t TXT \"a;b\" ; (c)\n  A 198.18.0.9\n$ORIGIN sub\nx 3 A 198.18.0.1\n")
+	f.Fuzz(func(t *testing.T, text string) {
+		checkFastParse(t, "fuzz", text, "example.", 0)
+		checkFastParse(t, "fuzz, default TTL", text, "example.", 77)
+	})
+}
