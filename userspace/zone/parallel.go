@@ -27,11 +27,6 @@ type indexLocal struct {
 	nsec  []string
 }
 
-// eachParallel calls fn for every entry of m, on several goroutines for a
-// large map (each shard on one of them), and returns when all are done.
-func eachParallel(m *shardmap.Map[*Node], fn func(string, *Node)) {
-	eachParallelBatch(m, func(k string, n *Node, _ *indexLocal) { fn(k, n) }, func(*indexLocal) {})
-}
 
 // eachParallelBatch is eachParallel with a value of its own per goroutine,
 // handed to done when that goroutine has finished.

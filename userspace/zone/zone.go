@@ -487,28 +487,38 @@ func (z *Zone) index(built []*Node, opt Options) error {
 	// flags of ancestors): on every CPU for large zones, each worker on
 	// its own shards. A node's flags are written by the worker that has the
 	// node; its parent's child count is an atomic add.
-	eachParallel(m, func(name string, n *Node) {
-		n.Flags = nodeFlags(z.Origin, n)
+	var mu sync.Mutex
+	var cuts atomic.Bool // a zone of hosts has none: nothing is below a cut
+	eachParallelBatch(m, func(name string, n *Node, local *indexLocal) {
+		f, nsec := nodeInfo(z.Origin, n)
+		n.Flags = f
+		if f&(Delegation|HasDNAME) != 0 {
+			cuts.Store(true)
+		}
 		if name != z.Origin {
 			p, _ := m.Get(parent(name))
 			atomic.AddUint32(&p.kids, 1)
 		}
-	})
-	var mu sync.Mutex
-	var below []*Node
-	eachParallelBatch(m, func(name string, n *Node, local *indexLocal) {
-		if belowCut(z.Origin, name, func(s string) *Node { p, _ := m.Get(s); return p }) {
-			local.below = append(local.below, n)
-		}
-		if n.HasType(dns.TypeNSEC) {
+		if nsec {
 			local.nsec = append(local.nsec, name)
 		}
 	}, func(local *indexLocal) {
 		mu.Lock()
-		below = append(below, local.below...)
 		z.nsec = append(z.nsec, local.nsec...)
 		mu.Unlock()
 	})
+	var below []*Node
+	if cuts.Load() {
+		eachParallelBatch(m, func(name string, n *Node, local *indexLocal) {
+			if belowCut(z.Origin, name, func(s string) *Node { p, _ := m.Get(s); return p }) {
+				local.below = append(local.below, n)
+			}
+		}, func(local *indexLocal) {
+			mu.Lock()
+			below = append(below, local.below...)
+			mu.Unlock()
+		})
+	}
 	for _, n := range below {
 		n.Flags |= BelowCut
 	}
@@ -557,11 +567,31 @@ func (z *Zone) apexChanged(opt Options) error {
 
 // nodeFlags computes the flags a node has on its own (all but BelowCut).
 func nodeFlags(origin string, n *Node) Flags {
-	var f Flags
+	f, _ := nodeInfo(origin, n)
+	return f
+}
+
+// nodeInfo is nodeFlags, and whether the node owns an NSEC, in one walk
+// over its sets (a million-name zone walked each node once per type
+// asked: a second of its load).
+func nodeInfo(origin string, n *Node) (f Flags, nsec bool) {
+	ns, dname := false, false
+	n.each(func(s setAt) bool {
+		switch {
+		case s.nrr == 0:
+		case s.typ == dns.TypeNS:
+			ns = true
+		case s.typ == dns.TypeDNAME:
+			dname = true
+		case s.typ == dns.TypeNSEC:
+			nsec = true
+		}
+		return s.typ < dns.TypeNSEC
+	})
 	switch {
 	case n.Name == origin:
 		f |= Apex
-	case n.HasType(dns.TypeNS):
+	case ns:
 		f |= Delegation
 	}
 	if strings.HasPrefix(n.Name, "*.") {
@@ -570,10 +600,10 @@ func nodeFlags(origin string, n *Node) Flags {
 	if len(n.data) == 0 {
 		f |= EmptyNonTerminal
 	}
-	if n.HasType(dns.TypeDNAME) {
+	if dname {
 		f |= HasDNAME
 	}
-	return f
+	return f, nsec
 }
 
 // belowCut reports whether a zone cut or a DNAME owner (RFC 6672 §2.4: data
