@@ -27,7 +27,6 @@ type indexLocal struct {
 	nsec  []string
 }
 
-
 // eachParallelBatch is eachParallel with a value of its own per goroutine,
 // handed to done when that goroutine has finished.
 func eachParallelBatch(m *shardmap.Map[*Node], fn func(string, *Node, *indexLocal), done func(*indexLocal)) {
