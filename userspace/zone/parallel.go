@@ -27,8 +27,10 @@ type indexLocal struct {
 	nsec  []string
 }
 
-// eachParallelBatch is eachParallel with a value of its own per goroutine,
-// handed to done when that goroutine has finished.
+// eachParallelBatch calls fn for every entry of m, on several goroutines
+// for a large map (each shard on one of them), each with a value of its
+// own, handed to done when that goroutine has finished; it returns when
+// all are done.
 func eachParallelBatch(m *shardmap.Map[*Node], fn func(string, *Node, *indexLocal), done func(*indexLocal)) {
 	workers := workersFor(m.Len())
 	var next atomic.Int64
