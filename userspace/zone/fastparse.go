@@ -69,9 +69,8 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (rrs []dns.R
 				}
 				line++
 			}
-			slow++
-			if slow > 64 && slow > len(rrs)/4 {
-				return nil, nil, false // not a zone of hosts: ZoneParser alone is faster
+			if slow++; tooSlow(slow, len(rrs)) {
+				return nil, nil, false
 			}
 			continue
 		}
@@ -110,8 +109,7 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (rrs []dns.R
 			}
 			rrs = append(rrs, rr)
 			lines = append(lines, int32(line))
-			slow++
-			if slow > 64 && slow > len(rrs)/4 {
+			if slow++; tooSlow(slow, len(rrs)) {
 				return nil, nil, false
 			}
 			continue
@@ -150,6 +148,10 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (rrs []dns.R
 	}
 	return rrs, lines, true
 }
+
+// tooSlow: more than a quarter of the records needed a ZoneParser each;
+// not a zone of hosts, and ZoneParser alone reads it faster.
+func tooSlow(slow, all int) bool { return slow > 64 && slow > all/4 }
 
 // fastParser is the state of the file at a line, as ZoneParser keeps it.
 type fastParser struct {
