@@ -454,15 +454,7 @@ func TestServeXDPSecondary(t *testing.T) {
 	testenv.RequireBinary(t, "dig")
 	nsupdate := testenv.RequireBinary(t, "nsupdate")
 	const primaryPort = 5300
-	n, err := startNamed(context.Background(), named, namedConfig{
-		dir: filepath.Join(x.dir, "named"), port: primaryPort, notifyPort: 53,
-		zones: []namedZone{{name: "example.com.", text: zoneText("example.com.", 1, "203.0.113.10"), allowUpdate: "127.0.0.1;"}},
-		netns: x.lab.ServerNS, dial: x.lab.DialServer,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Stop)
+	n := x.namedPrimary(named, primaryPort, namedZone{name: "example.com.", text: zoneText("example.com.", 1, "203.0.113.10"), allowUpdate: "127.0.0.1;"})
 	x.zoneFile("example.net.", 1, "198.51.100.10")
 	// Short timers: the zone expires 1-2 s after the primary goes away.
 	x.writeConfig("auto", "", fmt.Sprintf(`  - name: example.com.
@@ -529,15 +521,7 @@ func TestServeXDPRestartFromDisk(t *testing.T) {
 	named := testenv.RequireBinary(t, "named")
 	testenv.RequireBinary(t, "dig")
 	const primaryPort = 5300
-	n, err := startNamed(context.Background(), named, namedConfig{
-		dir: filepath.Join(x.dir, "named"), port: primaryPort, notifyPort: 53,
-		zones: []namedZone{{name: "example.com.", text: zoneText("example.com.", 7, "203.0.113.10")}},
-		netns: x.lab.ServerNS, dial: x.lab.DialServer,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(n.Stop)
+	n := x.namedPrimary(named, primaryPort, namedZone{name: "example.com.", text: zoneText("example.com.", 7, "203.0.113.10")})
 	x.zoneFile("example.net.", 1, "198.51.100.10")
 	x.writeConfig("auto", "", fmt.Sprintf(`  - name: example.com.
     primaries: ["127.0.0.1:%d"]
@@ -568,6 +552,21 @@ func TestServeXDPRestartFromDisk(t *testing.T) {
 	if st.Loads > 2 {
 		t.Errorf("XDP loaded %d times at start, want at most 2", st.Loads)
 	}
+}
+
+// namedPrimary starts named in the server namespace on port, serving z
+// and sending NOTIFY to port 53; stopped when the test ends.
+func (x *xdpTest) namedPrimary(bin string, port int, z namedZone) *named {
+	x.t.Helper()
+	n, err := startNamed(context.Background(), bin, namedConfig{
+		dir: filepath.Join(x.dir, "named"), port: port, notifyPort: 53,
+		zones: []namedZone{z}, netns: x.lab.ServerNS, dial: x.lab.DialServer,
+	})
+	if err != nil {
+		x.t.Fatal(err)
+	}
+	x.t.Cleanup(n.Stop)
+	return n
 }
 
 // TestXDPZones: XDP holds the zones the responder answers from compiled

@@ -1,7 +1,6 @@
 package zone
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -63,15 +62,7 @@ func TestFastParseMatchesZoneParser(t *testing.T) {
 		"blank first":   "  A 198.18.0.1\n",
 		"escapes":       head + "a\\.b A 198.18.0.1\nc MX 10 d\\046e\n",
 	}
-	files, _ := filepath.Glob("../nsddiff/testdata/*.zone*")
-	more, _ := filepath.Glob("testdata/*.zone")
-	for _, f := range append(files, more...) {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		texts[f] = string(b)
-	}
+	addTreeZones(t, texts)
 	took := 0
 	for name, text := range texts {
 		origin := "example."

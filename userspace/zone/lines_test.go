@@ -145,15 +145,7 @@ func TestFixTTLsOnlyAroundDirectives(t *testing.T) {
 		"generate":        head + "$GENERATE 1-3 g$ 30 A 198.18.1.$\nh A 198.18.0.9\n",
 		"generate, lower": head + "$generate 1-3 g$ 30 A 198.18.1.$\nh A 198.18.0.9\n",
 	}
-	files, _ := filepath.Glob("../nsddiff/testdata/*.zone*")
-	more, _ := filepath.Glob("testdata/*.zone")
-	for _, f := range append(files, more...) {
-		b, err := os.ReadFile(f)
-		if err != nil {
-			t.Fatal(err)
-		}
-		texts[f] = string(b)
-	}
+	addTreeZones(t, texts)
 	for name, text := range texts {
 		if ttlsFixed(t, text) && !fixesTTLs([]byte(text)) {
 			t.Errorf("%s: fixTTLs changes a TTL, and the scan would not run", name)
@@ -173,4 +165,19 @@ func FuzzFixTTLsOnlyAroundDirectives(f *testing.F) {
 			t.Fatalf("fixTTLs changes a TTL without $GENERATE or $INCLUDE:\n%s", text)
 		}
 	})
+}
+
+// addTreeZones adds every zone file of the tree's test data to texts, by
+// path.
+func addTreeZones(t *testing.T, texts map[string]string) {
+	t.Helper()
+	files, _ := filepath.Glob("../nsddiff/testdata/*.zone*")
+	more, _ := filepath.Glob("testdata/*.zone")
+	for _, f := range append(files, more...) {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		texts[f] = string(b)
+	}
 }
