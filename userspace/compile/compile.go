@@ -145,7 +145,8 @@ func Each(z *zone.Zone, fn func(*Entry) error) error {
 
 // compiler holds what compiling one zone version needs.
 type compiler struct {
-	n3        bool // nsec3Composable(z): DO=1 default entries may say NXD
+	n3        bool // NSEC3Composes(z): DO=1 default entries may say NXD
+	nsec      bool // NSECComposes(z): the same for an NSEC zone
 	z         *zone.Zone
 	zoneTypes []uint16
 	deps      func(target, source string) // records that source's answers read target
@@ -165,18 +166,19 @@ type compiler struct {
 }
 
 func newCompiler(z *zone.Zone, zoneTypes []uint16) (*compiler, error) {
-	return newCompilerN3(z, zoneTypes, NSEC3Composes(z))
+	return newCompilerWith(z, zoneTypes, NSEC3Composes(z), NSECComposes(z))
 }
 
-// newCompilerN3 is newCompiler with NSEC3Composes(z) given.
-func newCompilerN3(z *zone.Zone, zoneTypes []uint16, n3 bool) (*compiler, error) {
+// newCompilerWith is newCompiler with NSEC3Composes(z) and NSECComposes(z)
+// given.
+func newCompilerWith(z *zone.Zone, zoneTypes []uint16, n3, nsec bool) (*compiler, error) {
 	if zoneTypes == nil {
 		zoneTypes = typesOf(z)
 	}
 	if slices.Contains(zoneTypes, probeType) {
 		return nil, fmt.Errorf("zone %s uses type %d, reserved for compiling", z.Origin, probeType)
 	}
-	return &compiler{z: z, zoneTypes: zoneTypes, neg: map[int]wire.Body{}, negRep: map[int]string{}, n3: n3}, nil
+	return &compiler{z: z, zoneTypes: zoneTypes, neg: map[int]wire.Body{}, negRep: map[int]string{}, n3: n3, nsec: nsec}, nil
 }
 
 // typesFor lists the QTYPEs compiled at a node (TypeDefault last).
@@ -272,9 +274,9 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 				e.NXD = c.nxdAt(n)
 			}
 			if t == TypeDefault && do {
-				// The signed NXDOMAIN below, composed (nsec3nxd.go): on
-				// any DO=1 default entry, shared or not.
-				e.NXD = c.nsec3NXDAt(n)
+				// The signed NXDOMAIN below, composed (nsec3nxd.go,
+				// nsecnxd.go): on any DO=1 default entry, shared or not.
+				e.NXD = c.nsec3NXDAt(n) || c.nsecNXDAt(n)
 			}
 			if t == TypeDefault {
 				e.Wild = c.wildBelow(n)
@@ -837,9 +839,10 @@ type Table struct {
 	soaNames  string            // MNAME and RNAME the negative bodies were made with
 	deps      *shardmap.Map[[]string]
 	zoneTypes []uint16 // every type the zone has had since Build (a superset is harmless)
-	// nsec3 is the zone when its signed NXDOMAIN answers are composed
-	// (nsec3nxd.go): the NSEC3 records are read from it per QNAME.
-	nsec3 *zone.Zone
+	// nsec3 (nsec) is the zone when its signed NXDOMAIN answers are
+	// composed from NSEC3 (NSEC) pieces, nsec3nxd.go (nsecnxd.go): the
+	// records are read from it per QNAME.
+	nsec3, nsec *zone.Zone
 }
 
 // Build compiles z into a Table. Identical bodies are stored once: many
@@ -885,15 +888,22 @@ func Build(z *zone.Zone) (*Table, error) {
 // setNSEC3 turns on the composed signed NXDOMAIN when c marked entries
 // for it.
 func (t *Table) setNSEC3(z *zone.Zone, c *compiler) {
-	t.nsec3 = nil
+	t.nsec3, t.nsec = nil, nil
 	if _, ok := t.neg[NXD3Key]; ok && c.n3 {
 		t.nsec3 = z
+	}
+	if _, ok := t.neg[NXD3Key]; ok && c.nsec {
+		t.nsec = z
 	}
 }
 
 // NSEC3Composed reports whether the table composes its zone's DO=1
 // NXDOMAIN answers (nsec3nxd.go): XDP then needs the zone's NSEC3 chain.
 func (t *Table) NSEC3Composed() bool { return t.nsec3 != nil }
+
+// NSECComposed is NSEC3Composed for NSEC zones (nsecnxd.go): XDP then
+// needs the zone's closest enclosers (NSECEnclosers).
+func (t *Table) NSECComposed() bool { return t.nsec != nil }
 
 // buildChunk is how many names a worker of a parallel Build compiles at a
 // time; zones under two chunks are compiled on one goroutine. A variable
@@ -932,7 +942,7 @@ func buildParallel(z *zone.Zone, c *compiler, workers int, put func(*Entry) erro
 	for w := range comps {
 		// All before any goroutine starts: an error here leaves none
 		// waiting to send.
-		wc, err := newCompilerN3(z, c.zoneTypes, c.n3) // the apex check once, not per worker
+		wc, err := newCompilerWith(z, c.zoneTypes, c.n3, c.nsec) // the apex checks once, not per worker
 		if err != nil {
 			return err
 		}
@@ -1155,8 +1165,8 @@ func NXDable(qtype uint16) bool {
 // nxdomain answers for a name without a default entry (k: its table key
 // with QTYPE 0): the longest suffix with a default entry is the closest
 // encloser, and its NXD flag says whether the name gets the zone's
-// NXDOMAIN body. Signed answers (DO=1) need proofs: in NSEC3 zones the
-// flag on the DO=1 entry says they are composed (nsec3NXD), else never.
+// NXDOMAIN body. Signed answers (DO=1) need proofs: the flag on the DO=1
+// entry says they are composed (nsec3NXD, nsecNXD), else never.
 //
 // When the closest encloser says Wild, the answer is the entry of its
 // wildcard for qtype, if that says WildSafe (the same for every name it
@@ -1171,9 +1181,13 @@ func (t *Table) nxdomain(k []byte, do bool, qtype uint16) (wire.Body, bool) {
 			if !do && v.marks&markNXD != 0 {
 				return t.neg[NXDKey], true
 			}
-			if do && v.marks&markNXD != 0 {
+			if do && v.marks&markNXD != 0 && t.nsec3 != nil {
 				// Signed, NSEC3: head and proof pieces (nsec3nxd.go).
 				return t.nsec3NXD(name, off, prev)
+			}
+			if do && v.marks&markNXD != 0 {
+				// Signed, NSEC: head and proof pieces (nsecnxd.go).
+				return t.nsecNXD(name, off)
 			}
 			if v.marks&markReferral != 0 && v.kind == valBody {
 				// Below a cut: its referral, pointers moved by the

@@ -7,7 +7,6 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/xdpns/xdpns/userspace/answer"
 	"github.com/xdpns/xdpns/userspace/wire"
 	"github.com/xdpns/xdpns/userspace/zone"
 )
@@ -53,8 +52,12 @@ func SignedNXDomainHead(z *zone.Zone) (wire.Body, error) {
 
 // NSEC3Piece is what a DO=1 NXDOMAIN carries for NSEC3 node n: its NSEC3
 // record and RRSIGs, uncompressed; Ns counts them.
-func NSEC3Piece(n *zone.Node) (wire.Body, bool) {
-	s := n.Get(dns.TypeNSEC3)
+func NSEC3Piece(n *zone.Node) (wire.Body, bool) { return denialPiece(n, dns.TypeNSEC3) }
+
+// denialPiece is node n's RRset of type t (NSEC or NSEC3) and its RRSIGs,
+// uncompressed, as a signed NXDOMAIN carries them; Ns counts them.
+func denialPiece(n *zone.Node, t uint16) (wire.Body, bool) {
+	s := n.Get(t)
 	if s == nil || len(s.RRs) == 0 {
 		return wire.Body{}, false
 	}
@@ -132,9 +135,15 @@ func composeNSEC3NXD(z *zone.Zone, head wire.Body, name []byte, ce, nc int) (wir
 	if !ok {
 		return wire.Body{}, false
 	}
+	return appendPieces(head, nodes, dns.TypeNSEC3)
+}
+
+// appendPieces is head with the pieces of nodes' RRsets of type t (NSEC or
+// NSEC3) as its Tail.
+func appendPieces(head wire.Body, nodes []*zone.Node, t uint16) (wire.Body, bool) {
 	b := head
 	for _, n := range nodes {
-		p, ok := NSEC3Piece(n)
+		p, ok := denialPiece(n, t)
 		if !ok {
 			return wire.Body{}, false
 		}
@@ -230,25 +239,7 @@ func NSEC3Composes(z *zone.Zone) bool {
 	if !nsec3Composable(z) {
 		return false
 	}
-	head, err := SignedNXDomainHead(z)
-	if err != nil {
-		return false
-	}
-	probe := nxdProbe + "." + z.Origin
-	wprobe, err := wireName(probe)
-	if err != nil {
-		return false
-	}
-	got, ok := composeNSEC3NXD(z, head, wprobe, int(wprobe[0])+1, 0)
-	if !ok {
-		return false
-	}
-	res := answer.Lookup(z, answer.Query{Name: probe, Type: probeType, DO: true})
-	want, err := wire.Encode(probe, probeType, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
-	if err != nil {
-		return false
-	}
-	flat := got
-	flat.Bytes, flat.Tail, flat.TailNs = append(slices.Clip(got.Bytes), got.Tail...), nil, 0
-	return sameBody(flat, want)
+	return composesAtApex(z, func(head wire.Body, probe []byte) (wire.Body, bool) {
+		return composeNSEC3NXD(z, head, probe, int(probe[0])+1, 0)
+	})
 }

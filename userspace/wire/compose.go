@@ -67,11 +67,12 @@ func (b *Body) Len() int { return len(b.Bytes) + len(b.Tail) }
 // without compression: then its bytes do not depend on the QNAME, and one
 // body per zone answers every name that does not exist (compile's NXDKey,
 // which XDP serves). It costs the 20-odd bytes compression would save.
-// So is a signed NXDOMAIN of an NSEC3 zone (the SOA, NSEC3 records and
-// their RRSIGs): it is the zone's signed head and up to three NSEC3
-// pieces, each stored once and put together per QNAME (compile's
-// NSEC3NXD), which only works when no piece points into another or into
-// the question. About 13 bytes more per NSEC3 and RRSIG.
+// So is a signed NXDOMAIN (the SOA, NSEC or NSEC3 records and their
+// RRSIGs): it is the zone's signed head and up to three pieces (an NSEC or
+// NSEC3 record and its RRSIGs), each stored once and put together per
+// QNAME (compile's nsec3nxd.go and nsecnxd.go), which only works when no
+// piece points into another or into the question. About 13 bytes more per
+// owner.
 func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR) (Body, error) {
 	return EncodeOpt(qname, qtype, rcode, aa, answer, ns, extra, false)
 }
@@ -131,7 +132,7 @@ func EncodeRecords(rrs []dns.RR) ([]byte, error) {
 
 // uncompressedNX reports whether an answer is an NXDOMAIN written without
 // compression (Encode): nothing but the SOA in the authority section, or
-// the SOA, NSEC3 records and RRSIGs.
+// the SOA, NSEC or NSEC3 records and RRSIGs.
 func uncompressedNX(rcode int, answer, ns, extra []dns.RR) bool {
 	if rcode != dns.RcodeNameError || len(answer) != 0 || len(extra) != 0 || len(ns) == 0 ||
 		ns[0].Header().Rrtype != dns.TypeSOA {
@@ -140,17 +141,17 @@ func uncompressedNX(rcode int, answer, ns, extra []dns.RR) bool {
 	if len(ns) == 1 {
 		return true
 	}
-	nsec3 := false
+	denial := false
 	for _, rr := range ns[1:] {
 		switch rr.Header().Rrtype {
-		case dns.TypeNSEC3:
-			nsec3 = true
+		case dns.TypeNSEC3, dns.TypeNSEC:
+			denial = true
 		case dns.TypeRRSIG:
 		default:
 			return false
 		}
 	}
-	return nsec3
+	return denial
 }
 
 func questionLen(msg []byte) (int, error) {
@@ -202,6 +203,14 @@ func Compose(dst []byte, q *Query, b *Body, r *Response) []byte {
 		short.Bytes, short.Ar, short.ExtraOff = b.Bytes[:b.ExtraOff], 0, 0
 		return Compose(dst[:start], q, &short, r)
 	}
+	if SignedNXDomain(b) {
+		// Written uncompressed so that its pieces are shared (Encode);
+		// compressed, it may fit, as NSD's and Knot's do. XDP passes
+		// these to us rather than truncate.
+		if m, ok := compressed(dst[start:]); ok && len(m) <= r.Limit {
+			return append(dst[:start], m...)
+		}
+	}
 	// Truncate: what remains must be retried over TCP (RFC 1035 §4.2.1,
 	// RFC 2181 §9). No partial RRsets: header, question, OPT.
 	dst = appendHeader(dst[:start], q, b, true)
@@ -210,6 +219,24 @@ func Compose(dst []byte, q *Query, b *Body, r *Response) []byte {
 		dst = appendOPT(dst, q, r)
 	}
 	return dst
+}
+
+// SignedNXDomain reports whether b is a signed NXDOMAIN, which Encode
+// writes uncompressed: no answer or additional records, the SOA and
+// proofs in the authority section.
+func SignedNXDomain(b *Body) bool {
+	return b.Rcode == dns.RcodeNameError && b.An == 0 && b.Ar == 0 && b.Ns > 1
+}
+
+// compressed is msg packed again with name compression.
+func compressed(msg []byte) ([]byte, bool) {
+	var m dns.Msg
+	if err := m.Unpack(msg); err != nil {
+		return nil, false
+	}
+	m.Compress = true
+	out, err := m.Pack()
+	return out, err == nil
 }
 
 // ShiftPointers adds shift to the compression pointers at the offsets

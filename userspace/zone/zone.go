@@ -747,6 +747,31 @@ func (z *Zone) NSECCovering(name string) *Node {
 	return z.Node(z.nsec[i-1])
 }
 
+// NSECBefore returns the NSEC node of the last owner that sorts before
+// key (a SortKey), wrapping to the zone's last NSEC when none does: the
+// NSEC covering every name between that owner and key. With subtree, it
+// is the last owner at or below the name key is for: the NSEC covering
+// the names after that subtree. compile's nsecnxd.go reads the NSEC for
+// each gap between a name's children with it.
+func (z *Zone) NSECBefore(key []byte, subtree bool) *Node {
+	if len(z.nsec) == 0 {
+		return nil
+	}
+	i := sort.Search(len(z.nsec), func(i int) bool {
+		k := z.nsecKeys[i]
+		if subtree {
+			// Keys below the name start with its key: the subtree is
+			// the run after it.
+			return bytes.Compare(k, key) > 0 && !bytes.HasPrefix(k, key)
+		}
+		return bytes.Compare(k, key) >= 0
+	})
+	if i == 0 {
+		i = len(z.nsec)
+	}
+	return z.Node(z.nsec[i-1])
+}
+
 // NSEC3For returns the NSEC3 node that matches the hash of name (match=true)
 // or covers it. Nil when the zone is not NSEC3-signed.
 func (z *Zone) NSEC3For(name string) (n *Node, match bool) {
