@@ -127,7 +127,8 @@ struct store_block {
 /* NSEC3 (nsec3.h). One NSEC3 record of a zone: its owner's hash and the
  * ref of its piece, a shared record holding the NSEC3 and its RRSIGs
  * uncompressed. Per generation the zones' entries sit in one array, each
- * zone's in a range [base, base + count) sorted by hash. */
+ * zone's in a range [base, base + count) sorted by hash. The children of
+ * NSEC zones' closest enclosers sit there too (struct nsec_ce). */
 #define NSEC3_HASH_LEN 20
 #define NSEC3_MAX_SALT 32 /* longer salts: Go answers */
 struct nsec3_entry {
@@ -142,6 +143,23 @@ struct nsec3_zone {
 	__u32 count;     /* host order: its entries */
 	__u32 salt_len;  /* host order */
 	__u8 salt[NSEC3_MAX_SALT]; /* zero-padded */
+};
+
+/* NSEC (nsec3.h nsec_nxd). A closest encloser of an NSEC zone whose
+ * signed NXDOMAIN is composed, by its index key (name, type 0): its
+ * children's entries are the range [base, base + count) of the NSEC3
+ * array, sorted canonically, each a label key (NSEC_LABEL_PREFIX bytes of
+ * the lowercased label, zero-padded, then its length) in place of a hash
+ * and the ref of the piece (NSEC and RRSIGs) covering the names after
+ * that child's subtree and before the next child. */
+#define NSEC_LABEL_PREFIX 19
+struct nsec_ce {
+	__u32 head_slot; /* host order: slot of the zone's signed head (SOA, RRSIGs) */
+	__u32 base;      /* host order */
+	__u32 count;     /* host order */
+	__u32 self_ref;  /* host order: piece covering the names before the first child */
+	__u32 wild_ref;  /* host order: piece covering "*." + the encloser */
+	__u32 zone;      /* host order: the zone's zone_stats slot */
 };
 
 /* config.flags */

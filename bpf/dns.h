@@ -487,8 +487,10 @@ static long nxd_step(__u64 index_unused, void *ctx)
 		return 1;
 	}
 	if (w->dnssec_ok && (a->flags & (ANSWER_NXD3 | ANSWER_PASS)) == ANSWER_NXD3) {
-		/* An NSEC3 zone's closest encloser: nsec3_nxd puts the signed
-		 * NXDOMAIN together (s->q.nxd_off and nxd_prev say where). */
+		/* A signed zone's closest encloser: nsec3_nxd or nsec_nxd
+		 * puts the signed NXDOMAIN together (s->q.nxd_off, nxd_prev
+		 * and nxd_hash say where). */
+		s->q.nxd_hash = key.hash;
 		w->result = NXD_NSEC3;
 		return 1;
 	}
@@ -590,8 +592,8 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	return NXD_WILD_REF | ref;
 }
 
-/* nxd_find found an NSEC3 zone's closest encloser (the caller asks
- * nsec3_nxd, nsec3.h). */
+/* nxd_find found a signed zone's closest encloser (the caller asks
+ * nsec3_nxd or nsec_nxd, nsec3.h). */
 #define NXD_NSEC3_WALK (1L << 35)
 
 /* The walk, as a global function: the verifier checks it once, on its

@@ -121,6 +121,7 @@ struct query {
 			     * looked up from here (no stack) */
 	__u32 n3_n;         /* nsec3_nxd: pieces in n3_ref */
 	__u64 nxd_prev;     /* nxd_step: the offset before nxd_off (the next closer name) */
+	__u64 nxd_hash;     /* nxd_step: the closest encloser's index key (NXD_NSEC3) */
 	__u32 n3_ref[4];    /* nsec3_nxd: refs of the NSEC3 pieces, in answer order */
 	__u32 tail_kind;    /* write_tail: 0 the link record's own part, 1 NSEC3 pieces */
 	__u32 tail_ref;     /* kind 0: the link record */

@@ -47,6 +47,21 @@ struct {
 	__array(values, struct nsec3_zones_inner);
 } nsec3_zones SEC(".maps");
 
+struct nsec_ces_inner {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1); /* per generation, set by the loader */
+	__type(key, __u64);     /* the encloser's index key (struct index_key) */
+	__type(value, struct nsec_ce);
+};
+
+/* Per generation: NSEC zones' closest enclosers (struct nsec_ce). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, GENERATIONS);
+	__type(key, __u32);
+	__array(values, struct nsec_ces_inner);
+} nsec_ces SEC(".maps");
+
 /* nsec3_hash hashes the suffix of s->key (the QNAME in wire form,
  * lowercased, as key_and_sum leaves it) that starts at byte off, followed
  * by the salt in s->n3: RFC 5155 §5 with iterations 0. The digest goes to
@@ -165,6 +180,7 @@ __attribute__((noinline)) long nsec3_find(__u32 gen, __u32 base, __u32 count)
 }
 
 #define NXD_NSEC3_REF (1L << 34)
+#define NXD_NOT_NSEC3 (-3) /* nsec3_nxd: not an NSEC3 zone (ask nsec_nxd) */
 
 /* The entry at index i of generation gen's NSEC3 array, or NULL. */
 static __always_inline struct nsec3_entry *nsec3_at(void *inner, __u32 i)
@@ -203,7 +219,9 @@ __attribute__((noinline)) long nsec3_nxd(__u32 gen)
 		return NXD_NONE;
 	zone = reload(s->q.zone);
 	nz = bpf_map_lookup_elem(zones, &zone);
-	if (!nz || nz->salt_len > NSEC3_MAX_SALT)
+	if (!nz)
+		return NXD_NOT_NSEC3;
+	if (nz->salt_len > NSEC3_MAX_SALT)
 		return NXD_NONE;
 #pragma unroll
 	for (int j = 0; j < NSEC3_MAX_SALT / 8; j++)
@@ -265,6 +283,119 @@ __attribute__((noinline)) long nsec3_nxd(__u32 gen)
 	}
 	s->q.n3_n = n;
 	/* The head, through its slot (flipped with every SOA). */
+	block = slot >> REF_BLOCK_SHIFT;
+	b = bpf_map_lookup_elem(store, &block);
+	if (!b)
+		return NXD_NONE;
+	return NXD_NSEC3_REF |
+	       reload(((struct answer_slot *)(b->bytes + (slot & REF_OFFSET_MASK) * STORE_ALIGN))->ref);
+}
+
+/* -1 or 1 as child label key e sorts before or after the QNAME's label
+ * key k (struct nsec_ce); 0 when they cannot tell: the same first
+ * NSEC_LABEL_PREFIX bytes, and one of the two labels is longer (or both
+ * are the same label, which then exists). Zero-padded prefixes compare
+ * as the labels do, the shorter of two that agree sorting first (RFC 4034
+ * §6.1), so the length byte after them settles the rest. */
+static __always_inline int nsec_label_cmp(const struct nsec3_entry *e, const __u32 *k)
+{
+	__u32 a, b;
+
+#pragma unroll
+	for (int i = 0; i < 4; i++) {
+		a = bpf_ntohl(((const __u32 *)e->hash)[i]);
+		b = bpf_ntohl(k[i]);
+		if (a != b)
+			return a < b ? -1 : 1;
+	}
+	a = bpf_ntohl(((const __u32 *)e->hash)[4]);
+	b = bpf_ntohl(k[4]);
+	if (a >> 8 != b >> 8)
+		return a >> 8 < b >> 8 ? -1 : 1;
+	a &= 0xff;
+	b &= 0xff;
+	if (a > NSEC_LABEL_PREFIX || b > NSEC_LABEL_PREFIX || a == b)
+		return 0;
+	return a < b ? -1 : 1;
+}
+
+/* nsec_nxd puts together the signed NXDOMAIN of an NSEC zone for the
+ * QNAME in s->key, whose closest encloser nxd_step found (index key
+ * s->q.nxd_hash, its DO=1 entry says ANSWER_NXD3) and whose next closer
+ * label starts at s->q.nxd_prev: the NSEC covering the QNAME, found by
+ * placing that label among the encloser's children, and the one covering
+ * the wildcard, once each (compile's nsecnxd.go). Their pieces' refs go
+ * to s->q.n3_ref. Returns NXD_NSEC3_REF | the ref of the zone's signed
+ * head, or NXD_NONE to pass. A global function: verified once. */
+__attribute__((noinline)) long nsec_nxd(__u32 gen)
+{
+	struct scratch *s;
+	struct nsec_ce *ce;
+	struct nsec3_entry *e;
+	struct store_block *b;
+	void *ces, *inner, *store;
+	__u32 zero = 0, lo = 0, hi, base, at, piece, slot, block;
+	__u64 nc, l;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	gen &= GENERATIONS - 1;
+	ces = bpf_map_lookup_elem(&nsec_ces, &gen);
+	inner = bpf_map_lookup_elem(&nsec3_hashes, &gen);
+	store = bpf_map_lookup_elem(&answer_store, &gen);
+	if (!s || !ces || !inner || !store)
+		return NXD_NONE;
+	ce = bpf_map_lookup_elem(ces, &s->q.nxd_hash);
+	if (!ce || ce->zone != reload(s->q.zone))
+		return NXD_NONE;
+	base = ce->base;
+	hi = ce->count;
+	nc = reload(s->q.nxd_prev);
+	if (nc >= MAX_NAME_LEN)
+		return NXD_NONE;
+	l = ((__u8 *)s->key)[nc];
+	if (l == 0 || l > MAX_LABEL_LEN)
+		return NXD_NONE;
+	/* The next closer label's key, in the digest words (unused here). */
+#pragma unroll
+	for (int i = 0; i < NSEC_LABEL_PREFIX; i++)
+		((__u8 *)s->n3.digest)[i] = i < l ? ((__u8 *)s->key)[(nc + 1 + i) & KEY_OFF_MASK] : 0;
+	((__u8 *)s->n3.digest)[NSEC_LABEL_PREFIX] = l;
+	/* lo becomes the number of children sorting before the label. */
+	for (int i = 0; i < 33; i++) {
+		__u32 mid;
+		int c;
+
+		if (lo >= hi)
+			break;
+		mid = lo + (hi - lo) / 2;
+		at = base + mid;
+		e = bpf_map_lookup_elem(inner, &at);
+		if (!e)
+			return NXD_NONE;
+		c = nsec_label_cmp(e, s->n3.digest);
+		if (c == 0)
+			return NXD_NONE;
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	piece = ce->self_ref;
+	if (lo > 0) {
+		at = base + lo - 1;
+		e = bpf_map_lookup_elem(inner, &at);
+		if (!e)
+			return NXD_NONE;
+		piece = e->ref;
+	}
+	s->q.n3_ref[0] = piece;
+	s->q.n3_n = 1;
+	if (ce->wild_ref != piece) {
+		s->q.n3_ref[1] = ce->wild_ref;
+		s->q.n3_n = 2;
+	}
+	/* The head, through its slot (flipped with every SOA). */
+	slot = ce->head_slot;
 	block = slot >> REF_BLOCK_SHIFT;
 	b = bpf_map_lookup_elem(store, &block);
 	if (!b)

@@ -22,6 +22,7 @@ const struct index_val *unused_index_val __attribute__((unused));
 const struct store_block *unused_store_block __attribute__((unused));
 const struct nsec3_entry *unused_nsec3_entry __attribute__((unused));
 const struct nsec3_zone *unused_nsec3_zone __attribute__((unused));
+const struct nsec_ce *unused_nsec_ce __attribute__((unused));
 
 /* nsec3_hash_test's frame: all little-endian. */
 #define HT_MODE 0      /* u32: 0 copies the name only (the baseline), 1 hashes */

@@ -31,6 +31,7 @@ const struct answer_link *unused_answer_link __attribute__((unused));
 const struct answer_slot *unused_answer_slot __attribute__((unused));
 const struct nsec3_entry *unused_nsec3_entry __attribute__((unused));
 const struct nsec3_zone *unused_nsec3_zone __attribute__((unused));
+const struct nsec_ce *unused_nsec_ce __attribute__((unused));
 
 /* Only the service addresses, when configured: those in the map, and
  * every address of a family whose wildcard the server listens on. */
@@ -391,8 +392,12 @@ int xdpns_answer(struct xdp_md *ctx)
 			__u32 block;
 			struct store_block *b;
 
-			if (found > 0 && (found & NXD_NSEC3_WALK))
-				found = nsec3_nxd(g); /* the signed NXDOMAIN's head, pieces chosen */
+			if (found > 0 && (found & NXD_NSEC3_WALK)) {
+				/* The signed NXDOMAIN's head, pieces chosen. */
+				found = nsec3_nxd(g);
+				if (found == NXD_NOT_NSEC3)
+					found = nsec_nxd(g);
+			}
 			block = (__u32)found >> REF_BLOCK_SHIFT;
 			if (found < 0)
 				return PASS(found == NXD_CLASH ? STAT_PASS_COLLISION : STAT_PASS_NO_ENTRY);
@@ -409,7 +414,7 @@ int xdpns_answer(struct xdp_md *ctx)
 			}
 			if (found & NXD_NSEC3_REF) {
 				/* The zone's signed head (a shared record), then
-				 * the NSEC3 pieces nsec3_nxd chose. */
+				 * the NSEC3 or NSEC pieces chosen. */
 				long pl = nsec3_pieces(g);
 
 				if (pl < 0)
@@ -508,6 +513,9 @@ compose:
 	}
 	if (full > limit && (aflags & ANSWER_EXTRA_OPT))
 		return PASS(STAT_PASS_OVERSIZE); /* Go drops the optional records */
+	if (full > limit && (aflags & ANSWER_RCODE_MASK) == RCODE_NXDOMAIN && !a->an && !a->ar &&
+	    bpf_ntohs(a->ns) + tail_ns > 1)
+		return PASS(STAT_PASS_OVERSIZE); /* a signed NXDOMAIN: Go compresses it first */
 	if (full > limit) {
 		tc = 1;
 		len = DNS_HDR_LEN + qlen + optlen;

@@ -92,12 +92,13 @@ const generations = 2
 // no arena and no zones: it is served as it is until the next Load.
 type generation struct {
 	index, store *ebpf.Map
-	// NSEC3 (nsec3.go): entries and zone parameters; nil when adopted
-	n3hashes, n3zones *ebpf.Map
-	mem               []byte // the store, mmapped
-	*answers                 // nil when adopted
-	keys              int    // index entries
-	maxKeys           int    // index capacity
+	// NSEC3 (nsec3.go): entries and zone parameters, and NSEC zones'
+	// enclosers (nsec.go); nil when adopted
+	n3hashes, n3zones, nsecCes *ebpf.Map
+	mem                        []byte // the store, mmapped
+	*answers                          // nil when adopted
+	keys                       int    // index entries
+	maxKeys                    int    // index capacity
 }
 
 func (g *generation) close() {
@@ -110,6 +111,7 @@ func (g *generation) close() {
 	if g.n3hashes != nil {
 		g.n3hashes.Close()
 		g.n3zones.Close()
+		g.nsecCes.Close()
 	}
 }
 
@@ -122,7 +124,7 @@ type XDP struct {
 	indexSpec *ebpf.MapSpec // inner map templates
 	storeSpec *ebpf.MapSpec
 
-	nsec3HashSpec, nsec3ZoneSpec *ebpf.MapSpec // NSEC3 inner map templates (nsec3.go)
+	nsec3HashSpec, nsec3ZoneSpec, nsecCeSpec *ebpf.MapSpec // NSEC3 and NSEC inner map templates (nsec3.go, nsec.go)
 
 	gens    [generations]*generation
 	active  int  // served generation; -1 before the first Load
@@ -163,6 +165,7 @@ func New(cfg Config) (*XDP, error) {
 
 		nsec3HashSpec: spec.Maps[xdpnsMapNsec3Hashes].InnerMap.Copy(),
 		nsec3ZoneSpec: spec.Maps[xdpnsMapNsec3Zones].InnerMap.Copy(),
+		nsecCeSpec:    spec.Maps[xdpnsMapNsecCes].InnerMap.Copy(),
 		active:        -1,
 	}
 	opts, err := pinSpec(spec, &cfg)
@@ -365,7 +368,7 @@ func (x *XDP) build(im *Image, extraKeys, extraBytes int) (*generation, error) {
 	}
 	g.answers = im.answers.clone(im.a.clone(g.mem, blocks))
 	g.keys, g.maxKeys = len(im.keys), entries
-	if g.n3hashes, g.n3zones, err = x.nsec3Maps(g.zones); err != nil {
+	if g.n3hashes, g.n3zones, g.nsecCes, err = x.nsec3Maps(g.zones); err != nil {
 		g.close()
 		return nil, err
 	}
@@ -394,6 +397,10 @@ func (x *XDP) publish(g *generation) error {
 		g.close()
 		return fmt.Errorf("publish NSEC3 zones: %w", err)
 	}
+	if err := x.objs.NsecCes.Put(uint32(next), g.nsecCes); err != nil {
+		g.close()
+		return fmt.Errorf("publish NSEC enclosers: %w", err)
+	}
 	if err := x.objs.ActiveGen.Put(uint32(0), uint32(next)); err != nil {
 		g.close()
 		return fmt.Errorf("flip generation: %w", err)
@@ -411,7 +418,7 @@ func (x *XDP) publish(g *generation) error {
 	if err := x.grace(); err != nil {
 		return err
 	}
-	for _, m := range []*ebpf.Map{x.objs.AnswerIndex, x.objs.AnswerStore, x.objs.Nsec3Hashes, x.objs.Nsec3Zones} {
+	for _, m := range []*ebpf.Map{x.objs.AnswerIndex, x.objs.AnswerStore, x.objs.Nsec3Hashes, x.objs.Nsec3Zones, x.objs.NsecCes} {
 		if err := m.Delete(uint32(old)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("retire generation %d: %w", old, err)
 		}

@@ -31,16 +31,22 @@ import (
 const answerNXD3 = 0x2000 // ANSWER_NXD3
 
 // NSEC3Data is what XDP needs of a zone whose signed NXDOMAIN answers are
-// composed (compile.NSEC3Composes).
+// composed: compile.NSEC3Composes (Salt, Chain), or compile.NSECComposes
+// (NSEC: the zone's closest enclosers, nsec.go).
 type NSEC3Data struct {
 	Salt  []byte
 	Head  wire.Body // compile.SignedNXDomainHead
 	Chain []compile.NSEC3Entry
+	NSEC  *compile.NSECProofs
 }
 
-// nsec3For returns z's NSEC3 data when its answers say so: the table
-// composes them (t, when given), else compile decides as it compiles.
+// nsec3For returns z's NSEC3 (or NSEC) data when its answers say so: the
+// table composes them (t, when given), else compile decides as it
+// compiles.
 func nsec3For(z *zone.Zone, t *compile.Table) *NSEC3Data {
+	if t != nil && t.NSECComposed() || t == nil && compile.NSECComposes(z) {
+		return nsecFor(z)
+	}
 	if t != nil && !t.NSEC3Composed() || t == nil && !compile.NSEC3Composes(z) {
 		return nil
 	}
@@ -60,6 +66,7 @@ type nsec3State struct {
 	salt []byte
 	slot uint32 // the head's slot (a shared body, compile.NXD3Key)
 	ents []nsec3Ent
+	nsec *nsecState // an NSEC zone's instead of ents (nsec.go)
 }
 
 type nsec3Ent struct {
@@ -78,6 +85,9 @@ func (c *answers) addNSEC3(zs *zoneState, d *NSEC3Data) error {
 		return err
 	}
 	head.members++ // held by the zone, not by link records
+	if d.NSEC != nil {
+		return c.addNSEC(zs, head.slot, d.NSEC)
+	}
 	st := &nsec3State{salt: d.Salt, slot: head.slot, ents: make([]nsec3Ent, 0, len(d.Chain))}
 	for i := range d.Chain {
 		e := &d.Chain[i]
@@ -103,6 +113,9 @@ func (im *Image) copyNSEC3(g *generation, from, to *zoneState) error {
 		return fmt.Errorf("zone %s: unknown NSEC3 head slot %#x", from.origin, st.slot)
 	}
 	d := &NSEC3Data{Salt: st.salt, Head: old.body, Chain: make([]compile.NSEC3Entry, len(st.ents))}
+	if st.nsec != nil {
+		d.NSEC = st.nsec.proofs
+	}
 	for i, e := range st.ents {
 		rec := g.a.at(e.ref)
 		l := int(binary.LittleEndian.Uint16(rec[0:]))
@@ -116,8 +129,16 @@ func (im *Image) copyNSEC3(g *generation, from, to *zoneState) error {
 		return err
 	}
 	im.Shared += len(im.slots) - before
-	im.Records += len(im.slots) - before + len(d.Chain)
+	im.Records += len(im.slots) - before + d.pieces()
 	return nil
+}
+
+// pieces is how many piece records d holds.
+func (d *NSEC3Data) pieces() int {
+	if d.NSEC != nil {
+		return len(d.NSEC.Pieces)
+	}
+	return len(d.Chain)
 }
 
 // markNXD3 flags a DO=1 default entry's record whose names below get the
@@ -131,13 +152,21 @@ func markNXD3(a *arena, zs *zoneState, e *compile.Entry, ref uint32) {
 	le.PutUint16(rec[2:], le.Uint16(rec[2:])|answerNXD3)
 }
 
-// nsec3Maps makes a generation's two NSEC3 maps from its zones.
-func (x *XDP) nsec3Maps(zones map[string]*zoneState) (hashes, params *ebpf.Map, err error) {
+// nsec3Maps makes a generation's three NSEC3 and NSEC maps from its zones:
+// the array (NSEC3 hashes and NSEC enclosers' children), the NSEC3 zones'
+// parameters, and the NSEC zones' enclosers.
+func (x *XDP) nsec3Maps(zones map[string]*zoneState) (hashes, params, ces *ebpf.Map, err error) {
 	var ents []xdpnsNsec3Entry
 	var keys []uint32
 	var vals []xdpnsNsec3Zone
+	var ceKeys []uint64
+	var ceVals []xdpnsNsecCe
 	for _, zs := range zones {
 		if zs.n3 == nil || zs.id == 0 {
+			continue
+		}
+		if zs.n3.nsec != nil {
+			ents, ceKeys, ceVals = zs.n3.nsec.entries(zs, ents, ceKeys, ceVals)
 			continue
 		}
 		v := xdpnsNsec3Zone{HeadSlot: zs.n3.slot, Base: uint32(len(ents)), Count: uint32(len(zs.n3.ents)), SaltLen: uint32(len(zs.n3.salt))}
@@ -148,50 +177,69 @@ func (x *XDP) nsec3Maps(zones map[string]*zoneState) (hashes, params *ebpf.Map, 
 		keys = append(keys, zs.id)
 		vals = append(vals, v)
 	}
-	hs := x.nsec3HashSpec.Copy()
-	hs.MaxEntries = uint32(max(len(ents), 1))
-	zsp := x.nsec3ZoneSpec.Copy()
-	zsp.MaxEntries = uint32(max(len(keys), 1))
-	if hashes, err = ebpf.NewMap(hs); err != nil {
-		return nil, nil, fmt.Errorf("create NSEC3 array of %d entries: %w", hs.MaxEntries, permission(err))
+	ceKeys, ceVals = uniqueKeys(ceKeys, ceVals)
+	var maps []*ebpf.Map
+	fail := func(err error) (*ebpf.Map, *ebpf.Map, *ebpf.Map, error) {
+		for _, m := range maps {
+			m.Close()
+		}
+		return nil, nil, nil, err
 	}
-	if params, err = ebpf.NewMap(zsp); err != nil {
-		hashes.Close()
-		return nil, nil, fmt.Errorf("create NSEC3 zone map: %w", permission(err))
+	for _, m := range []struct {
+		spec *ebpf.MapSpec
+		n    int
+		what string
+	}{{x.nsec3HashSpec, len(ents), "NSEC3 array"}, {x.nsec3ZoneSpec, len(keys), "NSEC3 zone map"}, {x.nsecCeSpec, len(ceKeys), "NSEC encloser map"}} {
+		spec := m.spec.Copy()
+		spec.MaxEntries = uint32(max(m.n, 1))
+		mp, err := ebpf.NewMap(spec)
+		if err != nil {
+			return fail(fmt.Errorf("create %s of %d entries: %w", m.what, spec.MaxEntries, permission(err)))
+		}
+		maps = append(maps, mp)
 	}
-	fail := func(err error) (*ebpf.Map, *ebpf.Map, error) {
-		hashes.Close()
-		params.Close()
-		return nil, nil, err
-	}
+	hashes, params, ces = maps[0], maps[1], maps[2]
 	if len(ents) > 0 {
 		idx := make([]uint32, len(ents))
 		for i := range idx {
 			idx[i] = uint32(i)
 		}
-		const batch = 1 << 14
-		for i := 0; i < len(ents); i += batch {
-			end := min(i+batch, len(ents))
-			if _, err := hashes.BatchUpdate(idx[i:end], ents[i:end], nil); err != nil {
-				return fail(fmt.Errorf("write NSEC3 array: %w", err))
-			}
+		if err := batchUpdate(hashes, idx, ents); err != nil {
+			return fail(fmt.Errorf("write NSEC3 array: %w", err))
 		}
 	}
-	if len(keys) > 0 {
-		if _, err := params.BatchUpdate(keys, vals, nil); err != nil {
-			return fail(fmt.Errorf("write NSEC3 zones: %w", err))
-		}
+	if err := batchUpdate(params, keys, vals); err != nil {
+		return fail(fmt.Errorf("write NSEC3 zones: %w", err))
 	}
-	return hashes, params, nil
+	if err := batchUpdate(ces, ceKeys, ceVals); err != nil {
+		return fail(fmt.Errorf("write NSEC enclosers: %w", err))
+	}
+	return hashes, params, ces, nil
 }
 
-// nsec3Changed reports whether z's NSEC3 state in XDP would differ from
-// what zs holds: composed now and not before or the other way round,
-// another salt, or another NSEC3 record (nodes are shared between versions
-// of a zone where a change did not touch them, so comparing them is
-// enough).
+// batchUpdate writes keys and vals to m in batches.
+func batchUpdate[K, V any](m *ebpf.Map, keys []K, vals []V) error {
+	const batch = 1 << 14
+	for i := 0; i < len(keys); i += batch {
+		end := min(i+batch, len(keys))
+		if _, err := m.BatchUpdate(keys[i:end], vals[i:end], nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// nsec3Changed reports whether z's NSEC3 (or NSEC) state in XDP would
+// differ from what zs holds: composed now and not before or the other way
+// round, another salt, or another NSEC3 record (nodes are shared between
+// versions of a zone where a change did not touch them, so comparing them
+// is enough); for NSEC zones, another NSEC record (nsecChanged).
 func nsec3Changed(zs *zoneState, z *zone.Zone) bool {
-	composes := compile.NSEC3Composes(z)
+	nsec := compile.NSECComposes(z)
+	composes := !nsec && compile.NSEC3Composes(z)
+	if had := zs.n3 != nil && zs.n3.nsec != nil; nsec || had {
+		return nsec != had || nsecChanged(zs.n3.nsec, z)
+	}
 	if zs.n3 == nil || !composes {
 		return composes != (zs.n3 != nil)
 	}

@@ -58,6 +58,7 @@ type nsec3SelftestScratch struct {
 		Zone        uint32
 		N3N         uint32
 		NxdPrev     uint64
+		NxdHash     uint64
 		N3Ref       [4]uint32
 		TailKind    uint32
 		TailRef     uint32
@@ -134,6 +135,7 @@ const (
 	nsec3SelftestMapConfigMap        = "config_map"
 	nsec3SelftestMapNsec3Hashes      = "nsec3_hashes"
 	nsec3SelftestMapNsec3Zones       = "nsec3_zones"
+	nsec3SelftestMapNsecCes          = "nsec_ces"
 	nsec3SelftestMapScratch          = "scratch"
 	nsec3SelftestMapServiceAddrs     = "service_addrs"
 	nsec3SelftestMapStats            = "stats"
@@ -145,6 +147,7 @@ const (
 	nsec3SelftestVarUnusedIndexVal   = "unused_index_val"
 	nsec3SelftestVarUnusedNsec3Entry = "unused_nsec3_entry"
 	nsec3SelftestVarUnusedNsec3Zone  = "unused_nsec3_zone"
+	nsec3SelftestVarUnusedNsecCe     = "unused_nsec_ce"
 	nsec3SelftestVarUnusedStoreBlock = "unused_store_block"
 )
 
@@ -204,6 +207,7 @@ type nsec3SelftestMapSpecs struct {
 	ConfigMap    *ebpf.MapSpec `ebpf:"config_map"`
 	Nsec3Hashes  *ebpf.MapSpec `ebpf:"nsec3_hashes"`
 	Nsec3Zones   *ebpf.MapSpec `ebpf:"nsec3_zones"`
+	NsecCes      *ebpf.MapSpec `ebpf:"nsec_ces"`
 	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
 	ServiceAddrs *ebpf.MapSpec `ebpf:"service_addrs"`
 	Stats        *ebpf.MapSpec `ebpf:"stats"`
@@ -219,6 +223,7 @@ type nsec3SelftestVariableSpecs struct {
 	UnusedIndexVal   *ebpf.VariableSpec `ebpf:"unused_index_val"`
 	UnusedNsec3Entry *ebpf.VariableSpec `ebpf:"unused_nsec3_entry"`
 	UnusedNsec3Zone  *ebpf.VariableSpec `ebpf:"unused_nsec3_zone"`
+	UnusedNsecCe     *ebpf.VariableSpec `ebpf:"unused_nsec_ce"`
 	UnusedStoreBlock *ebpf.VariableSpec `ebpf:"unused_store_block"`
 }
 
@@ -248,6 +253,7 @@ type nsec3SelftestMaps struct {
 	ConfigMap    *ebpf.Map `ebpf:"config_map"`
 	Nsec3Hashes  *ebpf.Map `ebpf:"nsec3_hashes"`
 	Nsec3Zones   *ebpf.Map `ebpf:"nsec3_zones"`
+	NsecCes      *ebpf.Map `ebpf:"nsec_ces"`
 	Scratch      *ebpf.Map `ebpf:"scratch"`
 	ServiceAddrs *ebpf.Map `ebpf:"service_addrs"`
 	Stats        *ebpf.Map `ebpf:"stats"`
@@ -262,6 +268,7 @@ func (m *nsec3SelftestMaps) Close() error {
 		m.ConfigMap,
 		m.Nsec3Hashes,
 		m.Nsec3Zones,
+		m.NsecCes,
 		m.Scratch,
 		m.ServiceAddrs,
 		m.Stats,
@@ -278,6 +285,7 @@ type nsec3SelftestVariables struct {
 	UnusedIndexVal   *ebpf.Variable `ebpf:"unused_index_val"`
 	UnusedNsec3Entry *ebpf.Variable `ebpf:"unused_nsec3_entry"`
 	UnusedNsec3Zone  *ebpf.Variable `ebpf:"unused_nsec3_zone"`
+	UnusedNsecCe     *ebpf.Variable `ebpf:"unused_nsec_ce"`
 	UnusedStoreBlock *ebpf.Variable `ebpf:"unused_store_block"`
 }
 

@@ -71,9 +71,10 @@ func (x *XDP) UpdateZone(z *zone.Zone, ch *compile.Changes) (UpdateResult, error
 	if b, err := compile.NXDomainBody(z); err == nil {
 		zs.nxd = b // for a first NXDOMAIN record; an existing one is flipped
 	}
-	if nsec3Changed(zs, z) {
-		// The NSEC3 records changed (nsec3.go): the change goes into a
-		// new generation, with the zone's NSEC3 state made anew.
+	if nsec3Changed(zs, z) || nsecNewEncloser(zs, ch) {
+		// The NSEC3 or NSEC records changed, or an NSEC zone has a new
+		// closest encloser (nsec3.go, nsec.go): the change goes into a
+		// new generation, with the zone's state made anew.
 		res = UpdateResult{Reloaded: true}
 		return res, x.updateNSEC3(g, z, origin, plan, extraBytes, ch.Negatives, g.seq+1, &res)
 	}

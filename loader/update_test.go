@@ -420,8 +420,8 @@ func (u *updateEnv) checkMaps(t *testing.T) {
 			live += storedLen(rec)
 		}
 	}
-	// A zone's NSEC3 state (nsec3.go): its head is held by the zone, its
-	// pieces by nothing in the index.
+	// A zone's NSEC3 or NSEC state (nsec3.go, nsec.go): its head is held
+	// by the zone, its pieces by nothing in the index.
 	for _, z := range g.zones {
 		if z.n3 == nil {
 			continue
@@ -432,6 +432,11 @@ func (u *updateEnv) checkMaps(t *testing.T) {
 		members[z.n3.slot]++
 		for _, e := range z.n3.ents {
 			live += storedLen(g.a.at(e.ref))
+		}
+		if z.n3.nsec != nil {
+			for _, ref := range z.n3.nsec.refs {
+				live += storedLen(g.a.at(ref))
+			}
 		}
 	}
 	if keys != len(u.mirror) || keys != g.keys {

@@ -81,6 +81,16 @@ type xdpnsNsec3Zone struct {
 	Salt     [32]uint8
 }
 
+type xdpnsNsecCe struct {
+	_        structs.HostLayout
+	HeadSlot uint32
+	Base     uint32
+	Count    uint32
+	SelfRef  uint32
+	WildRef  uint32
+	Zone     uint32
+}
+
 type xdpnsRrlEntry struct {
 	_       structs.HostLayout
 	Tat     uint64
@@ -141,6 +151,7 @@ type xdpnsScratch struct {
 		Zone        uint32
 		N3N         uint32
 		NxdPrev     uint64
+		NxdHash     uint64
 		N3Ref       [4]uint32
 		TailKind    uint32
 		TailRef     uint32
@@ -218,6 +229,7 @@ const (
 	xdpnsMapCookieConfig     = "cookie_config"
 	xdpnsMapNsec3Hashes      = "nsec3_hashes"
 	xdpnsMapNsec3Zones       = "nsec3_zones"
+	xdpnsMapNsecCes          = "nsec_ces"
 	xdpnsMapRrlBuckets       = "rrl_buckets"
 	xdpnsMapRrlConfig        = "rrl_config"
 	xdpnsMapRrlExempt        = "rrl_exempt"
@@ -234,6 +246,7 @@ const (
 	xdpnsVarUnusedIndexVal   = "unused_index_val"
 	xdpnsVarUnusedNsec3Entry = "unused_nsec3_entry"
 	xdpnsVarUnusedNsec3Zone  = "unused_nsec3_zone"
+	xdpnsVarUnusedNsecCe     = "unused_nsec_ce"
 	xdpnsVarUnusedStoreBlock = "unused_store_block"
 )
 
@@ -293,6 +306,7 @@ type xdpnsMapSpecs struct {
 	CookieConfig *ebpf.MapSpec `ebpf:"cookie_config"`
 	Nsec3Hashes  *ebpf.MapSpec `ebpf:"nsec3_hashes"`
 	Nsec3Zones   *ebpf.MapSpec `ebpf:"nsec3_zones"`
+	NsecCes      *ebpf.MapSpec `ebpf:"nsec_ces"`
 	RrlBuckets   *ebpf.MapSpec `ebpf:"rrl_buckets"`
 	RrlConfig    *ebpf.MapSpec `ebpf:"rrl_config"`
 	RrlExempt    *ebpf.MapSpec `ebpf:"rrl_exempt"`
@@ -314,6 +328,7 @@ type xdpnsVariableSpecs struct {
 	UnusedIndexVal   *ebpf.VariableSpec `ebpf:"unused_index_val"`
 	UnusedNsec3Entry *ebpf.VariableSpec `ebpf:"unused_nsec3_entry"`
 	UnusedNsec3Zone  *ebpf.VariableSpec `ebpf:"unused_nsec3_zone"`
+	UnusedNsecCe     *ebpf.VariableSpec `ebpf:"unused_nsec_ce"`
 	UnusedStoreBlock *ebpf.VariableSpec `ebpf:"unused_store_block"`
 }
 
@@ -344,6 +359,7 @@ type xdpnsMaps struct {
 	CookieConfig *ebpf.Map `ebpf:"cookie_config"`
 	Nsec3Hashes  *ebpf.Map `ebpf:"nsec3_hashes"`
 	Nsec3Zones   *ebpf.Map `ebpf:"nsec3_zones"`
+	NsecCes      *ebpf.Map `ebpf:"nsec_ces"`
 	RrlBuckets   *ebpf.Map `ebpf:"rrl_buckets"`
 	RrlConfig    *ebpf.Map `ebpf:"rrl_config"`
 	RrlExempt    *ebpf.Map `ebpf:"rrl_exempt"`
@@ -363,6 +379,7 @@ func (m *xdpnsMaps) Close() error {
 		m.CookieConfig,
 		m.Nsec3Hashes,
 		m.Nsec3Zones,
+		m.NsecCes,
 		m.RrlBuckets,
 		m.RrlConfig,
 		m.RrlExempt,
@@ -385,6 +402,7 @@ type xdpnsVariables struct {
 	UnusedIndexVal   *ebpf.Variable `ebpf:"unused_index_val"`
 	UnusedNsec3Entry *ebpf.Variable `ebpf:"unused_nsec3_entry"`
 	UnusedNsec3Zone  *ebpf.Variable `ebpf:"unused_nsec3_zone"`
+	UnusedNsecCe     *ebpf.Variable `ebpf:"unused_nsec_ce"`
 	UnusedStoreBlock *ebpf.Variable `ebpf:"unused_store_block"`
 }
 

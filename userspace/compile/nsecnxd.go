@@ -102,8 +102,9 @@ func NSECComposes(z *zone.Zone) bool {
 }
 
 // NSECProofs is what XDP needs of an NSEC zone whose signed NXDOMAIN
-// answers are composed (NSECComposes): the pieces, one per NSEC record a
-// proof uses, and the closest enclosers whose children it searches.
+// answers are composed (NSECComposes): the pieces, one per NSEC record of
+// the zone in canonical order, and the closest enclosers whose children it
+// searches.
 type NSECProofs struct {
 	Pieces    []NSECPieceEntry
 	Enclosers []NSECEncloser
@@ -156,17 +157,15 @@ func NSECEnclosers(z *zone.Zone) *NSECProofs {
 	})
 	out := &NSECProofs{}
 	idx := map[*zone.Node]int{}
+	z.EachNSEC(func(n *zone.Node) {
+		if p, ok := NSECPiece(n); ok {
+			idx[n] = len(out.Pieces)
+			out.Pieces = append(out.Pieces, NSECPieceEntry{Node: n, Piece: p})
+		}
+	})
 	piece := func(n *zone.Node) (int, bool) {
-		if i, ok := idx[n]; ok {
-			return i, true
-		}
-		p, ok := NSECPiece(n)
-		if !ok {
-			return 0, false
-		}
-		idx[n] = len(out.Pieces)
-		out.Pieces = append(out.Pieces, NSECPieceEntry{Node: n, Piece: p})
-		return idx[n], true
+		i, ok := idx[n]
+		return i, ok
 	}
 	var key []byte
 	z.Each(func(n *zone.Node) bool {

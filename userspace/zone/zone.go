@@ -772,6 +772,16 @@ func (z *Zone) NSECBefore(key []byte, subtree bool) *Node {
 	return z.Node(z.nsec[i-1])
 }
 
+// EachNSEC calls fn for every node with an NSEC RRset, in canonical
+// order (the order NSECCovering searches).
+func (z *Zone) EachNSEC(fn func(n *Node)) {
+	for _, name := range z.nsec {
+		if n := z.Node(name); n != nil {
+			fn(n)
+		}
+	}
+}
+
 // NSEC3For returns the NSEC3 node that matches the hash of name (match=true)
 // or covers it. Nil when the zone is not NSEC3-signed.
 func (z *Zone) NSEC3For(name string) (n *Node, match bool) {
