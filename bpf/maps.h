@@ -147,6 +147,7 @@ struct nsec3_work {
 	__u64 msg[NSEC3_MSG_WORDS];
 	__u64 salt[NSEC3_MAX_SALT / 8 + 1]; /* the zone's salt, zero-padded */
 	__u64 salt_len;
+	__u64 iterations; /* the zone's NSEC3 iterations (<= NSEC3_MAX_ITERATIONS) */
 	__u32 digest[5]; /* the hash: its 20 bytes in order */
 	__u32 h[5];      /* SHA-1 state */
 	__u32 w[16];     /* SHA-1 message schedule */

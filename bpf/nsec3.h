@@ -62,11 +62,50 @@ struct {
 	__array(values, struct nsec_ces_inner);
 } nsec_ces SEC(".maps");
 
+/* One more NSEC3 iteration (RFC 5155 §5): s->n3.digest becomes the SHA-1
+ * of itself followed by the salt, one block (20 + at most 32 bytes, the
+ * 0x80 byte and the length). A bpf_loop callback: verified once whatever
+ * the count. */
+static long nsec3_iterate(__u64 index_unused, void *ctx_unused)
+{
+	struct scratch *s;
+	__u32 zero = 0;
+	__u64 salt_len, len;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 1;
+	salt_len = reload(s->n3.salt_len);
+	if (salt_len > NSEC3_MAX_SALT)
+		return 1;
+#pragma unroll
+	for (int i = 0; i < 8; i++)
+		s->n3.msg[i] = 0;
+#pragma unroll
+	for (int k = 0; k < 5; k++)
+		((__u32 *)s->n3.msg)[k] = s->n3.digest[k];
+	/* The salt after the digest, whole zero-padded words (unaligned):
+	 * its padding clears what they cover past it. */
+#pragma unroll
+	for (int j = 0; j < NSEC3_MAX_SALT / 8 + 1; j++)
+		*(__u64 *)((__u8 *)s->n3.msg + SHA1_DIGEST + j * 8) = s->n3.salt[j];
+	len = SHA1_DIGEST + salt_len; /* <= 52 */
+	((__u8 *)s->n3.msg)[len & 63] = 0x80;
+	s->n3.msg[7] = bpf_cpu_to_be64(len * 8);
+	sha1_init(s->n3.h);
+	sha1_compress(s->n3.h, (const __u32 *)s->n3.msg, s->n3.w);
+#pragma unroll
+	for (int k = 0; k < 5; k++)
+		s->n3.digest[k] = bpf_htonl(s->n3.h[k]);
+	return 0;
+}
+
 /* nsec3_hash hashes the suffix of s->key (the QNAME in wire form,
  * lowercased, as key_and_sum leaves it) that starts at byte off, followed
- * by the salt in s->n3: RFC 5155 §5 with iterations 0. The digest goes to
- * s->n3.digest. A global function: verified once, with its own stack.
- * Returns 0, or -1 when off, the name or the salt is out of range. */
+ * by the salt in s->n3, then s->n3.iterations times more (RFC 5155 §5).
+ * The digest goes to s->n3.digest. A global function: verified once, with
+ * its own stack. Returns 0, or -1 when off, the name, the salt or the
+ * iterations are out of range. */
 __attribute__((noinline)) int nsec3_hash(__u32 off)
 {
 	struct scratch *s;
@@ -117,6 +156,11 @@ __attribute__((noinline)) int nsec3_hash(__u32 off)
 #pragma unroll
 	for (int k = 0; k < 5; k++)
 		s->n3.digest[k] = bpf_htonl(s->n3.h[k]);
+	nb = reload(s->n3.iterations);
+	if (nb > NSEC3_MAX_ITERATIONS)
+		return -1;
+	if (nb && bpf_loop(nb, nsec3_iterate, NULL, 0) != (long)nb)
+		return -1;
 	return 0;
 }
 
@@ -228,6 +272,7 @@ __attribute__((noinline)) long nsec3_nxd(__u32 gen)
 		s->n3.salt[j] = ((__u64 *)nz->salt)[j];
 	s->n3.salt[NSEC3_MAX_SALT / 8] = 0;
 	s->n3.salt_len = nz->salt_len;
+	s->n3.iterations = nz->iterations;
 	base = nz->base;
 	count = nz->count;
 	slot = nz->head_slot;

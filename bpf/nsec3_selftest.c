@@ -33,7 +33,8 @@ const struct nsec_ce *unused_nsec_ce __attribute__((unused));
 #define HT_NAME 48     /* 256 bytes: the name as sent (any case) */
 #define HT_OUT 304     /* 20 bytes: the digest */
 #define HT_KEY 324     /* 4 bytes pad, then 256 bytes: s->key as hashed */
-#define HT_LEN (HT_KEY + 4 + 256)
+#define HT_ITER (HT_KEY + 4 + 256) /* u32: iterations */
+#define HT_LEN (HT_ITER + 4)
 
 /* Copies the name into s->key as key_and_sum does (lowercased, the rest
  * of the key cleared), then hashes the suffix at HT_OFF. XDP_TX: done;
@@ -71,6 +72,7 @@ int nsec3_hash_test(struct xdp_md *ctx)
 		s->n3.salt[j] = *(__u64 *)(data + HT_SALT + j * 8);
 	s->n3.salt[NSEC3_MAX_SALT / 8] = 0;
 	s->n3.salt_len = salt_len;
+	s->n3.iterations = *(__u32 *)(data + HT_ITER);
 	s->q.nlen = nlen;
 	for (__u32 i = 0; i < NAME_WORDS; i++)
 		*(__u64 *)(data + HT_KEY + 4 + i * 8) = s->key[i];

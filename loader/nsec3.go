@@ -30,14 +30,18 @@ import (
 
 const answerNXD3 = 0x2000 // ANSWER_NXD3
 
+// nsec3MaxIterations is NSEC3_MAX_ITERATIONS (bpf/abi.h).
+const nsec3MaxIterations = compile.NSEC3MaxIterations
+
 // NSEC3Data is what XDP needs of a zone whose signed NXDOMAIN answers are
 // composed: compile.NSEC3Composes (Salt, Chain), or compile.NSECComposes
 // (NSEC: the zone's closest enclosers, nsec.go).
 type NSEC3Data struct {
-	Salt  []byte
-	Head  wire.Body // compile.SignedNXDomainHead
-	Chain []compile.NSEC3Entry
-	NSEC  *compile.NSECProofs
+	Salt       []byte
+	Iterations uint16
+	Head       wire.Body // compile.SignedNXDomainHead
+	Chain      []compile.NSEC3Entry
+	NSEC       *compile.NSECProofs
 }
 
 // nsec3For returns z's NSEC3 (or NSEC) data when its answers say so: the
@@ -58,12 +62,13 @@ func nsec3For(z *zone.Zone, t *compile.Table) *NSEC3Data {
 	if len(chain) == 0 || len(salt) > compile.NSEC3MaxSalt {
 		return nil
 	}
-	return &NSEC3Data{Salt: salt, Head: head, Chain: chain}
+	return &NSEC3Data{Salt: salt, Iterations: z.NSEC3.Iterations, Head: head, Chain: chain}
 }
 
 // nsec3State is a zone's NSEC3 part of a store.
 type nsec3State struct {
 	salt []byte
+	iter uint16
 	slot uint32 // the head's slot (a shared body, compile.NXD3Key)
 	ents []nsec3Ent
 	nsec *nsecState // an NSEC zone's instead of ents (nsec.go)
@@ -88,7 +93,7 @@ func (c *answers) addNSEC3(zs *zoneState, d *NSEC3Data) error {
 	if d.NSEC != nil {
 		return c.addNSEC(zs, head.slot, d.NSEC)
 	}
-	st := &nsec3State{salt: d.Salt, slot: head.slot, ents: make([]nsec3Ent, 0, len(d.Chain))}
+	st := &nsec3State{salt: d.Salt, iter: d.Iterations, slot: head.slot, ents: make([]nsec3Ent, 0, len(d.Chain))}
 	for i := range d.Chain {
 		e := &d.Chain[i]
 		if len(e.Piece.Bytes) == 0 || len(e.Piece.Bytes) > maxBodyLen {
@@ -112,7 +117,7 @@ func (im *Image) copyNSEC3(g *generation, from, to *zoneState) error {
 	if old == nil {
 		return fmt.Errorf("zone %s: unknown NSEC3 head slot %#x", from.origin, st.slot)
 	}
-	d := &NSEC3Data{Salt: st.salt, Head: old.body, Chain: make([]compile.NSEC3Entry, len(st.ents))}
+	d := &NSEC3Data{Salt: st.salt, Iterations: st.iter, Head: old.body, Chain: make([]compile.NSEC3Entry, len(st.ents))}
 	if st.nsec != nil {
 		d.NSEC = st.nsec.proofs
 	}
@@ -169,7 +174,7 @@ func (x *XDP) nsec3Maps(zones map[string]*zoneState) (hashes, params, ces *ebpf.
 			ents, ceKeys, ceVals = zs.n3.nsec.entries(zs, ents, ceKeys, ceVals)
 			continue
 		}
-		v := xdpnsNsec3Zone{HeadSlot: zs.n3.slot, Base: uint32(len(ents)), Count: uint32(len(zs.n3.ents)), SaltLen: uint32(len(zs.n3.salt))}
+		v := xdpnsNsec3Zone{HeadSlot: zs.n3.slot, Base: uint32(len(ents)), Count: uint32(len(zs.n3.ents)), SaltLen: uint32(len(zs.n3.salt)), Iterations: uint32(zs.n3.iter)}
 		copy(v.Salt[:], zs.n3.salt)
 		for _, e := range zs.n3.ents {
 			ents = append(ents, xdpnsNsec3Entry{Hash: e.hash, Ref: e.ref})
@@ -244,7 +249,7 @@ func nsec3Changed(zs *zoneState, z *zone.Zone) bool {
 		return composes != (zs.n3 != nil)
 	}
 	salt, _ := compile.NSEC3Salt(z)
-	if string(salt) != string(zs.n3.salt) {
+	if string(salt) != string(zs.n3.salt) || z.NSEC3.Iterations != zs.n3.iter {
 		return true
 	}
 	i, changed := 0, false

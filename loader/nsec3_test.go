@@ -21,8 +21,9 @@ import (
 
 // Frame offsets of bpf/nsec3_selftest.c.
 const (
-	htMode, htOff, htNlen, htSaltLen, htSalt, htName, htOut, htKey, htLen = 0, 4, 8, 12, 16, 48, 304, 324, 324 + 4 + 256
-	ftGen, ftBase, ftCount, ftTarget, ftOut, ftLen                        = 0, 4, 8, 12, 32, 40
+	htMode, htOff, htNlen, htSaltLen, htSalt, htName, htOut, htKey, htIter = 0, 4, 8, 12, 16, 48, 304, 324, 324 + 4 + 256
+	htLen                                                                  = htIter + 4
+	ftGen, ftBase, ftCount, ftTarget, ftOut, ftLen                         = 0, 4, 8, 12, 32, 40
 )
 
 type nsec3Progs struct {
@@ -60,8 +61,15 @@ func hashFrame(mode uint32, wire []byte, off int, salt []byte) []byte {
 
 // bpfHash runs nsec3_hash_test; ok is false when the program refused.
 func (p *nsec3Progs) bpfHash(t testing.TB, wire []byte, off int, salt []byte) (digest []byte, key []byte, ok bool) {
+	return p.bpfHashIter(t, wire, off, salt, 0)
+}
+
+// bpfHashIter is bpfHash with iterations.
+func (p *nsec3Progs) bpfHashIter(t testing.TB, wire []byte, off int, salt []byte, iter uint32) (digest []byte, key []byte, ok bool) {
 	t.Helper()
-	ret, out := run(t, p.hash, hashFrame(1, wire, off, salt))
+	f := hashFrame(1, wire, off, salt)
+	binary.LittleEndian.PutUint32(f[htIter:], iter)
+	ret, out := run(t, p.hash, f)
 	switch ret {
 	case 3: // XDP_TX
 		return out[htOut : htOut+20], out[htKey+4 : htKey+4+256], true
@@ -157,6 +165,39 @@ func TestNSEC3HashMatchesGo(t *testing.T) {
 		}
 	}
 	t.Logf("%d suffixes hashed", checked)
+}
+
+// With iterations (RFC 5155 §5; legacy zones use 1 to 20 or so): the
+// digest is HashName's for every count up to NSEC3_MAX_ITERATIONS, names
+// of 1 to 255 octets, salts of 0 to 32 bytes; more are refused.
+func TestNSEC3HashIterations(t *testing.T) {
+	p := loadNsec3Progs(t)
+	r := rand.New(rand.NewPCG(5, 6))
+	salts := [][]byte{nil, {0xaa}, []byte("12345678"), bytes.Repeat([]byte{0x5c}, 31), bytes.Repeat([]byte{0x5c}, 32)}
+	checked := 0
+	for iter := uint32(0); iter <= nsec3MaxIterations; iter++ {
+		for _, n := range []int{1, 20, 56, 120, 255} {
+			name := "."
+			if n > 1 {
+				name = randomName(r, n)
+			}
+			wire := packName(t, name)
+			salt := salts[(int(iter)+n)%len(salts)]
+			got, _, ok := p.bpfHashIter(t, wire, 0, salt, iter)
+			if !ok {
+				t.Fatalf("%q, %d iterations, salt %d bytes: refused", name, iter, len(salt))
+			}
+			want := dns.HashName(name, dns.SHA1, uint16(iter), hex.EncodeToString(salt))
+			if enc := base32.HexEncoding.WithPadding(base32.NoPadding).EncodeToString(got); !strings.EqualFold(enc, want) {
+				t.Fatalf("%q salt %x, %d iterations: %s, HashName says %s", name, salt, iter, enc, want)
+			}
+			checked++
+		}
+	}
+	if _, _, ok := p.bpfHashIter(t, packName(t, "a.test."), 0, nil, nsec3MaxIterations+1); ok {
+		t.Errorf("%d iterations hashed", nsec3MaxIterations+1)
+	}
+	t.Logf("%d hashes checked", checked)
 }
 
 // What nsec3_hash must refuse: a salt over 32 bytes, an offset at or past

@@ -76,13 +76,14 @@ type nsec3SelftestScratch struct {
 	CookieOut [24]uint8
 	Opt       [40]uint8
 	N3        struct {
-		_       structs.HostLayout
-		Msg     [40]uint64
-		Salt    [5]uint64
-		SaltLen uint64
-		Digest  [5]uint32
-		H       [5]uint32
-		W       [16]uint32
+		_          structs.HostLayout
+		Msg        [40]uint64
+		Salt       [5]uint64
+		SaltLen    uint64
+		Iterations uint64
+		Digest     [5]uint32
+		H          [5]uint32
+		W          [16]uint32
 	}
 }
 

@@ -73,12 +73,14 @@ type xdpnsNsec3Entry struct {
 }
 
 type xdpnsNsec3Zone struct {
-	_        structs.HostLayout
-	HeadSlot uint32
-	Base     uint32
-	Count    uint32
-	SaltLen  uint32
-	Salt     [32]uint8
+	_          structs.HostLayout
+	HeadSlot   uint32
+	Base       uint32
+	Count      uint32
+	SaltLen    uint32
+	Salt       [32]uint8
+	Iterations uint32
+	Pad        uint32
 }
 
 type xdpnsNsecCe struct {
@@ -169,13 +171,14 @@ type xdpnsScratch struct {
 	CookieOut [24]uint8
 	Opt       [40]uint8
 	N3        struct {
-		_       structs.HostLayout
-		Msg     [40]uint64
-		Salt    [5]uint64
-		SaltLen uint64
-		Digest  [5]uint32
-		H       [5]uint32
-		W       [16]uint32
+		_          structs.HostLayout
+		Msg        [40]uint64
+		Salt       [5]uint64
+		SaltLen    uint64
+		Iterations uint64
+		Digest     [5]uint32
+		H          [5]uint32
+		W          [16]uint32
 	}
 }
 

@@ -29,14 +29,20 @@ import (
 const NXD3Key = NXDKey + 1
 
 // NSEC3MaxSalt is the longest salt NSEC3 NXDOMAIN is composed for (XDP's
-// limit, bpf/maps.h NSEC3_MAX_SALT); RFC 9276 §3.1 asks for none.
+// limit, bpf/abi.h NSEC3_MAX_SALT); RFC 9276 §3.1 asks for none.
 const NSEC3MaxSalt = 32
 
+// NSEC3MaxIterations is the most iterations NSEC3 NXDOMAIN is composed for
+// (bpf/abi.h NSEC3_MAX_ITERATIONS): RFC 9276 §3.1 asks for 0, but zones
+// signed before it often have 1 to 20. Each is one more SHA-1 block per
+// name hashed, three names per answer.
+const NSEC3MaxIterations = 50
+
 // nsec3Composable reports whether z's negative answers with DO=1 can be
-// composed: NSEC3 with SHA-1, iterations 0 and a short salt.
+// composed: NSEC3 with SHA-1, at most NSEC3MaxIterations and a short salt.
 func nsec3Composable(z *zone.Zone) bool {
 	p := z.NSEC3
-	return z.Signed && p != nil && p.Hash == dns.SHA1 && p.Iterations == 0 && len(p.Salt)/2 <= NSEC3MaxSalt
+	return z.Signed && p != nil && p.Hash == dns.SHA1 && p.Iterations <= NSEC3MaxIterations && len(p.Salt)/2 <= NSEC3MaxSalt
 }
 
 // SignedNXDomainHead is z's signed NXDOMAIN head (NXD3Key): the SOA and its

@@ -1,7 +1,10 @@
 package compile
 
 import (
+	"bytes"
+	"fmt"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
 
@@ -12,24 +15,33 @@ import (
 	"github.com/xdpns/xdpns/userspace/zone"
 )
 
-// In NSEC3 zones with iterations 0 the table composes every DO=1 NXDOMAIN
+// In NSEC3 zones with up to NSEC3MaxIterations the table composes every DO=1 NXDOMAIN
 // whose closest encloser has its NSEC3 and no wildcard, cut or DNAME in
 // the way: the engine's bytes, for random QNAMEs one to many labels below
-// every name, up to 255 octets. Zones with iterations > 0 compose none.
+// every name, up to 255 octets. Zones with more iterations compose none.
 func TestNSEC3NXDMatchesEngine(t *testing.T) {
 	rng := rand.New(rand.NewPCG(7, 8))
 	for _, c := range []struct {
 		path, origin string
 		composed     bool
+		more         bool // the zone's iterations rewritten to NSEC3MaxIterations+1
 	}{
-		{"../nsddiff/testdata/nsec3z.test.zone.signed", "nsec3z.test.", true},
-		{"../nsddiff/testdata/nsec3s.test.zone.signed", "nsec3s.test.", true},
-		{"../nsddiff/testdata/optout.test.zone.signed", "optout.test.", true},
-		{"../nsddiff/testdata/nsec3.test.zone.signed", "nsec3.test.", false},
-		{"../answer/testdata/rfc5155.zone", "example.", false},
+		{"../nsddiff/testdata/nsec3z.test.zone.signed", "nsec3z.test.", true, false},
+		{"../nsddiff/testdata/nsec3s.test.zone.signed", "nsec3s.test.", true, false},
+		{"../nsddiff/testdata/optout.test.zone.signed", "optout.test.", true, false},
+		{"../nsddiff/testdata/nsec3.test.zone.signed", "nsec3.test.", true, false}, // 1 iteration
+		{"../answer/testdata/rfc5155.zone", "example.", true, false},           // 12 iterations
+		{"../nsddiff/testdata/nsec3.test.zone.signed", "nsec3.test.", false, true},
 	} {
 		t.Run(c.origin, func(t *testing.T) {
-			z, _, err := zone.Load(c.path, c.origin, zone.LoadOptions{})
+			text, err := os.ReadFile(c.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if c.more {
+				text = bytes.ReplaceAll(text, []byte("1 0 1 aabbccdd"), fmt.Appendf(nil, "1 0 %d aabbccdd", NSEC3MaxIterations+1))
+			}
+			z, _, err := zone.Parse(bytes.NewReader(text), c.path, c.origin, zone.LoadOptions{})
 			if err != nil {
 				t.Fatal(err)
 			}
