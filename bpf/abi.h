@@ -56,6 +56,10 @@
 				  * this is, get the zone's signed NXDOMAIN, put together
 				  * from its head and NSEC3 pieces (nsec3.h nsec3_nxd,
 				  * compile.Entry.NXD) */
+#define ANSWER_WILD_PROOF 0x4000 /* on a wildcard's DO=1 entry (with WILD_SAFE): the body is
+				  * the answer section; the proof that the QNAME does not
+				  * exist follows, one piece chosen per QNAME (nsec3.h
+				  * wild_proof, compile's wildproof.go) */
 #define ANSWER_PASS 0x0100       /* no answer: pass this name and, for the walk to a
 				  * closest encloser, the names below it */
 

@@ -476,7 +476,8 @@ static long nxd_step(__u64 index_unused, void *ctx)
 	w->result = NXD_PASS;
 	if ((a->flags & (ANSWER_WILD | ANSWER_PASS)) == ANSWER_WILD) {
 		/* A wildcard child: nxd_find looks it up (s->q.nxd_off is
-		 * this encloser's offset). */
+		 * this encloser's offset; nxd_hash its key, for a proof). */
+		s->q.nxd_hash = key.hash;
 		w->result = NXD_WILD;
 		return 1;
 	}
@@ -532,6 +533,7 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	struct answer *a;
 	void *index, *store;
 	__u32 ref, block;
+	__u8 saved0, saved1;
 
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
@@ -547,6 +549,9 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	if (nlen > MAX_NAME_LEN || off < 2 || off >= nlen)
 		return NXD_NONE;
 	off -= 2;
+	/* Kept: a signed answer's proof reads the next closer label. */
+	saved0 = ((__u8 *)s->key)[off & KEY_OFF_MASK];
+	saved1 = ((__u8 *)s->key)[(off + 1) & KEY_OFF_MASK];
 	((__u8 *)s->key)[off & KEY_OFF_MASK] = 1;
 	((__u8 *)s->key)[(off + 1) & KEY_OFF_MASK] = '*';
 	slen = nlen - off;
@@ -587,6 +592,8 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	}
 	if (diff)
 		return NXD_CLASH;
+	((__u8 *)s->key)[off & KEY_OFF_MASK] = saved0;
+	((__u8 *)s->key)[(off + 1) & KEY_OFF_MASK] = saved1;
 	if ((a->flags & (ANSWER_WILD_SAFE | ANSWER_LINK | ANSWER_OVERSIZE | ANSWER_PASS)) != ANSWER_WILD_SAFE)
 		return NXD_NONE;
 	return NXD_WILD_REF | ref;

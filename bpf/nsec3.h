@@ -223,6 +223,17 @@ __attribute__((noinline)) long nsec3_find(__u32 gen, __u32 base, __u32 count)
 	return nsec3_cmp(e, s->n3.digest) == 0 ? (NSEC3_MATCH | idx) : idx;
 }
 
+/* The zone's hash parameters, for nsec3_hash. */
+static __always_inline void nsec3_params(struct scratch *s, const struct nsec3_zone *nz)
+{
+#pragma unroll
+	for (int j = 0; j < NSEC3_MAX_SALT / 8; j++)
+		s->n3.salt[j] = ((__u64 *)nz->salt)[j];
+	s->n3.salt[NSEC3_MAX_SALT / 8] = 0;
+	s->n3.salt_len = nz->salt_len;
+	s->n3.iterations = nz->iterations;
+}
+
 #define NXD_NSEC3_REF (1L << 34)
 #define NXD_NOT_NSEC3 (-3) /* nsec3_nxd: not an NSEC3 zone (ask nsec_nxd) */
 
@@ -267,12 +278,7 @@ __attribute__((noinline)) long nsec3_nxd(__u32 gen)
 		return NXD_NOT_NSEC3;
 	if (nz->salt_len > NSEC3_MAX_SALT)
 		return NXD_NONE;
-#pragma unroll
-	for (int j = 0; j < NSEC3_MAX_SALT / 8; j++)
-		s->n3.salt[j] = ((__u64 *)nz->salt)[j];
-	s->n3.salt[NSEC3_MAX_SALT / 8] = 0;
-	s->n3.salt_len = nz->salt_len;
-	s->n3.iterations = nz->iterations;
+	nsec3_params(s, nz);
 	base = nz->base;
 	count = nz->count;
 	slot = nz->head_slot;
@@ -364,42 +370,24 @@ static __always_inline int nsec_label_cmp(const struct nsec3_entry *e, const __u
 	return a < b ? -1 : 1;
 }
 
-/* nsec_nxd puts together the signed NXDOMAIN of an NSEC zone for the
- * QNAME in s->key, whose closest encloser nxd_step found (index key
- * s->q.nxd_hash, its DO=1 entry says ANSWER_NXD3) and whose next closer
- * label starts at s->q.nxd_prev: the NSEC covering the QNAME, found by
- * placing that label among the encloser's children, and the one covering
- * the wildcard, once each (compile's nsecnxd.go). Their pieces' refs go
- * to s->q.n3_ref. Returns NXD_NSEC3_REF | the ref of the zone's signed
- * head, or NXD_NONE to pass. A global function: verified once. */
-__attribute__((noinline)) long nsec_nxd(__u32 gen)
+/* nsec_cover returns the ref of the piece whose NSEC covers the QNAME in
+ * s->key, below the NSEC closest encloser ce, whose next closer label
+ * starts at s->q.nxd_prev: that label placed among ce's children in the
+ * array inner by a binary search. -1: it cannot be placed (passes). */
+static __always_inline long nsec_cover(struct scratch *s, struct nsec_ce *ce, void *inner)
 {
-	struct scratch *s;
-	struct nsec_ce *ce;
 	struct nsec3_entry *e;
-	struct store_block *b;
-	void *ces, *inner, *store;
-	__u32 zero = 0, lo = 0, hi, base, at, piece, slot, block;
+	__u32 lo = 0, hi, base, at;
 	__u64 nc, l;
 
-	s = bpf_map_lookup_elem(&scratch, &zero);
-	gen &= GENERATIONS - 1;
-	ces = bpf_map_lookup_elem(&nsec_ces, &gen);
-	inner = bpf_map_lookup_elem(&nsec3_hashes, &gen);
-	store = bpf_map_lookup_elem(&answer_store, &gen);
-	if (!s || !ces || !inner || !store)
-		return NXD_NONE;
-	ce = bpf_map_lookup_elem(ces, &s->q.nxd_hash);
-	if (!ce || ce->zone != reload(s->q.zone))
-		return NXD_NONE;
 	base = ce->base;
 	hi = ce->count;
 	nc = reload(s->q.nxd_prev);
 	if (nc >= MAX_NAME_LEN)
-		return NXD_NONE;
+		return -1;
 	l = ((__u8 *)s->key)[nc];
 	if (l == 0 || l > MAX_LABEL_LEN)
-		return NXD_NONE;
+		return -1;
 	/* The next closer label's key, in the digest words (unused here). */
 #pragma unroll
 	for (int i = 0; i < NSEC_LABEL_PREFIX; i++)
@@ -416,26 +404,57 @@ __attribute__((noinline)) long nsec_nxd(__u32 gen)
 		at = base + mid;
 		e = bpf_map_lookup_elem(inner, &at);
 		if (!e)
-			return NXD_NONE;
+			return -1;
 		c = nsec_label_cmp(e, s->n3.digest);
 		if (c == 0)
-			return NXD_NONE;
+			return -1;
 		if (c < 0)
 			lo = mid + 1;
 		else
 			hi = mid;
 	}
-	piece = ce->self_ref;
-	if (lo > 0) {
-		at = base + lo - 1;
-		e = bpf_map_lookup_elem(inner, &at);
-		if (!e)
-			return NXD_NONE;
-		piece = e->ref;
-	}
-	s->q.n3_ref[0] = piece;
+	if (lo == 0)
+		return ce->self_ref;
+	at = base + lo - 1;
+	e = bpf_map_lookup_elem(inner, &at);
+	if (!e)
+		return -1;
+	return e->ref;
+}
+
+/* nsec_nxd puts together the signed NXDOMAIN of an NSEC zone for the
+ * QNAME in s->key, whose closest encloser nxd_step found (index key
+ * s->q.nxd_hash, its DO=1 entry says ANSWER_NXD3) and whose next closer
+ * label starts at s->q.nxd_prev: the NSEC covering the QNAME (nsec_cover)
+ * and the one covering the wildcard, once each (compile's nsecnxd.go).
+ * Their pieces' refs go to s->q.n3_ref. Returns NXD_NSEC3_REF | the ref
+ * of the zone's signed head, or NXD_NONE to pass. A global function:
+ * verified once. */
+__attribute__((noinline)) long nsec_nxd(__u32 gen)
+{
+	struct scratch *s;
+	struct nsec_ce *ce;
+	struct store_block *b;
+	void *ces, *inner, *store;
+	__u32 zero = 0, slot, block;
+	long piece;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	gen &= GENERATIONS - 1;
+	ces = bpf_map_lookup_elem(&nsec_ces, &gen);
+	inner = bpf_map_lookup_elem(&nsec3_hashes, &gen);
+	store = bpf_map_lookup_elem(&answer_store, &gen);
+	if (!s || !ces || !inner || !store)
+		return NXD_NONE;
+	ce = bpf_map_lookup_elem(ces, &s->q.nxd_hash);
+	if (!ce || ce->zone != reload(s->q.zone))
+		return NXD_NONE;
+	piece = nsec_cover(s, ce, inner);
+	if (piece < 0)
+		return NXD_NONE;
+	s->q.n3_ref[0] = (__u32)piece;
 	s->q.n3_n = 1;
-	if (ce->wild_ref != piece) {
+	if (ce->wild_ref != (__u32)piece) {
 		s->q.n3_ref[1] = ce->wild_ref;
 		s->q.n3_n = 2;
 	}
@@ -447,6 +466,58 @@ __attribute__((noinline)) long nsec_nxd(__u32 gen)
 		return NXD_NONE;
 	return NXD_NSEC3_REF |
 	       reload(((struct answer_slot *)(b->bytes + (slot & REF_OFFSET_MASK) * STORE_ALIGN))->ref);
+}
+
+/* wild_proof chooses the proof a signed wildcard answer carries
+ * (ANSWER_WILD_PROOF): for the QNAME in s->key, synthesised from the
+ * wildcard below the closest encloser nxd_step found (index key
+ * s->q.nxd_hash, next closer name at s->q.nxd_prev), the NSEC3 covering
+ * the next closer name, or in an NSEC zone the NSEC covering the QNAME
+ * (compile's wildproof.go). Its piece's ref goes to s->q.n3_ref[0].
+ * Returns 0, or -1 to pass. A global function: verified once. */
+__attribute__((noinline)) long wild_proof(__u32 gen)
+{
+	struct scratch *s;
+	struct nsec3_zone *nz;
+	struct nsec3_entry *e;
+	struct nsec_ce *ce;
+	void *zones, *ces, *inner;
+	__u32 zero = 0, zone;
+	long r;
+
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	gen &= GENERATIONS - 1;
+	zones = bpf_map_lookup_elem(&nsec3_zones, &gen);
+	ces = bpf_map_lookup_elem(&nsec_ces, &gen);
+	inner = bpf_map_lookup_elem(&nsec3_hashes, &gen);
+	if (!s || !zones || !ces || !inner)
+		return -1;
+	zone = reload(s->q.zone);
+	nz = bpf_map_lookup_elem(zones, &zone);
+	if (nz) {
+		if (nz->salt_len > NSEC3_MAX_SALT)
+			return -1;
+		nsec3_params(s, nz);
+		if (nsec3_hash(reload(s->q.nxd_prev)) < 0)
+			return -1;
+		r = nsec3_find(gen, nz->base, nz->count);
+		if (r < 0 || (r & NSEC3_MATCH))
+			return -1;
+		e = nsec3_at(inner, (__u32)r);
+		if (!e)
+			return -1;
+		r = e->ref;
+	} else {
+		ce = bpf_map_lookup_elem(ces, &s->q.nxd_hash);
+		if (!ce || ce->zone != zone)
+			return -1;
+		r = nsec_cover(s, ce, inner);
+		if (r < 0)
+			return -1;
+	}
+	s->q.n3_ref[0] = (__u32)r;
+	s->q.n3_n = 1;
+	return 0;
 }
 
 #endif

@@ -411,6 +411,20 @@ int xdpns_answer(struct xdp_md *ctx)
 				/* A wildcard's record: the body follows its name. */
 				s->q.body_off = ANSWER_HDR_LEN + ((a->name_len + 7) & ~7);
 				nxd = 2;
+				if (a->flags & ANSWER_WILD_PROOF) {
+					/* Signed: the proof that the QNAME does not
+					 * exist, one piece, follows. */
+					long pl;
+
+					if (!dnssec_ok || wild_proof(g) < 0)
+						return PASS(STAT_PASS_NO_ENTRY);
+					pl = nsec3_pieces(g);
+					if (pl < 0)
+						return PASS(-pl);
+					tlen = (__u32)pl;
+					tail_ns = (__u16)(pl >> 32);
+					s->q.tail_kind = 1;
+				}
 			}
 			if (found & NXD_NSEC3_REF) {
 				/* The zone's signed head (a shared record), then
@@ -513,9 +527,11 @@ compose:
 	}
 	if (full > limit && (aflags & ANSWER_EXTRA_OPT))
 		return PASS(STAT_PASS_OVERSIZE); /* Go drops the optional records */
-	if (full > limit && (aflags & ANSWER_RCODE_MASK) == RCODE_NXDOMAIN && !a->an && !a->ar &&
-	    bpf_ntohs(a->ns) + tail_ns > 1)
-		return PASS(STAT_PASS_OVERSIZE); /* a signed NXDOMAIN: Go compresses it first */
+	if (full > limit && !a->ar &&
+	    (((aflags & ANSWER_RCODE_MASK) == RCODE_NXDOMAIN && !a->an && bpf_ntohs(a->ns) + tail_ns > 1) ||
+	     ((aflags & ANSWER_RCODE_MASK) == 0 && a->an && bpf_ntohs(a->ns) + tail_ns > 0)))
+		return PASS(STAT_PASS_OVERSIZE); /* a signed NXDOMAIN or wildcard answer: Go
+						  * compresses it first (wire.SignedNXDomain) */
 	if (full > limit) {
 		tc = 1;
 		len = DNS_HDR_LEN + qlen + optlen;

@@ -423,6 +423,8 @@ func BenchmarkNXDomainSigned(b *testing.B) {
 			{"nxdomain", "nosuch." + zc.origin, edns},
 			{"nxdomain-do", "nosuch." + zc.origin, ednsDO},
 			{"nxdomain-do-3-labels", "a.b.nosuch.a.b.ent." + zc.origin, ednsDO},
+			{"wildcard", "random7.wild." + zc.origin, edns},
+			{"wildcard-do", "random7.wild." + zc.origin, ednsDO},
 		} {
 			b.Run(strings.TrimSuffix(zc.origin, ".")+"/"+qc.name, func(b *testing.B) {
 				benchAnswer(b, e, floor, qc.qname, dns.TypeA, qc.v)

@@ -28,6 +28,7 @@ const (
 	answerExtraOpt  = 0x0200
 	answerWild      = 0x0400
 	answerWildSafe  = 0x0800
+	answerWildProof = 0x4000 // ANSWER_WILD_PROOF
 	answerReferral  = 0x1000
 	maxRefPtrs      = 32 // MAX_REF_PTRS: pointers a referral record lists at most
 )

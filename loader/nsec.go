@@ -29,7 +29,7 @@ type nsecState struct {
 }
 
 // nsecNewEncloser reports whether a change to an NSEC zone marks a name
-// as a closest encloser (a DO=1 default entry saying NXD) that zs has no
+// as a closest encloser (a DO=1 default entry saying NXD or Wild) that zs has no
 // encloser entry for. Applied in place, XDP would pass the names below it:
 // the change goes into a new generation instead, which has it.
 func nsecNewEncloser(zs *zoneState, ch *compile.Changes) bool {
@@ -39,7 +39,7 @@ func nsecNewEncloser(zs *zoneState, ch *compile.Changes) bool {
 	st := zs.n3.nsec
 	for i := range ch.Put {
 		e := &ch.Put[i]
-		if !e.NXD || !e.DO || e.Type != compile.TypeDefault {
+		if !(e.NXD || e.Wild) || !e.DO || e.Type != compile.TypeDefault {
 			continue
 		}
 		if st.ces == nil {

@@ -582,6 +582,11 @@ func encodeRecord(rec []byte, e *compile.Entry) {
 	if e.WildSafe {
 		flags |= answerWildSafe
 	}
+	if e.WildSafe && e.DO {
+		// Signed: the proof follows, chosen per QNAME (compile's
+		// wildproof.go).
+		flags |= answerWildProof
+	}
 	ref := referralRecord(e)
 	if ref {
 		flags |= answerReferral

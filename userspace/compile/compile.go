@@ -284,9 +284,11 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 					e.Body.Ptrs, e.Referral = c.referralBelow(n, do, body, &res)
 				}
 			} else if strings.HasPrefix(n.Name, "*.") && res.Kind == answer.Success && !do {
-				// DO=1 answers in signed zones carry the proof that the
-				// QNAME does not exist: never the same bytes.
 				e.WildSafe = c.wildSafe(n.Name, qt, do, body)
+			} else if strings.HasPrefix(n.Name, "*.") && res.Kind == answer.Success {
+				// DO=1 answers carry the proof that the QNAME does
+				// not exist: this body and a piece (wildproof.go).
+				e.WildSafe = c.wildSafeSigned(n.Name, qt, body)
 			}
 			if err := fn(e); err != nil {
 				return err
@@ -1176,7 +1178,7 @@ func (t *Table) nxdomain(k []byte, do bool, qtype uint16) (wire.Body, bool) {
 	for prev, off := 0, int(name[0])+1; off < len(name); prev, off = off, off+int(name[off])+1 {
 		if v, ok := t.entries.GetBytes(k[off:]); ok {
 			if v.marks&markWild != 0 && off >= 2 {
-				return t.wildcard(k[off:], qtype)
+				return t.wildcard(name, off, qtype, do)
 			}
 			if !do && v.marks&markNXD != 0 {
 				return t.neg[NXDKey], true
@@ -1202,17 +1204,27 @@ func (t *Table) nxdomain(k []byte, do bool, qtype uint16) (wire.Body, bool) {
 	return wire.Body{}, false
 }
 
-// wildcard returns the body of the wildcard below the encloser whose table
-// key (QTYPE 0) is ce, for qtype, when it is WildSafe.
-func (t *Table) wildcard(ce []byte, qtype uint16) (wire.Body, bool) {
+// wildcard returns the body of the wildcard below the encloser at offset
+// ce of the QNAME name (lowercased wire form), for qtype, when it is
+// WildSafe; with DO, followed by the proof for the QNAME (wildproof.go).
+func (t *Table) wildcard(name []byte, ce int, qtype uint16, do bool) (wire.Body, bool) {
 	var buf [wire.MaxNameLen + 5]byte
-	k := append(append(buf[:0], 1, '*'), ce...)
-	k[len(k)-3], k[len(k)-2] = byte(qtype>>8), byte(qtype)
+	k := key(append(buf[:0], 1, '*'), name[ce:], qtype, do)
 	v, ok := t.entries.GetBytes(k)
 	if !ok || v.kind != valBody || v.marks&markWildSafe == 0 {
 		return wire.Body{}, false
 	}
-	return v.wireBody(), true
+	if !do || !t.signed {
+		return v.wireBody(), true
+	}
+	z := t.nsec
+	if z == nil {
+		z = t.nsec3
+	}
+	if z == nil {
+		return wire.Body{}, false
+	}
+	return withWildProof(z, v.wireBody(), name, ce)
 }
 
 func mustWire(name string) []byte {

@@ -119,7 +119,8 @@ type NSECPieceEntry struct {
 }
 
 // NSECEncloser is a name whose DO=1 default entry says NXD in an NSEC
-// zone: names below it without entries get the composed NXDOMAIN. Its
+// zone (names below it without entries get the composed NXDOMAIN), or says
+// Wild (they get the wildcard's answer and the NSEC covering them). Its
 // children are in canonical order of their labels; Self is the piece
 // (an index in NSECProofs.Pieces) covering the names before the first
 // child, Kid.Gap the one covering those after that child's subtree and
@@ -169,7 +170,10 @@ func NSECEnclosers(z *zone.Zone) *NSECProofs {
 	}
 	var key []byte
 	z.Each(func(n *zone.Node) bool {
-		if !c.nsecNXDAt(n) {
+		// Enclosers of signed NXDOMAINs, and the parents of wildcards:
+		// a signed wildcard answer carries the NSEC covering the QNAME
+		// (wildproof.go), found by the same search.
+		if !c.nsecNXDAt(n) && !(c.nsec && c.wildBelow(n)) {
 			return true
 		}
 		wname, err := wireName(n.Name)

@@ -73,6 +73,13 @@ func (b *Body) Len() int { return len(b.Bytes) + len(b.Tail) }
 // QNAME (compile's nsec3nxd.go and nsecnxd.go), which only works when no
 // piece points into another or into the question. About 13 bytes more per
 // owner.
+//
+// A signed wildcard answer (records in the answer section, only NSEC or
+// NSEC3 records and RRSIGs in the authority section, no additional ones)
+// has its answer section compressed and its authority section, the proof
+// that the QNAME does not exist, not: the answer part is the same for
+// every QNAME the wildcard synthesises, the proof one piece put together
+// per QNAME (compile's wildcard, XDP's wild_proof).
 func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR) (Body, error) {
 	return EncodeOpt(qname, qtype, rcode, aa, answer, ns, extra, false)
 }
@@ -81,6 +88,7 @@ func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []
 // optExtra is set (Body.ExtraOff): the answer to an NS query, whose
 // targets' addresses are dropped rather than the answer truncated.
 func EncodeOpt(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR, optExtra bool) (Body, error) {
+	proofApart := rcode == dns.RcodeSuccess && len(answer) > 0 && len(extra) == 0 && len(ns) > 0 && onlyDenial(ns)
 	m := dns.Msg{
 		Compress: !uncompressedNX(rcode, answer, ns, extra),
 		Question: []dns.Question{{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}},
@@ -88,10 +96,20 @@ func EncodeOpt(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra
 		Ns:       ns,
 		Extra:    extra,
 	}
+	if proofApart {
+		m.Ns = nil
+	}
 	m.Rcode = rcode & 0xf
 	buf, err := m.Pack()
 	if err != nil {
 		return Body{}, fmt.Errorf("encode %s/%s: %w", qname, dns.TypeToString[qtype], err)
+	}
+	if proofApart {
+		proof, err := EncodeRecords(ns)
+		if err != nil {
+			return Body{}, fmt.Errorf("encode %s/%s: %w", qname, dns.TypeToString[qtype], err)
+		}
+		buf = append(buf, proof...)
 	}
 	qlen, err := questionLen(buf)
 	if err != nil {
@@ -141,8 +159,14 @@ func uncompressedNX(rcode int, answer, ns, extra []dns.RR) bool {
 	if len(ns) == 1 {
 		return true
 	}
+	return onlyDenial(ns[1:])
+}
+
+// onlyDenial reports whether rrs are NSEC or NSEC3 records and RRSIGs, at
+// least one of the first.
+func onlyDenial(rrs []dns.RR) bool {
 	denial := false
-	for _, rr := range ns[1:] {
+	for _, rr := range rrs {
 		switch rr.Header().Rrtype {
 		case dns.TypeNSEC3, dns.TypeNSEC:
 			denial = true
@@ -221,11 +245,20 @@ func Compose(dst []byte, q *Query, b *Body, r *Response) []byte {
 	return dst
 }
 
-// SignedNXDomain reports whether b is a signed NXDOMAIN, which Encode
-// writes uncompressed: no answer or additional records, the SOA and
-// proofs in the authority section.
+// SignedNXDomain reports whether b may be a signed NXDOMAIN or a signed
+// wildcard answer, whose proofs Encode writes uncompressed: an NXDOMAIN
+// with no answer or additional records and more than the SOA in the
+// authority section, or an answer with authority records and no
+// additional ones. (Another answer like that is only compressed again
+// when over the limit, which is harmless; XDP passes the same ones.)
 func SignedNXDomain(b *Body) bool {
-	return b.Rcode == dns.RcodeNameError && b.An == 0 && b.Ar == 0 && b.Ns > 1
+	switch b.Rcode {
+	case dns.RcodeNameError:
+		return b.An == 0 && b.Ar == 0 && b.Ns > 1
+	case dns.RcodeSuccess:
+		return b.An > 0 && b.Ar == 0 && b.Ns > 0
+	}
+	return false
 }
 
 // compressed is msg packed again with name compression.
