@@ -30,7 +30,7 @@ func TestNSEC3NXDMatchesEngine(t *testing.T) {
 		{"../nsddiff/testdata/nsec3s.test.zone.signed", "nsec3s.test.", true, false},
 		{"../nsddiff/testdata/optout.test.zone.signed", "optout.test.", true, false},
 		{"../nsddiff/testdata/nsec3.test.zone.signed", "nsec3.test.", true, false}, // 1 iteration
-		{"../answer/testdata/rfc5155.zone", "example.", true, false},           // 12 iterations
+		{"../answer/testdata/rfc5155.zone", "example.", true, false},               // 12 iterations
 		{"../nsddiff/testdata/nsec3.test.zone.signed", "nsec3.test.", false, true},
 	} {
 		t.Run(c.origin, func(t *testing.T) {
@@ -120,4 +120,3 @@ func randomBelow(rng *rand.Rand, name string) string {
 	}
 	return q
 }
-
