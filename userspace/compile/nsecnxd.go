@@ -182,6 +182,13 @@ func NSECEnclosers(z *zone.Zone) *NSECProofs {
 		}
 		e := NSECEncloser{Name: wname}
 		names := kids[n.Name]
+		if i, ok := idx[n]; ok && len(names) == 0 {
+			// A leaf with its NSEC (most names): that NSEC covers what
+			// follows it, "*." + the name included, up to the next name.
+			e.Self, e.Wild = i, i
+			out.Enclosers = append(out.Enclosers, e)
+			return true
+		}
 		labels := make([][]byte, len(names))
 		for i, k := range names {
 			w := mustWire(k)

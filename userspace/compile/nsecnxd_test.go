@@ -2,7 +2,9 @@ package compile
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -125,3 +127,66 @@ func TestNSECNXDMatchesEngine(t *testing.T) {
 }
 
 func slices0(b []byte) []byte { return append([]byte(nil), b...) }
+
+// nsecZone is an NSEC zone of n hosts below the apex, signed with filler
+// signatures (nothing here checks them).
+func nsecZone(tb testing.TB, n int) *zone.Zone {
+	const origin = "nsecbench.test."
+	names := []string{origin}
+	for i := range n {
+		names = append(names, fmt.Sprintf("host%d.%s", i, origin))
+	}
+	keys := make(map[string][]byte, len(names))
+	for _, nm := range names {
+		keys[nm] = zone.SortKey(nil, nm)
+	}
+	slices.SortFunc(names, func(a, b string) int { return bytes.Compare(keys[a], keys[b]) })
+	const sig = "13 %d 300 20360101000000 20260101000000 12345 " + origin + " AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw=="
+	var b strings.Builder
+	for i, nm := range names {
+		l := dns.CountLabel(nm)
+		types := "A RRSIG NSEC"
+		if nm == origin {
+			types = "A NS SOA RRSIG NSEC DNSKEY"
+			fmt.Fprintf(&b, "%s 300 IN SOA ns1.%s h.%s 1 7200 3600 1209600 300\n%s 300 IN RRSIG SOA "+sig+"\n", nm, origin, origin, nm, l)
+			fmt.Fprintf(&b, "%s 300 IN NS ns1.%s\n%s 300 IN RRSIG NS "+sig+"\n", nm, origin, nm, l)
+			fmt.Fprintf(&b, "%s 300 IN DNSKEY 257 3 13 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==\n%s 300 IN RRSIG DNSKEY "+sig+"\n", nm, nm, l)
+		}
+		fmt.Fprintf(&b, "%s 300 IN A 198.18.%d.%d\n%s 300 IN RRSIG A "+sig+"\n", nm, i/250%250, i%250+1, nm, l)
+		fmt.Fprintf(&b, "%s 300 IN NSEC %s %s\n%s 300 IN RRSIG NSEC "+sig+"\n", nm, names[(i+1)%len(names)], types, nm, l)
+	}
+	z, _, err := zone.Parse(strings.NewReader(b.String()), "bench", origin, zone.LoadOptions{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return z
+}
+
+// BenchmarkNSECEnclosers: what XDP's NSEC state costs on top of compiling
+// an NSEC zone of 100k names (every name is the apex's child): the table,
+// then NSECEnclosers, the pieces and the children search's entries.
+//
+//	go test -run '^$' -bench NSECEnclosers -benchtime 3x ./userspace/compile
+func BenchmarkNSECEnclosers(b *testing.B) {
+	z := nsecZone(b, 100_000)
+	b.Run("build", func(b *testing.B) {
+		for b.Loop() {
+			if _, err := Build(z); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("enclosers", func(b *testing.B) {
+		var p *NSECProofs
+		for b.Loop() {
+			p = NSECEnclosers(z)
+		}
+		kids := 0
+		for _, e := range p.Enclosers {
+			kids += len(e.Kids)
+		}
+		b.ReportMetric(float64(len(p.Enclosers)), "enclosers")
+		b.ReportMetric(float64(kids), "children")
+		b.ReportMetric(float64(len(p.Pieces)), "pieces")
+	})
+}
