@@ -248,7 +248,8 @@ static __always_inline struct nsec3_entry *nsec3_at(void *inner, __u32 i)
  * (its DO=1 entry says ANSWER_NXD3) and whose next closer name starts at
  * s->q.nxd_prev: the NSEC3 matching the closest encloser, the one
  * covering the next closer name and the one covering the wildcard, each
- * once, in that order (userspace/answer's closest encloser proof, and
+ * once, in that order (the first and the last from the encloser's
+ * nsec_ces entry when it has one, else hashed too) (userspace/answer's closest encloser proof, and
  * compile.Table.nsec3NXD). Their pieces' refs go to s->q.n3_ref. Returns
  * NXD_NSEC3_REF | the ref of the zone's signed head (SOA and RRSIGs), or
  * NXD_NONE to pass: a hash that matches where the proof needs a cover
@@ -260,13 +261,15 @@ __attribute__((noinline)) long nsec3_nxd(__u32 gen)
 	struct nsec3_zone *nz;
 	struct nsec3_entry *e;
 	struct store_block *b;
-	void *zones, *inner, *store;
-	__u32 zero = 0, zone, base, count, slot, block, idx[3], n;
+	struct nsec_ce *cep;
+	void *zones, *inner, *store, *ces;
+	__u32 zero = 0, zone, base, count, slot, block, ref[3], n;
 	__u64 ce, nc;
 	long r;
 
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	gen &= GENERATIONS - 1;
+	ces = bpf_map_lookup_elem(&nsec_ces, &gen);
 	zones = bpf_map_lookup_elem(&nsec3_zones, &gen);
 	inner = bpf_map_lookup_elem(&nsec3_hashes, &gen);
 	store = bpf_map_lookup_elem(&answer_store, &gen);
@@ -287,49 +290,57 @@ __attribute__((noinline)) long nsec3_nxd(__u32 gen)
 	if (ce < 2 || ce > MAX_NAME_LEN || nc >= ce)
 		return NXD_NONE;
 
-	/* The closest encloser: its own NSEC3. */
-	if (nsec3_hash(ce) < 0)
-		return NXD_NONE;
-	r = nsec3_find(gen, base, count);
-	if (r < 0 || !(r & NSEC3_MATCH))
-		return NXD_NONE;
-	idx[0] = (__u32)r;
 	/* The next closer name: covered, not matched. */
 	if (nsec3_hash(nc) < 0)
 		return NXD_NONE;
 	r = nsec3_find(gen, base, count);
 	if (r < 0 || (r & NSEC3_MATCH))
 		return NXD_NONE;
-	idx[1] = (__u32)r;
-	/* The wildcard *.CE, written over the two bytes before the encloser
-	 * (the next closer label is at least that long; the key is not read
-	 * again): covered, not matched. */
-	((__u8 *)s->key)[(ce - 2) & KEY_OFF_MASK] = 1;
-	((__u8 *)s->key)[(ce - 1) & KEY_OFF_MASK] = '*';
-	if (nsec3_hash(ce - 2) < 0)
-		return NXD_NONE;
-	r = nsec3_find(gen, base, count);
-	if (r < 0 || (r & NSEC3_MATCH))
-		return NXD_NONE;
-	idx[2] = (__u32)r;
-
-	e = nsec3_at(inner, idx[0]);
+	e = nsec3_at(inner, (__u32)r);
 	if (!e)
 		return NXD_NONE;
-	s->q.n3_ref[0] = e->ref;
-	n = 1;
-	if (idx[1] != idx[0]) {
-		e = nsec3_at(inner, idx[1]);
+	ref[1] = e->ref;
+	cep = ces ? bpf_map_lookup_elem(ces, &s->q.nxd_hash) : NULL;
+	if (cep && cep->zone == zone) {
+		/* The encloser's own NSEC3 and the wildcard's cover do not
+		 * depend on the QNAME: listed ahead (compile.NSEC3Enclosers). */
+		ref[0] = cep->self_ref;
+		ref[2] = cep->wild_ref;
+	} else {
+		/* The closest encloser: its own NSEC3. */
+		if (nsec3_hash(ce) < 0)
+			return NXD_NONE;
+		r = nsec3_find(gen, base, count);
+		if (r < 0 || !(r & NSEC3_MATCH))
+			return NXD_NONE;
+		e = nsec3_at(inner, (__u32)r);
 		if (!e)
 			return NXD_NONE;
-		s->q.n3_ref[1] = e->ref;
+		ref[0] = e->ref;
+		/* The wildcard *.CE, written over the two bytes before the
+		 * encloser (the next closer label is at least that long; the
+		 * key is not read again): covered, not matched. */
+		((__u8 *)s->key)[(ce - 2) & KEY_OFF_MASK] = 1;
+		((__u8 *)s->key)[(ce - 1) & KEY_OFF_MASK] = '*';
+		if (nsec3_hash(ce - 2) < 0)
+			return NXD_NONE;
+		r = nsec3_find(gen, base, count);
+		if (r < 0 || (r & NSEC3_MATCH))
+			return NXD_NONE;
+		e = nsec3_at(inner, (__u32)r);
+		if (!e)
+			return NXD_NONE;
+		ref[2] = e->ref;
+	}
+	/* In the engine's order, each once (one piece per NSEC3 record). */
+	s->q.n3_ref[0] = ref[0];
+	n = 1;
+	if (ref[1] != ref[0]) {
+		s->q.n3_ref[1] = ref[1];
 		n = 2;
 	}
-	if (idx[2] != idx[0] && idx[2] != idx[1]) {
-		e = nsec3_at(inner, idx[2]);
-		if (!e)
-			return NXD_NONE;
-		s->q.n3_ref[n & 3] = e->ref;
+	if (ref[2] != ref[0] && ref[2] != ref[1]) {
+		s->q.n3_ref[n & 3] = ref[2];
 		n++;
 	}
 	s->q.n3_n = n;

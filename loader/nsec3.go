@@ -41,6 +41,7 @@ type NSEC3Data struct {
 	Iterations uint16
 	Head       wire.Body // compile.SignedNXDomainHead
 	Chain      []compile.NSEC3Entry
+	Enclosers  []compile.NSEC3Encloser // pieces fixed per closest encloser, by Chain index
 	NSEC       *compile.NSECProofs
 }
 
@@ -62,7 +63,7 @@ func nsec3For(z *zone.Zone, t *compile.Table) *NSEC3Data {
 	if len(chain) == 0 || len(salt) > compile.NSEC3MaxSalt {
 		return nil
 	}
-	return &NSEC3Data{Salt: salt, Iterations: z.NSEC3.Iterations, Head: head, Chain: chain}
+	return &NSEC3Data{Salt: salt, Iterations: z.NSEC3.Iterations, Head: head, Chain: chain, Enclosers: compile.NSEC3Enclosers(z, chain)}
 }
 
 // nsec3State is a zone's NSEC3 part of a store.
@@ -71,7 +72,8 @@ type nsec3State struct {
 	iter uint16
 	slot uint32 // the head's slot (a shared body, compile.NXD3Key)
 	ents []nsec3Ent
-	nsec *nsecState // an NSEC zone's instead of ents (nsec.go)
+	ces  []compile.NSEC3Encloser // Match and Wild index ents
+	nsec *nsecState              // an NSEC zone's instead of ents (nsec.go)
 }
 
 type nsec3Ent struct {
@@ -93,7 +95,7 @@ func (c *answers) addNSEC3(zs *zoneState, d *NSEC3Data) error {
 	if d.NSEC != nil {
 		return c.addNSEC(zs, head.slot, d.NSEC)
 	}
-	st := &nsec3State{salt: d.Salt, iter: d.Iterations, slot: head.slot, ents: make([]nsec3Ent, 0, len(d.Chain))}
+	st := &nsec3State{salt: d.Salt, iter: d.Iterations, slot: head.slot, ents: make([]nsec3Ent, 0, len(d.Chain)), ces: d.Enclosers}
 	for i := range d.Chain {
 		e := &d.Chain[i]
 		if len(e.Piece.Bytes) == 0 || len(e.Piece.Bytes) > maxBodyLen {
@@ -117,7 +119,7 @@ func (im *Image) copyNSEC3(g *generation, from, to *zoneState) error {
 	if old == nil {
 		return fmt.Errorf("zone %s: unknown NSEC3 head slot %#x", from.origin, st.slot)
 	}
-	d := &NSEC3Data{Salt: st.salt, Iterations: st.iter, Head: old.body, Chain: make([]compile.NSEC3Entry, len(st.ents))}
+	d := &NSEC3Data{Salt: st.salt, Iterations: st.iter, Head: old.body, Chain: make([]compile.NSEC3Entry, len(st.ents)), Enclosers: st.ces}
 	if st.nsec != nil {
 		d.NSEC = st.nsec.proofs
 	}
@@ -178,6 +180,12 @@ func (x *XDP) nsec3Maps(zones map[string]*zoneState) (hashes, params, ces *ebpf.
 		copy(v.Salt[:], zs.n3.salt)
 		for _, e := range zs.n3.ents {
 			ents = append(ents, xdpnsNsec3Entry{Hash: e.hash, Ref: e.ref})
+		}
+		for _, c := range zs.n3.ces {
+			// The two pieces that depend on the encloser only (nsec3.h
+			// nsec3_nxd then hashes the next closer name alone).
+			ceKeys = append(ceKeys, keyHash(c.Name, compile.TypeDefault))
+			ceVals = append(ceVals, xdpnsNsecCe{HeadSlot: zs.n3.slot, SelfRef: zs.n3.ents[c.Match].ref, WildRef: zs.n3.ents[c.Wild].ref, Zone: zs.id})
 		}
 		keys = append(keys, zs.id)
 		vals = append(vals, v)

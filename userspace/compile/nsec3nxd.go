@@ -249,3 +249,42 @@ func NSEC3Composes(z *zone.Zone) bool {
 		return composeNSEC3NXD(z, head, probe, int(probe[0])+1, 0)
 	})
 }
+
+// NSEC3Encloser is a name whose DO=1 default entry says NXD in an NSEC3
+// zone, with the two pieces of its proof that do not depend on the QNAME:
+// the NSEC3 matching it and the one covering "*." + it, as indexes into
+// NSEC3Chain's entries. XDP then hashes only the next closer name.
+type NSEC3Encloser struct {
+	Name        []byte // lowercased wire form
+	Match, Wild int
+}
+
+// NSEC3Enclosers lists z's closest enclosers for XDP (the names compile
+// marks, nsec3NXDAt) with their fixed pieces; chain is NSEC3Chain(z)'s.
+// An encloser left out costs XDP two more hashes, nothing else.
+func NSEC3Enclosers(z *zone.Zone, chain []NSEC3Entry) []NSEC3Encloser {
+	c, err := newCompiler(z, nil)
+	if err != nil || !c.n3 {
+		return nil
+	}
+	idx := make(map[*zone.Node]int, len(chain))
+	for i := range chain {
+		idx[chain[i].Node] = i
+	}
+	var out []NSEC3Encloser
+	z.Each(func(n *zone.Node) bool {
+		if !c.nsec3NXDAt(n) {
+			return true
+		}
+		m, match := z.NSEC3For(n.Name)
+		w, wmatch := z.NSEC3For("*." + n.Name)
+		mi, ok1 := idx[m]
+		wi, ok2 := idx[w]
+		wname, err := wireName(n.Name)
+		if match && !wmatch && ok1 && ok2 && err == nil {
+			out = append(out, NSEC3Encloser{Name: wname, Match: mi, Wild: wi})
+		}
+		return true
+	})
+	return out
+}
