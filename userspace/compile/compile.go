@@ -397,15 +397,11 @@ func (c *compiler) wildSafe(wname string, qt uint16, do bool, body wire.Body) bo
 	if body.Tail != nil {
 		return false
 	}
-	parent := wname[2:]
-	if c.z.Node(parent) == nil || !c.wildBelow(c.z.Node(parent)) {
+	probes, ok := c.wildProbeNames(wname)
+	if !ok {
 		return false
 	}
-	for _, p := range wildProbes {
-		probe := p + "." + parent
-		if _, ok := dns.IsDomainName(probe); !ok || len(mustWire(probe)) == 0 || c.z.Node(probe) != nil {
-			return false
-		}
+	for _, probe := range probes {
 		res := answer.Lookup(c.z, answer.Query{Name: probe, Type: qt, DO: do})
 		b, err := wire.EncodeOpt(probe, qt, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra, res.ExtraOptional)
 		if err != nil || !sameBody(b, body) || b.Tail != nil {
@@ -413,6 +409,24 @@ func (c *compiler) wildSafe(wname string, qt uint16, do bool, body wire.Body) bo
 		}
 	}
 	return true
+}
+
+// wildProbeNames are the names below wildcard wname's parent its answers
+// are checked with (wildProbes), when it synthesises names there: no cut
+// or DNAME at or above it, no probe name taken.
+func (c *compiler) wildProbeNames(wname string) ([]string, bool) {
+	parent := wname[2:]
+	if c.z.Node(parent) == nil || !c.wildBelow(c.z.Node(parent)) {
+		return nil, false
+	}
+	probes := make([]string, len(wildProbes))
+	for i, p := range wildProbes {
+		probes[i] = p + "." + parent
+		if _, ok := dns.IsDomainName(probes[i]); !ok || len(mustWire(probes[i])) == 0 || c.z.Node(probes[i]) != nil {
+			return nil, false
+		}
+	}
+	return probes, true
 }
 
 // refProbes are first labels, of two lengths, of names asked below a cut

@@ -56,19 +56,7 @@ func TestNSEC3NXDMatchesEngine(t *testing.T) {
 					if z.Node(q) != nil {
 						continue
 					}
-					qkey := append(mustWire(q), 0, 1)
-					res := answer.Lookup(z, answer.Query{Name: q, Type: dns.TypeA, DO: true})
-					want, err := wire.Encode(q, dns.TypeA, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
-					if err != nil {
-						t.Fatal(err)
-					}
-					got, ok := tab.Lookup(qkey, true)
-					if ok && bodyString(flatten(got)) != bodyString(want) {
-						t.Fatalf("%s: table\n%s\nengine\n%s", q, bodyString(flatten(got)), bodyString(want))
-					}
-					if ok && res.Rcode == dns.RcodeSuccess && len(res.Answer) > 0 && len(res.Ns) > 0 {
-						wild++ // a signed wildcard answer (wildproof.go)
-					}
+					res, _, ok := tableAgainstEngine(t, z, tab, q, &wild)
 					if res.Rcode != dns.RcodeNameError {
 						continue
 					}
@@ -119,4 +107,25 @@ func randomBelow(rng *rand.Rand, name string) string {
 		q = label(1+rng.IntN(20)) + "." + q
 	}
 	return q
+}
+
+// tableAgainstEngine asks tab and the engine for q (A, DO=1): what the
+// table answers must be the engine's bytes. It counts the signed wildcard
+// answers the table composed (wildproof.go) in wild, and returns the
+// engine's result, its bytes and whether the table answered.
+func tableAgainstEngine(t *testing.T, z *zone.Zone, tab *Table, q string, wild *int) (*answer.Result, wire.Body, bool) {
+	t.Helper()
+	res := answer.Lookup(z, answer.Query{Name: q, Type: dns.TypeA, DO: true})
+	want, err := wire.Encode(q, dns.TypeA, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok := tab.Lookup(append(mustWire(q), 0, 1), true)
+	if ok && bodyString(flatten(got)) != bodyString(want) {
+		t.Fatalf("%s: table\n%s\nengine\n%s", q, bodyString(flatten(got)), bodyString(want))
+	}
+	if ok && res.Rcode == dns.RcodeSuccess && len(res.Answer) > 0 && len(res.Ns) > 0 {
+		*wild++
+	}
+	return &res, want, ok
 }

@@ -30,16 +30,13 @@ func (c *compiler) wildSafeSigned(wname string, qt uint16, body wire.Body) bool 
 	if !c.n3 && !c.nsec || body.Tail != nil || body.Ns != 0 || body.Ar != 0 || body.An == 0 {
 		return false
 	}
-	parent := wname[2:]
-	if c.z.Node(parent) == nil || !c.wildBelow(c.z.Node(parent)) {
+	probes, ok := c.wildProbeNames(wname)
+	if !ok {
 		return false
 	}
-	for _, p := range wildProbes {
-		probe := p + "." + parent
-		w, err := wireName(probe)
-		if _, ok := dns.IsDomainName(probe); !ok || err != nil || c.z.Node(probe) != nil {
-			return false
-		}
+	parent := wname[2:]
+	for _, probe := range probes {
+		w := mustWire(probe)
 		res := answer.Lookup(c.z, answer.Query{Name: probe, Type: qt, DO: true})
 		b, err := wire.Encode(probe, qt, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
 		if err != nil || res.Kind != answer.Success {
