@@ -859,6 +859,7 @@ type Table struct {
 	// composed from NSEC3 (NSEC) pieces, nsec3nxd.go (nsecnxd.go): the
 	// records are read from it per QNAME.
 	nsec3, nsec *zone.Zone
+	pieces      *pieceCache // their pieces, encoded once (nil: not composed)
 }
 
 // Build compiles z into a Table. Identical bodies are stored once: many
@@ -904,12 +905,17 @@ func Build(z *zone.Zone) (*Table, error) {
 // setNSEC3 turns on the composed signed NXDOMAIN when c marked entries
 // for it.
 func (t *Table) setNSEC3(z *zone.Zone, c *compiler) {
-	t.nsec3, t.nsec = nil, nil
+	t.nsec3, t.nsec, t.pieces = nil, nil, nil
 	if _, ok := t.neg[NXD3Key]; ok && c.n3 {
 		t.nsec3 = z
 	}
 	if _, ok := t.neg[NXD3Key]; ok && c.nsec {
 		t.nsec = z
+	}
+	if t.nsec3 != nil || t.nsec != nil {
+		// Per version: a node a change replaced is another pointer, and
+		// the old one's piece goes with the old table.
+		t.pieces = &pieceCache{}
 	}
 }
 
@@ -1238,7 +1244,7 @@ func (t *Table) wildcard(name []byte, ce int, qtype uint16, do bool) (wire.Body,
 	if z == nil {
 		return wire.Body{}, false
 	}
-	return withWildProof(z, v.wireBody(), name, ce)
+	return withWildProof(z, t.pieces, v.wireBody(), name, ce)
 }
 
 func mustWire(name string) []byte {

@@ -4,6 +4,7 @@ import (
 	"encoding/base32"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/miekg/dns"
 
@@ -125,13 +126,13 @@ func (t *Table) nsec3NXD(name []byte, ce, nc int) (wire.Body, bool) {
 	if t.nsec3 == nil || !ok {
 		return wire.Body{}, false
 	}
-	return composeNSEC3NXD(t.nsec3, head, name, ce, nc)
+	return composeNSEC3NXD(t.nsec3, t.pieces, head, name, ce, nc)
 }
 
 // composeNSEC3NXD is the signed NXDOMAIN of z for the QNAME name (lowercased
 // wire form) below the closest encloser at offset ce, whose next closer
 // name starts at nc: head, then the proof's pieces as Tail.
-func composeNSEC3NXD(z *zone.Zone, head wire.Body, name []byte, ce, nc int) (wire.Body, bool) {
+func composeNSEC3NXD(z *zone.Zone, pc *pieceCache, head wire.Body, name []byte, ce, nc int) (wire.Body, bool) {
 	ceName, ok1 := presentation(name[ce:])
 	ncName, ok2 := presentation(name[nc:])
 	if !ok1 || !ok2 {
@@ -141,15 +142,15 @@ func composeNSEC3NXD(z *zone.Zone, head wire.Body, name []byte, ce, nc int) (wir
 	if !ok {
 		return wire.Body{}, false
 	}
-	return appendPieces(head, nodes, dns.TypeNSEC3)
+	return appendPieces(pc, head, nodes, dns.TypeNSEC3)
 }
 
 // appendPieces is head with the pieces of nodes' RRsets of type t (NSEC or
-// NSEC3) as its Tail.
-func appendPieces(head wire.Body, nodes []*zone.Node, t uint16) (wire.Body, bool) {
+// NSEC3) as its Tail, from pc when given.
+func appendPieces(pc *pieceCache, head wire.Body, nodes []*zone.Node, t uint16) (wire.Body, bool) {
 	b := head
 	for _, n := range nodes {
-		p, ok := denialPiece(n, t)
+		p, ok := pc.piece(n, t)
 		if !ok {
 			return wire.Body{}, false
 		}
@@ -246,7 +247,7 @@ func NSEC3Composes(z *zone.Zone) bool {
 		return false
 	}
 	return composesAtApex(z, func(head wire.Body, probe []byte) (wire.Body, bool) {
-		return composeNSEC3NXD(z, head, probe, int(probe[0])+1, 0)
+		return composeNSEC3NXD(z, nil, head, probe, int(probe[0])+1, 0)
 	})
 }
 
@@ -287,4 +288,26 @@ func NSEC3Enclosers(z *zone.Zone, chain []NSEC3Entry) []NSEC3Encloser {
 		return true
 	})
 	return out
+}
+
+// pieceCache holds the pieces of one zone version's NSEC or NSEC3 nodes as
+// signed answers first need them: encoding one (its records unpacked from
+// the node, then packed) is most of a composed answer's cost in Go.
+// Nodes do not change, so a piece is made once and shared by every query
+// and goroutine; the cache grows to the records the zone's answers used.
+type pieceCache struct{ m sync.Map } // *zone.Node → wire.Body
+
+// piece is denialPiece(n, t), from the cache when c is not nil.
+func (c *pieceCache) piece(n *zone.Node, t uint16) (wire.Body, bool) {
+	if c == nil {
+		return denialPiece(n, t)
+	}
+	if p, ok := c.m.Load(n); ok {
+		return p.(wire.Body), true
+	}
+	p, ok := denialPiece(n, t)
+	if ok {
+		c.m.Store(n, p)
+	}
+	return p, ok
 }

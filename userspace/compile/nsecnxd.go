@@ -70,12 +70,12 @@ func (t *Table) nsecNXD(name []byte, ce int) (wire.Body, bool) {
 	if t.nsec == nil || !ok {
 		return wire.Body{}, false
 	}
-	return composeNSECNXD(t.nsec, head, name, ce)
+	return composeNSECNXD(t.nsec, t.pieces, head, name, ce)
 }
 
 // composeNSECNXD is the signed NXDOMAIN of NSEC zone z for the QNAME name
 // (lowercased wire form) below the closest encloser at offset ce.
-func composeNSECNXD(z *zone.Zone, head wire.Body, name []byte, ce int) (wire.Body, bool) {
+func composeNSECNXD(z *zone.Zone, pc *pieceCache, head wire.Body, name []byte, ce int) (wire.Body, bool) {
 	qname, ok1 := presentation(name)
 	ceName, ok2 := presentation(name[ce:])
 	if !ok1 || !ok2 {
@@ -85,7 +85,7 @@ func composeNSECNXD(z *zone.Zone, head wire.Body, name []byte, ce int) (wire.Bod
 	if !ok {
 		return wire.Body{}, false
 	}
-	return appendPieces(head, nodes, dns.TypeNSEC)
+	return appendPieces(pc, head, nodes, dns.TypeNSEC)
 }
 
 // NSECComposes reports whether z's DO=1 NXDOMAIN answers are composed from
@@ -97,7 +97,7 @@ func NSECComposes(z *zone.Zone) bool {
 		return false
 	}
 	return composesAtApex(z, func(head wire.Body, probe []byte) (wire.Body, bool) {
-		return composeNSECNXD(z, head, probe, int(probe[0])+1)
+		return composeNSECNXD(z, nil, head, probe, int(probe[0])+1)
 	})
 }
 

@@ -43,7 +43,7 @@ func (c *compiler) wildSafeSigned(wname string, qt uint16, body wire.Body) bool 
 			return false
 		}
 		ce := len(w) - len(mustWire(parent))
-		got, ok := withWildProof(c.z, body, w, ce)
+		got, ok := withWildProof(c.z, nil, body, w, ce)
 		if !ok || !sameBody(flatten(got), b) {
 			return false
 		}
@@ -54,7 +54,7 @@ func (c *compiler) wildSafeSigned(wname string, qt uint16, body wire.Body) bool 
 // withWildProof is body, a wildcard's DO=1 answer part, with the proof for
 // the QNAME name (lowercased wire form) as Tail: name's closest encloser
 // (the wildcard's parent) starts at offset ce.
-func withWildProof(z *zone.Zone, body wire.Body, name []byte, ce int) (wire.Body, bool) {
+func withWildProof(z *zone.Zone, pc *pieceCache, body wire.Body, name []byte, ce int) (wire.Body, bool) {
 	var n *zone.Node
 	switch {
 	case nsecComposable(z):
@@ -84,7 +84,7 @@ func withWildProof(z *zone.Zone, body wire.Body, name []byte, ce int) (wire.Body
 	if z.NSEC3 != nil {
 		t = dns.TypeNSEC3
 	}
-	return appendPieces(body, []*zone.Node{n}, t)
+	return appendPieces(pc, body, []*zone.Node{n}, t)
 }
 
 // flatten is a body's two parts as one.
