@@ -11,6 +11,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/xdpns/xdpns/userspace/responder"
+	"github.com/xdpns/xdpns/userspace/testenv"
 	"github.com/xdpns/xdpns/userspace/zone"
 )
 
@@ -25,45 +26,11 @@ func nsecTestZone(t testing.TB) *zone.Zone {
 	kids := []string{"a", "a-", "a0", "a\\000", a19, a19 + "a", a19 + "ab", a19 + "b" + strings.Repeat("q", 30),
 		"b", "m", "mid", "z", "zz", "\\200", "\\255x", "_srv", "x--y", "sub", "deep.ent",
 		"one.sub", "two.sub", "three.sub", a19 + "a.sub", a19 + ".sub", "*.sub"}
-	names := []string{origin}
-	for _, k := range kids {
-		names = append(names, k+"."+origin)
+	names := make([]string, len(kids))
+	for i, k := range kids {
+		names[i] = k + "." + origin
 	}
-	canon := func(n string) string {
-		w := mustWireName(t, n)
-		s, _, err := dns.UnpackDomainName(w, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
-	for i := range names {
-		names[i] = canon(names[i])
-	}
-	slices.SortFunc(names, func(a, b string) int { return bytes.Compare(zone.SortKey(nil, a), zone.SortKey(nil, b)) })
-	sig := func(owner, covered string, labels int) string {
-		return fmt.Sprintf("%s 300 IN RRSIG %s 13 %d 300 20360101000000 20260101000000 12345 %s %s\n",
-			owner, covered, labels, origin, "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==")
-	}
-	var b strings.Builder
-	for i, n := range names {
-		labels := dns.CountLabel(n)
-		types := "A RRSIG NSEC"
-		if n == origin {
-			types = "A NS SOA RRSIG NSEC DNSKEY"
-			fmt.Fprintf(&b, "%s 300 IN SOA ns1.%s h.%s 1 7200 3600 1209600 300\n", n, origin, origin)
-			b.WriteString(sig(n, "SOA", labels))
-			fmt.Fprintf(&b, "%s 300 IN NS ns1.%s\n", n, origin)
-			b.WriteString(sig(n, "NS", labels))
-			fmt.Fprintf(&b, "%s 300 IN DNSKEY 257 3 13 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==\n", n)
-			b.WriteString(sig(n, "DNSKEY", labels))
-		}
-		fmt.Fprintf(&b, "%s 300 IN A 198.18.0.%d\n", n, i+1)
-		b.WriteString(sig(n, "A", labels))
-		fmt.Fprintf(&b, "%s 300 IN NSEC %s %s\n", n, names[(i+1)%len(names)], types)
-		b.WriteString(sig(n, "NSEC", labels))
-	}
-	return mustZone(t, origin, b.String())
+	return testenv.NSECZone(t, origin, names)
 }
 
 // TestNSECEnclosers: random and near-miss labels below each closest

@@ -4,12 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"strings"
 	"testing"
 
 	"github.com/miekg/dns"
 
+	"github.com/xdpns/xdpns/userspace/testenv"
 	"github.com/xdpns/xdpns/userspace/zone"
 )
 
@@ -112,38 +112,13 @@ func TestNSECNXDMatchesEngine(t *testing.T) {
 	}
 }
 
-// nsecZone is an NSEC zone of n hosts below the apex, signed with filler
-// signatures (nothing here checks them).
+// nsecZone is an NSEC zone of n hosts below the apex.
 func nsecZone(tb testing.TB, n int) *zone.Zone {
-	const origin = "nsecbench.test."
-	names := []string{origin}
-	for i := range n {
-		names = append(names, fmt.Sprintf("host%d.%s", i, origin))
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("host%d.nsecbench.test.", i)
 	}
-	keys := make(map[string][]byte, len(names))
-	for _, nm := range names {
-		keys[nm] = zone.SortKey(nil, nm)
-	}
-	slices.SortFunc(names, func(a, b string) int { return bytes.Compare(keys[a], keys[b]) })
-	const sig = "13 %d 300 20360101000000 20260101000000 12345 " + origin + " AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw=="
-	var b strings.Builder
-	for i, nm := range names {
-		l := dns.CountLabel(nm)
-		types := "A RRSIG NSEC"
-		if nm == origin {
-			types = "A NS SOA RRSIG NSEC DNSKEY"
-			fmt.Fprintf(&b, "%s 300 IN SOA ns1.%s h.%s 1 7200 3600 1209600 300\n%s 300 IN RRSIG SOA "+sig+"\n", nm, origin, origin, nm, l)
-			fmt.Fprintf(&b, "%s 300 IN NS ns1.%s\n%s 300 IN RRSIG NS "+sig+"\n", nm, origin, nm, l)
-			fmt.Fprintf(&b, "%s 300 IN DNSKEY 257 3 13 AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8gISIjJCUmJygpKissLS4vMDEyMzQ1Njc4OTo7PD0+Pw==\n%s 300 IN RRSIG DNSKEY "+sig+"\n", nm, nm, l)
-		}
-		fmt.Fprintf(&b, "%s 300 IN A 198.18.%d.%d\n%s 300 IN RRSIG A "+sig+"\n", nm, i/250%250, i%250+1, nm, l)
-		fmt.Fprintf(&b, "%s 300 IN NSEC %s %s\n%s 300 IN RRSIG NSEC "+sig+"\n", nm, names[(i+1)%len(names)], types, nm, l)
-	}
-	z, _, err := zone.Parse(strings.NewReader(b.String()), "bench", origin, zone.LoadOptions{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return z
+	return testenv.NSECZone(tb, "nsecbench.test.", names)
 }
 
 // BenchmarkNSECEnclosers: what XDP's NSEC state costs on top of compiling
