@@ -64,15 +64,17 @@ func NSEC3Piece(n *zone.Node) (wire.Body, bool) { return denialPiece(n, dns.Type
 // denialPiece is node n's RRset of type t (NSEC or NSEC3) and its RRSIGs,
 // uncompressed, as a signed NXDOMAIN carries them; Ns counts them.
 func denialPiece(n *zone.Node, t uint16) (wire.Body, bool) {
-	s := n.Get(t)
-	if s == nil || len(s.RRs) == 0 {
-		return wire.Body{}, false
-	}
-	b, err := wire.EncodeRecords(append(slices.Clip(s.RRs), s.Sigs...))
+	w, err := wireName(n.Name)
 	if err != nil {
 		return wire.Body{}, false
 	}
-	return wire.Body{Ns: uint16(len(s.RRs) + len(s.Sigs)), Bytes: b}, true
+	// The stored records as they are, not built and packed again
+	// (TestDenialPieceIsPacked).
+	b, count, ok := n.AppendRecords(nil, w, t)
+	if !ok || count > 0xffff {
+		return wire.Body{}, false
+	}
+	return wire.Body{Ns: uint16(count), Bytes: b}, true
 }
 
 // nsec3NXDAt reports whether a name below n that does not exist, and whose

@@ -256,3 +256,43 @@ func (n *Node) WireSet(t uint16) (ttl uint32, count int, rdata []byte, ok bool) 
 	})
 	return ttl, count, rdata, ok
 }
+
+// AppendRecords appends the records of type t and the RRSIGs covering
+// them to dst as a message carries them uncompressed (owner, type, class,
+// TTL, rdlength, rdata), the owner being wname, the node's name in wire
+// form; n is how many. Without building records: the stored rdata is
+// already the uncompressed form miekg/dns packs. ok is false when the
+// node has no records of type t.
+func (n *Node) AppendRecords(dst, wname []byte, t uint16) (out []byte, count int, ok bool) {
+	out = dst
+	n.each(func(s setAt) bool {
+		if s.typ != t || s.nrr == 0 {
+			return !ok && s.typ < t
+		}
+		ok = true
+		d := n.data
+		p := s.body
+		rec := func(typ uint16, ttl uint32, rdata []byte) {
+			out = append(out, wname...)
+			out = binary.BigEndian.AppendUint16(out, typ)
+			out = binary.BigEndian.AppendUint16(out, dns.ClassINET)
+			out = binary.BigEndian.AppendUint32(out, ttl)
+			out = binary.BigEndian.AppendUint16(out, uint16(len(rdata)))
+			out = append(out, rdata...)
+		}
+		for i := 0; i < s.nrr; i++ {
+			l := int(binary.BigEndian.Uint16(d[p:]))
+			rec(s.typ, s.ttl, d[p+2:p+2+l])
+			p += 2 + l
+		}
+		for i := 0; i < s.nsig; i++ {
+			ttl := binary.BigEndian.Uint32(d[p:])
+			l := int(binary.BigEndian.Uint16(d[p+4:]))
+			rec(dns.TypeRRSIG, ttl, d[p+6:p+6+l])
+			p += 6 + l
+		}
+		count = s.nrr + s.nsig
+		return false
+	})
+	return out, count, ok
+}
