@@ -243,14 +243,33 @@ static __always_inline struct nsec3_entry *nsec3_at(void *inner, __u32 i)
 	return bpf_map_lookup_elem(inner, &i);
 }
 
+/* The piece ref of the NSEC3 that matches (match) or covers (!match) the
+ * hash of the suffix of s->key at off, among the count entries from base;
+ * -1 when it does the other or anything is missing. */
+static __always_inline long nsec3_piece_for(__u32 gen, void *inner, __u64 off, __u32 base, __u32 count, int match)
+{
+	struct nsec3_entry *e;
+	long r;
+
+	if (nsec3_hash(off) < 0)
+		return -1;
+	r = nsec3_find(gen, base, count);
+	if (r < 0 || !(r & NSEC3_MATCH) != !match)
+		return -1;
+	e = nsec3_at(inner, (__u32)r);
+	if (!e)
+		return -1;
+	return e->ref;
+}
+
 /* nsec3_nxd puts together the signed NXDOMAIN of an NSEC3 zone for the
  * QNAME in s->key, whose closest encloser nxd_step found at s->q.nxd_off
  * (its DO=1 entry says ANSWER_NXD3) and whose next closer name starts at
  * s->q.nxd_prev: the NSEC3 matching the closest encloser, the one
  * covering the next closer name and the one covering the wildcard, each
- * once, in that order (the first and the last from the encloser's
- * nsec_ces entry when it has one, else hashed too) (userspace/answer's closest encloser proof, and
- * compile.Table.nsec3NXD). Their pieces' refs go to s->q.n3_ref. Returns
+ * once, in that order (userspace/answer's closest encloser proof, and
+ * compile.Table.nsec3NXD); the first and the last come from the
+ * encloser's nsec_ces entry when it has one, else they are hashed too. Their pieces' refs go to s->q.n3_ref. Returns
  * NXD_NSEC3_REF | the ref of the zone's signed head (SOA and RRSIGs), or
  * NXD_NONE to pass: a hash that matches where the proof needs a cover
  * (the name exists after all, for all we can tell) or anything missing.
@@ -259,7 +278,6 @@ __attribute__((noinline)) long nsec3_nxd(__u32 gen)
 {
 	struct scratch *s;
 	struct nsec3_zone *nz;
-	struct nsec3_entry *e;
 	struct store_block *b;
 	struct nsec_ce *cep;
 	void *zones, *inner, *store, *ces;
@@ -291,15 +309,9 @@ __attribute__((noinline)) long nsec3_nxd(__u32 gen)
 		return NXD_NONE;
 
 	/* The next closer name: covered, not matched. */
-	if (nsec3_hash(nc) < 0)
+	if ((r = nsec3_piece_for(gen, inner, nc, base, count, 0)) < 0)
 		return NXD_NONE;
-	r = nsec3_find(gen, base, count);
-	if (r < 0 || (r & NSEC3_MATCH))
-		return NXD_NONE;
-	e = nsec3_at(inner, (__u32)r);
-	if (!e)
-		return NXD_NONE;
-	ref[1] = e->ref;
+	ref[1] = (__u32)r;
 	cep = ces ? bpf_map_lookup_elem(ces, &s->q.nxd_hash) : NULL;
 	if (cep && cep->zone == zone) {
 		/* The encloser's own NSEC3 and the wildcard's cover do not
@@ -308,29 +320,17 @@ __attribute__((noinline)) long nsec3_nxd(__u32 gen)
 		ref[2] = cep->wild_ref;
 	} else {
 		/* The closest encloser: its own NSEC3. */
-		if (nsec3_hash(ce) < 0)
+		if ((r = nsec3_piece_for(gen, inner, ce, base, count, 1)) < 0)
 			return NXD_NONE;
-		r = nsec3_find(gen, base, count);
-		if (r < 0 || !(r & NSEC3_MATCH))
-			return NXD_NONE;
-		e = nsec3_at(inner, (__u32)r);
-		if (!e)
-			return NXD_NONE;
-		ref[0] = e->ref;
+		ref[0] = (__u32)r;
 		/* The wildcard *.CE, written over the two bytes before the
 		 * encloser (the next closer label is at least that long; the
 		 * key is not read again): covered, not matched. */
 		((__u8 *)s->key)[(ce - 2) & KEY_OFF_MASK] = 1;
 		((__u8 *)s->key)[(ce - 1) & KEY_OFF_MASK] = '*';
-		if (nsec3_hash(ce - 2) < 0)
+		if ((r = nsec3_piece_for(gen, inner, ce - 2, base, count, 0)) < 0)
 			return NXD_NONE;
-		r = nsec3_find(gen, base, count);
-		if (r < 0 || (r & NSEC3_MATCH))
-			return NXD_NONE;
-		e = nsec3_at(inner, (__u32)r);
-		if (!e)
-			return NXD_NONE;
-		ref[2] = e->ref;
+		ref[2] = (__u32)r;
 	}
 	/* In the engine's order, each once (one piece per NSEC3 record). */
 	s->q.n3_ref[0] = ref[0];
@@ -490,7 +490,6 @@ __attribute__((noinline)) long wild_proof(__u32 gen)
 {
 	struct scratch *s;
 	struct nsec3_zone *nz;
-	struct nsec3_entry *e;
 	struct nsec_ce *ce;
 	void *zones, *ces, *inner;
 	__u32 zero = 0, zone;
@@ -509,15 +508,9 @@ __attribute__((noinline)) long wild_proof(__u32 gen)
 		if (nz->salt_len > NSEC3_MAX_SALT)
 			return -1;
 		nsec3_params(s, nz);
-		if (nsec3_hash(reload(s->q.nxd_prev)) < 0)
+		r = nsec3_piece_for(gen, inner, reload(s->q.nxd_prev), nz->base, nz->count, 0);
+		if (r < 0)
 			return -1;
-		r = nsec3_find(gen, nz->base, nz->count);
-		if (r < 0 || (r & NSEC3_MATCH))
-			return -1;
-		e = nsec3_at(inner, (__u32)r);
-		if (!e)
-			return -1;
-		r = e->ref;
 	} else {
 		ce = bpf_map_lookup_elem(ces, &s->q.nxd_hash);
 		if (!ce || ce->zone != zone)

@@ -389,6 +389,7 @@ int xdpns_answer(struct xdp_md *ctx)
 		}
 		if (!iv && qtype_nxdable(qtype)) {
 			long found = nxd_find(g, dnssec_ok);
+			int pieces = 0;
 			__u32 block;
 			struct store_block *b;
 
@@ -414,26 +415,23 @@ int xdpns_answer(struct xdp_md *ctx)
 				if (a->flags & ANSWER_WILD_PROOF) {
 					/* Signed: the proof that the QNAME does not
 					 * exist, one piece, follows. */
-					long pl;
-
 					if (!dnssec_ok || wild_proof(g) < 0)
 						return PASS(STAT_PASS_NO_ENTRY);
-					pl = nsec3_pieces(g);
-					if (pl < 0)
-						return PASS(-pl);
-					tlen = (__u32)pl;
-					tail_ns = (__u16)(pl >> 32);
-					s->q.tail_kind = 1;
+					pieces = 1;
 				}
 			}
 			if (found & NXD_NSEC3_REF) {
 				/* The zone's signed head (a shared record), then
 				 * the NSEC3 or NSEC pieces chosen. */
+				nxd = 1;
+				pieces = 1;
+			}
+			if (pieces) {
+				/* The pieces chosen (s->q.n3_ref) are the tail. */
 				long pl = nsec3_pieces(g);
 
 				if (pl < 0)
 					return PASS(-pl);
-				nxd = 1;
 				tlen = (__u32)pl;
 				tail_ns = (__u16)(pl >> 32);
 				s->q.tail_kind = 1;
@@ -531,7 +529,7 @@ compose:
 	    (((aflags & ANSWER_RCODE_MASK) == RCODE_NXDOMAIN && !a->an && bpf_ntohs(a->ns) + tail_ns > 1) ||
 	     ((aflags & ANSWER_RCODE_MASK) == 0 && a->an && bpf_ntohs(a->ns) + tail_ns > 0)))
 		return PASS(STAT_PASS_OVERSIZE); /* a signed NXDOMAIN or wildcard answer: Go
-						  * compresses it first (wire.SignedNXDomain) */
+						  * compresses it first (wire.UncompressedProof) */
 	if (full > limit) {
 		tc = 1;
 		len = DNS_HDR_LEN + qlen + optlen;

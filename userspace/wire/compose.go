@@ -227,7 +227,7 @@ func Compose(dst []byte, q *Query, b *Body, r *Response) []byte {
 		short.Bytes, short.Ar, short.ExtraOff = b.Bytes[:b.ExtraOff], 0, 0
 		return Compose(dst[:start], q, &short, r)
 	}
-	if SignedNXDomain(b) {
+	if UncompressedProof(b) {
 		// Written uncompressed so that its pieces are shared (Encode);
 		// compressed, it may fit, as NSD's and Knot's do. XDP passes
 		// these to us rather than truncate.
@@ -245,13 +245,13 @@ func Compose(dst []byte, q *Query, b *Body, r *Response) []byte {
 	return dst
 }
 
-// SignedNXDomain reports whether b may be a signed NXDOMAIN or a signed
+// UncompressedProof reports whether b may be a signed NXDOMAIN or a signed
 // wildcard answer, whose proofs Encode writes uncompressed: an NXDOMAIN
 // with no answer or additional records and more than the SOA in the
 // authority section, or an answer with authority records and no
 // additional ones. (Another answer like that is only compressed again
 // when over the limit, which is harmless; XDP passes the same ones.)
-func SignedNXDomain(b *Body) bool {
+func UncompressedProof(b *Body) bool {
 	switch b.Rcode {
 	case dns.RcodeNameError:
 		return b.An == 0 && b.Ar == 0 && b.Ns > 1

@@ -38,7 +38,7 @@ func TestComposeCompressesSignedNXDomain(t *testing.T) {
 	if err := ParseQuery(pack(t, m), &q); err != nil {
 		t.Fatal(err)
 	}
-	if !SignedNXDomain(&b) {
+	if !UncompressedProof(&b) {
 		t.Fatal("not seen as a signed NXDOMAIN")
 	}
 	whole := Compose(nil, &q, &b, &Response{Payload: 1232, Limit: 65535})
