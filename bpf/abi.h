@@ -60,6 +60,11 @@
 				  * the answer section; the proof that the QNAME does not
 				  * exist follows, one piece chosen per QNAME (nsec3.h
 				  * wild_proof, compile's wildproof.go) */
+#define ANSWER_WILD_NODATA 0x8000 /* on a wildcard's DO=0 default entry: the NODATA it gives
+				   * for types it has no entry of; a QNAME it synthesises
+				   * gets it with every pointer the list after the body
+				   * names moved by the QNAME's extra length, as a
+				   * referral's (compile.Entry.WildNoData) */
 #define ANSWER_PASS 0x0100       /* no answer: pass this name and, for the walk to a
 				  * closest encloser, the names below it */
 

@@ -515,8 +515,11 @@ static long nxd_step(__u64 index_unused, void *ctx)
  * used for the answer), the suffix from there hashed and compared as in
  * nxd_step. Only a whole record marked ANSWER_WILD_SAFE answers: its
  * body points to the QNAME for the owner and nowhere else into the
- * question, so it is the engine's answer for this QNAME too. Returns
- * NXD_WILD_REF | ref, or NXD_NONE / NXD_CLASH. */
+ * question, so it is the engine's answer for this QNAME too. For a QTYPE
+ * the wildcard has no entry of, its default entry answers when marked
+ * ANSWER_WILD_NODATA: the NODATA, its pointers moved (ref_patch). Returns
+ * NXD_WILD_REF | ref, NXD_WILD_REF | NXD_REFERRAL_REF | ref (the NODATA),
+ * or NXD_NONE / NXD_CLASH. */
 #define NXD_NONE (-1)
 #define NXD_CLASH (-2)
 #define NXD_WILD_REF (1L << 32)
@@ -569,8 +572,14 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	}
 	key.hash = name_hash_type(h, qtype);
 	iv = bpf_map_lookup_elem(index, &key);
+	if (!iv && qtype_defaultable(qtype)) {
+		/* A type the wildcard lacks: its default entry, the NODATA. */
+		qtype = 0;
+		key.hash = name_hash_type(h, 0);
+		iv = bpf_map_lookup_elem(index, &key);
+	}
 	if (!iv)
-		return NXD_NONE; /* a type the wildcard lacks: Go answers NODATA */
+		return NXD_NONE;
 	ref = iv->ref[dnssec_ok & 1];
 	if (ref == REF_NONE)
 		return NXD_NONE;
@@ -594,6 +603,25 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 		return NXD_CLASH;
 	((__u8 *)s->key)[off & KEY_OFF_MASK] = saved0;
 	((__u8 *)s->key)[(off + 1) & KEY_OFF_MASK] = saved1;
+	if (!qtype) {
+		/* Moved by the labels in place of the '*', as a referral;
+		 * passed when the next closer label is the one an SOA name
+		 * has there (its two exception words, compile.LabelWord). */
+		__u64 boff, lo, nc, nl, w;
+
+		if ((a->flags & (ANSWER_WILD_NODATA | ANSWER_LINK | ANSWER_OVERSIZE | ANSWER_PASS)) != ANSWER_WILD_NODATA)
+			return NXD_NONE;
+		boff = roff + ANSWER_HDR_LEN + ((a->name_len + 7) & ~7);
+		lo = ((a->body_len + 1) & ~1) + 2 + 2 * MAX_REF_PTRS;
+		nc = reload(s->q.nxd_prev);
+		if (a->name_len > MAX_NAME_LEN || lo > MAX_BODY_LEN - 16 || nc >= nlen)
+			return NXD_NONE;
+		nl = ((__u8 *)s->key)[nc & KEY_OFF_MASK];
+		w = key_word(s, nc) & tail_mask(nl + 1 < 8 ? nl + 1 : 8);
+		if (w == *(__u64 *)(b->bytes + boff + lo) || w == *(__u64 *)(b->bytes + boff + lo + 8))
+			return NXD_NONE;
+		return NXD_WILD_REF | NXD_REFERRAL_REF | ref;
+	}
 	if ((a->flags & (ANSWER_WILD_SAFE | ANSWER_LINK | ANSWER_OVERSIZE | ANSWER_PASS)) != ANSWER_WILD_SAFE)
 		return NXD_NONE;
 	return NXD_WILD_REF | ref;

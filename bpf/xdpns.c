@@ -443,6 +443,12 @@ int xdpns_answer(struct xdp_md *ctx)
 				nxd = 3;
 				ref = (__u32)found;
 				shift = reload(s->q.nxd_off);
+				if (found & NXD_WILD_REF) {
+					/* A wildcard's NODATA (wild_find): moved
+					 * by the labels in place of its '*'. */
+					nxd = 2;
+					shift -= 2;
+				}
 			}
 			goto compose;
 		}

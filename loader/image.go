@@ -19,18 +19,19 @@ const (
 	refBlockShift   = storeBlockShift - 3
 	refNone         = 0xFFFFFFFF
 
-	answerRcodeMask = 0x000F
-	answerAA        = 0x0010
-	answerOversize  = 0x0020
-	answerLink      = 0x0040
-	answerNXD       = 0x0080
-	answerPass      = 0x0100
-	answerExtraOpt  = 0x0200
-	answerWild      = 0x0400
-	answerWildSafe  = 0x0800
-	answerWildProof = 0x4000 // ANSWER_WILD_PROOF
-	answerReferral  = 0x1000
-	maxRefPtrs      = 32 // MAX_REF_PTRS: pointers a referral record lists at most
+	answerRcodeMask  = 0x000F
+	answerAA         = 0x0010
+	answerOversize   = 0x0020
+	answerLink       = 0x0040
+	answerNXD        = 0x0080
+	answerPass       = 0x0100
+	answerExtraOpt   = 0x0200
+	answerWild       = 0x0400
+	answerWildSafe   = 0x0800
+	answerWildProof  = 0x4000 // ANSWER_WILD_PROOF
+	answerReferral   = 0x1000
+	answerWildNoData = 0x8000 // ANSWER_WILD_NODATA
+	maxRefPtrs       = 32     // MAX_REF_PTRS: pointers a referral record lists at most
 )
 
 // ZoneEntries are one zone's compiled answers. Signed says whether answers

@@ -218,20 +218,30 @@ func recordLen(e *compile.Entry) int {
 	if len(e.Body.Bytes) <= maxBodyLen {
 		n += len(e.Body.Bytes)
 	}
-	if referralRecord(e) {
+	if movedRecord(e) {
 		n = answerHdrLen + (len(e.Name)+7)/8*8 + refListOff(len(e.Body.Bytes)) + 2 + len(e.Body.Ptrs)
+		if e.WildNoData {
+			n = answerHdrLen + (len(e.Name)+7)/8*8 + wildExceptOff(len(e.Body.Bytes)) + 16
+		}
 	}
 	return align(n)
 }
 
-// referralRecord reports whether e's record is marked ANSWER_REFERRAL and
-// lists its pointers (docs/xdp.md, "Referrals"): a whole default entry
-// compile marked Referral whose body and list fit the slack; others are
-// left to Go below the cut.
-func referralRecord(e *compile.Entry) bool {
-	return e.Referral && e.Type == compile.TypeDefault && e.Body.Tail == nil && len(e.Body.Bytes) > 0 &&
-		len(e.Body.Ptrs)/2 <= maxRefPtrs && refListOff(len(e.Body.Bytes))+2+2*maxRefPtrs <= maxBodyLen
+// movedRecord reports whether e's record is marked ANSWER_REFERRAL or
+// ANSWER_WILD_NODATA and lists its pointers (docs/xdp.md, "Referrals",
+// "Wildcards"): a whole default entry compile marked Referral or
+// WildNoData whose body and list fit the slack; others are left to Go.
+func movedRecord(e *compile.Entry) bool {
+	return (e.Referral || e.WildNoData) && e.Type == compile.TypeDefault && e.Body.Tail == nil && len(e.Body.Bytes) > 0 &&
+		len(e.Body.Ptrs)/2 <= maxRefPtrs && refListOff(len(e.Body.Bytes))+2+2*maxRefPtrs <= maxBodyLen &&
+		(!e.WildNoData || wildExceptOff(len(e.Body.Bytes))+16 <= maxBodyLen)
 }
+
+// wildExceptOff is where an ANSWER_WILD_NODATA record's two exception
+// words (compile.Entry.WildExcept) start after its body's first byte: at
+// a fixed place after the longest pointer list, which bounds them for the
+// verifier as the list is.
+func wildExceptOff(bodyLen int) int { return refListOff(bodyLen) + 2 + 2*maxRefPtrs }
 
 // refListOff is where a referral's pointer list starts after its body's
 // first byte: the body length rounded up to 2 (16-bit words).
@@ -245,6 +255,8 @@ func storedLen(rec []byte) int {
 	case flags&answerLink != 0:
 		n += linkLen + int(binary.LittleEndian.Uint16(rec[0:])) // the tail
 	case flags&answerPass != 0:
+	case flags&answerWildNoData != 0:
+		n += wildExceptOff(int(binary.LittleEndian.Uint16(rec[0:]))) + 16
 	case flags&answerReferral != 0:
 		lo := n + refListOff(int(binary.LittleEndian.Uint16(rec[0:])))
 		n = lo + 2 + 2*int(binary.LittleEndian.Uint16(rec[lo:]))
@@ -360,7 +372,7 @@ func sameBody(a, b wire.Body) bool {
 // every entry whose body carries the SOA except those its table shares, so
 // a shared body still in use after those are rewritten is the table's.
 func shareable(e *compile.Entry) bool {
-	return e.Kind == answer.NoData && e.Body.An == 0 && e.Body.Ns == 1 && e.Body.Ar == 0 &&
+	return e.Kind == answer.NoData && !e.WildNoData && e.Body.An == 0 && e.Body.Ns == 1 && e.Body.Ar == 0 &&
 		len(e.Body.Bytes) <= maxBodyLen
 }
 
@@ -587,9 +599,12 @@ func encodeRecord(rec []byte, e *compile.Entry) {
 		// wildproof.go).
 		flags |= answerWildProof
 	}
-	ref := referralRecord(e)
-	if ref {
+	ref := movedRecord(e)
+	if ref && e.Referral {
 		flags |= answerReferral
+	}
+	if ref && e.WildNoData {
+		flags |= answerWildNoData
 	}
 	body := b.Bytes
 	if len(body) > maxBodyLen {
@@ -618,6 +633,12 @@ func encodeRecord(rec []byte, e *compile.Entry) {
 		for i := 0; i+1 < len(b.Ptrs); i += 2 {
 			le.PutUint16(rec[lo+2+i:], binary.BigEndian.Uint16(b.Ptrs[i:]))
 		}
+	}
+	if ref && e.WildNoData {
+		// The next closer labels to pass (compile.LabelWord).
+		wo := at + wildExceptOff(len(body))
+		le.PutUint64(rec[wo:], e.WildExcept[0])
+		le.PutUint64(rec[wo+8:], e.WildExcept[1])
 	}
 }
 

@@ -56,8 +56,9 @@ func randLabels(rng *rand.Rand, n, maxLen int) string {
 // TestWildcard: names that do not exist below a wildcard are answered by
 // XDP with the wildcard's records under the QNAME, byte for byte Go's
 // answer (tx__wildcard); what XDP cannot answer exactly is passed: types
-// the wildcard lacks (NODATA), bodies whose other names compress against
-// the question (MX, CNAME), cuts and DNAMEs on the path, deeper than the
+// the wildcard lacks (NODATA) get its NODATA, its pointers moved, except for
+// the next closer label of the SOA's RNAME; bodies whose other names
+// compress against the question (MX, CNAME), cuts and DNAMEs on the path, deeper than the
 // walk; existing names or empty non-terminals on the path stop it (the
 // zone's NXDOMAIN when they have no wildcard).
 func TestWildcard(t *testing.T) {
@@ -78,15 +79,23 @@ func TestWildcard(t *testing.T) {
 		{"a.b.c.d.e.f.g.h.i.wild.test.", dns.TypeA, ""},         // deeper than the walk
 		{"x.deep.a.b.wild.test.", dns.TypeAAAA, "tx__wildcard"},
 		{"x.y.deep.a.b.wild.test.", dns.TypeAAAA, "tx__wildcard"},
-		{"x.deep.a.b.wild.test.", dns.TypeA, ""},                          // NODATA from the wildcard
-		{"x.a.b.wild.test.", dns.TypeA, "tx__nxdomain"},                   // empty non-terminal a.b, no wildcard
-		{"x.host.wild.test.", dns.TypeA, "tx__nxdomain"},                  // existing name host
-		{"x.mx.wild.test.", dns.TypeMX, ""},                               // target compresses against the question
-		{"x.cn.wild.test.", dns.TypeA, ""},                                // CNAME into the zone
-		{"x.sub.wild.test.", dns.TypeA, "tx__referral"},                   // below a cut: referral
-		{"x.dn.wild.test.", dns.TypeA, ""},                                // below a DNAME
-		{"q." + long, dns.TypeA, "tx__wildcard"},                          // near 255 octets
-		{strings.Repeat("r", 50) + "." + long, dns.TypeA, "tx__wildcard"}, // 255 octets
+		{"x.deep.a.b.wild.test.", dns.TypeA, "tx__wildcard"},               // NODATA from the wildcard, moved
+		{"foo.wild.test.", dns.TypeMX, "tx__wildcard"},                     // NODATA at the apex wildcard
+		{"x.mx.wild.test.", dns.TypeA, "tx__wildcard"},                     // NODATA of the MX wildcard
+		{"h.wild.test.", dns.TypeMX, ""},                                   // the RNAME compresses against it
+		{"x.H.wild.test.", dns.TypeMX, ""},                                 // so does it here
+		{"h.wild.test.", dns.TypeA, "tx__wildcard"},                        // not in the NODATA
+		{"hh.wild.test.", dns.TypeMX, "tx__wildcard"},                      // another label
+		{"q." + long, dns.TypeTXT, "tx__wildcard"},                         // NODATA near 255 octets
+		{strings.Repeat("r", 50) + "." + long, dns.TypeMX, "tx__wildcard"}, // at 255 octets
+		{"x.a.b.wild.test.", dns.TypeA, "tx__nxdomain"},                    // empty non-terminal a.b, no wildcard
+		{"x.host.wild.test.", dns.TypeA, "tx__nxdomain"},                   // existing name host
+		{"x.mx.wild.test.", dns.TypeMX, ""},                                // target compresses against the question
+		{"x.cn.wild.test.", dns.TypeA, ""},                                 // CNAME into the zone
+		{"x.sub.wild.test.", dns.TypeA, "tx__referral"},                    // below a cut: referral
+		{"x.dn.wild.test.", dns.TypeA, ""},                                 // below a DNAME
+		{"q." + long, dns.TypeA, "tx__wildcard"},                           // near 255 octets
+		{strings.Repeat("r", 50) + "." + long, dns.TypeA, "tx__wildcard"},  // 255 octets
 		{"foo.wild.test.", dns.TypeDS, ""},
 	}
 	for i := range 40 {

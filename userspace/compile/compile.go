@@ -97,6 +97,37 @@ type Entry struct {
 	// probe names of other lengths). XDP answers such a miss from it
 	// (docs/xdp.md, "Referrals").
 	Referral bool
+	// WildNoData (on the DO=0 default entry of a wildcard "*.X"): the body
+	// is the NODATA the wildcard gives for types it has no entry of, and
+	// a QNAME it synthesises gets the same body with every compression
+	// pointer Body.Ptrs lists moved by the QNAME's extra length (checked
+	// by compiling probe names of other lengths). XDP answers such a miss
+	// from it (docs/xdp.md, "Wildcards"), unless the next closer label's
+	// LabelWord is one of WildExcept (0: none).
+	WildNoData bool
+	// WildExcept (with WildNoData): the LabelWords of the labels, below
+	// the wildcard's parent, of the SOA MNAME and RNAME where those lie
+	// below it under a name that does not exist. A QNAME with that next
+	// closer label shares more of their labels than other QNAMEs do, so
+	// the engine answers it.
+	WildExcept [2]uint64
+}
+
+// LabelWord is how XDP compares a next closer label with a wildcard's
+// WildExcept: its first 8 bytes in lowercased wire form (the length,
+// then up to 7 octets), zero-padded, read little-endian. Labels of one
+// word differ from every other label's word; longer ones may share it,
+// and are then passed too.
+func LabelWord(label []byte) uint64 {
+	var b [8]byte
+	n := min(len(label), 1+int(label[0]), 8)
+	for i := 0; i < n; i++ {
+		b[i] = label[i]
+		if i > 0 && 'A' <= b[i] && b[i] <= 'Z' {
+			b[i] += 'a' - 'A'
+		}
+	}
+	return binary.LittleEndian.Uint64(b[:])
 }
 
 // Key names an entry.
@@ -261,12 +292,26 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 				shared, err := c.shared(len(wname))
 				neg = err == nil && sameBody(shared, body)
 			}
+			var wildPtrs []byte
+			var wildExcept [2]uint64
+			wildND := false
+			if t == TypeDefault && !do && res.Kind == answer.NoData && strings.HasPrefix(n.Name, "*.") {
+				// A whole record with its pointers, not a link to
+				// the shared body of its length: the QNAMEs it
+				// answers are of other lengths.
+				if wildPtrs, wildExcept, wildND = c.wildNoData(n.Name, body); wildND {
+					neg = false
+				}
+			}
 			if c.deps != nil && (!neg || do) {
 				// A shared first part needs no $SOA dependency; the
 				// proofs after it depend on their owners all the same.
 				c.record(n.Name, &res, !neg)
 			}
 			*e = Entry{Name: wname, Type: t, DO: do, Kind: res.Kind, Body: body, Negative: neg}
+			if wildND {
+				e.Body.Ptrs, e.WildNoData, e.WildExcept = wildPtrs, true, wildExcept
+			}
 			// Only on a shared NODATA default entry: that is what the
 			// XDP maps can mark (a link record), and Go and XDP answer
 			// the same names from their tables.
@@ -429,6 +474,62 @@ func (c *compiler) wildProbeNames(wname string) ([]string, bool) {
 	return probes, true
 }
 
+// wildNoData reports whether body, the NODATA of wildcard wname (DO=0),
+// answers every name the wildcard synthesises, for a type it lacks, once
+// the compression pointers are moved by the QNAME's extra length, and
+// returns their offsets (wire.Body.Ptrs) and the next closer labels to
+// leave to the engine (Entry.WildExcept). The SOA's owner and the names in
+// its RDATA compress against the QNAME's suffix, which moves with the
+// QNAME: its suffix from the wildcard's parent, unless the next closer label
+// is the one an SOA name has there (hostmaster.CE, asked as itself). When
+// that name exists no synthesised QNAME has the label. The probes check the
+// bytes.
+func (c *compiler) wildNoData(wname string, body wire.Body) ([]byte, [2]uint64, bool) {
+	var except [2]uint64
+	if body.Tail != nil || body.An != 0 || body.Ar != 0 {
+		return nil, except, false
+	}
+	probes, ok := c.wildProbeNames(wname)
+	if !ok {
+		return nil, except, false
+	}
+	ptrs, ok := pointerOffsets(body.Bytes)
+	if !ok || len(ptrs)/2 > 255 {
+		return nil, except, false
+	}
+	parent := wname[2:]
+	for i, n := range []string{c.z.SOA.Ns, c.z.SOA.Mbox} {
+		n = dns.CanonicalName(n)
+		if n == parent || !dns.IsSubDomain(parent, n) {
+			continue
+		}
+		for zone.Parent(n) != parent {
+			n = zone.Parent(n)
+		}
+		if c.deps != nil {
+			c.deps(n, wname) // its existence decides
+		}
+		if c.z.Node(n) == nil {
+			except[i] = LabelWord(mustWire(n))
+		}
+	}
+	base := len(mustWire(wname))
+	for _, probe := range probes {
+		r := answer.Lookup(c.z, answer.Query{Name: probe, Type: probeType})
+		b, err := wire.EncodeOpt(probe, probeType, r.Rcode, r.Authoritative, r.Answer, r.Ns, r.Extra, r.ExtraOptional)
+		if err != nil || r.Kind != answer.NoData || b.Tail != nil {
+			return nil, except, false
+		}
+		moved := body
+		moved.Bytes = slices.Clone(body.Bytes)
+		wire.ShiftPointers(moved.Bytes, ptrs, uint16(len(mustWire(probe))-base))
+		if !sameBody(moved, b) {
+			return nil, except, false
+		}
+	}
+	return ptrs, except, true
+}
+
 // refProbes are first labels, of two lengths, of names asked below a cut
 // to check that a referral compiled for one name answers every name below
 // it once its pointers are moved.
@@ -506,7 +607,8 @@ func (c *compiler) namesExistBelow(name string, res *answer.Result) bool {
 // form, as big-endian 16-bit offsets (wire.Body.Ptrs): those of owner
 // names and NS targets. Records of other types with names in their RDATA
 // fail (a referral holds NS, DS, RRSIG, NSEC, NSEC3, A and AAAA, whose
-// other RDATA names are never compressed).
+// other RDATA names are never compressed; a NODATA the SOA, whose MNAME
+// and RNAME are).
 func pointerOffsets(rrs []byte) ([]byte, bool) {
 	var ptrs []byte
 	name := func(i int) (int, bool) {
@@ -540,6 +642,14 @@ func pointerOffsets(rrs []byte) ([]byte, bool) {
 		switch binary.BigEndian.Uint16(rrs[i:]) {
 		case dns.TypeNS:
 			if j, ok := name(i + 10); !ok || j != end {
+				return nil, false
+			}
+		case dns.TypeSOA:
+			j, ok := name(i + 10)
+			if ok {
+				j, ok = name(j)
+			}
+			if !ok || j+20 != end {
 				return nil, false
 			}
 		case dns.TypeDS, dns.TypeRRSIG, dns.TypeNSEC, dns.TypeNSEC3, dns.TypeA, dns.TypeAAAA:
@@ -790,15 +900,26 @@ func (v *val) bytes() []byte {
 	return unsafe.Slice(v.body, v.n)
 }
 
-// ptrs is a markReferral value's wire.Body.Ptrs: stored after the body,
-// a count byte then the offsets (putter).
+// ptrs is a markReferral or markWildNoData value's wire.Body.Ptrs:
+// stored after the body, a count byte then the offsets (putter); a
+// markWildNoData value's Entry.WildExcept follows them.
 func (v *val) ptrs() []byte {
-	if v.marks&markReferral == 0 || v.body == nil {
+	if v.marks&(markReferral|markWildNoData) == 0 || v.body == nil {
 		return nil
 	}
 	all := unsafe.Slice(v.body, int(v.n)+1)
 	n := int(all[v.n])
 	return unsafe.Slice(v.body, int(v.n)+1+2*n)[int(v.n)+1:]
+}
+
+// except is a markWildNoData value's Entry.WildExcept.
+func (v *val) except() [2]uint64 {
+	var w [2]uint64
+	if p := v.ptrs(); p != nil && v.marks&markWildNoData != 0 {
+		all := unsafe.Slice(v.body, int(v.n)+1+len(p)+16)[int(v.n)+1+len(p):]
+		w[0], w[1] = binary.LittleEndian.Uint64(all), binary.LittleEndian.Uint64(all[8:])
+	}
+	return w
 }
 
 // body is v's body as a wire.Body (a valBody value).
@@ -816,10 +937,11 @@ func (v *val) setBytes(b []byte) {
 
 // val.marks
 const (
-	markNXD      = 1 << iota // Entry.NXD
-	markWild                 // Entry.Wild
-	markWildSafe             // Entry.WildSafe
-	markReferral             // Entry.Referral: the body is followed by Ptrs
+	markNXD        = 1 << iota // Entry.NXD
+	markWild                   // Entry.Wild
+	markWildSafe               // Entry.WildSafe
+	markReferral               // Entry.Referral: the body is followed by Ptrs
+	markWildNoData             // Entry.WildNoData: so is this one
 )
 
 func entryMarks(e *Entry) uint8 {
@@ -835,6 +957,9 @@ func entryMarks(e *Entry) uint8 {
 	}
 	if e.Referral {
 		m |= markReferral
+	}
+	if e.WildNoData {
+		m |= markWildNoData
 	}
 	return m
 }
@@ -1070,13 +1195,17 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 			body = b.Bytes
 		}
 		n := len(body)
-		if e.Referral {
+		if e.Referral || e.WildNoData {
 			// The pointers to move follow the body (val.ptrs); interned
 			// with them, so a referral never shares bytes without them.
 			if len(b.Ptrs)/2 > 255 || len(body) == 0 {
-				v.marks &^= markReferral
+				v.marks &^= markReferral | markWildNoData
 			} else {
 				body = append(append(slices.Clip(body), byte(len(b.Ptrs)/2)), b.Ptrs...)
+				if e.WildNoData {
+					body = binary.LittleEndian.AppendUint64(body, e.WildExcept[0])
+					body = binary.LittleEndian.AppendUint64(body, e.WildExcept[1])
+				}
 			}
 		}
 		var k string
@@ -1123,16 +1252,18 @@ func (t *Table) Each(fn func(*Entry) error) error {
 		do := k[len(k)-1] == 1
 		b, _ := t.Lookup(qkey, do)
 		e := Entry{
-			Name:     qkey[:len(qkey)-2],
-			Type:     binary.BigEndian.Uint16(qkey[len(qkey)-2:]),
-			DO:       do,
-			Kind:     v.answer,
-			Body:     b,
-			Negative: v.kind != valBody,
-			NXD:      v.marks&markNXD != 0,
-			Wild:     v.marks&markWild != 0,
-			WildSafe: v.marks&markWildSafe != 0,
-			Referral: v.marks&markReferral != 0,
+			Name:       qkey[:len(qkey)-2],
+			Type:       binary.BigEndian.Uint16(qkey[len(qkey)-2:]),
+			DO:         do,
+			Kind:       v.answer,
+			Body:       b,
+			Negative:   v.kind != valBody,
+			NXD:        v.marks&markNXD != 0,
+			Wild:       v.marks&markWild != 0,
+			WildSafe:   v.marks&markWildSafe != 0,
+			Referral:   v.marks&markReferral != 0,
+			WildNoData: v.marks&markWildNoData != 0,
+			WildExcept: v.except(),
 		}
 		err = fn(&e)
 		return err == nil
@@ -1231,6 +1362,23 @@ func (t *Table) wildcard(name []byte, ce int, qtype uint16, do bool) (wire.Body,
 	var buf [wire.MaxNameLen + 5]byte
 	k := key(append(buf[:0], 1, '*'), name[ce:], qtype, do)
 	v, ok := t.entries.GetBytes(k)
+	if !ok && Defaultable(qtype) {
+		// A type it has no entry of: its NODATA, moved (WildNoData).
+		k[len(k)-3], k[len(k)-2] = 0, 0
+		if v, ok = t.entries.GetBytes(k); ok && v.kind == valBody && v.marks&markWildNoData != 0 {
+			nc := 0 // the next closer label: the one just before ce
+			for nc+int(name[nc])+1 < ce {
+				nc += int(name[nc]) + 1
+			}
+			if w, ex := LabelWord(name[nc:]), v.except(); w == ex[0] || w == ex[1] {
+				return wire.Body{}, false
+			}
+			b := v.wireBody()
+			b.Shift = uint16(ce - 2)
+			return b, true
+		}
+		return wire.Body{}, false
+	}
 	if !ok || v.kind != valBody || v.marks&markWildSafe == 0 {
 		return wire.Body{}, false
 	}
