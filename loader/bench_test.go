@@ -353,7 +353,8 @@ func BenchmarkUpdate(b *testing.B) {
 
 // BenchmarkWildcard: an answer synthesised from a wildcard (the walk to
 // the closest encloser, then the wildcard's record) against an exact hit
-// of the same size in the same zone, EDNS.
+// of the same size in the same zone, EDNS; and the wildcard's NODATA (its
+// pointers moved) against an existing name's NODATA.
 func BenchmarkWildcard(b *testing.B) {
 	requireRoot(b)
 	floor := emptyProgram(b)
@@ -363,11 +364,17 @@ func BenchmarkWildcard(b *testing.B) {
 		{"wildcard-apex", "abcd.wild.test."},
 		{"wildcard-2-labels", "x.abcd.wild.test."},
 		{"wildcard-deep", "x.deep.a.b.wild.test."},
+		{"nodata-exact", "host.wild.test."},
+		{"wildcard-nodata", "abcd.wild.test."},
+		{"wildcard-nodata-2-labels", "x.abcd.wild.test."},
 	} {
 		b.Run(qc.name, func(b *testing.B) {
 			qt := dns.TypeA
-			if qc.name == "wildcard-deep" {
+			switch qc.name {
+			case "wildcard-deep":
 				qt = dns.TypeAAAA
+			case "nodata-exact", "wildcard-nodata", "wildcard-nodata-2-labels":
+				qt = dns.TypeMX // a link to the shared NODATA; the wildcard's, moved
 			}
 			benchAnswer(b, e, floor, qc.qname, qt, edns)
 		})
