@@ -513,21 +513,28 @@ func (c *compiler) wildNoData(wname string, body wire.Body) ([]byte, [2]uint64, 
 			except[i] = LabelWord(mustWire(n))
 		}
 	}
-	base := len(mustWire(wname))
 	for _, probe := range probes {
-		r := answer.Lookup(c.z, answer.Query{Name: probe, Type: probeType})
-		b, err := wire.EncodeOpt(probe, probeType, r.Rcode, r.Authoritative, r.Answer, r.Ns, r.Extra, r.ExtraOptional)
-		if err != nil || r.Kind != answer.NoData || b.Tail != nil {
-			return nil, except, false
-		}
-		moved := body
-		moved.Bytes = slices.Clone(body.Bytes)
-		wire.ShiftPointers(moved.Bytes, ptrs, uint16(len(mustWire(probe))-base))
-		if !sameBody(moved, b) {
+		if !c.answersMoved(body, ptrs, len(mustWire(wname)), probe, false, answer.NoData) {
 			return nil, except, false
 		}
 	}
 	return ptrs, except, true
+}
+
+// answersMoved reports whether body, compiled for a name of wire length
+// base, is the engine's answer (of kind k) for probe once the pointers ptrs
+// lists are moved by probe's extra length: a referral below a cut, a
+// wildcard's NODATA.
+func (c *compiler) answersMoved(body wire.Body, ptrs []byte, base int, probe string, do bool, k answer.Kind) bool {
+	r := answer.Lookup(c.z, answer.Query{Name: probe, Type: probeType, DO: do})
+	b, err := wire.EncodeOpt(probe, probeType, r.Rcode, r.Authoritative, r.Answer, r.Ns, r.Extra, r.ExtraOptional)
+	if err != nil || r.Kind != k || b.Tail != nil {
+		return false
+	}
+	moved := body
+	moved.Bytes = slices.Clone(body.Bytes)
+	wire.ShiftPointers(moved.Bytes, ptrs, uint16(len(mustWire(probe))-base))
+	return sameBody(moved, b)
 }
 
 // refProbes are first labels, of two lengths, of names asked below a cut
@@ -558,15 +565,7 @@ func (c *compiler) referralBelow(n *zone.Node, do bool, body wire.Body, res *ans
 		if _, ok := dns.IsDomainName(probe); !ok || len(mustWire(probe)) == 0 || c.z.Node(probe) != nil {
 			return nil, false
 		}
-		r := answer.Lookup(c.z, answer.Query{Name: probe, Type: probeType, DO: do})
-		b, err := wire.EncodeOpt(probe, probeType, r.Rcode, r.Authoritative, r.Answer, r.Ns, r.Extra, r.ExtraOptional)
-		if err != nil || r.Kind != answer.Referral || b.Tail != nil {
-			return nil, false
-		}
-		moved := body
-		moved.Bytes = slices.Clone(body.Bytes)
-		wire.ShiftPointers(moved.Bytes, ptrs, uint16(len(mustWire(probe))-base))
-		if !sameBody(moved, b) {
+		if !c.answersMoved(body, ptrs, base, probe, do, answer.Referral) {
 			return nil, false
 		}
 	}
@@ -1366,11 +1365,7 @@ func (t *Table) wildcard(name []byte, ce int, qtype uint16, do bool) (wire.Body,
 		// A type it has no entry of: its NODATA, moved (WildNoData).
 		k[len(k)-3], k[len(k)-2] = 0, 0
 		if v, ok = t.entries.GetBytes(k); ok && v.kind == valBody && v.marks&markWildNoData != 0 {
-			nc := 0 // the next closer label: the one just before ce
-			for nc+int(name[nc])+1 < ce {
-				nc += int(name[nc]) + 1
-			}
-			if w, ex := LabelWord(name[nc:]), v.except(); w == ex[0] || w == ex[1] {
+			if w, ex := LabelWord(name[nextCloser(name, ce):]), v.except(); w == ex[0] || w == ex[1] {
 				return wire.Body{}, false
 			}
 			b := v.wireBody()
@@ -1393,6 +1388,16 @@ func (t *Table) wildcard(name []byte, ce int, qtype uint16, do bool) (wire.Body,
 		return wire.Body{}, false
 	}
 	return withWildProof(z, t.pieces, v.wireBody(), name, ce)
+}
+
+// nextCloser is the offset of the next closer name in name (lowercased
+// wire form) whose closest encloser starts at ce: the label just before.
+func nextCloser(name []byte, ce int) int {
+	nc := 0
+	for nc+int(name[nc])+1 < ce {
+		nc += int(name[nc]) + 1
+	}
+	return nc
 }
 
 func mustWire(name string) []byte {

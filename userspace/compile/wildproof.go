@@ -64,11 +64,7 @@ func withWildProof(z *zone.Zone, pc *pieceCache, body wire.Body, name []byte, ce
 		}
 		n = z.NSECCovering(qname)
 	case nsec3Composable(z):
-		nc := 0 // the next closer name: the label just before ce
-		for nc+int(name[nc])+1 < ce {
-			nc += int(name[nc]) + 1
-		}
-		ncName, ok := presentation(name[nc:])
+		ncName, ok := presentation(name[nextCloser(name, ce):])
 		if !ok {
 			return wire.Body{}, false
 		}
