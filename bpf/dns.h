@@ -524,6 +524,10 @@ static long nxd_step(__u64 index_unused, void *ctx)
 #define NXD_CLASH (-2)
 #define NXD_WILD_REF (1L << 32)
 #define NXD_REFERRAL_REF (1L << 33)
+/* nxd_find found a signed zone's closest encloser (the caller asks
+ * nsec3_nxd or nsec_nxd, nsec3.h); with NXD_WILD_REF, a wildcard's signed
+ * NODATA there (nsec_nxd, RCODE 0). */
+#define NXD_NSEC3_WALK (1L << 35)
 __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 {
 	struct scratch *s;
@@ -603,6 +607,13 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 		return NXD_CLASH;
 	((__u8 *)s->key)[off & KEY_OFF_MASK] = saved0;
 	((__u8 *)s->key)[(off + 1) & KEY_OFF_MASK] = saved1;
+	if (!qtype && dnssec_ok && (a->flags & ANSWER_WILD_PROOF)) {
+		/* Signed, NSEC (compile.Entry.WildNoDataNSEC): the caller
+		 * composes the NXDOMAIN's head and pieces under RCODE 0. */
+		if (a->flags & (ANSWER_OVERSIZE | ANSWER_PASS))
+			return NXD_NONE;
+		return NXD_NSEC3_WALK | NXD_WILD_REF;
+	}
 	if (!qtype) {
 		/* Moved by the labels in place of the '*', as a referral;
 		 * passed when the next closer label is the one an SOA name
@@ -627,9 +638,6 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	return NXD_WILD_REF | ref;
 }
 
-/* nxd_find found a signed zone's closest encloser (the caller asks
- * nsec3_nxd or nsec_nxd, nsec3.h). */
-#define NXD_NSEC3_WALK (1L << 35)
 
 /* The walk, as a global function: the verifier checks it once, on its
  * own, rather than once for every state the program reaches it in. It

@@ -312,7 +312,7 @@ int xdpns_answer(struct xdp_md *ctx)
 	__u16 tail_ns = 0;
 	__u16 want, qtype, arcount = 0, aflags, out_flags;
 	__u64 sum;
-	int r, collision = 0, nxd = 0;
+	int r, collision = 0, nxd = 0, nodata = 0;
 
 	cfg = bpf_map_lookup_elem(&config_map, &zero);
 	s = bpf_map_lookup_elem(&scratch, &zero);
@@ -393,7 +393,12 @@ int xdpns_answer(struct xdp_md *ctx)
 			__u32 block;
 			struct store_block *b;
 
-			if (found > 0 && (found & NXD_NSEC3_WALK)) {
+			if (found > 0 && (found & NXD_NSEC3_WALK) && (found & NXD_WILD_REF)) {
+				/* A signed wildcard NODATA, NSEC zone (wild_find):
+				 * the NXDOMAIN's head and pieces, RCODE 0. */
+				found = nsec_nxd(g);
+				nodata = 1;
+			} else if (found > 0 && (found & NXD_NSEC3_WALK)) {
 				/* The signed NXDOMAIN's head, pieces chosen. */
 				found = nsec3_nxd(g);
 				if (found == NXD_NOT_NSEC3)
@@ -503,6 +508,10 @@ compose:
 	if (qlen > MAX_NAME_LEN + 4)
 		return count(STAT_ABORTED, XDP_ABORTED);
 	aflags = a->flags;
+	if (nodata) {
+		aflags &= ~ANSWER_RCODE_MASK;
+		nxd = 2;
+	}
 	if (tlen > MAX_TAIL_LEN)
 		return PASS(STAT_PASS_OVERSIZE);
 	if (edns) {
@@ -533,9 +542,10 @@ compose:
 		return PASS(STAT_PASS_OVERSIZE); /* Go drops the optional records */
 	if (full > limit && !a->ar &&
 	    (((aflags & ANSWER_RCODE_MASK) == RCODE_NXDOMAIN && !a->an && bpf_ntohs(a->ns) + tail_ns > 1) ||
-	     ((aflags & ANSWER_RCODE_MASK) == 0 && a->an && bpf_ntohs(a->ns) + tail_ns > 0)))
-		return PASS(STAT_PASS_OVERSIZE); /* a signed NXDOMAIN or wildcard answer: Go
-						  * compresses it first (wire.UncompressedProof) */
+	     ((aflags & ANSWER_RCODE_MASK) == 0 && a->an && bpf_ntohs(a->ns) + tail_ns > 0) ||
+	     ((aflags & ANSWER_RCODE_MASK) == 0 && !a->an && bpf_ntohs(a->ns) + tail_ns > 1)))
+		return PASS(STAT_PASS_OVERSIZE); /* a signed NXDOMAIN, wildcard answer or NODATA:
+						  * Go compresses it first (wire.UncompressedProof) */
 	if (full > limit) {
 		tc = 1;
 		len = DNS_HDR_LEN + qlen + optlen;

@@ -198,6 +198,8 @@ func TestGoldenAnswer(t *testing.T) {
 		{"below a wildcard, signed, do, 0x20, ipv6, long label", frame{v6: true}, q(t, "ThisLabelIsLongerThanNineteen.WILD.example.net.", dns.TypeA, ednsDO), "tx__wildcard"},
 		{"wildcard nodata, signed zone without do", frame{}, q(t, "a.b.wild.example.net.", dns.TypeMX, edns), "tx__wildcard"},
 		{"wildcard nodata, no edns, 0x20, ipv6, odd shift", frame{v6: true}, q(t, "Ab.WILD.example.net.", dns.TypeTXT, noEDNS), "tx__wildcard"},
+		{"wildcard nodata, nsec zone, do: the nxdomain's pieces, rcode 0", frame{}, q(t, "a.b.wild.example.net.", dns.TypeMX, ednsDO), "tx__wildcard"},
+		{"wildcard nodata, nsec zone, do, 0x20, ipv6, long label", frame{v6: true}, q(t, "ThisLabelIsLongerThanNineteen.WILD.example.net.", dns.TypeTXT, ednsDO), "tx__wildcard"},
 		{"wildcard nodata, same length as the wildcard, vlan", frame{vlans: 1}, q(t, "x.wild.example.net.", dns.TypeSRV, edns), "tx__wildcard"},
 		{"below a delegation: referral", frame{}, q(t, "a.sub.example.net.", dns.TypeA, edns), "tx__referral"},
 		{"below a delegation, do, ipv6: signed referral", frame{v6: true}, q(t, "x.y.sub.example.net.", dns.TypeAAAA, ednsDO), "tx__referral"},

@@ -418,6 +418,13 @@ func (c *answers) writeEntry(z *zoneState, e *compile.Entry) (uint32, error) {
 	if err == nil {
 		markNXD3(c.a, z, e, ref)
 	}
+	if err == nil && e.WildNoDataNSEC {
+		// Its NODATA for the names it synthesises: the NXDOMAIN's
+		// pieces, RCODE 0 (ANSWER_WILD_PROOF on a default entry).
+		rec := c.a.at(ref)
+		le := binary.LittleEndian
+		le.PutUint16(rec[2:], le.Uint16(rec[2:])|answerWildProof)
+	}
 	if err == nil && e.Wild {
 		// Names below without entries are answered from the wildcard
 		// "*." + this name, when its entry says WildSafe (docs/xdp.md).

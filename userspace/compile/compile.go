@@ -111,6 +111,13 @@ type Entry struct {
 	// closer label shares more of their labels than other QNAMEs do, so
 	// the engine answers it.
 	WildExcept [2]uint64
+	// WildNoDataNSEC (on the DO=1 default entry of a wildcard "*.X" in
+	// an NSEC zone whose NXDOMAINs are composed): a QNAME the wildcard
+	// synthesises gets, for a type it has no entry of, the signed
+	// NXDOMAIN's head and pieces below X under RCODE 0 (RFC 4035
+	// §3.1.3.4 asks for the same two NSECs; wire.Encode writes both
+	// uncompressed). Checked with the probe names.
+	WildNoDataNSEC bool
 }
 
 // LabelWord is how XDP compares a next closer label with a wildcard's
@@ -322,6 +329,9 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 				// The signed NXDOMAIN below, composed (nsec3nxd.go,
 				// nsecnxd.go): on any DO=1 default entry, shared or not.
 				e.NXD = c.nsec3NXDAt(n) || c.nsecNXDAt(n)
+			}
+			if t == TypeDefault && do && res.Kind == answer.NoData && strings.HasPrefix(n.Name, "*.") {
+				e.WildNoDataNSEC = c.wildNoDataNSEC(n.Name)
 			}
 			if t == TypeDefault {
 				e.Wild = c.wildBelow(n)
@@ -936,11 +946,12 @@ func (v *val) setBytes(b []byte) {
 
 // val.marks
 const (
-	markNXD        = 1 << iota // Entry.NXD
-	markWild                   // Entry.Wild
-	markWildSafe               // Entry.WildSafe
-	markReferral               // Entry.Referral: the body is followed by Ptrs
-	markWildNoData             // Entry.WildNoData: so is this one
+	markNXD            = 1 << iota // Entry.NXD
+	markWild                       // Entry.Wild
+	markWildSafe                   // Entry.WildSafe
+	markReferral                   // Entry.Referral: the body is followed by Ptrs
+	markWildNoData                 // Entry.WildNoData: so is this one
+	markWildNoDataNSEC             // Entry.WildNoDataNSEC
 )
 
 func entryMarks(e *Entry) uint8 {
@@ -959,6 +970,9 @@ func entryMarks(e *Entry) uint8 {
 	}
 	if e.WildNoData {
 		m |= markWildNoData
+	}
+	if e.WildNoDataNSEC {
+		m |= markWildNoDataNSEC
 	}
 	return m
 }
@@ -1251,18 +1265,19 @@ func (t *Table) Each(fn func(*Entry) error) error {
 		do := k[len(k)-1] == 1
 		b, _ := t.Lookup(qkey, do)
 		e := Entry{
-			Name:       qkey[:len(qkey)-2],
-			Type:       binary.BigEndian.Uint16(qkey[len(qkey)-2:]),
-			DO:         do,
-			Kind:       v.answer,
-			Body:       b,
-			Negative:   v.kind != valBody,
-			NXD:        v.marks&markNXD != 0,
-			Wild:       v.marks&markWild != 0,
-			WildSafe:   v.marks&markWildSafe != 0,
-			Referral:   v.marks&markReferral != 0,
-			WildNoData: v.marks&markWildNoData != 0,
-			WildExcept: v.except(),
+			Name:           qkey[:len(qkey)-2],
+			Type:           binary.BigEndian.Uint16(qkey[len(qkey)-2:]),
+			DO:             do,
+			Kind:           v.answer,
+			Body:           b,
+			Negative:       v.kind != valBody,
+			NXD:            v.marks&markNXD != 0,
+			Wild:           v.marks&markWild != 0,
+			WildSafe:       v.marks&markWildSafe != 0,
+			Referral:       v.marks&markReferral != 0,
+			WildNoData:     v.marks&markWildNoData != 0,
+			WildExcept:     v.except(),
+			WildNoDataNSEC: v.marks&markWildNoDataNSEC != 0,
 		}
 		err = fn(&e)
 		return err == nil
@@ -1361,6 +1376,17 @@ func (t *Table) wildcard(name []byte, ce int, qtype uint16, do bool) (wire.Body,
 	var buf [wire.MaxNameLen + 5]byte
 	k := key(append(buf[:0], 1, '*'), name[ce:], qtype, do)
 	v, ok := t.entries.GetBytes(k)
+	if !ok && Defaultable(qtype) && do && t.signed {
+		// Signed, NSEC: the NXDOMAIN's pieces (WildNoDataNSEC).
+		k[len(k)-3], k[len(k)-2] = 0, 0
+		if v, ok = t.entries.GetBytes(k); ok && v.marks&markWildNoDataNSEC != 0 {
+			if b, ok := t.nsecNXD(name, ce); ok {
+				b.Rcode = dns.RcodeSuccess
+				return b, true
+			}
+		}
+		return wire.Body{}, false
+	}
 	if !ok && Defaultable(qtype) {
 		// A type it has no entry of: its NODATA, moved (WildNoData).
 		k[len(k)-3], k[len(k)-2] = 0, 0

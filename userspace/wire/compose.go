@@ -3,6 +3,7 @@ package wire
 import (
 	"encoding/binary"
 	"fmt"
+	"strings"
 
 	"github.com/miekg/dns"
 )
@@ -80,6 +81,13 @@ func (b *Body) Len() int { return len(b.Bytes) + len(b.Tail) }
 // that the QNAME does not exist, not: the answer part is the same for
 // every QNAME the wildcard synthesises, the proof one piece put together
 // per QNAME (compile's wildcard, XDP's wild_proof).
+//
+// A signed wildcard NODATA in an NSEC zone (RFC 4035 §3.1.3.4: the SOA, the
+// NSEC covering the QNAME and the wildcard's own NSEC, with RRSIGs) is
+// written uncompressed too: it is the NXDOMAIN's pieces under RCODE 0. It is
+// told by an NSEC owned by a wildcard "*.S" with the QNAME below S; an empty
+// non-terminal's NODATA whose covering NSEC is such a wildcard's is written
+// so as well, which is harmless.
 func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR) (Body, error) {
 	return EncodeOpt(qname, qtype, rcode, aa, answer, ns, extra, false)
 }
@@ -90,7 +98,7 @@ func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []
 func EncodeOpt(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR, optExtra bool) (Body, error) {
 	proofApart := rcode == dns.RcodeSuccess && len(answer) > 0 && len(extra) == 0 && len(ns) > 0 && onlyDenial(ns)
 	m := dns.Msg{
-		Compress: !uncompressedNX(rcode, answer, ns, extra),
+		Compress: !uncompressedNX(rcode, answer, ns, extra) && !wildNoDataNSEC(qname, rcode, answer, ns, extra),
 		Question: []dns.Question{{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}},
 		Answer:   answer,
 		Ns:       ns,
@@ -160,6 +168,25 @@ func uncompressedNX(rcode int, answer, ns, extra []dns.RR) bool {
 		return true
 	}
 	return onlyDenial(ns[1:])
+}
+
+// wildNoDataNSEC reports whether an answer is a signed wildcard NODATA of
+// an NSEC zone, written without compression (Encode).
+func wildNoDataNSEC(qname string, rcode int, answer, ns, extra []dns.RR) bool {
+	if rcode != dns.RcodeSuccess || len(answer) != 0 || len(extra) != 0 || len(ns) < 2 ||
+		ns[0].Header().Rrtype != dns.TypeSOA || !onlyDenial(ns[1:]) {
+		return false
+	}
+	for _, rr := range ns[1:] {
+		h := rr.Header()
+		if h.Rrtype != dns.TypeNSEC || !strings.HasPrefix(h.Name, "*.") {
+			continue
+		}
+		if parent := h.Name[2:]; !strings.EqualFold(h.Name, qname) && dns.IsSubDomain(parent, qname) && !strings.EqualFold(parent, qname) {
+			return true
+		}
+	}
+	return false
 }
 
 // onlyDenial reports whether rrs are NSEC or NSEC3 records and RRSIGs, at
@@ -245,18 +272,18 @@ func Compose(dst []byte, q *Query, b *Body, r *Response) []byte {
 	return dst
 }
 
-// UncompressedProof reports whether b may be a signed NXDOMAIN or a signed
-// wildcard answer, whose proofs Encode writes uncompressed: an NXDOMAIN
-// with no answer or additional records and more than the SOA in the
-// authority section, or an answer with authority records and no
-// additional ones. (Another answer like that is only compressed again
+// UncompressedProof reports whether b may be a signed NXDOMAIN, a signed
+// wildcard answer or a signed wildcard NODATA, whose proofs Encode writes
+// uncompressed: an NXDOMAIN or a NOERROR with no answer or additional
+// records and more than the SOA in the authority section, or an answer
+// with authority records and no additional ones. (Another answer like that is only compressed again
 // when over the limit, which is harmless; XDP passes the same ones.)
 func UncompressedProof(b *Body) bool {
 	switch b.Rcode {
 	case dns.RcodeNameError:
 		return b.An == 0 && b.Ar == 0 && b.Ns > 1
 	case dns.RcodeSuccess:
-		return b.An > 0 && b.Ar == 0 && b.Ns > 0
+		return b.Ar == 0 && (b.An > 0 && b.Ns > 0 || b.An == 0 && b.Ns > 1)
 	}
 	return false
 }

@@ -9,7 +9,16 @@ import (
 // A signed NXDOMAIN is written uncompressed (its pieces are shared), but a
 // client whose limit takes it only compressed gets it compressed, as from
 // NSD or Knot, not truncated; over the limit even then, it is truncated.
+// TestComposeCompressesSignedNXDomain: a signed NXDOMAIN, and a signed
+// wildcard NODATA (the same pieces under RCODE 0), are written uncompressed
+// and compressed again rather than truncated when over the limit.
 func TestComposeCompressesSignedNXDomain(t *testing.T) {
+	for _, rcode := range []int{dns.RcodeNameError, dns.RcodeSuccess} {
+		t.Run(dns.RcodeToString[rcode], func(t *testing.T) { composeCompressesSigned(t, rcode) })
+	}
+}
+
+func composeCompressesSigned(t *testing.T, rcode int) {
 	rr := func(s string) dns.RR {
 		r, err := dns.NewRR(s)
 		if err != nil {
@@ -27,10 +36,20 @@ func TestComposeCompressesSignedNXDomain(t *testing.T) {
 		rr("example.test. 300 IN NSEC alpha.example.test. A NS SOA RRSIG NSEC DNSKEY"),
 		rr("example.test." + sig),
 	}
+	if rcode == dns.RcodeSuccess {
+		// RFC 4035 §3.1.3.4: the wildcard's own NSEC, not the one
+		// covering it.
+		ns[4] = rr("*.example.test. 300 IN NSEC alpha.example.test. A RRSIG NSEC")
+		ns[5] = rr("*.example.test." + sig)
+	}
 	qname := "nx.example.test."
-	b, err := Encode(qname, dns.TypeA, dns.RcodeNameError, true, nil, ns, nil)
+	b, err := Encode(qname, dns.TypeA, rcode, true, nil, ns, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if exact, err := Encode("*.example.test.", dns.TypeMX, dns.RcodeSuccess, true, nil, ns, nil); err != nil ||
+		rcode == dns.RcodeSuccess && len(exact.Bytes) >= len(b.Bytes) {
+		t.Fatalf("the wildcard's own NODATA (%v) should be compressed: %d bytes, against %d", err, len(exact.Bytes), len(b.Bytes))
 	}
 	m := new(dns.Msg).SetQuestion(qname, dns.TypeA)
 	m.SetEdns0(4096, true)
@@ -72,7 +91,7 @@ func TestComposeCompressesSignedNXDomain(t *testing.T) {
 		if got.Truncated != tc.tc || (!tc.tc && (len(out) != tc.want || len(got.Ns) != len(ns))) {
 			t.Errorf("limit %d: %d bytes, TC %v, %d authority records", tc.limit, len(out), got.Truncated, len(got.Ns))
 		}
-		if !tc.tc && got.Rcode != dns.RcodeNameError || !got.IsEdns0().Do() {
+		if !tc.tc && got.Rcode != rcode || !got.IsEdns0().Do() {
 			t.Errorf("limit %d: rcode %d, OPT %v", tc.limit, got.Rcode, got.IsEdns0())
 		}
 	}
