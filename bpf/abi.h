@@ -62,7 +62,7 @@
 				  * wild_proof, compile's wildproof.go); on a wildcard's
 				  * DO=1 default entry of an NSEC zone: a QNAME it synthesises
 				  * gets, for a type it lacks, the NXDOMAIN's head and pieces
-				  * under RCODE 0 (compile.Entry.WildNoDataNSEC) */
+				  * under RCODE 0 (compile.Entry.WildNoDataSigned) */
 #define ANSWER_WILD_NODATA 0x8000 /* on a wildcard's DO=0 default entry: the NODATA it gives
 				   * for types it has no entry of; a QNAME it synthesises
 				   * gets it with every pointer the list after the body

@@ -608,7 +608,7 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	((__u8 *)s->key)[off & KEY_OFF_MASK] = saved0;
 	((__u8 *)s->key)[(off + 1) & KEY_OFF_MASK] = saved1;
 	if (!qtype && dnssec_ok && (a->flags & ANSWER_WILD_PROOF)) {
-		/* Signed, NSEC (compile.Entry.WildNoDataNSEC): the caller
+		/* Signed (compile.Entry.WildNoDataSigned): the caller
 		 * composes the NXDOMAIN's head and pieces under RCODE 0. */
 		if (a->flags & (ANSWER_OVERSIZE | ANSWER_PASS))
 			return NXD_NONE;

@@ -394,9 +394,14 @@ int xdpns_answer(struct xdp_md *ctx)
 			struct store_block *b;
 
 			if (found > 0 && (found & NXD_NSEC3_WALK) && (found & NXD_WILD_REF)) {
-				/* A signed wildcard NODATA, NSEC zone (wild_find):
-				 * the NXDOMAIN's head and pieces, RCODE 0. */
-				found = nsec_nxd(g);
+				/* A signed wildcard NODATA (wild_find): the
+				 * NXDOMAIN's head and pieces, RCODE 0; NSEC3 ones
+				 * only from the encloser's nsec_ces entry, whose
+				 * Wild is the wildcard's own NSEC3 (the fallback
+				 * wants a cover, and passes). */
+				found = nsec3_nxd(g);
+				if (found == NXD_NOT_NSEC3)
+					found = nsec_nxd(g);
 				nodata = 1;
 			} else if (found > 0 && (found & NXD_NSEC3_WALK)) {
 				/* The signed NXDOMAIN's head, pieces chosen. */

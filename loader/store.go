@@ -418,7 +418,7 @@ func (c *answers) writeEntry(z *zoneState, e *compile.Entry) (uint32, error) {
 	if err == nil {
 		markNXD3(c.a, z, e, ref)
 	}
-	if err == nil && e.WildNoDataNSEC {
+	if err == nil && e.WildNoDataSigned {
 		// Its NODATA for the names it synthesises: the NXDOMAIN's
 		// pieces, RCODE 0 (ANSWER_WILD_PROOF on a default entry).
 		rec := c.a.at(ref)

@@ -111,13 +111,13 @@ type Entry struct {
 	// closer label shares more of their labels than other QNAMEs do, so
 	// the engine answers it.
 	WildExcept [2]uint64
-	// WildNoDataNSEC (on the DO=1 default entry of a wildcard "*.X" in
+	// WildNoDataSigned (on the DO=1 default entry of a wildcard "*.X" in
 	// an NSEC zone whose NXDOMAINs are composed): a QNAME the wildcard
 	// synthesises gets, for a type it has no entry of, the signed
 	// NXDOMAIN's head and pieces below X under RCODE 0 (RFC 4035
 	// §3.1.3.4 asks for the same two NSECs; wire.Encode writes both
 	// uncompressed). Checked with the probe names.
-	WildNoDataNSEC bool
+	WildNoDataSigned bool
 }
 
 // LabelWord is how XDP compares a next closer label with a wildcard's
@@ -331,7 +331,7 @@ func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
 				e.NXD = c.nsec3NXDAt(n) || c.nsecNXDAt(n)
 			}
 			if t == TypeDefault && do && res.Kind == answer.NoData && strings.HasPrefix(n.Name, "*.") {
-				e.WildNoDataNSEC = c.wildNoDataNSEC(n.Name)
+				e.WildNoDataSigned = c.wildNoDataSigned(n.Name)
 			}
 			if t == TypeDefault {
 				e.Wild = c.wildBelow(n)
@@ -946,12 +946,12 @@ func (v *val) setBytes(b []byte) {
 
 // val.marks
 const (
-	markNXD            = 1 << iota // Entry.NXD
-	markWild                       // Entry.Wild
-	markWildSafe                   // Entry.WildSafe
-	markReferral                   // Entry.Referral: the body is followed by Ptrs
-	markWildNoData                 // Entry.WildNoData: so is this one
-	markWildNoDataNSEC             // Entry.WildNoDataNSEC
+	markNXD              = 1 << iota // Entry.NXD
+	markWild                         // Entry.Wild
+	markWildSafe                     // Entry.WildSafe
+	markReferral                     // Entry.Referral: the body is followed by Ptrs
+	markWildNoData                   // Entry.WildNoData: so is this one
+	markWildNoDataSigned             // Entry.WildNoDataSigned
 )
 
 func entryMarks(e *Entry) uint8 {
@@ -971,8 +971,8 @@ func entryMarks(e *Entry) uint8 {
 	if e.WildNoData {
 		m |= markWildNoData
 	}
-	if e.WildNoDataNSEC {
-		m |= markWildNoDataNSEC
+	if e.WildNoDataSigned {
+		m |= markWildNoDataSigned
 	}
 	return m
 }
@@ -1265,19 +1265,19 @@ func (t *Table) Each(fn func(*Entry) error) error {
 		do := k[len(k)-1] == 1
 		b, _ := t.Lookup(qkey, do)
 		e := Entry{
-			Name:           qkey[:len(qkey)-2],
-			Type:           binary.BigEndian.Uint16(qkey[len(qkey)-2:]),
-			DO:             do,
-			Kind:           v.answer,
-			Body:           b,
-			Negative:       v.kind != valBody,
-			NXD:            v.marks&markNXD != 0,
-			Wild:           v.marks&markWild != 0,
-			WildSafe:       v.marks&markWildSafe != 0,
-			Referral:       v.marks&markReferral != 0,
-			WildNoData:     v.marks&markWildNoData != 0,
-			WildExcept:     v.except(),
-			WildNoDataNSEC: v.marks&markWildNoDataNSEC != 0,
+			Name:             qkey[:len(qkey)-2],
+			Type:             binary.BigEndian.Uint16(qkey[len(qkey)-2:]),
+			DO:               do,
+			Kind:             v.answer,
+			Body:             b,
+			Negative:         v.kind != valBody,
+			NXD:              v.marks&markNXD != 0,
+			Wild:             v.marks&markWild != 0,
+			WildSafe:         v.marks&markWildSafe != 0,
+			Referral:         v.marks&markReferral != 0,
+			WildNoData:       v.marks&markWildNoData != 0,
+			WildExcept:       v.except(),
+			WildNoDataSigned: v.marks&markWildNoDataSigned != 0,
 		}
 		err = fn(&e)
 		return err == nil
@@ -1377,10 +1377,20 @@ func (t *Table) wildcard(name []byte, ce int, qtype uint16, do bool) (wire.Body,
 	k := key(append(buf[:0], 1, '*'), name[ce:], qtype, do)
 	v, ok := t.entries.GetBytes(k)
 	if !ok && Defaultable(qtype) && do && t.signed {
-		// Signed, NSEC: the NXDOMAIN's pieces (WildNoDataNSEC).
+		// Signed: the NXDOMAIN's head and pieces (WildNoDataSigned).
 		k[len(k)-3], k[len(k)-2] = 0, 0
-		if v, ok = t.entries.GetBytes(k); ok && v.marks&markWildNoDataNSEC != 0 {
-			if b, ok := t.nsecNXD(name, ce); ok {
+		if v, ok = t.entries.GetBytes(k); ok && v.marks&markWildNoDataSigned != 0 {
+			var b wire.Body
+			head, ok := t.neg[NXD3Key]
+			switch {
+			case ok && t.nsec != nil:
+				b, ok = composeNSECNXD(t.nsec, t.pieces, head, name, ce)
+			case ok && t.nsec3 != nil:
+				b, ok = composeNSEC3(t.nsec3, t.pieces, head, name, ce, nextCloser(name, ce), true)
+			default:
+				ok = false
+			}
+			if ok {
 				b.Rcode = dns.RcodeSuccess
 				return b, true
 			}

@@ -98,7 +98,7 @@ func (c *compiler) nsec3NXDAt(n *zone.Node) bool {
 // (closest encloser match, next closer cover, wildcard cover), each
 // once; false when the zone does not give that proof there (no NSEC3
 // matching ce, or one matching nc or *.ce).
-func nsec3Proof(z *zone.Zone, ce, nc string) ([]*zone.Node, bool) {
+func nsec3Proof(z *zone.Zone, ce, nc string, wildMatch bool) ([]*zone.Node, bool) {
 	m, ok := z.NSEC3For(ce)
 	if !ok || m == nil {
 		return nil, false
@@ -108,7 +108,7 @@ func nsec3Proof(z *zone.Zone, ce, nc string) ([]*zone.Node, bool) {
 		return nil, false
 	}
 	w, match := z.NSEC3For("*." + ce)
-	if match || w == nil {
+	if match != wildMatch || w == nil {
 		return nil, false
 	}
 	out := []*zone.Node{m}
@@ -135,12 +135,19 @@ func (t *Table) nsec3NXD(name []byte, ce, nc int) (wire.Body, bool) {
 // wire form) below the closest encloser at offset ce, whose next closer
 // name starts at nc: head, then the proof's pieces as Tail.
 func composeNSEC3NXD(z *zone.Zone, pc *pieceCache, head wire.Body, name []byte, ce, nc int) (wire.Body, bool) {
+	return composeNSEC3(z, pc, head, name, ce, nc, false)
+}
+
+// composeNSEC3 is composeNSEC3NXD, or with wildMatch the pieces of a
+// wildcard NODATA (RFC 5155 §7.2.5): the closest encloser's NSEC3, the
+// next closer name's cover and the wildcard's own NSEC3, in that order.
+func composeNSEC3(z *zone.Zone, pc *pieceCache, head wire.Body, name []byte, ce, nc int, wildMatch bool) (wire.Body, bool) {
 	ceName, ok1 := presentation(name[ce:])
 	ncName, ok2 := presentation(name[nc:])
 	if !ok1 || !ok2 {
 		return wire.Body{}, false
 	}
-	nodes, ok := nsec3Proof(z, ceName, ncName)
+	nodes, ok := nsec3Proof(z, ceName, ncName, wildMatch)
 	if !ok {
 		return wire.Body{}, false
 	}
@@ -276,7 +283,10 @@ func NSEC3Enclosers(z *zone.Zone, chain []NSEC3Entry) []NSEC3Encloser {
 	}
 	var out []NSEC3Encloser
 	z.Each(func(n *zone.Node) bool {
-		if !c.nsec3NXDAt(n) {
+		// NXDOMAIN below n, or a wildcard's signed NODATA: then Wild
+		// is the wildcard's own NSEC3 (Entry.WildNoDataSigned).
+		wild := z.Node("*."+n.Name) != nil
+		if !wild && !c.nsec3NXDAt(n) {
 			return true
 		}
 		m, match := z.NSEC3For(n.Name)
@@ -284,7 +294,7 @@ func NSEC3Enclosers(z *zone.Zone, chain []NSEC3Entry) []NSEC3Encloser {
 		mi, ok1 := idx[m]
 		wi, ok2 := idx[w]
 		wname, err := wireName(n.Name)
-		if match && !wmatch && ok1 && ok2 && err == nil {
+		if match && wmatch == wild && ok1 && ok2 && err == nil {
 			out = append(out, NSEC3Encloser{Name: wname, Match: mi, Wild: wi})
 		}
 		return true

@@ -62,12 +62,12 @@ func nsecProof(z *zone.Zone, qname, ce string) ([]*zone.Node, bool) {
 	return []*zone.Node{c, w}, true
 }
 
-// wildNoDataNSEC reports whether the QNAMEs wildcard wname synthesises get,
+// wildNoDataSigned reports whether the QNAMEs wildcard wname synthesises get,
 // for the types it lacks (DO=1), the signed NXDOMAIN's composition below
-// its parent under RCODE 0 (Entry.WildNoDataNSEC): the engine's answer for
+// its parent under RCODE 0 (Entry.WildNoDataSigned): the engine's answer for
 // both probe names.
-func (c *compiler) wildNoDataNSEC(wname string) bool {
-	if !c.nsec {
+func (c *compiler) wildNoDataSigned(wname string) bool {
+	if !c.nsec && !c.n3 {
 		return false
 	}
 	head, err := c.shared(NXD3Key)
@@ -80,7 +80,14 @@ func (c *compiler) wildNoDataNSEC(wname string) bool {
 	}
 	for _, probe := range probes {
 		w := mustWire(probe)
-		got, ok := composeNSECNXD(c.z, nil, head, w, len(w)-len(mustWire(wname[2:])))
+		ce := len(w) - len(mustWire(wname[2:]))
+		var got wire.Body
+		var ok bool
+		if c.nsec {
+			got, ok = composeNSECNXD(c.z, nil, head, w, ce)
+		} else {
+			got, ok = composeNSEC3(c.z, nil, head, w, ce, nextCloser(w, ce), true)
+		}
 		if !ok {
 			return false
 		}

@@ -82,12 +82,15 @@ func (b *Body) Len() int { return len(b.Bytes) + len(b.Tail) }
 // every QNAME the wildcard synthesises, the proof one piece put together
 // per QNAME (compile's wildcard, XDP's wild_proof).
 //
-// A signed wildcard NODATA in an NSEC zone (RFC 4035 §3.1.3.4: the SOA, the
-// NSEC covering the QNAME and the wildcard's own NSEC, with RRSIGs) is
-// written uncompressed too: it is the NXDOMAIN's pieces under RCODE 0. It is
-// told by an NSEC owned by a wildcard "*.S" with the QNAME below S; an empty
-// non-terminal's NODATA whose covering NSEC is such a wildcard's is written
-// so as well, which is harmless.
+// A signed wildcard NODATA (RFC 4035 §3.1.3.4: the SOA, the NSEC covering
+// the QNAME and the wildcard's own NSEC; RFC 5155 §7.2.5: the closest
+// encloser's NSEC3, the next closer's cover, the wildcard's NSEC3; with
+// RRSIGs) is written uncompressed too: it is put together from the
+// NXDOMAIN's head and pieces. It is told by an NSEC owned by a wildcard
+// "*.S" with the QNAME below S, or by two NSEC3 records or more. Two other
+// NODATA answers look alike and are written so as well, which is harmless:
+// an empty non-terminal's whose covering NSEC is such a wildcard's, and a
+// DS NODATA under NSEC3 opt-out (RFC 5155 §7.2.4).
 func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR) (Body, error) {
 	return EncodeOpt(qname, qtype, rcode, aa, answer, ns, extra, false)
 }
@@ -98,7 +101,7 @@ func Encode(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []
 func EncodeOpt(qname string, qtype uint16, rcode int, aa bool, answer, ns, extra []dns.RR, optExtra bool) (Body, error) {
 	proofApart := rcode == dns.RcodeSuccess && len(answer) > 0 && len(extra) == 0 && len(ns) > 0 && onlyDenial(ns)
 	m := dns.Msg{
-		Compress: !uncompressedNX(rcode, answer, ns, extra) && !wildNoDataNSEC(qname, rcode, answer, ns, extra),
+		Compress: !uncompressedNX(rcode, answer, ns, extra) && !signedWildNoData(qname, rcode, answer, ns, extra),
 		Question: []dns.Question{{Name: qname, Qtype: qtype, Qclass: dns.ClassINET}},
 		Answer:   answer,
 		Ns:       ns,
@@ -170,15 +173,21 @@ func uncompressedNX(rcode int, answer, ns, extra []dns.RR) bool {
 	return onlyDenial(ns[1:])
 }
 
-// wildNoDataNSEC reports whether an answer is a signed wildcard NODATA of
-// an NSEC zone, written without compression (Encode).
-func wildNoDataNSEC(qname string, rcode int, answer, ns, extra []dns.RR) bool {
+// signedWildNoData reports whether an answer may be a signed wildcard
+// NODATA, written without compression (Encode).
+func signedWildNoData(qname string, rcode int, answer, ns, extra []dns.RR) bool {
 	if rcode != dns.RcodeSuccess || len(answer) != 0 || len(extra) != 0 || len(ns) < 2 ||
 		ns[0].Header().Rrtype != dns.TypeSOA || !onlyDenial(ns[1:]) {
 		return false
 	}
+	nsec3 := 0
 	for _, rr := range ns[1:] {
 		h := rr.Header()
+		if h.Rrtype == dns.TypeNSEC3 {
+			if nsec3++; nsec3 > 1 {
+				return true
+			}
+		}
 		if h.Rrtype != dns.TypeNSEC || !strings.HasPrefix(h.Name, "*.") {
 			continue
 		}
