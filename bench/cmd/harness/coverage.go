@@ -115,7 +115,9 @@ func randomLabel(r *rand.Rand) string { return fmt.Sprintf("r%010x", r.Uint64()&
 // others): random labels under the wildcard (wildcard); 35% under the
 // wildcard, 35% under the apex (NXDOMAIN), 30% names of the zone
 // (random-subdomain); names at and below the cuts (referral); random
-// names with DO (nxdomain-*). A and AAAA alternate; all with EDNS.
+// names with DO (nxdomain-*). A and AAAA alternate, except that every
+// fourth wildcard query asks MX, which the wildcard lacks (its NODATA);
+// all with EDNS.
 func coverageQueries(sc string, n int, r *rand.Rand) []query {
 	count := min(2*n, 200000)
 	t := func(i int) string {
@@ -128,7 +130,11 @@ func coverageQueries(sc string, n int, r *rand.Rand) []query {
 	switch sc {
 	case "wildcard":
 		for i := range count {
-			qs = append(qs, query{name: randomLabel(r) + "." + wildParent, qtype: t(i)})
+			qt := t(i)
+			if i%4 == 3 {
+				qt = "MX"
+			}
+			qs = append(qs, query{name: randomLabel(r) + "." + wildParent, qtype: qt})
 		}
 	case "random-subdomain":
 		for i := range count {
