@@ -262,6 +262,19 @@ static __always_inline long nsec3_piece_for(__u32 gen, void *inner, __u64 off, _
 	return e->ref;
 }
 
+/* NXD_NSEC3_REF | the ref of a zone's signed head (SOA and RRSIGs), read
+ * through its slot (flipped with every SOA), or NXD_NONE. */
+static __always_inline long signed_head(void *store, __u32 slot)
+{
+	__u32 block = slot >> REF_BLOCK_SHIFT;
+	struct store_block *b = bpf_map_lookup_elem(store, &block);
+
+	if (!b)
+		return NXD_NONE;
+	return NXD_NSEC3_REF |
+	       reload(((struct answer_slot *)(b->bytes + (slot & REF_OFFSET_MASK) * STORE_ALIGN))->ref);
+}
+
 /* nsec3_nxd puts together the signed NXDOMAIN of an NSEC3 zone for the
  * QNAME in s->key, whose closest encloser nxd_step found at s->q.nxd_off
  * (its DO=1 entry says ANSWER_NXD3) and whose next closer name starts at
@@ -278,10 +291,9 @@ __attribute__((noinline)) long nsec3_nxd(__u32 gen)
 {
 	struct scratch *s;
 	struct nsec3_zone *nz;
-	struct store_block *b;
 	struct nsec_ce *cep;
 	void *zones, *inner, *store, *ces;
-	__u32 zero = 0, zone, base, count, slot, block, ref[3], n;
+	__u32 zero = 0, zone, base, count, slot, ref[3], n;
 	__u64 ce, nc;
 	long r;
 
@@ -344,13 +356,7 @@ __attribute__((noinline)) long nsec3_nxd(__u32 gen)
 		n++;
 	}
 	s->q.n3_n = n;
-	/* The head, through its slot (flipped with every SOA). */
-	block = slot >> REF_BLOCK_SHIFT;
-	b = bpf_map_lookup_elem(store, &block);
-	if (!b)
-		return NXD_NONE;
-	return NXD_NSEC3_REF |
-	       reload(((struct answer_slot *)(b->bytes + (slot & REF_OFFSET_MASK) * STORE_ALIGN))->ref);
+	return signed_head(store, slot);
 }
 
 /* -1 or 1 as child label key e sorts before or after the QNAME's label
@@ -445,9 +451,8 @@ __attribute__((noinline)) long nsec_nxd(__u32 gen)
 {
 	struct scratch *s;
 	struct nsec_ce *ce;
-	struct store_block *b;
 	void *ces, *inner, *store;
-	__u32 zero = 0, slot, block;
+	__u32 zero = 0;
 	long piece;
 
 	s = bpf_map_lookup_elem(&scratch, &zero);
@@ -469,14 +474,7 @@ __attribute__((noinline)) long nsec_nxd(__u32 gen)
 		s->q.n3_ref[1] = ce->wild_ref;
 		s->q.n3_n = 2;
 	}
-	/* The head, through its slot (flipped with every SOA). */
-	slot = ce->head_slot;
-	block = slot >> REF_BLOCK_SHIFT;
-	b = bpf_map_lookup_elem(store, &block);
-	if (!b)
-		return NXD_NONE;
-	return NXD_NSEC3_REF |
-	       reload(((struct answer_slot *)(b->bytes + (slot & REF_OFFSET_MASK) * STORE_ALIGN))->ref);
+	return signed_head(store, ce->head_slot);
 }
 
 /* wild_proof chooses the proof a signed wildcard answer carries

@@ -1380,19 +1380,8 @@ func (t *Table) wildcard(name []byte, ce int, qtype uint16, do bool) (wire.Body,
 		// Signed: the NXDOMAIN's head and pieces (WildNoDataSigned).
 		k[len(k)-3], k[len(k)-2] = 0, 0
 		if v, ok = t.entries.GetBytes(k); ok && v.marks&markWildNoDataSigned != 0 {
-			var b wire.Body
-			head, ok := t.neg[NXD3Key]
-			switch {
-			case ok && t.nsec != nil:
-				b, ok = composeNSECNXD(t.nsec, t.pieces, head, name, ce)
-			case ok && t.nsec3 != nil:
-				b, ok = composeNSEC3(t.nsec3, t.pieces, head, name, ce, nextCloser(name, ce), true)
-			default:
-				ok = false
-			}
-			if ok {
-				b.Rcode = dns.RcodeSuccess
-				return b, true
+			if head, ok := t.neg[NXD3Key]; ok {
+				return composeWildNoData(t.nsec, t.nsec3, t.pieces, head, name, ce)
 			}
 		}
 		return wire.Body{}, false

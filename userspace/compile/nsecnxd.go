@@ -62,45 +62,6 @@ func nsecProof(z *zone.Zone, qname, ce string) ([]*zone.Node, bool) {
 	return []*zone.Node{c, w}, true
 }
 
-// wildNoDataSigned reports whether the QNAMEs wildcard wname synthesises get,
-// for the types it lacks (DO=1), the signed NXDOMAIN's composition below
-// its parent under RCODE 0 (Entry.WildNoDataSigned): the engine's answer for
-// both probe names.
-func (c *compiler) wildNoDataSigned(wname string) bool {
-	if !c.nsec && !c.n3 {
-		return false
-	}
-	head, err := c.shared(NXD3Key)
-	if err != nil {
-		return false
-	}
-	probes, ok := c.wildProbeNames(wname)
-	if !ok {
-		return false
-	}
-	for _, probe := range probes {
-		w := mustWire(probe)
-		ce := len(w) - len(mustWire(wname[2:]))
-		var got wire.Body
-		var ok bool
-		if c.nsec {
-			got, ok = composeNSECNXD(c.z, nil, head, w, ce)
-		} else {
-			got, ok = composeNSEC3(c.z, nil, head, w, ce, nextCloser(w, ce), true)
-		}
-		if !ok {
-			return false
-		}
-		got.Rcode = dns.RcodeSuccess
-		res := answer.Lookup(c.z, answer.Query{Name: probe, Type: probeType, DO: true})
-		want, err := wire.Encode(probe, probeType, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
-		if err != nil || res.Kind != answer.NoData || !sameBody(flatten(got), want) {
-			return false
-		}
-	}
-	return true
-}
-
 // nsecNXD answers a name below a closest encloser whose DO=1 default entry
 // says NXD in an NSEC zone: name is the QNAME's lowercased wire form, ce
 // the closest encloser's offset in it.

@@ -89,3 +89,56 @@ func flatten(b wire.Body) wire.Body {
 	b.Tail, b.TailNs, b.Shift, b.Ptrs = nil, 0, 0, nil
 	return b
 }
+
+// wildNoDataSigned reports whether the QNAMEs wildcard wname synthesises get,
+// for the types it lacks (DO=1), the signed NXDOMAIN's composition below
+// its parent under RCODE 0 (Entry.WildNoDataSigned): the engine's answer for
+// both probe names.
+func (c *compiler) wildNoDataSigned(wname string) bool {
+	if !c.nsec && !c.n3 {
+		return false
+	}
+	head, err := c.shared(NXD3Key)
+	if err != nil {
+		return false
+	}
+	probes, ok := c.wildProbeNames(wname)
+	if !ok {
+		return false
+	}
+	nsec, nsec3 := c.z, (*zone.Zone)(nil)
+	if c.n3 {
+		nsec, nsec3 = nil, c.z
+	}
+	for _, probe := range probes {
+		w := mustWire(probe)
+		got, ok := composeWildNoData(nsec, nsec3, nil, head, w, len(w)-len(mustWire(wname[2:])))
+		if !ok {
+			return false
+		}
+		res := answer.Lookup(c.z, answer.Query{Name: probe, Type: probeType, DO: true})
+		want, err := wire.Encode(probe, probeType, res.Rcode, res.Authoritative, res.Answer, res.Ns, res.Extra)
+		if err != nil || res.Kind != answer.NoData || !sameBody(flatten(got), want) {
+			return false
+		}
+	}
+	return true
+}
+
+// composeWildNoData is the signed NODATA for a type the wildcard below the
+// closest encloser at offset ce of name (lowercased wire form) lacks: the
+// NXDOMAIN's head and pieces there under RCODE 0, from an NSEC zone or an
+// NSEC3 one (the other nil). RFC 4035 §3.1.3.4 and RFC 5155 §7.2.5 ask for
+// the NXDOMAIN's records, the wildcard's own NSEC3 matched, not covered.
+func composeWildNoData(nsec, nsec3 *zone.Zone, pc *pieceCache, head wire.Body, name []byte, ce int) (wire.Body, bool) {
+	var b wire.Body
+	ok := false
+	switch {
+	case nsec != nil:
+		b, ok = composeNSECNXD(nsec, pc, head, name, ce)
+	case nsec3 != nil:
+		b, ok = composeNSEC3(nsec3, pc, head, name, ce, nextCloser(name, ce), true)
+	}
+	b.Rcode = dns.RcodeSuccess
+	return b, ok
+}
