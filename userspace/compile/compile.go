@@ -201,6 +201,29 @@ type compiler struct {
 	soaLabels map[string]bool
 	// ent is the entry name hands to its fn (which copies it).
 	ent Entry
+	// free is what is left of the chunk alloc cuts names and fast-path
+	// bodies from.
+	free []byte
+}
+
+// allocChunk is the size of the chunks alloc cuts from: a 1M-name zone
+// allocated a name and a body per entry, 3M small objects for the GC.
+const allocChunk = 16 << 10
+
+// alloc returns an empty slice of capacity n for bytes an entry carries
+// to fn (which copies what it keeps). The memory is never handed out
+// twice, so an entry kept longer stays valid; a chunk lives as long as any
+// of its slices.
+func (c *compiler) alloc(n int) []byte {
+	if n > len(c.free) {
+		if n > allocChunk/8 {
+			return make([]byte, 0, n)
+		}
+		c.free = make([]byte, allocChunk)
+	}
+	b := c.free[:0:n]
+	c.free = c.free[n:]
+	return b
 }
 
 func newCompiler(z *zone.Zone, zoneTypes []uint16) (*compiler, error) {
@@ -249,10 +272,12 @@ func (c *compiler) typesFor(n *zone.Node) []uint16 {
 
 // name compiles every entry of one node.
 func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
-	wname, err := wireName(n.Name)
+	var buf [wire.MaxNameLen]byte
+	l, err := dns.PackDomainName(n.Name, buf[:], 0, nil, false)
 	if err != nil {
-		return err
+		return fmt.Errorf("name %q: %w", n.Name, err)
 	}
+	wname := append(c.alloc(l), buf[:l]...)
 	soa, _ := c.z.NegativeSOA()
 	for _, do := range []bool{false, true} {
 		if do && !c.z.Signed {
@@ -442,7 +467,7 @@ func (c *compiler) wildBelow(n *zone.Node) bool {
 	if n.Has(zone.BelowCut) || n.Has(zone.Delegation) || n.Has(zone.HasDNAME) {
 		return false
 	}
-	return c.z.Node("*."+n.Name) != nil
+	return !n.Leaf() && c.z.Node("*."+n.Name) != nil
 }
 
 // wildSafe reports whether body, the answer for the wildcard's own name
@@ -1097,6 +1122,11 @@ func buildParallel(z *zone.Zone, c *compiler, workers int, put func(*Entry) erro
 	}
 	var next atomic.Int64
 	out := make(chan batch, 2*workers)
+	// Entry slices go back to the workers once put: a 1M-name zone
+	// otherwise allocated half a gigabyte of them, zeroed and scanned.
+	// put keeps no *Entry, and the bytes entries point at are never
+	// reused (compiler.alloc).
+	free := make(chan []Entry, 3*workers)
 	stop := make(chan struct{})
 	comps := make([]*compiler, workers)
 	for w := range comps {
@@ -1124,7 +1154,12 @@ func buildParallel(z *zone.Zone, c *compiler, workers int, put func(*Entry) erro
 				if i >= len(nodes) {
 					return
 				}
-				b = batch{ents: make([]Entry, 0, 3*buildChunk)}
+				b = batch{}
+				select {
+				case b.ents = <-free:
+				default:
+					b.ents = make([]Entry, 0, 3*buildChunk)
+				}
 				for _, n := range nodes[i:min(i+buildChunk, len(nodes))] {
 					if b.err = wc.name(n, collect); b.err != nil {
 						break
@@ -1164,6 +1199,11 @@ func buildParallel(z *zone.Zone, c *compiler, workers int, put func(*Entry) erro
 			for _, d := range b.deps {
 				dep(d[0], d[1])
 			}
+			clear(b.ents) // no stale pointers kept alive
+			select {
+			case free <- b.ents[:0]:
+			default:
+			}
 		}
 	}
 	if err != nil {
@@ -1202,7 +1242,7 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 		case e.Negative && b.Tail != nil:
 			v.kind, body, v.ns = valSignedNeg, b.Tail, b.TailNs
 		case e.Negative:
-			ents.Set(string(key(nil, e.Name, e.Type, e.DO)), val{kind: valNeg, answer: e.Kind, marks: entryMarks(e)})
+			ents.Set(keyString(e.Name, e.Type, e.DO), val{kind: valNeg, answer: e.Kind, marks: entryMarks(e)})
 			return nil
 		default:
 			body = b.Bytes
@@ -1224,7 +1264,7 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 		var k string
 		if s, ok := intern[string(body)]; ok {
 			body = s
-			k = string(key(nil, e.Name, e.Type, e.DO))
+			k = keyString(e.Name, e.Type, e.DO)
 		} else {
 			// A body first seen: one allocation for the key and the
 			// body behind it, so that a lookup, which compares the
@@ -1242,6 +1282,12 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 		ents.Set(k, v)
 		return nil
 	}
+}
+
+// keyString is key as a string, in one allocation.
+func keyString(name []byte, qtype uint16, do bool) string {
+	k := key(make([]byte, 0, len(name)+3), name, qtype, do)
+	return unsafe.String(unsafe.SliceData(k), len(k)) // never written again
 }
 
 // key is the table key: wire name, QTYPE, DO.

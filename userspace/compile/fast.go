@@ -52,8 +52,9 @@ func plain(n *zone.Node) bool {
 		!n.HasType(dns.TypeCNAME) && !strings.ContainsRune(n.Name, '\\')
 }
 
-// fastPositive is the positive answer of type t at plain node n, DO=0.
-func fastPositive(n *zone.Node, t uint16) (wire.Body, bool) {
+// fastPositive is the positive answer of type t at plain node n, DO=0,
+// in memory from alloc.
+func fastPositive(n *zone.Node, t uint16, alloc func(int) []byte) (wire.Body, bool) {
 	if !nameFree(t) {
 		return wire.Body{}, false
 	}
@@ -62,7 +63,7 @@ func fastPositive(n *zone.Node, t uint16) (wire.Body, bool) {
 		return wire.Body{}, false
 	}
 	const fixed = 2 + 2 + 2 + 4 // pointer, type, class, TTL; rdlength is in rdata
-	b := make([]byte, 0, count*fixed+len(rdata))
+	b := alloc(count*fixed + len(rdata))
 	for p := 0; p < len(rdata); {
 		l := 2 + int(binary.BigEndian.Uint16(rdata[p:]))
 		b = append(b, 0xc0, wire.HeaderLen) // the QNAME, at offset 12
@@ -140,11 +141,10 @@ func (c *compiler) fastNoData(n *zone.Node, wname []byte) (wire.Body, bool) {
 // ok is false when the engine must tell.
 func (c *compiler) fastNXD(n *zone.Node) (nxd, ok bool) {
 	if n.Has(zone.Delegation|zone.BelowCut|zone.HasDNAME) || strings.ContainsRune(n.Name, '\\') ||
-		c.z.Node("*."+n.Name) != nil || c.z.Node(nxdProbe+"."+n.Name) != nil {
+		!n.Leaf() && (c.z.Node("*."+n.Name) != nil || c.z.Node(nxdProbe+"."+n.Name) != nil) {
 		return false, false
 	}
-	probe := nxdProbe + "." + n.Name
-	if len(probe)+1 > wire.MaxNameLen { // wire length of a name without escapes
+	if len(nxdProbe)+1+len(n.Name)+1 > wire.MaxNameLen { // the probe's wire length (no escapes)
 		return false, true
 	}
 	_, err := c.shared(NXDKey)
@@ -158,7 +158,7 @@ func (c *compiler) fastEntry(n *zone.Node, e *Entry) bool {
 		return false
 	}
 	if e.Type != TypeDefault {
-		b, ok := fastPositive(n, e.Type)
+		b, ok := fastPositive(n, e.Type, c.alloc)
 		if ok {
 			e.Kind, e.Body = answer.Success, b
 		}

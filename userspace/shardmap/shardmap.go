@@ -153,11 +153,12 @@ func (e *Editor[V]) Get(k string) (V, bool) { return e.m.Get(k) }
 
 // Set writes k.
 func (e *Editor[V]) Set(k string, v V) {
+	// One map operation, not a lookup then an insert: building a large
+	// table is cache misses, and the second probe doubled them.
 	s := e.own(k)
-	if _, ok := s[k]; !ok {
-		e.m.n++
-	}
+	l := len(s)
 	s[k] = v
+	e.m.n += len(s) - l
 }
 
 // Delete removes k.

@@ -64,6 +64,10 @@ type Node struct {
 	data  []byte
 }
 
+// Leaf reports whether the node has no child nodes: no name below it
+// exists, empty non-terminals included.
+func (n *Node) Leaf() bool { return n.kids == 0 }
+
 // Has reports whether f is set on the node.
 func (n *Node) Has(f Flags) bool { return n != nil && n.Flags&f != 0 }
 
