@@ -3,6 +3,7 @@ package zone
 import (
 	"bytes"
 	"net"
+	"slices"
 	"strings"
 
 	"github.com/miekg/dns"
@@ -22,20 +23,15 @@ import (
 // ($INCLUDE, $GENERATE, syntax it would have to judge, an error, or too
 // many records of the slow kind); Parse then reads the file as before, so
 // errors keep their wording. FuzzFastParse holds it to ZoneParser's records.
-func fastParse(data []byte, file, origin string, defaultTTL uint32) (rrs []dns.RR, lines []int32, ok bool) {
+func fastParse(data []byte, file, origin string, defaultTTL uint32) (pr parsed, ok bool) {
 	p := fastParser{file: file, origin: origin}
 	if defaultTTL != 0 {
 		p.ttl, p.ttlSet = defaultTTL, true
 	}
 	est := bytes.Count(data, []byte{'\n'}) + 1
-	rrs = make([]dns.RR, 0, est)
-	lines = make([]int32, 0, est)
-	// The records of one kind share chunks: one allocation per thousand,
-	// and no more than a small zone needs (10,000 zones of 100 names
-	// cleared 1.3 GB of chunks of 1,024).
-	chunk := min(1024, est/2+1)
-	var as []dns.A
-	var aaaas []dns.AAAA
+	var rrs []dns.RR
+	var lines []int32
+	addrs := make([]addrRR, 0, est)
 	slow := 0
 	for line, off := 0, 0; off < len(data); {
 		line++
@@ -57,7 +53,7 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (rrs []dns.R
 			// lines) goes to a ZoneParser of its own.
 			n, rr, ok := p.slowRecord(data, start, line)
 			if !ok {
-				return nil, nil, false
+				return parsed{}, false
 			}
 			rrs = append(rrs, rr)
 			lines = append(lines, int32(line))
@@ -69,8 +65,8 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (rrs []dns.R
 				}
 				line++
 			}
-			if slow++; tooSlow(slow, len(rrs)) {
-				return nil, nil, false
+			if slow++; tooSlow(slow, len(rrs)+len(addrs)) {
+				return parsed{}, false
 			}
 			continue
 		}
@@ -81,7 +77,7 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (rrs []dns.R
 		}
 		if text[0] == '$' {
 			if !p.directive(f) {
-				return nil, nil, false
+				return parsed{}, false
 			}
 			continue
 		}
@@ -89,64 +85,151 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (rrs []dns.R
 		rest := f
 		if text[0] == ' ' || text[0] == '\t' {
 			if owner == "" {
-				return nil, nil, false // no record before to take the owner from
+				return parsed{}, false // no record before to take the owner from
 			}
 		} else {
-			var ok bool
-			if owner, ok = absoluteName(string(f[0]), p.origin); !ok {
-				return nil, nil, false
+			if !sameName(owner, f[0], p.origin) { // the last owner again: no new string
+				var ok bool
+				if owner, ok = absoluteName(string(f[0]), p.origin); !ok {
+					return parsed{}, false
+				}
 			}
 			rest = f[1:]
 		}
 		hdr, rdata, kind := p.header(owner, rest)
 		switch kind {
 		case fastBad:
-			return nil, nil, false
+			return parsed{}, false
 		case fastOther:
 			n, rr, ok := p.slowRecord(data, start, line)
 			if !ok || n != 0 {
-				return nil, nil, false
+				return parsed{}, false
 			}
 			rrs = append(rrs, rr)
 			lines = append(lines, int32(line))
-			if slow++; tooSlow(slow, len(rrs)) {
-				return nil, nil, false
+			if slow++; tooSlow(slow, len(rrs)+len(addrs)) {
+				return parsed{}, false
 			}
 			continue
 		}
 		if len(rdata) != 1 {
-			return nil, nil, false
+			return parsed{}, false
 		}
-		tok := string(rdata[0])
-		ip := net.ParseIP(tok)
-		if ip == nil {
-			return nil, nil, false
-		}
-		var rr dns.RR
-		if hdr.Rrtype == dns.TypeA {
-			if strings.Contains(tok, ":") {
-				return nil, nil, false
-			}
-			if len(as) == cap(as) {
-				as = make([]dns.A, 0, chunk)
-			}
-			as = append(as, dns.A{Hdr: hdr, A: ip})
-			rr = &as[len(as)-1]
-		} else {
-			if !strings.Contains(tok, ":") {
-				return nil, nil, false
-			}
-			if len(aaaas) == cap(aaaas) {
-				aaaas = make([]dns.AAAA, 0, chunk)
-			}
-			aaaas = append(aaaas, dns.AAAA{Hdr: hdr, AAAA: ip})
-			rr = &aaaas[len(aaaas)-1]
+		a := addrRR{owner: owner, line: int32(line), ttl: hdr.Ttl, typ: hdr.Rrtype}
+		if !a.setIP(rdata[0]) {
+			return parsed{}, false
 		}
 		p.owner = owner
-		rrs = append(rrs, rr)
-		lines = append(lines, int32(line))
+		addrs = append(addrs, a)
 	}
-	return rrs, lines, true
+	return parsed{rrs: rrs, lines: lines, addrs: addrs}, true
+}
+
+// parsed is what fastParse read: address records in stored form, the
+// others as ZoneParser made them.
+type parsed struct {
+	rrs   []dns.RR
+	lines []int32 // rrs[i] begins on line lines[i]
+	addrs []addrRR
+}
+
+// addrRR is an A or AAAA record of a line of its own.
+type addrRR struct {
+	owner string // absolute, as written
+	line  int32
+	ttl   uint32
+	typ   uint16
+	ip    [16]byte // an A's address in the first 4
+}
+
+// setIP reads the address as miekg/dns does (net.ParseIP, a colon for
+// AAAA and none for A); false when it does not.
+func (a *addrRR) setIP(tok []byte) bool {
+	colon := bytes.IndexByte(tok, ':') >= 0
+	if colon != (a.typ == dns.TypeAAAA) {
+		return false
+	}
+	ip := net.ParseIP(string(tok))
+	if ip == nil {
+		return false
+	}
+	if a.typ == dns.TypeA {
+		ip4 := ip.To4()
+		if ip4 == nil {
+			return false
+		}
+		copy(a.ip[:], ip4)
+	} else {
+		copy(a.ip[:], ip)
+	}
+	return true
+}
+
+// rdata is the record's rdata in wire form.
+func (a *addrRR) rdata() []byte {
+	if a.typ == dns.TypeA {
+		return a.ip[:4]
+	}
+	return a.ip[:]
+}
+
+// rr is the record as ZoneParser makes it.
+func (a *addrRR) rr() dns.RR {
+	h := dns.RR_Header{Name: a.owner, Rrtype: a.typ, Class: dns.ClassINET, Ttl: a.ttl}
+	ip := net.IP(slices.Clone(a.rdata()))
+	if a.typ == dns.TypeA {
+		return &dns.A{Hdr: h, A: ip}
+	}
+	return &dns.AAAA{Hdr: h, AAAA: ip}
+}
+
+// records is every record in file order, with its line.
+func (pr *parsed) records() ([]dns.RR, []int32) {
+	rrs := make([]dns.RR, 0, len(pr.rrs)+len(pr.addrs))
+	lines := make([]int32, 0, cap(rrs))
+	i, j := 0, 0
+	for i < len(pr.rrs) || j < len(pr.addrs) {
+		if j == len(pr.addrs) || i < len(pr.rrs) && pr.lines[i] < pr.addrs[j].line {
+			rrs, lines = append(rrs, pr.rrs[i]), append(lines, pr.lines[i])
+			i++
+		} else {
+			rrs, lines = append(rrs, pr.addrs[j].rr()), append(lines, pr.addrs[j].line)
+			j++
+		}
+	}
+	return rrs, lines
+}
+
+// newFast builds the zone from pr without a dns.RR per address record;
+// false when New must (any error or warning: New words it, with lines).
+func newFast(origin string, pr *parsed, opt Options) (*Zone, bool) {
+	bl := newBuilder(origin, pr.rrs, len(pr.rrs)+len(pr.addrs), nil)
+	for i, rr := range pr.rrs {
+		if bl.add(i, rr) != nil {
+			return nil, false
+		}
+	}
+	for i := range pr.addrs {
+		a := &pr.addrs[i]
+		if !bl.addAddr(a.owner, a.typ, a.ttl, a.rdata()) {
+			return nil, false
+		}
+	}
+	z, warns, err := bl.finish(pr.rrs, opt)
+	if err != nil || len(warns) > 0 {
+		return nil, false
+	}
+	return z, true
+}
+
+// sameName reports whether field, read as a name relative to origin, is
+// owner: absoluteName would make the same string.
+func sameName(owner string, field []byte, origin string) bool {
+	if owner == "" || origin == "" || len(field) == 0 || field[len(field)-1] == '.' || string(field) == "@" || origin == "." {
+		return false
+	}
+	return len(owner) == len(field)+1+len(origin) && owner[len(field)] == '.' &&
+		owner[:len(field)] == string(field) && owner[len(field)+1:] == origin
 }
 
 // tooSlow: more than a quarter of the records needed a ZoneParser each;

@@ -1,7 +1,9 @@
 package zone
 
 import (
+	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,10 +15,11 @@ import (
 // a text ZoneParser refuses. It reports whether fastParse took it.
 func checkFastParse(t *testing.T, name, text, origin string, defaultTTL uint32) bool {
 	t.Helper()
-	rrs, lines, ok := fastParse([]byte(text), "t.zone", origin, defaultTTL)
+	pr, ok := fastParse([]byte(text), "t.zone", origin, defaultTTL)
 	if !ok {
 		return false
 	}
+	rrs, lines := pr.records()
 	zp := dns.NewZoneParser(strings.NewReader(text), origin, "t.zone")
 	if defaultTTL != 0 {
 		zp.SetDefaultTTL(defaultTTL)
@@ -46,7 +49,39 @@ func checkFastParse(t *testing.T, name, text, origin string, defaultTTL uint32) 
 			}
 		}
 	}
+	checkNewFast(t, name, text, origin, defaultTTL, want)
 	return true
+}
+
+// checkNewFast fails t when newFast builds a zone New would not build from
+// ZoneParser's records want, or another one.
+func checkNewFast(t *testing.T, name, text, origin string, defaultTTL uint32, want []dns.RR) {
+	t.Helper()
+	pr, _ := fastParse([]byte(text), "t.zone", origin, defaultTTL)
+	got, ok := newFast(origin, &pr, Options{})
+	z, warns, err := New(origin, want, Options{}, nil)
+	switch {
+	case !ok:
+		return // New builds it (or words the error)
+	case err != nil || len(warns) > 0:
+		t.Fatalf("%s: newFast built a zone where New says %v %v:\n%s", name, err, warns, text)
+	}
+	if a, b := storedText(got), storedText(z); a != b {
+		t.Fatalf("%s: newFast built\n%s\nNew\n%s\nfrom:\n%s", name, a, b, text)
+	}
+	if got.SOA.String() != z.SOA.String() || got.Signed != z.Signed || got.RecordCount() != z.RecordCount() {
+		t.Fatalf("%s: newFast's SOA, signing or count differ from New's", name)
+	}
+}
+
+// storedText is z's stored form as text, in canonical order.
+func storedText(z *Zone) string {
+	var lines []string
+	for _, n := range storedOf(z) {
+		lines = append(lines, fmt.Sprintf("%s %v %x", n.Name, n.NSEC3, n.Data))
+	}
+	slices.Sort(lines)
+	return strings.Join(lines, "\n")
 }
 
 func TestFastParseMatchesZoneParser(t *testing.T) {
@@ -78,6 +113,12 @@ func TestFastParseMatchesZoneParser(t *testing.T) {
 	if !checkFastParse(t, "hosts", texts["hosts"], "example.", 0) || !checkFastParse(t, "soa in parens", texts["soa in parens"], "example.", 0) {
 		t.Error("fastParse refused a zone of hosts")
 	}
+	for _, name := range []string{"hosts", "soa in parens", "mixed case", "origin"} {
+		pr, _ := fastParse([]byte(texts[name]), "t.zone", "example.", 0)
+		if _, ok := newFast("example.", &pr, Options{}); !ok {
+			t.Errorf("newFast gave way to New on %q", name)
+		}
+	}
 }
 
 // Both paths make the same zone, and errors name the same line.
@@ -86,6 +127,14 @@ func TestFastParseSameZone(t *testing.T) {
 		head + "a A 198.18.0.1\nb CNAME a\nb A 198.18.0.2\n", // CNAME and data: an error naming line 8
 		head + "a A 198.18.0.1\nwww.other. A 198.18.0.2\n",   // out of zone, line 7
 		head + "a A 198.18.0.1\n  AAAA 2001:2::1\n",
+		// newFast: stored form merged with records read as dns.RR.
+		head + "a A 198.18.0.1\na RRSIG A 8 2 300 20300101000000 20200101000000 12345 example. AAAA\n",
+		head + "a A 198.18.0.1\na A ( 198.18.0.3 )\n", // one set read both ways
+		head + "a 60 A 198.18.0.1\na 30 A 198.18.0.1\na 90 A 198.18.0.2\n  AAAA 2001:2::1\n",
+		head + "A A 198.18.0.1\na AAAA 2001:2::1\nB.example. A 198.18.0.2\n@ A 198.18.0.3\n* A 198.18.0.4\n",
+		head + "@ NS ns.other.\nns.other. A 198.18.0.9\n", // ignored glue: a warning
+		head + "sub NS ns.other.\nx.sub CNAME a\nx.sub A 198.18.0.1\n",
+		head + "b MX 1 a\nb A 198.18.0.1\nc TXT x\nc AAAA 2001:2::1\nc A 198.18.0.5\n",
 	} {
 		z1, w1, err1 := Parse(strings.NewReader(text), "t.zone", "example.", LoadOptions{})
 		noFastParse = true
@@ -97,6 +146,9 @@ func TestFastParseSameZone(t *testing.T) {
 		}
 		if err1 == nil && strings.Join(recordStrings(z1), "\n") != strings.Join(recordStrings(z2), "\n") {
 			t.Errorf("the two paths made different zones from:\n%s", text)
+		}
+		if err1 == nil && storedText(z1) != storedText(z2) {
+			t.Errorf("the two paths stored different zones from:\n%s", text)
 		}
 	}
 }

@@ -59,7 +59,11 @@ func parseText(data []byte, file, origin string, opt LoadOptions) (*Zone, []Warn
 	scanned := make(chan error, 1)
 	eager := fixesTTLs(data)
 	if !eager && !noFastParse {
-		if rrs, lines, ok := fastParse(data, file, origin, opt.DefaultTTL); ok {
+		if pr, ok := fastParse(data, file, origin, opt.DefaultTTL); ok {
+			if z, ok := newFast(origin, &pr, opt.Options); ok {
+				return z, nil, nil
+			}
+			rrs, lines := pr.records()
 			return newParsed(origin, rrs, opt, func(i int) string {
 				if i >= 0 && i < len(lines) {
 					return fmt.Sprintf("%s:%d", file, lines[i])

@@ -77,7 +77,7 @@ func encodeAll(list []*building) error {
 				}
 				for _, b := range list[i:min(i+chunk, len(list))] {
 					var err error
-					if b.node.data, scratch, err = encodeSets(b.sets, scratch); err != nil {
+					if b.node.data, scratch, err = encodeWith(b.sets, &b.addr, scratch); err != nil {
 						mu.Lock()
 						if first == nil {
 							first = err

@@ -24,16 +24,50 @@ const setHeaderLen = 10
 // encodeSets writes sets in the layout above into an exactly sized slice.
 // scratch is reused between calls.
 func encodeSets(sets []RRset, scratch []byte) ([]byte, []byte, error) {
+	return encodeWith(sets, nil, scratch)
+}
+
+// encodeWith is encodeSets with the address sets a building holds in
+// stored form merged in, in type order.
+func encodeWith(sets []RRset, addr *[2]rawSet, scratch []byte) ([]byte, []byte, error) {
 	b := scratch[:0]
+	raw := func(r *rawSet, sigs []dns.RR) {
+		b = binary.BigEndian.AppendUint16(b, r.typ)
+		b = binary.BigEndian.AppendUint32(b, r.ttl)
+		b = binary.BigEndian.AppendUint16(b, uint16(r.n))
+		b = binary.BigEndian.AppendUint16(b, uint16(len(sigs)))
+		b = append(b, r.rd...)
+		r.n = 0 // written
+	}
 	for _, s := range sets {
-		var ttl uint32
-		if len(s.RRs) > 0 {
-			ttl = s.RRs[0].Header().Ttl
+		var sigsOnly bool
+		if addr != nil {
+			for i := range addr {
+				r := &addr[i]
+				if r.n == 0 || r.typ > s.Type {
+					continue
+				}
+				if r.typ < s.Type {
+					raw(r, nil)
+					continue
+				}
+				if len(s.RRs) > 0 {
+					return nil, scratch, errSlowPath // the same type both ways
+				}
+				raw(r, s.Sigs) // RRSIGs over addresses read fast
+				sigsOnly = true
+			}
 		}
-		b = binary.BigEndian.AppendUint16(b, s.Type)
-		b = binary.BigEndian.AppendUint32(b, ttl)
-		b = binary.BigEndian.AppendUint16(b, uint16(len(s.RRs)))
-		b = binary.BigEndian.AppendUint16(b, uint16(len(s.Sigs)))
+		if !sigsOnly {
+			var ttl uint32
+			if len(s.RRs) > 0 {
+				ttl = s.RRs[0].Header().Ttl
+			}
+			b = binary.BigEndian.AppendUint16(b, s.Type)
+			b = binary.BigEndian.AppendUint32(b, ttl)
+			b = binary.BigEndian.AppendUint16(b, uint16(len(s.RRs)))
+			b = binary.BigEndian.AppendUint16(b, uint16(len(s.Sigs)))
+		}
 		var err error
 		for _, rr := range s.RRs {
 			if b, err = appendRdata(b, rr); err != nil {
@@ -47,9 +81,55 @@ func encodeSets(sets []RRset, scratch []byte) ([]byte, []byte, error) {
 			}
 		}
 	}
+	if addr != nil {
+		for i := range addr {
+			if addr[i].n > 0 {
+				raw(&addr[i], nil)
+			}
+		}
+	}
 	out := make([]byte, len(b))
 	copy(out, b)
 	return out, b, nil
+}
+
+// errSlowPath: records the fast path holds in stored form need the
+// ordinary path (newFast then gives way to New).
+var errSlowPath = errors.New("zone: records need the ordinary path")
+
+// rawSet is an A or AAAA RRset as fastParse read it, already in the
+// stored layout: n records of {rdlength, rdata}, and their lowest TTL
+// (RFC 2181 §5.2).
+type rawSet struct {
+	typ uint16
+	ttl uint32
+	n   int
+	rd  []byte
+}
+
+// add appends one record's rdata unless the set holds it already (RFC
+// 2181 §5: the later one is dropped, TTL and all, as New does); false when
+// the set is full. A first record goes into room, which must have
+// capacity for it.
+func (r *rawSet) add(t uint16, ttl uint32, rdata, room []byte) bool {
+	if r.n == 0 {
+		r.typ, r.ttl, r.rd = t, ttl, room[:0]
+	} else {
+		for p := 0; p < len(r.rd); {
+			l := int(binary.BigEndian.Uint16(r.rd[p:]))
+			if string(r.rd[p+2:p+2+l]) == string(rdata) {
+				return true
+			}
+			p += 2 + l
+		}
+		if r.n == 0xffff {
+			return false
+		}
+		r.ttl = min(r.ttl, ttl)
+	}
+	r.rd = append(binary.BigEndian.AppendUint16(r.rd, uint16(len(rdata))), rdata...)
+	r.n++
+	return true
 }
 
 // appendRdata appends rdlength and the uncompressed rdata of rr.

@@ -12,7 +12,6 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -177,128 +176,163 @@ type Options struct {
 // record that an NS in the zone points at is dropped with a warning (glue
 // copied from a parent); any other out-of-zone record is an error.
 func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zone, []Warning, error) {
-	origin = dns.CanonicalName(origin)
-	where := func(i int) string {
-		if pos == nil {
-			return ""
+	bl := newBuilder(origin, rrs, len(rrs), pos)
+	for i, rr := range rrs {
+		if err := bl.add(i, rr); err != nil {
+			return nil, bl.warns, err
 		}
-		return pos(i)
 	}
-	z := &Zone{Origin: origin, order: &nameOrder{}, id: versions.Add(1)}
+	return bl.finish(rrs, opt)
+}
+
+// builder is New's state: the zone so far and its names' records.
+type builder struct {
+	origin string
+	where  func(i int) string
+	z      *Zone
 	// One map while building: each name's node and its RRsets, found by a
 	// scan of the few types a name has. (Four maps in turn made a million
 	// records take seconds more, most of it map lookups missing the cache.)
-	nodes := make(map[string]*building, len(rrs)/2+1)
-	nsTargets := map[string]bool{}
+	nodes     map[string]*building
+	nsTargets map[string]bool
+	warns     []Warning
+	soaSeen   bool
+	slab      buildSlab
+	last      *building // node's last answer, and its name
+	lastName  string
+}
+
+// newBuilder starts a zone of about n records; the NS records among rrs
+// say which out-of-zone addresses are glue.
+func newBuilder(origin string, rrs []dns.RR, n int, pos func(i int) string) *builder {
+	origin = dns.CanonicalName(origin)
+	bl := &builder{
+		origin: origin,
+		where: func(i int) string {
+			if pos == nil {
+				return ""
+			}
+			return pos(i)
+		},
+		z:         &Zone{Origin: origin, order: &nameOrder{}, id: versions.Add(1)},
+		nodes:     make(map[string]*building, n/2+1),
+		nsTargets: map[string]bool{},
+		slab:      buildSlab{chunk: min(slabChunk, n+1)},
+	}
 	for _, rr := range rrs {
 		if ns, ok := rr.(*dns.NS); ok {
-			nsTargets[dns.CanonicalName(ns.Ns)] = true
+			bl.nsTargets[dns.CanonicalName(ns.Ns)] = true
 		}
 	}
-	var warns []Warning
-	soaSeen := false
-	slab := buildSlab{chunk: min(slabChunk, len(rrs)+1)}
-	for i, rr := range rrs {
-		h := rr.Header()
-		h.Name = dns.CanonicalName(h.Name)
-		if h.Class != dns.ClassINET {
-			return nil, warns, &RRError{where(i), rr, fmt.Errorf("class %s not supported", dns.ClassToString[h.Class])}
-		}
-		if !under(origin, h.Name) {
-			// Glue for an in-zone NS that sits outside the zone is common in
-			// zone files copied from parents; it is never served, so drop it.
-			if (h.Rrtype == dns.TypeA || h.Rrtype == dns.TypeAAAA) && nsTargets[h.Name] {
-				warns = append(warns, Warning{where(i), rr, fmt.Errorf("%w (ignored glue)", ErrOutOfZone)})
-				continue
-			}
-			return nil, warns, &RRError{where(i), rr, ErrOutOfZone}
-		}
-		switch h.Rrtype {
-		case dns.TypeSOA:
-			if h.Name != origin {
-				return nil, warns, &RRError{where(i), rr, fmt.Errorf("SOA not at the apex %s", origin)}
-			}
-			if soaSeen {
-				return nil, warns, &RRError{where(i), rr, ErrDuplicateSOA}
-			}
-			soaSeen = true
-			z.SOA = rr.(*dns.SOA)
-		case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeIXFR, dns.TypeAXFR, dns.TypeANY:
-			return nil, warns, &RRError{where(i), rr, fmt.Errorf("meta type %s in zone data", dns.TypeToString[h.Rrtype])}
-		}
-		t := h.Rrtype
-		if sig, ok := rr.(*dns.RRSIG); ok {
-			t = sig.TypeCovered
-		}
-		b := nodes[h.Name]
-		if b == nil {
-			b = slab.building(h.Name)
-			nodes[h.Name] = b
-		}
-		s := b.set(t)
-		if h.Rrtype == dns.TypeRRSIG {
-			s.Sigs = append(s.Sigs, rr)
-		} else {
-			if dup(s.RRs, rr) {
-				continue // RFC 2181 §5: an RRset holds no duplicates
-			}
-			if s.RRs == nil {
-				s.RRs = slab.one(rr)
-			} else {
-				s.RRs = append(s.RRs, rr)
-			}
-		}
+	return bl
+}
+
+// add takes rrs[i].
+func (bl *builder) add(i int, rr dns.RR) error {
+	origin, where := bl.origin, bl.where
+	h := rr.Header()
+	h.Name = dns.CanonicalName(h.Name)
+	if h.Class != dns.ClassINET {
+		return &RRError{where(i), rr, fmt.Errorf("class %s not supported", dns.ClassToString[h.Class])}
 	}
-	if !soaSeen {
+	if !under(origin, h.Name) {
+		// Glue for an in-zone NS that sits outside the zone is common in
+		// zone files copied from parents; it is never served, so drop it.
+		if (h.Rrtype == dns.TypeA || h.Rrtype == dns.TypeAAAA) && bl.nsTargets[h.Name] {
+			bl.warns = append(bl.warns, Warning{where(i), rr, fmt.Errorf("%w (ignored glue)", ErrOutOfZone)})
+			return nil
+		}
+		return &RRError{where(i), rr, ErrOutOfZone}
+	}
+	switch h.Rrtype {
+	case dns.TypeSOA:
+		if h.Name != origin {
+			return &RRError{where(i), rr, fmt.Errorf("SOA not at the apex %s", origin)}
+		}
+		if bl.soaSeen {
+			return &RRError{where(i), rr, ErrDuplicateSOA}
+		}
+		bl.soaSeen = true
+		bl.z.SOA = rr.(*dns.SOA)
+	case dns.TypeOPT, dns.TypeTSIG, dns.TypeTKEY, dns.TypeIXFR, dns.TypeAXFR, dns.TypeANY:
+		return &RRError{where(i), rr, fmt.Errorf("meta type %s in zone data", dns.TypeToString[h.Rrtype])}
+	}
+	t := h.Rrtype
+	if sig, ok := rr.(*dns.RRSIG); ok {
+		t = sig.TypeCovered
+	}
+	s := bl.node(h.Name).set(t)
+	if h.Rrtype == dns.TypeRRSIG {
+		s.Sigs = append(s.Sigs, rr)
+		return nil
+	}
+	if dup(s.RRs, rr) {
+		return nil // RFC 2181 §5: an RRset holds no duplicates
+	}
+	if s.RRs == nil {
+		s.RRs = bl.slab.one(rr)
+	} else {
+		s.RRs = append(s.RRs, rr)
+	}
+	return nil
+}
+
+// node is the building of canonical name, added when new.
+func (bl *builder) node(name string) *building {
+	if name == bl.lastName && bl.last != nil {
+		return bl.last // a name's records are usually on lines together
+	}
+	b := bl.nodes[name]
+	if b == nil {
+		b = bl.slab.building(name)
+		bl.nodes[name] = b
+	}
+	bl.last, bl.lastName = b, name
+	return b
+}
+
+// addAddr takes an A or AAAA record in stored form (rdata: the address);
+// false when only add can: an owner outside the zone (maybe glue).
+func (bl *builder) addAddr(owner string, t uint16, ttl uint32, rdata []byte) bool {
+	name := dns.CanonicalName(owner)
+	if !under(bl.origin, name) {
+		return false
+	}
+	b := bl.node(name)
+	r := &b.addr[0]
+	if t == dns.TypeAAAA {
+		r = &b.addr[1]
+	}
+	var room []byte
+	if r.n == 0 {
+		room = bl.slab.bytes(2 + len(rdata))
+	}
+	return r.add(t, ttl, rdata, room)
+}
+
+// finish checks and encodes what add gathered; rrs are the records given
+// to add (errors name their positions).
+func (bl *builder) finish(rrs []dns.RR, opt Options) (*Zone, []Warning, error) {
+	z, origin, nodes, where, warns := bl.z, bl.origin, bl.nodes, bl.where, bl.warns
+	if !bl.soaSeen {
 		return nil, warns, ErrNoSOA
 	}
-	for _, b := range nodes {
-		for i := range b.sets {
-			// RFC 2181 §5.2: all RRs of an RRset share one TTL; the lowest.
-			normaliseTTL(b.sets[i].RRs)
-		}
-		if len(b.sets) > 1 {
-			slices.SortFunc(b.sets, func(x, y RRset) int { return cmp.Compare(x.Type, y.Type) })
-		}
-	}
-	// NSEC3 owners are not names of the zone's tree: queries for them are
-	// answered as if they did not exist (RFC 5155 §7.2.8), and they must not
-	// create empty non-terminals. Keep them aside, sorted by hash.
-	// The NSEC3 RRset is split off even when its owner also holds ordinary
-	// data: RFC 5155 Appendix A has 2t7b4g4vsa5smi47k61mv5bv1a22bojr.example.
-	// with an A RRset beside the NSEC3 of ns1.example.
+	// One pass over the buildings in the order they were made (the slab's:
+	// memory read in sequence, where ranging over the map missed the cache
+	// at every node, five times over).
 	var n3 []*building
-	for name, b := range nodes {
-		if name == origin || Parent(name) != origin {
-			continue // NSEC3 owners are one label below the apex
-		}
-		i := slices.IndexFunc(b.sets, func(s RRset) bool { return s.Type == dns.TypeNSEC3 })
-		if i < 0 {
-			continue
-		}
-		if len(b.sets[i].RRs) == 0 {
-			// An RRSIG over an NSEC3 that is not there: no link of the
-			// chain (every search expects an NSEC3), and no name of the
-			// tree either. Apply drops the same.
-			b.sets = slices.Delete(b.sets, i, i+1)
-			if len(b.sets) == 0 {
-				delete(nodes, name)
+	all := make([]*building, 0, len(nodes))
+	for _, chunk := range bl.slab.all {
+		for i := range chunk {
+			if b := &chunk[i]; bl.nsec3Split(b, &n3) {
+				all = append(all, b)
 			}
-			continue
-		}
-		h, _, _ := strings.Cut(name, ".")
-		nb := &building{node: &Node{Name: name}, sets: []RRset{b.sets[i]}}
-		n3 = append(n3, nb)
-		z.n3 = append(z.n3, nsec3Entry{hash: h, node: nb.node})
-		b.sets = slices.Delete(b.sets, i, i+1)
-		if len(b.sets) == 0 {
-			delete(nodes, name)
 		}
 	}
-	if err := checkCNAMEs(origin, nodes, rrs, where); err != nil {
+	if err := checkCNAMEs(origin, nodes, all, rrs, where); err != nil {
 		return nil, warns, err
 	}
-	for _, list := range [][]*building{n3, slices.Collect(maps.Values(nodes))} {
+	for _, list := range [][]*building{n3, all} {
 		if err := encodeAll(list); err != nil {
 			var re *RRError
 			if errors.As(err, &re) && re.RR != nil && re.Pos == "" {
@@ -309,9 +343,9 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 			return nil, warns, err
 		}
 	}
-	list := make([]*Node, 0, len(nodes))
-	for _, b := range nodes {
-		list = append(list, b.node)
+	list := make([]*Node, len(all))
+	for i, b := range all {
+		list[i] = b.node
 	}
 	if err := z.index(list, opt); err != nil {
 		return nil, warns, err
@@ -319,10 +353,52 @@ func New(origin string, rrs []dns.RR, opt Options, pos func(i int) string) (*Zon
 	return z, warns, nil
 }
 
+// nsec3Split normalises b's TTLs and type order, and moves an NSEC3 RRset
+// into a building of its own, added to n3; false when b is left empty
+// (then no longer in bl.nodes).
+func (bl *builder) nsec3Split(b *building, n3 *[]*building) bool {
+	for i := range b.sets {
+		// RFC 2181 §5.2: all RRs of an RRset share one TTL; the lowest.
+		normaliseTTL(b.sets[i].RRs)
+	}
+	if len(b.sets) > 1 {
+		slices.SortFunc(b.sets, func(x, y RRset) int { return cmp.Compare(x.Type, y.Type) })
+	}
+	// NSEC3 owners are not names of the zone's tree: queries for them are
+	// answered as if they did not exist (RFC 5155 §7.2.8), and they must not
+	// create empty non-terminals. Keep them aside, sorted by hash.
+	// The NSEC3 RRset is split off even when its owner also holds ordinary
+	// data: RFC 5155 Appendix A has 2t7b4g4vsa5smi47k61mv5bv1a22bojr.example.
+	// with an A RRset beside the NSEC3 of ns1.example.
+	name := b.node.Name
+	if len(b.sets) == 0 || name == bl.origin || Parent(name) != bl.origin {
+		return true // NSEC3 owners are one label below the apex
+	}
+	i := slices.IndexFunc(b.sets, func(s RRset) bool { return s.Type == dns.TypeNSEC3 })
+	if i < 0 {
+		return true
+	}
+	if len(b.sets[i].RRs) > 0 {
+		h, _, _ := strings.Cut(name, ".")
+		nb := &building{node: &Node{Name: name}, sets: []RRset{b.sets[i]}}
+		*n3 = append(*n3, nb)
+		bl.z.n3 = append(bl.z.n3, nsec3Entry{hash: h, node: nb.node})
+	}
+	// Else an RRSIG over an NSEC3 that is not there: no link of the chain
+	// (every search expects an NSEC3), and no name of the tree either.
+	// Apply drops the same.
+	b.sets = slices.Delete(b.sets, i, i+1)
+	if b.empty() {
+		delete(bl.nodes, name)
+		return false
+	}
+	return true
+}
+
 // checkCNAMEs enforces that a CNAME shares its name only with DNSSEC records
 // (RFC 1034 §3.6.2, RFC 4035 §2.5), except below a zone cut or DNAME where
 // data is occluded and never served.
-func checkCNAMEs(origin string, nodes map[string]*building, rrs []dns.RR, where func(int) string) error {
+func checkCNAMEs(origin string, nodes map[string]*building, all []*building, rrs []dns.RR, where func(int) string) error {
 	occluded := func(name string) bool {
 		for p := Parent(name); p != origin && under(origin, p); p = Parent(p) {
 			if b := nodes[p]; b != nil && (b.get(dns.TypeNS) != nil || b.get(dns.TypeDNAME) != nil) {
@@ -331,10 +407,13 @@ func checkCNAMEs(origin string, nodes map[string]*building, rrs []dns.RR, where 
 		}
 		return false
 	}
-	for _, b := range nodes {
+	for _, b := range all {
 		c := b.get(dns.TypeCNAME)
 		if c == nil || occluded(b.node.Name) {
 			continue
+		}
+		if b.addr[0].n > 0 || b.addr[1].n > 0 {
+			return errSlowPath // New names the lines
 		}
 		for _, s := range b.sets {
 			switch s.Type {
@@ -368,8 +447,21 @@ type buildSlab struct {
 	// spent a second in memclr).
 	chunk int
 	b     []building
+	all   [][]building // every chunk of b, in order
 	sets  []RRset
 	rrs   []dns.RR
+	raw   []byte
+}
+
+// bytes returns an empty slice with room for n bytes and no more (an
+// append beyond moves out).
+func (sl *buildSlab) bytes(n int) []byte {
+	if n > cap(sl.raw)-len(sl.raw) {
+		sl.raw = make([]byte, 0, max(n, 20*sl.chunk))
+	}
+	l := len(sl.raw)
+	sl.raw = sl.raw[:l+n]
+	return sl.raw[l:l:l+n]
 }
 
 const slabChunk = 1024
@@ -377,11 +469,13 @@ const slabChunk = 1024
 func (sl *buildSlab) building(name string) *building {
 	if len(sl.b) == cap(sl.b) {
 		sl.b = make([]building, 0, sl.chunk)
+		sl.all = append(sl.all, nil)
 	}
 	if len(sl.sets)+2 > cap(sl.sets) {
 		sl.sets = make([]RRset, 0, 2*sl.chunk)
 	}
 	sl.b = append(sl.b, building{node: &Node{Name: name}})
+	sl.all[len(sl.all)-1] = sl.b
 	b := &sl.b[len(sl.b)-1]
 	// Room for two sets (a name's A and AAAA, or a set and its NSEC);
 	// more move out on append, as any slice's do.
@@ -405,7 +499,12 @@ func (sl *buildSlab) one(rr dns.RR) []dns.RR {
 type building struct {
 	node *Node
 	sets []RRset
+	// addr holds the A and AAAA records fastParse read, already in
+	// stored form (newFast): no dns.RR for most records of a big zone.
+	addr [2]rawSet
 }
+
+func (b *building) empty() bool { return len(b.sets) == 0 && b.addr[0].n == 0 && b.addr[1].n == 0 }
 
 func (b *building) get(t uint16) *RRset {
 	for i := range b.sets {
