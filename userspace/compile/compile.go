@@ -13,6 +13,7 @@ package compile
 import (
 	"encoding/binary"
 	"fmt"
+	"hash/maphash"
 	"runtime"
 	"slices"
 	"strings"
@@ -880,6 +881,9 @@ func (c *compiler) record(name string, res *answer.Result, soa bool) {
 }
 
 func typesOf(z *zone.Zone) []uint16 {
+	if ts, ok := z.Types(); ok {
+		return ts // gathered while the zone was indexed, nodes in cache
+	}
 	seen := map[uint16]bool{}
 	var out []uint16
 	z.Each(func(n *zone.Node) bool {
@@ -1042,13 +1046,16 @@ func Build(z *zone.Zone) (*Table, error) {
 	// Sized up front: most positive answers are distinct bodies (each
 	// name its own address), and a map grown from empty rehashes at every
 	// doubling (10,000 small zones: 0.4 s of a 7 s restart).
-	intern := make(map[string][]byte, z.RecordCount())
-	put := t.putter(ents, intern)
 	if workers := buildWorkers(z); workers > 1 {
-		if err := buildParallel(z, c, workers, put, func(target, source string) { addDep(deps, target, source) }); err != nil {
+		sh := ents.Share()
+		put := t.putter(sh.Set, newInterner(z.RecordCount(), internParts))
+		err := buildParallel(z, c, workers, put, func(target, source string) { addDep(deps, target, source) })
+		sh.Done()
+		if err != nil {
 			return nil, err
 		}
 	} else {
+		put := t.putter(ents.Set, newInterner(z.RecordCount(), 1))
 		c.deps = func(target, source string) { addDep(deps, target, source) }
 		var ferr error
 		z.Each(func(n *zone.Node) bool {
@@ -1103,111 +1110,60 @@ func buildWorkers(z *zone.Zone) int {
 }
 
 // buildParallel compiles z's names on several goroutines, each with its own
-// compiler, and stores their entries and dependencies through put and dep
-// on this one: the engine's answers and their encoding (most of the work,
-// and independent per name) spread over the CPUs, the table stays built by
-// one writer. Shared negative bodies depend only on the QNAME's length and
-// the zone (see shared), so every worker picks the same ones; c receives
-// them.
+// compiler, storing entries through put (which must be safe for concurrent
+// use) and dependencies through dep on this one: the engine's answers,
+// their encoding and the table's inserts (a 1M-name zone's are 3M cache
+// misses) spread over the CPUs. Shared negative bodies depend only on the
+// QNAME's length and the zone (see shared), so every worker picks the
+// same ones; c receives them.
 func buildParallel(z *zone.Zone, c *compiler, workers int, put func(*Entry) error, dep func(target, source string)) error {
 	nodes := make([]*zone.Node, 0, z.Len())
 	z.Each(func(n *zone.Node) bool {
 		nodes = append(nodes, n)
 		return true
 	})
-	type batch struct {
-		ents []Entry
-		deps [][2]string
-		err  error
-	}
-	var next atomic.Int64
-	out := make(chan batch, 2*workers)
-	// Entry slices go back to the workers once put: a 1M-name zone
-	// otherwise allocated half a gigabyte of them, zeroed and scanned.
-	// put keeps no *Entry, and the bytes entries point at are never
-	// reused (compiler.alloc).
-	free := make(chan []Entry, 3*workers)
-	stop := make(chan struct{})
 	comps := make([]*compiler, workers)
 	for w := range comps {
-		// All before any goroutine starts: an error here leaves none
-		// waiting to send.
 		wc, err := newCompilerWith(z, c.zoneTypes, c.n3, c.nsec) // the apex checks once, not per worker
 		if err != nil {
 			return err
 		}
 		comps[w] = wc
 	}
+	var next atomic.Int64
+	var failed atomic.Bool
+	errs := make([]error, workers)
+	deps := make([][][2]string, workers)
 	var wg sync.WaitGroup
-	for _, wc := range comps {
+	for w, wc := range comps {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var b batch
-			wc.deps = func(target, source string) { b.deps = append(b.deps, [2]string{target, source}) }
-			collect := func(e *Entry) error {
-				b.ents = append(b.ents, *e)
-				return nil
-			}
-			for {
+			wc.deps = func(target, source string) { deps[w] = append(deps[w], [2]string{target, source}) }
+			for !failed.Load() {
 				i := int(next.Add(1)-1) * buildChunk
 				if i >= len(nodes) {
 					return
 				}
-				b = batch{}
-				select {
-				case b.ents = <-free:
-				default:
-					b.ents = make([]Entry, 0, 3*buildChunk)
-				}
 				for _, n := range nodes[i:min(i+buildChunk, len(nodes))] {
-					if b.err = wc.name(n, collect); b.err != nil {
-						break
+					if errs[w] = wc.name(n, put); errs[w] != nil {
+						failed.Store(true)
+						return
 					}
-				}
-				select {
-				case out <- b:
-				case <-stop:
-					return
-				}
-				if b.err != nil {
-					return
 				}
 			}
 		}()
 	}
-	go func() {
-		wg.Wait()
-		close(out)
-	}()
-	var err error
-	for b := range out {
+	wg.Wait()
+	for _, err := range errs {
 		if err != nil {
-			continue // drain
-		}
-		if err = b.err; err != nil {
-			close(stop)
-			continue
-		}
-		for i := range b.ents {
-			if err = put(&b.ents[i]); err != nil {
-				close(stop)
-				break
-			}
-		}
-		if err == nil {
-			for _, d := range b.deps {
-				dep(d[0], d[1])
-			}
-			clear(b.ents) // no stale pointers kept alive
-			select {
-			case free <- b.ents[:0]:
-			default:
-			}
+			return err
 		}
 	}
-	if err != nil {
-		return err
+	for _, list := range deps {
+		for _, d := range list {
+			dep(d[0], d[1])
+		}
 	}
 	for _, wc := range comps {
 		for l, b := range wc.neg {
@@ -1233,7 +1189,7 @@ func addDep(deps *shardmap.Editor[[]string], target, source string) {
 
 // putter stores entries, sharing identical bodies and keeping one negative
 // body (or first part) per QNAME length.
-func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) func(*Entry) error {
+func (t *Table) putter(set func(string, val), intern *interner) func(*Entry) error {
 	return func(e *Entry) error {
 		b := &e.Body
 		v := val{an: b.An, ns: b.Ns, ar: b.Ar, extra: b.ExtraOff, rcode: b.Rcode, aa: b.AA, answer: e.Kind, marks: entryMarks(e)}
@@ -1242,7 +1198,7 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 		case e.Negative && b.Tail != nil:
 			v.kind, body, v.ns = valSignedNeg, b.Tail, b.TailNs
 		case e.Negative:
-			ents.Set(keyString(e.Name, e.Type, e.DO), val{kind: valNeg, answer: e.Kind, marks: entryMarks(e)})
+			set(keyString(e.Name, e.Type, e.DO), val{kind: valNeg, answer: e.Kind, marks: entryMarks(e)})
 			return nil
 		default:
 			body = b.Bytes
@@ -1261,27 +1217,66 @@ func (t *Table) putter(ents *shardmap.Editor[val], intern map[string][]byte) fun
 				}
 			}
 		}
-		var k string
-		if s, ok := intern[string(body)]; ok {
-			body = s
-			k = keyString(e.Name, e.Type, e.DO)
-		} else {
-			// A body first seen: one allocation for the key and the
-			// body behind it, so that a lookup, which compares the
-			// key, has the body in the same or the next cache line
-			// (a large table's lookups are cache misses). Never
-			// written again, so the string may share the bytes.
-			kb := key(make([]byte, 0, len(e.Name)+3+len(body)), e.Name, e.Type, e.DO)
-			n := len(kb)
-			kb = append(kb, body...)
-			k, body = unsafe.String(&kb[0], n), kb[n:len(kb):len(kb)]
-			intern[unsafe.String(unsafe.SliceData(body), len(body))] = body // the key shares them too
-		}
+		k, body := intern.share(body, e)
 		v.setBytes(body)
 		v.n = uint16(n)
-		ents.Set(k, v)
+		set(k, v)
 		return nil
 	}
+}
+
+// internParts is how many locked parts a Build on several goroutines
+// splits its interner into: two writers rarely meet in one.
+const internParts = 64
+
+// interner shares identical bodies between entries; safe for concurrent
+// use. Its parts are split by a hash of the body.
+type interner struct {
+	seed  maphash.Seed
+	parts []internPart
+}
+
+type internPart struct {
+	sync.Mutex
+	// m maps a body to where its stored copy starts (the key is that copy,
+	// so the length is the key's): 24 bytes a slot, not 40 with a slice.
+	m map[string]*byte
+}
+
+// newInterner is an interner of about hint bodies in parts parts.
+func newInterner(hint, parts int) *interner {
+	in := &interner{seed: maphash.MakeSeed(), parts: make([]internPart, parts)}
+	for i := range in.parts {
+		in.parts[i].m = make(map[string]*byte, hint/parts+1)
+	}
+	return in
+}
+
+// share returns e's table key and the stored copy of body: the one
+// stored before for the same bytes, else a new one.
+func (in *interner) share(body []byte, e *Entry) (string, []byte) {
+	p := &in.parts[0]
+	if len(in.parts) > 1 {
+		p = &in.parts[maphash.Bytes(in.seed, body)%uint64(len(in.parts))]
+	}
+	p.Lock()
+	s, ok := p.m[string(body)]
+	if !ok {
+		// A body first seen: one allocation for the key and the body
+		// behind it, so that a lookup, which compares the key, has the
+		// body in the same or the next cache line (a large table's
+		// lookups are cache misses). Never written again, so the
+		// string may share the bytes.
+		kb := key(make([]byte, 0, len(e.Name)+3+len(body)), e.Name, e.Type, e.DO)
+		n := len(kb)
+		kb = append(kb, body...)
+		body = kb[n:len(kb):len(kb)]
+		p.m[unsafe.String(unsafe.SliceData(body), len(body))] = unsafe.SliceData(body) // the key shares them too
+		p.Unlock()
+		return unsafe.String(&kb[0], n), body
+	}
+	p.Unlock()
+	return keyString(e.Name, e.Type, e.DO), unsafe.Slice(s, len(body))
 }
 
 // keyString is key as a string, in one allocation.

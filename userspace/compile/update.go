@@ -114,7 +114,7 @@ func Update(t *Table, z *zone.Zone, d *zone.Delta) (*Table, *Changes, error) {
 	ents := t.entries.Edit()
 	deps := t.deps.Edit()
 	c.deps = func(target, source string) { addDep(deps, target, source) }
-	put := nt.putter(ents, map[string][]byte{})
+	put := nt.putter(ents.Set, newInterner(0, 1))
 	var dos = []bool{false}
 	if z.Signed {
 		dos = append(dos, true)

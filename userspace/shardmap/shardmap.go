@@ -5,7 +5,10 @@
 // old version are never disturbed.
 package shardmap
 
-import "maps"
+import (
+	"maps"
+	"sync"
+)
 
 // entriesPerShard is the target shard size: copying one costs microseconds.
 // It is also sized to Go's maps: a map of up to 224 entries is a table of
@@ -197,4 +200,52 @@ func (m *Map[V]) RebuiltFor(hint int) *Map[V] {
 		return true
 	})
 	return e.Map()
+}
+
+// Shared lets goroutines Set into a Builder's editor at the same time: each
+// shard behind a lock of its own, so writers of different shards never
+// wait (a big table has thousands). Done ends the sharing.
+type Shared[V any] struct {
+	e     *Editor[V]
+	locks []sharedShard
+}
+
+type sharedShard struct {
+	sync.Mutex
+	added int
+}
+
+// Share starts sharing e, which must come from Builder (every shard
+// owned: Set then writes no state but the shard's).
+func (e *Editor[V]) Share() *Shared[V] {
+	for _, o := range e.owned {
+		if !o {
+			panic("shardmap: Share of an editor that does not own every shard")
+		}
+	}
+	return &Shared[V]{e: e, locks: make([]sharedShard, len(e.m.shards))}
+}
+
+// Set writes k; safe for concurrent use.
+func (s *Shared[V]) Set(k string, v V) {
+	i := uint32(0)
+	if len(s.e.m.shards) > 1 {
+		i = s.e.m.index(hash(k))
+	}
+	l := &s.locks[i]
+	l.Lock()
+	m := s.e.m.shards[i]
+	n := len(m)
+	m[k] = v
+	l.added += len(m) - n
+	l.Unlock()
+}
+
+// Done counts what the sharers added; s must not be used after, and e can
+// be again.
+func (s *Shared[V]) Done() {
+	for i := range s.locks {
+		s.e.m.n += s.locks[i].added
+	}
+	s.locks = nil
 }

@@ -25,6 +25,7 @@ func workersFor(n int) int {
 type indexLocal struct {
 	below []*Node
 	nsec  []string
+	types []uint16
 }
 
 // eachParallelBatch calls fn for every entry of m, on several goroutines

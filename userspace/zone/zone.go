@@ -63,6 +63,12 @@ type Node struct {
 	data  []byte
 }
 
+// Types returns every type an RRset of the zone's tree has (as Node.Types
+// gives them, NSEC3 owners aside), sorted, when the zone knows them: a
+// zone from New or FromStored does; false for one from Apply. The slice
+// is the zone's: do not write it.
+func (z *Zone) Types() ([]uint16, bool) { return z.types, z.types != nil }
+
 // Leaf reports whether the node has no child nodes: no name below it
 // exists, empty non-terminals included.
 func (n *Node) Leaf() bool { return n.kids == 0 }
@@ -86,6 +92,10 @@ type Zone struct {
 	nsec     []string     // owners with an NSEC RRset, canonical order
 	nsecKeys [][]byte     // their SortKeys
 	n3       []nsec3Entry // NSEC3 owners sorted by hash
+
+	// types is every type an RRset of the tree has (not the NSEC3 chain),
+	// sorted; nil when not known (Apply does not keep it).
+	types []uint16
 
 	negSOA     dns.RR   // SOA with the negative-caching TTL
 	negSOASigs []dns.RR // its RRSIGs with the same TTL
@@ -605,11 +615,26 @@ func (z *Zone) index(built []*Node, opt Options) error {
 		if nsec {
 			local.nsec = append(local.nsec, name)
 		}
+		n.each(func(s setAt) bool {
+			if s.nrr > 0 && !slices.Contains(local.types, s.typ) {
+				local.types = append(local.types, s.typ)
+			}
+			return true
+		})
 	}, func(local *indexLocal) {
 		mu.Lock()
 		z.nsec = append(z.nsec, local.nsec...)
+		for _, t := range local.types {
+			if !slices.Contains(z.types, t) {
+				z.types = append(z.types, t)
+			}
+		}
 		mu.Unlock()
 	})
+	slices.Sort(z.types)
+	if z.types == nil {
+		z.types = []uint16{}
+	}
 	var below []*Node
 	if cuts.Load() {
 		eachParallelBatch(m, func(name string, n *Node, local *indexLocal) {

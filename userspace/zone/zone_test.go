@@ -2,6 +2,7 @@ package zone
 
 import (
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -146,6 +147,42 @@ func TestUnder(t *testing.T) {
 		for _, n := range names {
 			if got, want := under(o, n), dns.IsSubDomain(o, n); got != want {
 				t.Errorf("under(%q, %q) = %v, dns.IsSubDomain says %v", o, n, got, want)
+			}
+		}
+	}
+}
+
+// TestTypesMatchNodes: the types index gathers are the ones the zone's
+// nodes hold, for zones from text and from the stored form.
+func TestTypesMatchNodes(t *testing.T) {
+	zones := []*Zone{}
+	for _, name := range []string{"nsec.test", "nsec3s.test", "optout.test", "chain.test"} {
+		zones = append(zones, signedTestZone(t, name))
+	}
+	z, _, err := Parse(strings.NewReader(head+"a A 198.18.0.1\n  AAAA 2001:2::1\nb.c MX 1 a\nd RRSIG TXT 8 2 300 20300101000000 20200101000000 1 example. AAAA\n"), "t.zone", "example.", LoadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	zones = append(zones, z)
+	for _, z := range zones {
+		s, err := FromStored(z.Origin, storedOf(z), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, z := range []*Zone{z, s} {
+			var want []uint16
+			z.Each(func(n *Node) bool {
+				for _, tp := range n.Types(nil) {
+					if !slices.Contains(want, tp) {
+						want = append(want, tp)
+					}
+				}
+				return true
+			})
+			slices.Sort(want)
+			got, ok := z.Types()
+			if !ok || !slices.Equal(got, want) {
+				t.Errorf("%s: Types() = %v %v, the nodes have %v", z.Origin, got, ok, want)
 			}
 		}
 	}
