@@ -2,6 +2,7 @@ package shardmap
 
 import (
 	"fmt"
+	"sync"
 	"testing"
 )
 
@@ -79,4 +80,38 @@ func TestGrowByEdits(t *testing.T) {
 			t.Errorf("version %d: len %d, want %d", j, v.Len(), want)
 		}
 	}
+}
+
+// TestShared: goroutines setting into one Builder's editor, some keys
+// twice, make the map one goroutine would (run it with -race).
+func TestShared(t *testing.T) {
+	e := Builder[int](10000)
+	sh := e.Share()
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w * 2000; i < w*2000+3000; i++ { // overlaps the next goroutine's keys
+				sh.Set(fmt.Sprint(i), i)
+			}
+		}()
+	}
+	wg.Wait()
+	sh.Done()
+	m := e.Map()
+	if m.Len() != 9000 {
+		t.Fatalf("len %d, want 9000", m.Len())
+	}
+	for i := range 9000 {
+		if v, ok := m.Get(fmt.Sprint(i)); !ok || v != i {
+			t.Fatalf("%d: %d %v", i, v, ok)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Share of an Edit (shards not owned) did not panic")
+		}
+	}()
+	m.Edit().Share()
 }
