@@ -193,8 +193,14 @@ func BenchmarkLoad1MNames(b *testing.B) {
 	requireRoot(b)
 	z := bigZone(b, 1_000_000)
 	for b.Loop() {
+		// As the daemon does: the responder's table, its entries read
+		// from it as the image is laid out.
 		start := time.Now()
-		entries, err := Zones(z)
+		t, err := compile.Build(z)
+		if err != nil {
+			b.Fatal(err)
+		}
+		entries, err := ZonesFrom(func(*zone.Zone) *compile.Table { return t }, nil, z)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -245,8 +251,12 @@ func BenchmarkZonesFromTable(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
 				es, err := ZonesFrom(bc.tables, nil, z)
-				if err != nil || len(es[0].Entries) != t.Len() {
-					b.Fatalf("%d entries, table %d: %v", len(es[0].Entries), t.Len(), err)
+				n := 0
+				if err == nil {
+					err = es[0].each(func(*compile.Entry) error { n++; return nil })
+				}
+				if err != nil || n != t.Len() {
+					b.Fatalf("%d entries, table %d: %v", n, t.Len(), err)
 				}
 			}
 		})

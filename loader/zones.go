@@ -69,8 +69,15 @@ func ZonesFrom(tables Tables, goOnly []string, zs ...*zone.Zone) ([]ZoneEntries,
 		}
 		var err error
 		if t := tableOf(tables, z); t != nil {
-			out[i].Entries = make([]compile.Entry, 0, t.Len())
-			err = t.Each(keep)
+			// Read from the table as the image is built, not copied.
+			out[i].List = func(fn func(*compile.Entry) error) error {
+				return t.Each(func(e *compile.Entry) error {
+					if servedIndex(origins, e.Name) == i {
+						return fn(e)
+					}
+					return nil
+				})
+			}
 		} else {
 			// About an entry per RRset and a default per name: grown
 			// from empty, a million names' entries were copied over

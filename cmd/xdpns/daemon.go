@@ -142,6 +142,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 	// are loaded and the listeners up.
 	d.xdp, d.xdpOff = newFastPath(cfg, component(root, "xdp"))
 	if d.xdp != nil {
+		d.xdp.trim = d.trim.soon
 		d.xdp.tables = func(z *zone.Zone) *compile.Table {
 			if rz := d.r.Zone(z.Origin); rz != nil && rz.Zone == z {
 				return rz.Table
@@ -611,8 +612,8 @@ func (d *daemon) compileServed(z *zone.Zone) {
 		return
 	}
 	d.zlog.Info("answers compiled", "zone", z.Origin, "serial", z.Serial(), "names", z.Len(), "took", time.Since(start).Round(time.Millisecond))
-	if z.Len() >= bulkNames {
-		d.trim.soon()
+	if z.Len() >= bulkNames && d.xdp == nil {
+		d.trim.soon() // with XDP, after the image is loaded (fastPath.trim)
 	}
 }
 

@@ -64,5 +64,7 @@ func (d *daemon) compileDeferred(list []*zone.Zone) {
 		d.zlog.Info("answers compiled for the zones served at start", "zones", done.Load(), "names", names.Load(),
 			"took", time.Since(start).Round(time.Millisecond))
 	}
-	d.trim.soon()
+	if d.xdp == nil {
+		d.trim.soon() // with XDP, after the image is loaded (fastPath.trim)
+	}
 }

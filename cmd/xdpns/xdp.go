@@ -40,6 +40,10 @@ type fastPath struct {
 	// tables gives the responder's compiled table of a zone version, so
 	// that a full load does not compile every zone a second time.
 	tables loader.Tables
+	// trim, when set, is called after a load of bulkNames entries or
+	// more: laying out the image leaves as much garbage as compiling did
+	// (a 1M-name zone: 1.1 GiB of RSS after it, 0.5 without).
+	trim func()
 
 	// syncMu serialises what writes the maps or attaches: start, sync,
 	// detach, close. The daemon also calls sync under its zone lock.
@@ -429,6 +433,9 @@ func (f *fastPath) load(want map[string]*zone.Zone) {
 		f.loads++
 		f.mu.Unlock()
 		f.log.Info("XDP loaded", "zones", len(zs), "entries", im.Entries, "store_bytes", im.StoreBytes(), "left_to_go", im.Collisions)
+		if f.trim != nil && im.Entries >= bulkNames {
+			f.trim()
+		}
 		return
 	}
 	f.log.Error("XDP load failed; XDP passes every query to userspace until the next zone change", "zones", len(zs), "err", err)

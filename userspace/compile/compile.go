@@ -61,7 +61,7 @@ func Defaultable(qtype uint16) bool {
 
 // Entry is one compiled answer.
 type Entry struct {
-	Name []byte // lowercased QNAME, wire form
+	Name []byte // lowercased QNAME, wire form; read only (Table.Each lends the table's bytes)
 	Type uint16 // QTYPE, or TypeDefault
 	DO   bool
 	Kind answer.Kind
@@ -1298,14 +1298,18 @@ func key(dst, name []byte, qtype uint16, do bool) []byte {
 // Each calls fn for every entry of the table, as the package function Each
 // lists them for the table's zone (in no particular order): a consumer that
 // mirrors the table (the XDP maps) fills itself from the table without
-// compiling the zone again.
+// compiling the zone again. The *Entry is reused between calls and its
+// bytes are the table's: fn copies what it keeps and writes none of it.
 func (t *Table) Each(fn func(*Entry) error) error {
 	var err error
+	var e Entry // one for every call: fn copies what it keeps (an Entry each was 3M allocations)
 	t.entries.Range(func(k string, v val) bool {
-		qkey := []byte(k[:len(k)-1])
+		// The key's own bytes, not a copy: fn must not write the name,
+		// as for any Entry.
+		qkey := unsafe.Slice(unsafe.StringData(k), len(k)-1)
 		do := k[len(k)-1] == 1
-		b, _ := t.Lookup(qkey, do)
-		e := Entry{
+		b := t.bodyOf(v, len(qkey)-2) // v in hand: no second lookup
+		e = Entry{
 			Name:             qkey[:len(qkey)-2],
 			Type:             binary.BigEndian.Uint16(qkey[len(qkey)-2:]),
 			DO:               do,
@@ -1351,16 +1355,21 @@ func (t *Table) Lookup(qkey []byte, do bool) (wire.Body, bool) {
 			return wire.Body{}, false
 		}
 	}
+	return t.bodyOf(v, len(qkey)-2), true
+}
+
+// bodyOf is the body of a value found for a QNAME of wire length nameLen.
+func (t *Table) bodyOf(v val, nameLen int) wire.Body {
 	switch v.kind {
 	case valNeg:
-		return t.neg[len(qkey)-2], true
+		return t.neg[nameLen]
 	case valSignedNeg:
-		b := t.neg[len(qkey)-2+SignedKey]
+		b := t.neg[nameLen+SignedKey]
 		b.Ns += v.ns
 		b.Tail, b.TailNs = v.bytes(), v.ns
-		return b, true
+		return b
 	}
-	return v.wireBody(), true
+	return v.wireBody()
 }
 
 // NXDable reports whether a query of this QTYPE for a name that does not

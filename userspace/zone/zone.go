@@ -471,7 +471,7 @@ func (sl *buildSlab) bytes(n int) []byte {
 	}
 	l := len(sl.raw)
 	sl.raw = sl.raw[:l+n]
-	return sl.raw[l:l:l+n]
+	return sl.raw[l : l : l+n]
 }
 
 const slabChunk = 1024
