@@ -70,6 +70,7 @@ func ZonesFrom(tables Tables, goOnly []string, zs ...*zone.Zone) ([]ZoneEntries,
 		var err error
 		if t := tableOf(tables, z); t != nil {
 			// Read from the table as the image is built, not copied.
+			out[i].Hint = t.Len()
 			out[i].List = func(fn func(*compile.Entry) error) error {
 				return t.Each(func(e *compile.Entry) error {
 					if servedIndex(origins, e.Name) == i {
