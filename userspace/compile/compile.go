@@ -273,12 +273,10 @@ func (c *compiler) typesFor(n *zone.Node) []uint16 {
 
 // name compiles every entry of one node.
 func (c *compiler) name(n *zone.Node, fn func(*Entry) error) error {
-	var buf [wire.MaxNameLen]byte
-	l, err := dns.PackDomainName(n.Name, buf[:], 0, nil, false)
+	wname, err := packName(n.Name, c.alloc)
 	if err != nil {
-		return fmt.Errorf("name %q: %w", n.Name, err)
+		return err
 	}
-	wname := append(c.alloc(l), buf[:l]...)
 	soa, _ := c.z.NegativeSOA()
 	for _, do := range []bool{false, true} {
 		if do && !c.z.Signed {
@@ -900,14 +898,19 @@ func typesOf(z *zone.Zone) []uint16 {
 }
 
 func wireName(name string) ([]byte, error) {
-	// Packed on the stack, kept at its length: a 255-byte buffer per
-	// name was most of a big zone's compile garbage.
+	return packName(name, func(n int) []byte { return make([]byte, 0, n) })
+}
+
+// packName is name in wire form, in memory from alloc. Packed on the
+// stack, kept at its length: a 255-byte buffer per name was most of a
+// big zone's compile garbage.
+func packName(name string, alloc func(int) []byte) ([]byte, error) {
 	var buf [wire.MaxNameLen]byte
 	n, err := dns.PackDomainName(name, buf[:], 0, nil, false)
 	if err != nil {
 		return nil, fmt.Errorf("name %q: %w", name, err)
 	}
-	return slices.Clone(buf[:n]), nil
+	return append(alloc(n), buf[:n]...), nil
 }
 
 // val is a table value: a body; the shared negative body for the QNAME's
