@@ -137,19 +137,25 @@ func defaultProbe(explicit map[uint16]bool, rng *rand.Rand) uint16 {
 func TestDifferential(t *testing.T) {
 	// The default payload, and a large one under which answers between
 	// 1232 bytes and the MTU bound go out whole and larger ones are passed.
+	// And the ways of loading: an image built and then loaded, laid out
+	// in the generation's store (the daemon's), and laid out again after
+	// a short estimate.
 	configs := []struct {
 		name string
 		cfg  Config
 		rcfg responder.Config
+		load string
 	}{
-		{"1232", Config{}, responder.Config{}},
-		{"4096", Config{MaxDNS: 1452}, responder.Config{UDPPayload: 4096}},
+		{"1232", Config{}, responder.Config{}, ""},
+		{"4096", Config{MaxDNS: 1452}, responder.Config{UDPPayload: 4096}, ""},
+		{"1232-" + loadInPlace, Config{}, responder.Config{}, loadInPlace},
+		{"4096-" + loadShort, Config{MaxDNS: 1452}, responder.Config{UDPPayload: 4096}, loadShort},
 	}
 	for file, origin := range testZones(t) {
 		for _, c := range configs {
 			t.Run(filepath.Base(file)+"/"+c.name, func(t *testing.T) {
 				z := loadZone(t, file, origin)
-				e := newEnv(t, c.cfg, c.rcfg, z)
+				e := newEnvLoad(t, c.cfg, c.rcfg, c.load, z)
 				zes, err := Zones(z)
 				if err != nil {
 					t.Fatal(err)

@@ -3,6 +3,7 @@ package loader
 import (
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net/netip"
 	"os"
@@ -287,12 +288,52 @@ type env struct {
 
 func newEnv(t testing.TB, cfg Config, rcfg responder.Config, zs ...*zone.Zone) *env {
 	t.Helper()
+	return newEnvLoad(t, cfg, rcfg, "", zs...)
+}
+
+// How newEnvLoad loads the image: "" BuildImage and Load, as the tests
+// of image contents need; loadInPlace, into a store sized from an
+// estimate (LoadZones); loadShort, the same with the estimate cut short,
+// so that LoadZones falls back to building the image first.
+const (
+	loadInPlace = "in-place"
+	loadShort   = "short-estimate"
+)
+
+func newEnvLoad(t testing.TB, cfg Config, rcfg responder.Config, how string, zs ...*zone.Zone) *env {
+	t.Helper()
 	requireRoot(t)
-	entries, err := Zones(zs...)
-	if err != nil {
-		t.Fatal(err)
+	if how != "" {
+		if rcfg.UDPPayload == 0 {
+			rcfg.UDPPayload = responder.DefaultUDPPayload
+		}
+		cfg.UDPPayload = rcfg.UDPPayload
+		cfg.NSID = rcfg.NSID != ""
+		x, err := New(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { x.Close() })
+		if how == loadShort {
+			shortEstimate = true
+			_, err := x.loadInPlace(mustZones(t, zs...))
+			shortEstimate = false
+			if !errors.Is(err, errNoRoom) {
+				t.Fatalf("a short estimate: %v, want %v", err, errNoRoom)
+			}
+		}
+		im, err := x.LoadZones(zs...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if im.a.mem != nil || im.keys != nil {
+			t.Errorf("%s: the image LoadZones returned holds its store or index", how)
+		}
+		r := responder.New(rcfg)
+		r.SetZones(zs)
+		return &env{x: x, resp: r, im: im, respZones: zs}
 	}
-	im, err := BuildImage(entries...)
+	im, err := BuildImage(mustZones(t, zs...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -328,6 +369,15 @@ func (e *env) query(t testing.TB, pkt []byte) (uint32, []byte, map[string]uint64
 		t.Fatal(err)
 	}
 	return ret, out, after.Sub(before).NonZero()
+}
+
+func mustZones(t testing.TB, zs ...*zone.Zone) []ZoneEntries {
+	t.Helper()
+	entries, err := Zones(zs...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return entries
 }
 
 func loadZone(t testing.TB, file, origin string) *zone.Zone {

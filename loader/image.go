@@ -87,7 +87,7 @@ type Image struct {
 	// valZone is the zone of each of vals, whose slot in zone_stats the
 	// XDP object assigns when it loads the image (nil: vals has it).
 	valZone []*zoneState
-	at      map[uint64]int // key → position in keys
+	at      *keyIndex // key → position in keys
 	*answers
 
 	Entries    int // (name, QTYPE) pairs in the index
@@ -99,7 +99,7 @@ type Image struct {
 }
 
 func newImage() *Image {
-	return &Image{at: map[uint64]int{}, answers: newAnswers(&arena{grow: true})}
+	return &Image{at: newKeyIndex(0), answers: newAnswers(&arena{grow: true})}
 }
 
 // StoreBytes is the size of the records, padding between blocks excluded.
@@ -112,49 +112,91 @@ func (im *Image) Blocks() int { return im.a.top }
 // zones must not overlap (see Zones, which applies the responder's
 // longest-origin rule).
 func BuildImage(zs ...ZoneEntries) (*Image, error) {
-	im := newImage()
 	// Sized up front: growing the index map and the store's bytes as
 	// entries came was a third of laying out a big zone (rehashing, and
-	// copying the store at every doubling). The store estimate counts
-	// every body whole, more than shared bodies take; pages never
-	// written are never resident.
-	n, store := 0, 0
+	// copying the store at every doubling). Pages never written are
+	// never resident.
+	n, store, err := sizeOf(zs)
+	if err != nil {
+		return nil, err
+	}
+	im := newImage()
+	im.answers.a.reserve(store)
+	if err := im.addZones(n, zs); err != nil {
+		return nil, err
+	}
+	return im, nil
+}
+
+// sizeOf estimates the index entries and store bytes of an image of zs:
+// what every entry takes (storeLen), and a shared body for every QNAME
+// length seen in the zone's shareable entries. loadInPlace sizes a store
+// map from it, so it should be close: the kernel allocates the whole map
+// when it creates it. The first estimate, every body counted whole, was
+// 1.6 times the store a 1M-name zone took.
+func sizeOf(zs []ZoneEntries) (n, store int, err error) {
 	for i := range zs {
 		k, sum := 0, 0
 		z := &zs[i]
 		sampled := z.List != nil && z.Hint > 4*sizeSample
+		// Shared bodies by QNAME length, for DO=0, DO=1 and split ones.
+		var lengths [3][wire.MaxNameLen + 1]bool
 		if err := z.each(func(e *compile.Entry) error {
 			k++
-			sum += answerHdrLen + (len(e.Name)+7)/8*8 + (len(e.Body.Bytes)+len(e.Body.Tail)+len(e.Body.Ptrs)+2+7)/8*8 + linkLen
+			sum += storeLen(e)
+			if l := len(e.Name); (e.Body.Tail != nil || shareable(e)) && l <= wire.MaxNameLen {
+				kind := do(e.DO)
+				if e.Body.Tail != nil {
+					kind = 2
+				}
+				if !lengths[kind][l] {
+					lengths[kind][l] = true
+					sum += align(answerHdrLen+len(e.Body.Bytes)) + slotLen
+				}
+			}
 			if sampled && k == sizeSample {
 				return errSampled
 			}
 			return nil
 		}); err != nil && err != errSampled {
-			return nil, err
+			return 0, 0, err
+		}
+		// Beside the entries: the NXDOMAIN body, the NSEC3 pieces, a
+		// Go-only zone's pass record.
+		extra := align(answerHdrLen+len(z.NXDomain.Bytes)) + slotLen + align(answerHdrLen+wire.MaxNameLen+1)
+		if d := z.NSEC3; d != nil {
+			extra += align(answerHdrLen+len(d.Head.Bytes)) + slotLen
+			for i := range d.Chain {
+				extra += align(answerHdrLen + len(d.Chain[i].Piece.Bytes))
+			}
 		}
 		if sampled && k == sizeSample {
 			// A table lists in its map's order, as good as random: the
-			// sample's mean, with an eighth to spare (short, the store
-			// grows; long, pages never written are never resident).
+			// sample's mean, with a sixteenth to spare (short, a grown
+			// image's store grows, loadInPlace has the map's headroom;
+			// long, the map holds memory never used).
 			n += z.Hint
-			store += sum / k * z.Hint * 9 / 8
+			store += sum/k*z.Hint*17/16 + extra
 		} else {
 			n += k
-			store += sum
+			store += sum + extra
 		}
 	}
-	im.at = make(map[uint64]int, n)
+	return n, store, nil
+}
+
+// addZones adds zs to an empty image, its index sized for n entries.
+func (im *Image) addZones(n int, zs []ZoneEntries) error {
+	im.at = newKeyIndex(n)
 	im.keys = make([]uint64, 0, n)
 	im.vals = make([]xdpnsIndexVal, 0, n)
 	im.valZone = make([]*zoneState, 0, n)
-	im.answers.a.reserve(store)
 	for i := range zs {
 		if err := im.addZone(&zs[i]); err != nil {
-			return nil, err
+			return err
 		}
 	}
-	return im, nil
+	return nil
 }
 
 // addZone adds one zone's entries. A DO=0 and a DO=1 entry of one (name,
@@ -183,8 +225,8 @@ func (im *Image) addZone(z *ZoneEntries) error {
 			return err
 		}
 		h := keyHash(w, compile.TypeDefault)
-		if _, taken := im.at[h]; !taken {
-			im.at[h] = len(im.keys)
+		if _, taken := im.at.get(h); !taken {
+			im.at.put(h, len(im.keys))
 			im.keys = append(im.keys, h)
 			im.vals = append(im.vals, xdpnsIndexVal{Ref: [2]uint32{ref, ref}})
 			im.valZone = append(im.valZone, zs)
@@ -193,7 +235,7 @@ func (im *Image) addZone(z *ZoneEntries) error {
 	}
 	err = z.each(func(e *compile.Entry) error {
 		h := keyHash(e.Name, e.Type)
-		j, ok := im.at[h]
+		j, ok := im.at.get(h)
 		if ok {
 			if !holds(im.a, im.vals[j], e.Name, e.Type) {
 				im.Collisions++
@@ -201,7 +243,7 @@ func (im *Image) addZone(z *ZoneEntries) error {
 			}
 		} else {
 			j = len(im.keys)
-			im.at[h] = j
+			im.at.put(h, j)
 			im.keys = append(im.keys, h)
 			im.vals = append(im.vals, xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}})
 			im.valZone = append(im.valZone, zs)

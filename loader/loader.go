@@ -329,6 +329,100 @@ func (x *XDP) Load(im *Image) error {
 	return x.publish(g)
 }
 
+// shortEstimate, set by tests, gives loadInPlace's image no room at all, as
+// an estimate far too short would, to take the fallback.
+var shortEstimate = false
+
+// loadInPlace lays the image of zs out in the store of a new generation,
+// sized from an estimate, and makes it the one served: a big zone's image
+// built in Go memory first cost a first touch of every page of it (1.5 s of
+// a 1M-name zone's XDP load on this VM) and a copy, for memory the map
+// holds already. errNoRoom: the estimate was short, nothing changed.
+//
+// The Image returned gives the counts; its store and index are the
+// generation's and are not kept in it.
+func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
+	n, bytes, err := sizeOf(zs)
+	if err != nil {
+		return nil, err
+	}
+	blocks := x.cfg.StoreBlocks
+	if x.cfg.IndexEntries == 0 || blocks == 0 {
+		b := bytes/storeBlockLen + 1
+		blocks = max(b+b*DefaultHeadroom/100, b+minSpareBlocks)
+	}
+	if err := checkCapacity(0, blocks); err != nil {
+		return nil, err
+	}
+	store, mem, err := x.newStore(blocks)
+	if err != nil {
+		return nil, err
+	}
+	a := &arena{mem: mem, blocks: blocks}
+	if shortEstimate {
+		a.blocks = 0
+	}
+	im := &Image{answers: newAnswers(a)}
+	if err := im.addZones(n, zs); err != nil {
+		unix.Munmap(mem)
+		store.Close()
+		return nil, err
+	}
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	g, err := x.buildOn(im, store, mem, blocks)
+	if err != nil {
+		return nil, err
+	}
+	if err := x.publish(g); err != nil {
+		return nil, err
+	}
+	out := *im
+	counts := *im.a
+	counts.mem, counts.free, counts.pending = nil, [len(counts.free)][]uint32{}, nil
+	out.answers = &answers{a: &counts}
+	out.keys, out.vals, out.valZone, out.at = nil, nil, nil, nil
+	return &out, nil
+}
+
+// buildOn is build for an image laid out in store already: the generation
+// takes the store and the image's allocator and zones as they are.
+func (x *XDP) buildOn(im *Image, store *ebpf.Map, mem []byte, blocks int) (*generation, error) {
+	entries := x.cfg.IndexEntries
+	if entries == 0 || x.cfg.StoreBlocks == 0 {
+		keys := im.Entries
+		entries = max(keys+keys*DefaultHeadroom/100, keys+minSpareEntries)
+	}
+	fail := func(err error) (*generation, error) {
+		unix.Munmap(mem)
+		store.Close()
+		return nil, err
+	}
+	if im.Entries > entries {
+		return fail(fmt.Errorf("%d entries, room for %d: %w", im.Entries, entries, ErrTooLarge))
+	}
+	if err := checkCapacity(entries, blocks); err != nil {
+		return fail(err)
+	}
+	index, err := x.newIndex(entries)
+	if err != nil {
+		return fail(err)
+	}
+	g := &generation{index: index, store: store, mem: mem}
+	x.assignSlots(im)
+	if err := fillIndex(g, im); err != nil {
+		g.close()
+		return nil, err
+	}
+	g.answers = im.answers
+	g.keys, g.maxKeys = len(im.keys), entries
+	if g.n3hashes, g.n3zones, g.nsecCes, err = x.nsec3Maps(g.zones); err != nil {
+		g.close()
+		return nil, err
+	}
+	return g, nil
+}
+
 // capacity returns the index entries and store blocks of a new generation
 // for im with room for extra more entries and bytes: the configured ones,
 // else the image's with DefaultHeadroom percent to spare.
@@ -440,42 +534,54 @@ func (x *XDP) grace() error {
 }
 
 func (x *XDP) newGeneration(entries, blocks int) (*generation, error) {
+	index, err := x.newIndex(entries)
+	if err != nil {
+		return nil, err
+	}
+	store, mem, err := x.newStore(blocks)
+	if err != nil {
+		index.Close()
+		return nil, err
+	}
+	return &generation{index: index, store: store, mem: mem}, nil
+}
+
+func (x *XDP) newIndex(entries int) (*ebpf.Map, error) {
 	is := x.indexSpec.Copy()
 	is.MaxEntries = uint32(entries)
-	ss := x.storeSpec.Copy()
-	ss.MaxEntries = uint32(blocks)
 	index, err := ebpf.NewMap(is)
 	if err != nil {
 		return nil, fmt.Errorf("create answer index of %d entries: %w", entries, permission(err))
 	}
-	store, err := ebpf.NewMap(ss)
-	if err != nil {
-		index.Close()
-		return nil, fmt.Errorf("create answer store of %d blocks: %w", blocks, permission(err))
-	}
-	g := &generation{index: index, store: store}
-	if err := g.mmap(blocks); err != nil {
-		g.close()
-		return nil, err
-	}
-	return g, nil
+	return index, nil
 }
 
-// mmap maps the store read-write: records are written in place, and slot
-// words flipped with atomic stores.
-func (g *generation) mmap(blocks int) error {
-	mem, err := unix.Mmap(g.store.FD(), 0, blocks*storeValueLen, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+// newStore creates a store of blocks and maps it read-write: records are
+// written in place, and slot words flipped with atomic stores.
+func (x *XDP) newStore(blocks int) (*ebpf.Map, []byte, error) {
+	ss := x.storeSpec.Copy()
+	ss.MaxEntries = uint32(blocks)
+	store, err := ebpf.NewMap(ss)
 	if err != nil {
-		return fmt.Errorf("map answer store: %w", err)
+		return nil, nil, fmt.Errorf("create answer store of %d blocks: %w", blocks, permission(err))
 	}
-	g.mem = mem
-	return nil
+	mem, err := unix.Mmap(store.FD(), 0, blocks*storeValueLen, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		store.Close()
+		return nil, nil, fmt.Errorf("map answer store: %w", err)
+	}
+	return store, mem, nil
 }
 
 // fill writes im into a generation's empty maps: records straight into the
 // mmapped store, then the index in batches.
 func fill(g *generation, im *Image) error {
 	copy(g.mem, im.a.mem[:im.a.usedBytes()])
+	return fillIndex(g, im)
+}
+
+// fillIndex writes im's index into g's, in batches.
+func fillIndex(g *generation, im *Image) error {
 	const batch = 1 << 14
 	keys := make([]xdpnsIndexKey, 0, batch)
 	for i := 0; i < len(im.keys); i += batch {

@@ -227,6 +227,22 @@ func recordLen(e *compile.Entry) int {
 	return align(n)
 }
 
+// storeLen is the store space writeEntry takes for e, its share of a
+// shared body not counted: a link record for a shareable entry or one
+// compile split, else the whole record.
+func storeLen(e *compile.Entry) int {
+	name := answerHdrLen + (len(e.Name)+7)/8*8
+	switch {
+	case e.Body.Tail != nil && len(e.Body.Tail) <= maxBodyLen-linkLen:
+		return align(name + linkLen + len(e.Body.Tail))
+	case e.Body.Tail != nil:
+		return align(name + min(len(e.Body.Bytes)+len(e.Body.Tail), maxBodyLen))
+	case shareable(e):
+		return align(name + linkLen)
+	}
+	return recordLen(e)
+}
+
 // movedRecord reports whether e's record is marked ANSWER_REFERRAL or
 // ANSWER_WILD_NODATA and lists its pointers (docs/xdp.md, "Referrals",
 // "Wildcards"): a whole default entry compile marked Referral or

@@ -593,7 +593,7 @@ func imageFromWith(g *generation, exclude, fresh string) (*Image, error) {
 					nv.Ref[d] = nref
 				}
 			}
-			im.at[keys[i].Hash] = len(im.keys)
+			im.at.put(keys[i].Hash, len(im.keys))
 			im.keys = append(im.keys, keys[i].Hash)
 			im.vals = append(im.vals, nv)
 			im.valZone = append(im.valZone, nil) // its zone slot kept

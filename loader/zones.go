@@ -1,6 +1,7 @@
 package loader
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/miekg/dns"
@@ -137,6 +138,10 @@ func (x *XDP) LoadZonesFrom(tables Tables, goOnly []string, zs ...*zone.Zone) (*
 	if err != nil {
 		return nil, err
 	}
+	if im, err := x.loadInPlace(entries); !errors.Is(err, errNoRoom) {
+		return im, err
+	}
+	// The estimate was short: an image of its own size, copied.
 	im, err := BuildImage(entries...)
 	if err != nil {
 		return nil, err
