@@ -138,8 +138,8 @@ func TestDifferential(t *testing.T) {
 	// The default payload, and a large one under which answers between
 	// 1232 bytes and the MTU bound go out whole and larger ones are passed.
 	// And the ways of loading: an image built and then loaded, laid out
-	// in the generation's store (the daemon's), and laid out again after
-	// a short estimate.
+	// in the generation's store (the daemon's), and that after a short
+	// estimate of the store and of the index.
 	configs := []struct {
 		name string
 		cfg  Config
@@ -150,6 +150,7 @@ func TestDifferential(t *testing.T) {
 		{"4096", Config{MaxDNS: 1452}, responder.Config{UDPPayload: 4096}, ""},
 		{"1232-" + loadInPlace, Config{}, responder.Config{}, loadInPlace},
 		{"4096-" + loadShort, Config{MaxDNS: 1452}, responder.Config{UDPPayload: 4096}, loadShort},
+		{"1232-" + loadShortKeys, Config{}, responder.Config{}, loadShortKeys},
 	}
 	for file, origin := range testZones(t) {
 		for _, c := range configs {

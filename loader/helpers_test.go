@@ -293,11 +293,13 @@ func newEnv(t testing.TB, cfg Config, rcfg responder.Config, zs ...*zone.Zone) *
 
 // How newEnvLoad loads the image: "" BuildImage and Load, as the tests
 // of image contents need; loadInPlace, into a store sized from an
-// estimate (LoadZones); loadShort, the same with the estimate cut short,
-// so that LoadZones falls back to building the image first.
+// estimate (LoadZones); loadShort, the same with the store's estimate cut
+// short, so that LoadZones falls back to building the image first;
+// loadShortKeys, with the index's cut short, so that it makes another.
 const (
-	loadInPlace = "in-place"
-	loadShort   = "short-estimate"
+	loadInPlace   = "in-place"
+	loadShort     = "short-store"
+	loadShortKeys = "short-keys"
 )
 
 func newEnvLoad(t testing.TB, cfg Config, rcfg responder.Config, how string, zs ...*zone.Zone) *env {
@@ -315,12 +317,16 @@ func newEnvLoad(t testing.TB, cfg Config, rcfg responder.Config, how string, zs 
 		}
 		t.Cleanup(func() { x.Close() })
 		if how == loadShort {
-			shortEstimate = true
+			shortEstimate = "store"
 			_, err := x.loadInPlace(mustZones(t, zs...))
-			shortEstimate = false
+			shortEstimate = ""
 			if !errors.Is(err, errNoRoom) {
 				t.Fatalf("a short estimate: %v, want %v", err, errNoRoom)
 			}
+		}
+		if how == loadShortKeys {
+			shortEstimate = "keys"
+			defer func() { shortEstimate = "" }()
 		}
 		im, err := x.LoadZones(zs...)
 		if err != nil {

@@ -128,7 +128,8 @@ func BuildImage(zs ...ZoneEntries) (*Image, error) {
 	return im, nil
 }
 
-// sizeOf estimates the index entries and store bytes of an image of zs:
+// sizeOf estimates the index keys and store bytes of an image of zs (keys:
+// a DO=0 and a DO=1 entry of one name and type share one):
 // what every entry takes (storeLen), and a shared body for every QNAME
 // length seen in the zone's shareable entries. loadInPlace sizes a store
 // map from it, so it should be close: the kernel allocates the whole map
@@ -136,13 +137,14 @@ func BuildImage(zs ...ZoneEntries) (*Image, error) {
 // 1.6 times the store a 1M-name zone took.
 func sizeOf(zs []ZoneEntries) (n, store int, err error) {
 	for i := range zs {
-		k, sum := 0, 0
+		k, sum, dos := 0, 0, [2]int{}
 		z := &zs[i]
 		sampled := z.List != nil && z.Hint > 4*sizeSample
 		// Shared bodies by QNAME length, for DO=0, DO=1 and split ones.
 		var lengths [3][wire.MaxNameLen + 1]bool
 		if err := z.each(func(e *compile.Entry) error {
 			k++
+			dos[do(e.DO)]++
 			sum += storeLen(e)
 			if l := len(e.Name); (e.Body.Tail != nil || shareable(e)) && l <= wire.MaxNameLen {
 				kind := do(e.DO)
@@ -175,10 +177,10 @@ func sizeOf(zs []ZoneEntries) (n, store int, err error) {
 			// sample's mean, with a sixteenth to spare (short, a grown
 			// image's store grows, loadInPlace has the map's headroom;
 			// long, the map holds memory never used).
-			n += z.Hint
+			n += z.Hint*max(dos[0], dos[1])/k + 1
 			store += sum/k*z.Hint*17/16 + extra
 		} else {
-			n += k
+			n += max(dos[0], dos[1]) + 1
 			store += sum + extra
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"runtime"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -329,9 +330,10 @@ func (x *XDP) Load(im *Image) error {
 	return x.publish(g)
 }
 
-// shortEstimate, set by tests, gives loadInPlace's image no room at all, as
-// an estimate far too short would, to take the fallback.
-var shortEstimate = false
+// shortEstimate, set by tests, makes one of loadInPlace's estimates far too
+// short, to take its fallback: "store" gives the image no room at all,
+// "keys" an index of one entry.
+var shortEstimate = ""
 
 // loadInPlace lays the image of zs out in the store of a new generation,
 // sized from an estimate, and makes it the one served: a big zone's image
@@ -342,36 +344,72 @@ var shortEstimate = false
 // The Image returned gives the counts; its store and index are the
 // generation's and are not kept in it.
 func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
-	n, bytes, err := sizeOf(zs)
+	keys, bytes, err := sizeOf(zs)
 	if err != nil {
 		return nil, err
 	}
-	blocks := x.cfg.StoreBlocks
-	if x.cfg.IndexEntries == 0 || blocks == 0 {
+	entries, blocks := x.cfg.IndexEntries, x.cfg.StoreBlocks
+	configured := entries != 0 && blocks != 0
+	if !configured {
 		b := bytes/storeBlockLen + 1
 		blocks = max(b+b*DefaultHeadroom/100, b+minSpareBlocks)
+		entries = max(keys+keys*DefaultHeadroom/100, keys+minSpareEntries)
+		if shortEstimate == "keys" {
+			entries = 1
+		}
 	}
-	if err := checkCapacity(0, blocks); err != nil {
+	if err := checkCapacity(entries, blocks); err != nil {
 		return nil, err
 	}
 	store, mem, err := x.newStore(blocks)
 	if err != nil {
 		return nil, err
 	}
+	// The kernel allocates a hash map's elements as it creates it (1.1 s
+	// for 3.75M here): on the other CPU, while the image is laid out.
+	type made struct {
+		m   *ebpf.Map
+		err error
+	}
+	index := make(chan made, 1)
+	go func() {
+		m, err := x.newIndex(entries)
+		index <- made{m, err}
+	}()
 	a := &arena{mem: mem, blocks: blocks}
-	if shortEstimate {
+	if shortEstimate == "store" {
 		a.blocks = 0
 	}
 	im := &Image{answers: newAnswers(a)}
-	if err := im.addZones(n, zs); err != nil {
+	err = im.addZones(keys, zs)
+	ix := <-index
+	if err == nil && ix.err == nil && im.Entries > entries {
+		// More keys than estimated.
+		ix.m.Close()
+		if configured {
+			ix.err = fmt.Errorf("%d entries, room for %d: %w", im.Entries, entries, ErrTooLarge)
+		} else {
+			entries = max(im.Entries+im.Entries*DefaultHeadroom/100, im.Entries+minSpareEntries)
+			if ix.err = checkCapacity(entries, blocks); ix.err == nil {
+				ix.m, ix.err = x.newIndex(entries)
+			}
+		}
+	}
+	if err == nil {
+		err = ix.err
+	} else if ix.err == nil {
+		ix.m.Close()
+	}
+	if err != nil {
 		unix.Munmap(mem)
 		store.Close()
 		return nil, err
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	g, err := x.buildOn(im, store, mem, blocks)
-	if err != nil {
+	g := &generation{index: ix.m, store: store, mem: mem}
+	if err := x.fillOn(g, im, entries); err != nil {
+		g.close()
 		return nil, err
 	}
 	if err := x.publish(g); err != nil {
@@ -385,42 +423,18 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 	return &out, nil
 }
 
-// buildOn is build for an image laid out in store already: the generation
-// takes the store and the image's allocator and zones as they are.
-func (x *XDP) buildOn(im *Image, store *ebpf.Map, mem []byte, blocks int) (*generation, error) {
-	entries := x.cfg.IndexEntries
-	if entries == 0 || x.cfg.StoreBlocks == 0 {
-		keys := im.Entries
-		entries = max(keys+keys*DefaultHeadroom/100, keys+minSpareEntries)
-	}
-	fail := func(err error) (*generation, error) {
-		unix.Munmap(mem)
-		store.Close()
-		return nil, err
-	}
-	if im.Entries > entries {
-		return fail(fmt.Errorf("%d entries, room for %d: %w", im.Entries, entries, ErrTooLarge))
-	}
-	if err := checkCapacity(entries, blocks); err != nil {
-		return fail(err)
-	}
-	index, err := x.newIndex(entries)
-	if err != nil {
-		return fail(err)
-	}
-	g := &generation{index: index, store: store, mem: mem}
+// fillOn is build for an image laid out in g's store already, g's index
+// made for entries: g takes the image's allocator and zones as they are.
+func (x *XDP) fillOn(g *generation, im *Image, entries int) error {
 	x.assignSlots(im)
 	if err := fillIndex(g, im); err != nil {
-		g.close()
-		return nil, err
+		return err
 	}
 	g.answers = im.answers
 	g.keys, g.maxKeys = len(im.keys), entries
-	if g.n3hashes, g.n3zones, g.nsecCes, err = x.nsec3Maps(g.zones); err != nil {
-		g.close()
-		return nil, err
-	}
-	return g, nil
+	var err error
+	g.n3hashes, g.n3zones, g.nsecCes, err = x.nsec3Maps(g.zones)
+	return err
 }
 
 // capacity returns the index entries and store blocks of a new generation
@@ -580,12 +594,33 @@ func fill(g *generation, im *Image) error {
 	return fillIndex(g, im)
 }
 
-// fillIndex writes im's index into g's, in batches.
+// fillIndex writes im's index into g's, in batches, from a goroutine per
+// CPU: the kernel locks a hash map by bucket, and one writer took 1.5 s
+// for 3M keys.
 func fillIndex(g *generation, im *Image) error {
-	const batch = 1 << 14
-	keys := make([]xdpnsIndexKey, 0, batch)
-	for i := 0; i < len(im.keys); i += batch {
-		end := min(i+batch, len(im.keys))
+	parts := min(runtime.GOMAXPROCS(0), 4, (len(im.keys)+indexBatch-1)/indexBatch)
+	if parts <= 1 {
+		return fillRange(g, im, 0, len(im.keys))
+	}
+	errs := make([]error, parts)
+	var wg sync.WaitGroup
+	for p := range parts {
+		wg.Go(func() {
+			lo, hi := len(im.keys)*p/parts, len(im.keys)*(p+1)/parts
+			errs[p] = fillRange(g, im, lo, hi)
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// indexBatch is how many keys a BPF_MAP_UPDATE_BATCH writes.
+const indexBatch = 1 << 14
+
+func fillRange(g *generation, im *Image, lo, hi int) error {
+	keys := make([]xdpnsIndexKey, 0, indexBatch)
+	for i := lo; i < hi; i += indexBatch {
+		end := min(i+indexBatch, hi)
 		keys = keys[:0]
 		for _, h := range im.keys[i:end] {
 			keys = append(keys, xdpnsIndexKey{Hash: h})
