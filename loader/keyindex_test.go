@@ -9,10 +9,20 @@ import (
 // TestKeyIndex: the index agrees with a Go map through growth, overwrites
 // and colliding low bits.
 func TestKeyIndex(t *testing.T) {
+	t.Run("heap", func(t *testing.T) { testKeyIndex(t, 0, 50000) })
+	// Presized past the mapping threshold: mapped, then grown into a
+	// mapping twice as large.
+	t.Run("mapped", func(t *testing.T) { testKeyIndex(t, 400000, 1000000) })
+}
+
+func testKeyIndex(t *testing.T, size, n int) {
 	rng := rand.New(rand.NewPCG(1, 2))
-	x, want := newKeyIndex(0), map[uint64]int{}
+	x, want := newKeyIndex(size), map[uint64]int{}
+	if size > 0 && x.m.mem == nil {
+		t.Fatalf("an index for %d keys is not mapped", size)
+	}
 	first := rng.Uint64()
-	for i := range 50000 {
+	for i := range n {
 		k := rng.Uint64()
 		switch i % 4 {
 		case 1:
@@ -41,6 +51,9 @@ func TestKeyIndex(t *testing.T) {
 		if _, ok := x.get(k); ok {
 			t.Fatalf("key %#x found, never put", k)
 		}
+	}
+	if size > 0 && x.m.mem == nil {
+		t.Error("the grown index is not mapped")
 	}
 	got := x.keys()
 	slices.Sort(got)
