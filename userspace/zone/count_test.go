@@ -5,8 +5,9 @@ import (
 	"testing"
 )
 
-// TestRecordCount: RecordCount counts what Records lists, NSEC3 chains and
-// signatures included.
+// TestRecordCount: RecordCount (counted as the zone is indexed) counts what
+// Records lists, NSEC3 chains and signatures included; FromStored's is
+// checked by TestFromStoredRoundTrip.
 func TestRecordCount(t *testing.T) {
 	for _, f := range []struct{ path, origin string }{
 		{"../nsddiff/testdata/nsec3.test.zone.signed", "nsec3.test."},

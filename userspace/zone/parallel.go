@@ -23,9 +23,10 @@ func workersFor(n int) int {
 
 // indexLocal is what one worker of index collects.
 type indexLocal struct {
-	below []*Node
-	nsec  []string
-	types []uint16
+	below   []*Node
+	nsec    []string
+	types   []uint16
+	records int
 }
 
 // eachParallelBatch calls fn for every entry of m, on several goroutines

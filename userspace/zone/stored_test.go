@@ -50,7 +50,7 @@ func TestFromStoredRoundTrip(t *testing.T) {
 		if a, b := recordStrings(z), recordStrings(got); !slices.Equal(a, b) {
 			t.Errorf("%s: %d records stored, %d back", name, len(a), len(b))
 		}
-		if !slices.Equal(z.Names(), got.Names()) || got.RecordCount() != z.RecordCount() {
+		if !slices.Equal(z.Names(), got.Names()) || got.RecordCount() != len(got.Records()) {
 			t.Errorf("%s: names or record count differ", name)
 		}
 		for _, n := range z.Names() {
