@@ -408,7 +408,7 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 	x.mu.Lock()
 	defer x.mu.Unlock()
 	g := &generation{index: ix.m, store: store, mem: mem}
-	if err := x.fillOn(g, im, entries); err != nil {
+	if err := x.fill(g, im, entries, true); err != nil {
 		g.close()
 		return nil, err
 	}
@@ -423,14 +423,22 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 	return &out, nil
 }
 
-// fillOn is build for an image laid out in g's store already, g's index
-// made for entries: g takes the image's allocator and zones as they are.
-func (x *XDP) fillOn(g *generation, im *Image, entries int) error {
+// fill writes im into g's empty maps, g's index made for entries: the
+// records into the mmapped store, unless laid out there already (inPlace:
+// g then takes the image's allocator and zones as they are), then the
+// index in batches.
+func (x *XDP) fill(g *generation, im *Image, entries int, inPlace bool) error {
 	x.assignSlots(im)
+	if !inPlace {
+		copy(g.mem, im.a.mem[:im.a.usedBytes()])
+	}
 	if err := fillIndex(g, im); err != nil {
 		return err
 	}
 	g.answers = im.answers
+	if !inPlace {
+		g.answers = im.answers.clone(im.a.clone(g.mem, len(g.mem)/storeValueLen))
+	}
 	g.keys, g.maxKeys = len(im.keys), entries
 	var err error
 	g.n3hashes, g.n3zones, g.nsecCes, err = x.nsec3Maps(g.zones)
@@ -469,14 +477,7 @@ func (x *XDP) build(im *Image, extraKeys, extraBytes int) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
-	x.assignSlots(im)
-	if err := fill(g, im); err != nil {
-		g.close()
-		return nil, err
-	}
-	g.answers = im.answers.clone(im.a.clone(g.mem, blocks))
-	g.keys, g.maxKeys = len(im.keys), entries
-	if g.n3hashes, g.n3zones, g.nsecCes, err = x.nsec3Maps(g.zones); err != nil {
+	if err := x.fill(g, im, entries, false); err != nil {
 		g.close()
 		return nil, err
 	}
@@ -585,13 +586,6 @@ func (x *XDP) newStore(blocks int) (*ebpf.Map, []byte, error) {
 		return nil, nil, fmt.Errorf("map answer store: %w", err)
 	}
 	return store, mem, nil
-}
-
-// fill writes im into a generation's empty maps: records straight into the
-// mmapped store, then the index in batches.
-func fill(g *generation, im *Image) error {
-	copy(g.mem, im.a.mem[:im.a.usedBytes()])
-	return fillIndex(g, im)
 }
 
 // fillIndex writes im's index into g's, in batches, from a goroutine per
