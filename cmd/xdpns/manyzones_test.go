@@ -19,7 +19,8 @@ const manyZones = 1000
 // TestServeManyZones: a configuration of 1,000 secondary zones, each its
 // own block with its primary and its own TSIG key as a DNS provider writes
 // them, all served by one real named, converges: every zone reaches ok
-// (control API) within a bound, with one AXFR each, and answers over UDP.
+// (control API) within a bound, with one AXFR each (a few retried after a
+// failed try), and answers over UDP.
 func TestServeManyZones(t *testing.T) {
 	testenv.RequireRoot(t)
 	testenv.RequireBinary(t, "named")
@@ -74,11 +75,31 @@ func TestServeManyZones(t *testing.T) {
 	took := time.Since(start)
 	t.Logf("xdpns: %d zones ok %v after start (%.0f zones/s)", manyZones, took.Round(time.Millisecond), manyZones/took.Seconds())
 
+	// A zone whose first transfer failed and was retried is counted, not
+	// failed: with xdpns's ten transfers at a time against named's
+	// transfers-out of ten, named sometimes still counts a finished
+	// transfer and answers the next AXFR SERVFAIL (seen in CI, under the
+	// other packages' tests). Beyond a few in a hundred, it is a fault.
+	retried := 0
 	for i, r := range last.Zones {
 		if r.Name != name(i) || r.Serial != uint32(1000+i) || r.Source != n.Addr().String() ||
-			r.Counters.Full != 1 || r.Counters.Failures != 0 || r.LastError != "" {
+			r.Counters.Full != 1 || r.LastError != "" {
 			t.Errorf("zone %d: %+v %+v", i, r, r.Counters)
 		}
+		if r.Counters.Failures == 0 {
+			continue
+		}
+		retried++
+		named := strings.Split(n.Output(1<<20), "\n")
+		for _, l := range append(strings.Split(h.stderr.String(), "\n"), named...) {
+			if strings.Contains(l, strings.TrimSuffix(name(i), ".")) && !strings.Contains(l, "level=INFO") &&
+				!strings.Contains(l, "AXFR started") && !strings.Contains(l, "AXFR ended") {
+				t.Logf("zone %d, retried: %s", i, l)
+			}
+		}
+	}
+	if retried > manyZones/50 {
+		t.Errorf("%d of %d zones needed a second try", retried, manyZones)
 	}
 	// Answers from a sample of zones, first and last included.
 	for _, i := range []int{0, 1, 255, 256, 499, 777, 998, manyZones - 1} {
