@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/miekg/dns"
@@ -292,9 +293,11 @@ func ednsExpire(m *dns.Msg) *uint32 {
 
 // closedAfterTLS turns a connection closed before the first answer from a
 // TLS primary into xot.ErrClosed: the primary most likely refused our
-// client certificate (or the lack of one) without a TLS alert.
+// client certificate (or the lack of one) without a TLS alert. Closed
+// shows as an end of stream, or as a reset when the primary closed with
+// our query unread (named does, now and then: TestXoTBINDClientCert).
 func closedAfterTLS(p Primary, err error) error {
-	if p.TLS != nil && errors.Is(err, io.ErrUnexpectedEOF) {
+	if p.TLS != nil && (errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) || errors.Is(err, syscall.ECONNRESET)) {
 		return fmt.Errorf("%w: %w", xot.ErrClosed, err)
 	}
 	return err

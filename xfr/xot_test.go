@@ -3,8 +3,14 @@ package xfr
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
 	"net/netip"
+	"os"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -252,5 +258,34 @@ func BenchmarkSOAQuery(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestClosedAfterTLS: a TLS primary that closes the connection before its
+// first answer is reported as xot.ErrClosed (a likely client certificate
+// refusal), whether the close shows as an end of stream or as a reset;
+// other errors, and any error from a plain primary, are left alone.
+func TestClosedAfterTLS(t *testing.T) {
+	reset := &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", syscall.ECONNRESET)}
+	tlsP, plain := Primary{TLS: &tls.Config{}}, Primary{}
+	for _, c := range []struct {
+		p      Primary
+		err    error
+		closed bool
+	}{
+		{tlsP, io.ErrUnexpectedEOF, true},
+		{tlsP, fmt.Errorf("read: %w", io.EOF), true},
+		{tlsP, reset, true},
+		{tlsP, os.ErrDeadlineExceeded, false},
+		{plain, io.ErrUnexpectedEOF, false},
+		{plain, reset, false},
+	} {
+		got := closedAfterTLS(c.p, c.err)
+		if errors.Is(got, xot.ErrClosed) != c.closed || !errors.Is(got, c.err) {
+			t.Errorf("TLS %v, %v: %v, want closed %v", c.p.TLS != nil, c.err, got, c.closed)
+		}
+		if _, ok := xot.Refusal(got); ok != c.closed {
+			t.Errorf("TLS %v, %v: Refusal says %v", c.p.TLS != nil, c.err, ok)
+		}
 	}
 }
