@@ -305,56 +305,47 @@ const (
 func newEnvLoad(t testing.TB, cfg Config, rcfg responder.Config, how string, zs ...*zone.Zone) *env {
 	t.Helper()
 	requireRoot(t)
-	if how != "" {
-		if rcfg.UDPPayload == 0 {
-			rcfg.UDPPayload = responder.DefaultUDPPayload
-		}
-		cfg.UDPPayload = rcfg.UDPPayload
-		cfg.NSID = rcfg.NSID != ""
-		x, err := New(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { x.Close() })
-		if how == loadShort {
-			shortEstimate = "store"
-			_, err := x.loadInPlace(mustZones(t, zs...))
-			shortEstimate = ""
-			if !errors.Is(err, errNoRoom) {
-				t.Fatalf("a short estimate: %v, want %v", err, errNoRoom)
-			}
-		}
-		if how == loadShortKeys {
-			shortEstimate = "keys"
-			defer func() { shortEstimate = "" }()
-		}
-		im, err := x.LoadZones(zs...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if im.a.mem != nil || im.keys != nil {
-			t.Errorf("%s: the image LoadZones returned holds its store or index", how)
-		}
-		r := responder.New(rcfg)
-		r.SetZones(zs)
-		return &env{x: x, resp: r, im: im, respZones: zs}
-	}
-	im, err := BuildImage(mustZones(t, zs...)...)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if rcfg.UDPPayload == 0 {
 		rcfg.UDPPayload = responder.DefaultUDPPayload
 	}
 	cfg.UDPPayload = rcfg.UDPPayload
 	cfg.NSID = rcfg.NSID != ""
-	x, err := New(cfg.SizeFor(im, DefaultHeadroom))
+	var im *Image
+	var err error
+	if how == "" {
+		if im, err = BuildImage(mustZones(t, zs...)...); err != nil {
+			t.Fatal(err)
+		}
+		cfg = cfg.SizeFor(im, DefaultHeadroom)
+	}
+	x, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { x.Close() })
-	if err := x.Load(im); err != nil {
+	switch how {
+	case "":
+		err = x.Load(im)
+	case loadShort:
+		shortEstimate = "store"
+		_, err = x.loadInPlace(mustZones(t, zs...))
+		shortEstimate = ""
+		if !errors.Is(err, errNoRoom) {
+			t.Fatalf("a short estimate: %v, want %v", err, errNoRoom)
+		}
+		im, err = x.LoadZones(zs...)
+	case loadShortKeys:
+		shortEstimate = "keys"
+		im, err = x.LoadZones(zs...)
+		shortEstimate = ""
+	default:
+		im, err = x.LoadZones(zs...)
+	}
+	if err != nil {
 		t.Fatal(err)
+	}
+	if how != "" && (im.a.mem != nil || im.keys != nil) {
+		t.Errorf("%s: the image LoadZones returned holds its store or index", how)
 	}
 	r := responder.New(rcfg)
 	r.SetZones(zs)

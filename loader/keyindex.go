@@ -17,7 +17,7 @@ import (
 type keyIndex struct {
 	slots []keySlot
 	n     int
-	m     *mapping // where slots are when mapped (hugeSlots)
+	m     *mapping // where slots are when mapped (mapping.slots)
 }
 
 type keySlot struct {
@@ -39,20 +39,13 @@ func newKeyIndex(n int) *keyIndex {
 	return x
 }
 
-// slots returns size zeroed slots. A large index is mapped in huge pages
-// of its own: its lookups go anywhere in tens of megabytes, and in 4 KiB
-// pages each missed the TLB as well as the cache (on this VM, a nested
-// page walk), and each page's first touch was a fault. The mapping it
-// replaces, if any, is unmapped.
+// slots returns size zeroed slots, m holding their mapping if any (it
+// must hold none). A large index is mapped in huge pages of its own: its
+// lookups go anywhere in tens of megabytes, and in 4 KiB pages each missed
+// the TLB as well as the cache (on this VM, a nested page walk), and each
+// page's first touch was a fault.
 func (m *mapping) slots(size int) []keySlot {
 	const huge = 2 << 20
-	old := m.mem
-	defer func() {
-		if old != nil {
-			unix.Munmap(old)
-		}
-	}()
-	m.mem = nil
 	bytes := size * int(unsafe.Sizeof(keySlot{}))
 	if bytes < 4*huge {
 		return make([]keySlot, size)

@@ -352,8 +352,8 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 	configured := entries != 0 && blocks != 0
 	if !configured {
 		b := bytes/storeBlockLen + 1
-		blocks = max(b+b*DefaultHeadroom/100, b+minSpareBlocks)
-		entries = max(keys+keys*DefaultHeadroom/100, keys+minSpareEntries)
+		blocks = withHeadroom(b, minSpareBlocks)
+		entries = withHeadroom(keys, minSpareEntries)
 		if shortEstimate == "keys" {
 			entries = 1
 		}
@@ -389,7 +389,7 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 		if configured {
 			ix.err = fmt.Errorf("%d entries, room for %d: %w", im.Entries, entries, ErrTooLarge)
 		} else {
-			entries = max(im.Entries+im.Entries*DefaultHeadroom/100, im.Entries+minSpareEntries)
+			entries = withHeadroom(im.Entries, minSpareEntries)
 			if ix.err = checkCapacity(entries, blocks); ix.err == nil {
 				ix.m, ix.err = x.newIndex(entries)
 			}
@@ -445,6 +445,12 @@ func (x *XDP) fill(g *generation, im *Image, entries int, inPlace bool) error {
 	return err
 }
 
+// withHeadroom is n with DefaultHeadroom percent to spare, and at least
+// minSpare.
+func withHeadroom(n, minSpare int) int {
+	return max(n+n*DefaultHeadroom/100, n+minSpare)
+}
+
 // capacity returns the index entries and store blocks of a new generation
 // for im with room for extra more entries and bytes: the configured ones,
 // else the image's with DefaultHeadroom percent to spare.
@@ -453,8 +459,8 @@ func (x *XDP) capacity(im *Image, extraKeys, extraBytes int) (int, int, error) {
 	blocks := im.Blocks() + (extraBytes+storeBlockLen-1)/storeBlockLen
 	entries, nblocks := x.cfg.IndexEntries, x.cfg.StoreBlocks
 	if entries == 0 || nblocks == 0 {
-		entries = max(keys+keys*DefaultHeadroom/100, keys+minSpareEntries)
-		nblocks = max(blocks+blocks*DefaultHeadroom/100, blocks+minSpareBlocks)
+		entries = withHeadroom(keys, minSpareEntries)
+		nblocks = withHeadroom(blocks, minSpareBlocks)
 	}
 	if keys > entries || im.Blocks() > nblocks {
 		return 0, 0, fmt.Errorf("%d entries in %d blocks, room for %d in %d: %w",

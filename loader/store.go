@@ -236,7 +236,11 @@ func storeLen(e *compile.Entry) int {
 	case e.Body.Tail != nil && len(e.Body.Tail) <= maxBodyLen-linkLen:
 		return align(name + linkLen + len(e.Body.Tail))
 	case e.Body.Tail != nil:
-		return align(name + min(len(e.Body.Bytes)+len(e.Body.Tail), maxBodyLen))
+		// Stored whole, if it fits (writeEntryRecord).
+		if n := len(e.Body.Bytes) + len(e.Body.Tail); n <= maxBodyLen {
+			return align(name + n)
+		}
+		return align(name)
 	case shareable(e):
 		return align(name + linkLen)
 	}
