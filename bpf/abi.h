@@ -71,17 +71,25 @@
 #define ANSWER_PASS 0x0100       /* no answer: pass this name and, for the walk to a
 				  * closest encloser, the names below it */
 
-/* Index key: the 64-bit name hash (loader/hash.go, dns.h name_hash) of the
- * lowercased wire name and QTYPE (0: the name's default entry). */
-struct index_key {
-	__u64 hash; /* host order */
-};
-
 /* Index value: the records answering DO=0 and DO=1 queries. An unsigned zone
  * points both at one record (its answers do not depend on DO). */
 struct index_val {
 	__u32 ref[2]; /* host order; [0]: DO=0, [1]: DO=1 */
 	__u32 zone;   /* host order: the zone's slot in zone_stats (0: none) */
+};
+
+/* The index is an array of buckets (maps.h answer_buckets): a key is the
+ * 64-bit name hash (loader/hash.go, dns.h name_hash_type) of the lowercased
+ * wire name and QTYPE (0: the name's default entry), never 0, which marks a
+ * free slot. A key sits in one of two buckets, chosen by the high and the
+ * low 32 bits of the hash (index_home); bucket 0 is the header, its key[0]
+ * the number of buckets after it. The loader writes slots through a
+ * mapping: a value before its key, the key with one aligned store. Keys
+ * first, so that a bucket's scan reads two cache lines. */
+#define INDEX_SLOTS 16
+struct index_bucket {
+	__u64 key[INDEX_SLOTS]; /* host order; 0: free */
+	struct index_val val[INDEX_SLOTS];
 };
 
 /* Slots of zone_stats by default (loader.Config.MaxZones sets it); zone 0

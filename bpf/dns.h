@@ -41,7 +41,8 @@ static __always_inline __u64 name_hash_type(__u64 h, __u16 qtype)
 	h = hash_word(h, qtype);
 	h ^= h >> 29;
 	h *= HASH_FMIX;
-	return h ^ (h >> 32);
+	h ^= h >> 32;
+	return h | (((h | -h) >> 63) ^ 1); /* never 0, the index's free slot */
 }
 
 /* ASCII lowercase of 8 bytes at once. A wire name can be lowercased whole:
@@ -293,6 +294,70 @@ static __always_inline int key_and_sum(struct scratch *s)
 	return 0;
 }
 
+/* Where key (name_hash_type) sits in generation gen's index: its bucket
+ * times INDEX_SLOTS plus its slot, 0 when absent (bucket 0 is the header).
+ * Both home buckets are scanned whole, without a branch per slot, and a
+ * delete leaves a hole, moving no other key. The loader never moves a key,
+ * so one slot at most holds it; if an update raced the scan into seeing two,
+ * the slot made of them is still in the bucket, and the record check
+ * (answer_at) finds it is not the key's.
+ *
+ * A global function, verified once: it returns a scalar, so the program
+ * after each lookup goes on in one state for "found", where a pointer into
+ * one of two buckets inlined at seven call sites took the verifier past its
+ * million instructions. */
+__attribute__((noinline)) long index_locate(__u32 gen, __u64 key)
+{
+	struct index_bucket *b;
+	void *index;
+	__u32 at = 0;
+	__u64 n;
+
+	gen &= GENERATIONS - 1;
+	index = bpf_map_lookup_elem(&answer_buckets, &gen);
+	if (!index)
+		return 0;
+	b = bpf_map_lookup_elem(index, &at);
+	if (!b)
+		return 0;
+	n = (__u32)reload(b->key[0]);
+	for (int t = 0; t < 2; t++) {
+		__u64 found = 0, slot = 0;
+
+		at = 1 + ((((t ? key : key >> 32) & 0xffffffff) * n) >> 32);
+		b = bpf_map_lookup_elem(index, &at);
+		if (!b)
+			return 0;
+#pragma clang loop unroll(disable)
+		for (int i = 0; i < INDEX_SLOTS; i++) {
+			__u64 d = reload(b->key[i]) ^ key;
+			__u64 eq = ((d | -d) >> 63) ^ 1;
+
+			found |= eq;
+			slot |= -eq & i;
+		}
+		if (found)
+			return (long)at * INDEX_SLOTS + (slot & (INDEX_SLOTS - 1));
+	}
+	return 0;
+}
+
+/* The index value for key in index, generation gen's, NULL when absent. */
+static __always_inline struct index_val *index_find(void *index, __u32 gen, __u64 key)
+{
+	struct index_bucket *b;
+	long at = index_locate(gen, key);
+	__u32 bucket;
+
+	if (at <= 0)
+		return NULL;
+	bucket = (__u64)at / INDEX_SLOTS;
+	b = bpf_map_lookup_elem(index, &bucket);
+	if (!b)
+		return NULL;
+	return &b->val[at & (INDEX_SLOTS - 1)];
+}
+
 /* The record for (name, qtype) at ref, if it really is for them: the index
  * holds hashes only. *collision tells a foreign record from a missing one.
  * The body's offset in the record goes to s->q.body_off. */
@@ -400,7 +465,7 @@ static long nxd_step(__u64 index_unused, void *ctx)
 {
 	struct nxd_walk *w = ctx;
 	__u64 nlen, off, l, slen, nw, rem, h, roff, tmask, last, diff = 0;
-	struct index_key key;
+	__u64 key;
 	struct index_val *iv;
 	struct store_block *b;
 	struct answer *a;
@@ -410,7 +475,7 @@ static long nxd_step(__u64 index_unused, void *ctx)
 
 	w->result = NXD_PASS;
 	s = bpf_map_lookup_elem(&scratch, &zero);
-	index = bpf_map_lookup_elem(&answer_index, &gen);
+	index = bpf_map_lookup_elem(&answer_buckets, &gen);
 	store = bpf_map_lookup_elem(&answer_store, &gen);
 	if (!s || !index || !store)
 		return 1;
@@ -443,8 +508,8 @@ static long nxd_step(__u64 index_unused, void *ctx)
 			break;
 		h = hash_word(h, key_word(s, off + i * 8) & (whole | (~whole & tmask)));
 	}
-	key.hash = name_hash_type(h, 0);
-	iv = bpf_map_lookup_elem(index, &key);
+	key = name_hash_type(h, 0);
+	iv = index_find(index, gen, key);
 	if (!iv) {
 		w->result = NXD_SEARCHING;
 		return 0; /* not this one: the next suffix */
@@ -477,7 +542,7 @@ static long nxd_step(__u64 index_unused, void *ctx)
 	if ((a->flags & (ANSWER_WILD | ANSWER_PASS)) == ANSWER_WILD) {
 		/* A wildcard child: nxd_find looks it up (s->q.nxd_off is
 		 * this encloser's offset; nxd_hash its key, for a proof). */
-		s->q.nxd_hash = key.hash;
+		s->q.nxd_hash = key;
 		w->result = NXD_WILD;
 		return 1;
 	}
@@ -491,7 +556,7 @@ static long nxd_step(__u64 index_unused, void *ctx)
 		/* A signed zone's closest encloser: nsec3_nxd or nsec_nxd
 		 * puts the signed NXDOMAIN together (s->q.nxd_off, nxd_prev
 		 * and nxd_hash say where). */
-		s->q.nxd_hash = key.hash;
+		s->q.nxd_hash = key;
 		w->result = NXD_NSEC3;
 		return 1;
 	}
@@ -534,7 +599,6 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	__u32 zero = 0;
 	__u64 nlen, off, slen, nw, rem, h, roff, tmask, last, diff = 0;
 	__u16 qtype;
-	struct index_key key;
 	struct index_val *iv;
 	struct store_block *b;
 	struct answer *a;
@@ -546,7 +610,7 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	if (!s)
 		return NXD_NONE;
 	gen &= GENERATIONS - 1;
-	index = bpf_map_lookup_elem(&answer_index, &gen);
+	index = bpf_map_lookup_elem(&answer_buckets, &gen);
 	store = bpf_map_lookup_elem(&answer_store, &gen);
 	if (!index || !store)
 		return NXD_NONE;
@@ -574,13 +638,11 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 			break;
 		h = hash_word(h, key_word(s, off + i * 8) & (whole | (~whole & tmask)));
 	}
-	key.hash = name_hash_type(h, qtype);
-	iv = bpf_map_lookup_elem(index, &key);
+	iv = index_find(index, gen, name_hash_type(h, qtype));
 	if (!iv && qtype_defaultable(qtype)) {
 		/* A type the wildcard lacks: its default entry, the NODATA. */
 		qtype = 0;
-		key.hash = name_hash_type(h, 0);
-		iv = bpf_map_lookup_elem(index, &key);
+		iv = index_find(index, gen, name_hash_type(h, 0));
 	}
 	if (!iv)
 		return NXD_NONE;

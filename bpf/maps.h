@@ -21,13 +21,16 @@ struct {
  * generation, then flips active_gen. Each generation is a pair of inner
  * maps, created by the loader at the size the answers need. */
 
-/* Hash of (name, QTYPE) to the records answering it. Keys are 8 bytes so an
- * entry costs about 90 bytes of kernel memory whatever the name's length. */
+/* (name, QTYPE) to the records answering it: buckets of hashed keys
+ * (abi.h struct index_bucket). Mmapable, written by the loader in place:
+ * 20 bytes a slot, where a preallocated hash map took about 90 an entry
+ * and a syscall to fill. */
 struct index_inner {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE | BPF_F_INNER_MAP);
 	__uint(max_entries, 1); /* per generation, set by the loader */
-	__type(key, struct index_key);
-	__type(value, struct index_val);
+	__type(key, __u32);
+	__type(value, struct index_bucket);
 };
 
 /* Records (struct answer, name, body) packed in blocks. Mmapable: the loader
@@ -46,7 +49,8 @@ struct {
 	__uint(max_entries, GENERATIONS);
 	__type(key, __u32);
 	__array(values, struct index_inner);
-} answer_index SEC(".maps");
+} answer_buckets SEC(".maps"); /* was answer_index, a hash: renamed so that no
+				* pin of the old layout is adopted */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);

@@ -50,7 +50,7 @@ struct {
 struct nsec_ces_inner {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 1); /* per generation, set by the loader */
-	__type(key, __u64);     /* the encloser's index key (struct index_key) */
+	__type(key, __u64);     /* the encloser's index key (abi.h index_bucket) */
 	__type(value, struct nsec_ce);
 };
 

@@ -17,7 +17,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* The inner maps' value types in BTF whole (see xdpns.c). */
 const struct answer *unused_answer __attribute__((unused));
-const struct index_key *unused_index_key __attribute__((unused));
+const struct index_bucket *unused_index_bucket __attribute__((unused));
 const struct index_val *unused_index_val __attribute__((unused));
 const struct store_block *unused_store_block __attribute__((unused));
 const struct nsec3_entry *unused_nsec3_entry __attribute__((unused));

@@ -24,7 +24,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
  * inner map definitions only reach them through two pointers, which clang
  * emits as forward declarations. */
 const struct answer *unused_answer __attribute__((unused));
-const struct index_key *unused_index_key __attribute__((unused));
+const struct index_bucket *unused_index_bucket __attribute__((unused));
 const struct index_val *unused_index_val __attribute__((unused));
 const struct store_block *unused_store_block __attribute__((unused));
 const struct answer_link *unused_answer_link __attribute__((unused));
@@ -294,8 +294,8 @@ int xdpns_answer(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct index_key key;
-	struct index_val *iv, *iv2;
+	__u64 key;
+	struct index_val *iv;
 	struct answer *a;
 	void *index, *store;
 	__u32 *gen, g;
@@ -356,37 +356,22 @@ int xdpns_answer(struct xdp_md *ctx)
 	if (!gen)
 		return PASS(STAT_PASS_NO_ENTRY);
 	g = *gen & (GENERATIONS - 1);
-	index = bpf_map_lookup_elem(&answer_index, &g);
+	index = bpf_map_lookup_elem(&answer_buckets, &g);
 	store = bpf_map_lookup_elem(&answer_store, &g);
 	if (!index || !store)
 		return PASS(STAT_PASS_NO_ENTRY); /* nothing loaded yet */
-	key.hash = name_hash_type(reload(s->q.name_hash), want);
-	iv = bpf_map_lookup_elem(index, &key);
+	key = name_hash_type(reload(s->q.name_hash), want);
+	iv = index_find(index, g, key);
 	dnssec_ok = reload(s->q.dnssec_ok) & 1;
 	if (!iv) {
 		/* The name's default entry: its answer for this QTYPE, or,
 		 * when there is none, the proof that the name does not exist
-		 * (compile.Table.Lookup). */
+		 * (compile.Table.Lookup). An entry changed while we read is
+		 * changed in its slot, so the key is not missed meanwhile, as
+		 * it could be in a hash map (a lookup asked twice there). */
 		want = 0;
-		key.hash = name_hash_type(reload(s->q.name_hash), want);
-		iv = bpf_map_lookup_elem(index, &key);
-		/* Before answering from the default entry or the proof, ask
-		 * once more for what was missing: the kernel replaces a
-		 * hash map element by adding the new one at the bucket's head
-		 * and unlinking the old, so a lookup that passed the head
-		 * before the first and reaches the old one's place after the
-		 * second misses a key that is there all along (an update of
-		 * this very name). Found by TestUpdatesUnderLoad: one NODATA
-		 * for an A record being replaced, in 159k queries. */
-		key.hash = name_hash_type(reload(s->q.name_hash), qtype);
-		if ((iv2 = bpf_map_lookup_elem(index, &key))) {
-			iv = iv2;
-			want = qtype;
-		} else {
-			key.hash = name_hash_type(reload(s->q.name_hash), 0);
-			if (!iv)
-				iv = bpf_map_lookup_elem(index, &key);
-		}
+		key = name_hash_type(reload(s->q.name_hash), want);
+		iv = index_find(index, g, key);
 		if (!iv && qtype_nxdable(qtype)) {
 			long found = nxd_find(g, dnssec_ok);
 			int pieces = 0;
@@ -471,11 +456,11 @@ int xdpns_answer(struct xdp_md *ctx)
 	s->q.zone = iv->zone;
 	a = answer_at(store, ref, s, want, &collision);
 	if (!a && collision) {
-		/* A preallocated hash map hands a replaced element to the next
-		 * update at once, so the value iv points to may already be
-		 * another key's (loader updates run while we read). Look the key
-		 * up again: it names the record written for it. */
-		iv = bpf_map_lookup_elem(index, &key);
+		/* The slot may have been freed and taken by another key
+		 * between our reading its key and its value (loader updates
+		 * run while we read). Look the key up again: it names the
+		 * record written for it. */
+		iv = index_find(index, g, key);
 		if (!iv)
 			return PASS(STAT_PASS_COLLISION);
 		ref = iv->ref[dnssec_ok];

@@ -122,7 +122,7 @@ func TestGenerations(t *testing.T) {
 		t.Error("old generation kept")
 	}
 	var id uint32
-	if err := x.objs.AnswerIndex.Lookup(uint32(1-x.active), &id); err == nil {
+	if err := x.objs.AnswerBuckets.Lookup(uint32(1-x.active), &id); err == nil {
 		t.Error("old generation still published")
 	}
 }

@@ -296,12 +296,13 @@ func TestCollision(t *testing.T) {
 	e := newEnv(t, Config{}, responder.Config{}, z)
 	short, _ := wireName("short.xdp.test.")
 	evil, _ := wireName("evil.xdp.test.")
-	var val xdpnsIndexVal
-	if err := e.x.gens[e.x.active].index.Lookup(xdpnsIndexKey{Hash: keyHash(short, dns.TypeA)}, &val); err != nil {
-		t.Fatal(err)
+	ix := e.x.gens[e.x.active].ix
+	val, ok := ix.lookup(keyHash(short, dns.TypeA))
+	if !ok {
+		t.Fatal("short A not in the index")
 	}
 	// As if evil's key hashed like short's: the records say otherwise.
-	if err := e.x.gens[e.x.active].index.Put(xdpnsIndexKey{Hash: keyHash(evil, dns.TypeA)}, val); err != nil {
+	if err := ix.put(keyHash(evil, dns.TypeA), val); err != nil {
 		t.Fatal(err)
 	}
 	ret, _, st := e.query(t, frame{}.build(q(t, "evil.xdp.test.", dns.TypeA, edns)))
@@ -309,7 +310,7 @@ func TestCollision(t *testing.T) {
 		t.Fatalf("verdict %d, counters %v; want pass__collision", ret, st)
 	}
 	// Same name, another type pointing at the A record.
-	if err := e.x.gens[e.x.active].index.Put(xdpnsIndexKey{Hash: keyHash(short, dns.TypeTXT)}, val); err != nil {
+	if err := ix.put(keyHash(short, dns.TypeTXT), val); err != nil {
 		t.Fatal(err)
 	}
 	ret, _, st = e.query(t, frame{}.build(q(t, "short.xdp.test.", dns.TypeTXT, edns)))

@@ -33,5 +33,9 @@ func keyHash(name []byte, qtype uint16) uint64 {
 	h := hashWord(nameHash(name), uint64(qtype))
 	h ^= h >> 29
 	h *= hashFmix
-	return h ^ h>>32
+	h ^= h >> 32
+	if h == 0 {
+		return 1 // 0 marks a free index slot
+	}
+	return h
 }

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"runtime"
 	"sync"
 
 	"github.com/cilium/ebpf"
@@ -35,7 +34,7 @@ var (
 	minSpareBlocks  = 4
 )
 
-// MaxIndexEntries bounds the index map (about 80 bytes of kernel memory per
+// MaxIndexEntries bounds the index map (about 25 bytes of kernel memory per
 // entry, allocated at load).
 const MaxIndexEntries = 1 << 26
 
@@ -93,6 +92,7 @@ const generations = 2
 // no arena and no zones: it is served as it is until the next Load.
 type generation struct {
 	index, store *ebpf.Map
+	ix           *bucketIndex // the index's buckets, mmapped
 	// NSEC3 (nsec3.go): entries and zone parameters, and NSEC zones'
 	// enclosers (nsec.go); nil when adopted
 	n3hashes, n3zones, nsecCes *ebpf.Map
@@ -107,6 +107,7 @@ func (g *generation) close() {
 		unix.Munmap(g.mem)
 		g.mem = nil
 	}
+	g.ix.close()
 	g.index.Close()
 	g.store.Close()
 	if g.n3hashes != nil {
@@ -161,7 +162,7 @@ func New(cfg Config) (*XDP, error) {
 	}
 	x := &XDP{
 		cfg:       cfg,
-		indexSpec: spec.Maps[xdpnsMapAnswerIndex].InnerMap.Copy(),
+		indexSpec: spec.Maps[xdpnsMapAnswerBuckets].InnerMap.Copy(),
 		storeSpec: spec.Maps[xdpnsMapAnswerStore].InnerMap.Copy(),
 
 		nsec3HashSpec: spec.Maps[xdpnsMapNsec3Hashes].InnerMap.Copy(),
@@ -196,7 +197,7 @@ func checkSpec(spec *ebpf.CollectionSpec, cfg *Config) error {
 	for n, m := range spec.Maps {
 		maps[n] = m
 	}
-	for _, n := range []string{xdpnsMapAnswerIndex, xdpnsMapAnswerStore} {
+	for _, n := range []string{xdpnsMapAnswerBuckets, xdpnsMapAnswerStore} {
 		outer := spec.Maps[n]
 		if outer == nil || outer.InnerMap == nil || outer.MaxEntries != generations {
 			return fmt.Errorf("map %s: %w", n, ErrABI)
@@ -204,7 +205,7 @@ func checkSpec(spec *ebpf.CollectionSpec, cfg *Config) error {
 		maps[n+".inner"] = outer.InnerMap
 	}
 	want := map[string][2]uint32{ // key, value sizes
-		xdpnsMapAnswerIndex + ".inner": {8, uint32(binary.Size(xdpnsIndexVal{}))},
+		xdpnsMapAnswerBuckets + ".inner": {4, bucketLen},
 		xdpnsMapZoneStats:              {4, 8},
 		xdpnsMapAnswerStore + ".inner": {4, storeValueLen},
 		xdpnsMapActiveGen:              {4, 4},
@@ -365,16 +366,17 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The kernel allocates a hash map's elements as it creates it (1.1 s
-	// for 3.75M here): on the other CPU, while the image is laid out.
+	// The kernel allocates and zeroes the index as it creates it: on the
+	// other CPU, while the image is laid out.
 	type made struct {
 		m   *ebpf.Map
+		ix  *bucketIndex
 		err error
 	}
 	index := make(chan made, 1)
 	go func() {
-		m, err := x.newIndex(entries)
-		index <- made{m, err}
+		m, ix, err := x.newIndex(entries)
+		index <- made{m, ix, err}
 	}()
 	a := &arena{mem: mem, blocks: blocks}
 	if shortEstimate == "store" {
@@ -385,19 +387,21 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 	ix := <-index
 	if err == nil && ix.err == nil && im.Entries > entries {
 		// More keys than estimated.
+		ix.ix.close()
 		ix.m.Close()
 		if configured {
 			ix.err = fmt.Errorf("%d entries, room for %d: %w", im.Entries, entries, ErrTooLarge)
 		} else {
 			entries = withHeadroom(im.Entries, minSpareEntries)
 			if ix.err = checkCapacity(entries, blocks); ix.err == nil {
-				ix.m, ix.err = x.newIndex(entries)
+				ix.m, ix.ix, ix.err = x.newIndex(entries)
 			}
 		}
 	}
 	if err == nil {
 		err = ix.err
 	} else if ix.err == nil {
+		ix.ix.close()
 		ix.m.Close()
 	}
 	if err != nil {
@@ -407,7 +411,7 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	g := &generation{index: ix.m, store: store, mem: mem}
+	g := &generation{index: ix.m, ix: ix.ix, store: store, mem: mem}
 	if err := x.fill(g, im, entries, true); err != nil {
 		g.close()
 		return nil, err
@@ -426,13 +430,13 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 // fill writes im into g's empty maps, g's index made for entries: the
 // records into the mmapped store, unless laid out there already (inPlace:
 // g then takes the image's allocator and zones as they are), then the
-// index in batches.
+// index.
 func (x *XDP) fill(g *generation, im *Image, entries int, inPlace bool) error {
 	x.assignSlots(im)
 	if !inPlace {
 		copy(g.mem, im.a.mem[:im.a.usedBytes()])
 	}
-	if err := fillIndex(g, im); err != nil {
+	if err := g.ix.fill(im.keys, im.vals); err != nil {
 		return err
 	}
 	g.answers = im.answers
@@ -496,7 +500,7 @@ func (x *XDP) publish(g *generation) error {
 	if x.active >= 0 {
 		next = 1 - x.active
 	}
-	if err := x.objs.AnswerIndex.Put(uint32(next), g.index); err != nil {
+	if err := x.objs.AnswerBuckets.Put(uint32(next), g.index); err != nil {
 		g.close()
 		return fmt.Errorf("publish answer index: %w", err)
 	}
@@ -533,7 +537,7 @@ func (x *XDP) publish(g *generation) error {
 	if err := x.grace(); err != nil {
 		return err
 	}
-	for _, m := range []*ebpf.Map{x.objs.AnswerIndex, x.objs.AnswerStore, x.objs.Nsec3Hashes, x.objs.Nsec3Zones, x.objs.NsecCes} {
+	for _, m := range []*ebpf.Map{x.objs.AnswerBuckets, x.objs.AnswerStore, x.objs.Nsec3Hashes, x.objs.Nsec3Zones, x.objs.NsecCes} {
 		if err := m.Delete(uint32(old)); err != nil && !errors.Is(err, ebpf.ErrKeyNotExist) {
 			return fmt.Errorf("retire generation %d: %w", old, err)
 		}
@@ -555,26 +559,17 @@ func (x *XDP) grace() error {
 }
 
 func (x *XDP) newGeneration(entries, blocks int) (*generation, error) {
-	index, err := x.newIndex(entries)
+	index, ix, err := x.newIndex(entries)
 	if err != nil {
 		return nil, err
 	}
 	store, mem, err := x.newStore(blocks)
 	if err != nil {
+		ix.close()
 		index.Close()
 		return nil, err
 	}
-	return &generation{index: index, store: store, mem: mem}, nil
-}
-
-func (x *XDP) newIndex(entries int) (*ebpf.Map, error) {
-	is := x.indexSpec.Copy()
-	is.MaxEntries = uint32(entries)
-	index, err := ebpf.NewMap(is)
-	if err != nil {
-		return nil, fmt.Errorf("create answer index of %d entries: %w", entries, permission(err))
-	}
-	return index, nil
+	return &generation{index: index, ix: ix, store: store, mem: mem}, nil
 }
 
 // newStore creates a store of blocks and maps it read-write: records are
@@ -592,44 +587,6 @@ func (x *XDP) newStore(blocks int) (*ebpf.Map, []byte, error) {
 		return nil, nil, fmt.Errorf("map answer store: %w", err)
 	}
 	return store, mem, nil
-}
-
-// fillIndex writes im's index into g's, in batches, from a goroutine per
-// CPU: the kernel locks a hash map by bucket, and one writer took 1.5 s
-// for 3M keys.
-func fillIndex(g *generation, im *Image) error {
-	parts := min(runtime.GOMAXPROCS(0), 4, (len(im.keys)+indexBatch-1)/indexBatch)
-	if parts <= 1 {
-		return fillRange(g, im, 0, len(im.keys))
-	}
-	errs := make([]error, parts)
-	var wg sync.WaitGroup
-	for p := range parts {
-		wg.Go(func() {
-			lo, hi := len(im.keys)*p/parts, len(im.keys)*(p+1)/parts
-			errs[p] = fillRange(g, im, lo, hi)
-		})
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// indexBatch is how many keys a BPF_MAP_UPDATE_BATCH writes.
-const indexBatch = 1 << 14
-
-func fillRange(g *generation, im *Image, lo, hi int) error {
-	keys := make([]xdpnsIndexKey, 0, indexBatch)
-	for i := lo; i < hi; i += indexBatch {
-		end := min(i+indexBatch, hi)
-		keys = keys[:0]
-		for _, h := range im.keys[i:end] {
-			keys = append(keys, xdpnsIndexKey{Hash: h})
-		}
-		if _, err := g.index.BatchUpdate(keys, im.vals[i:end], nil); err != nil {
-			return fmt.Errorf("write answer index: %w", err)
-		}
-	}
-	return nil
 }
 
 // Close releases program and maps. An attached link keeps the program and

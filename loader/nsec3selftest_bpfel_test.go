@@ -130,26 +130,26 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	nsec3SelftestMapActiveGen        = "active_gen"
-	nsec3SelftestMapAnswerIndex      = "answer_index"
-	nsec3SelftestMapAnswerStore      = "answer_store"
-	nsec3SelftestMapConfigMap        = "config_map"
-	nsec3SelftestMapNsec3Hashes      = "nsec3_hashes"
-	nsec3SelftestMapNsec3Zones       = "nsec3_zones"
-	nsec3SelftestMapNsecCes          = "nsec_ces"
-	nsec3SelftestMapScratch          = "scratch"
-	nsec3SelftestMapServiceAddrs     = "service_addrs"
-	nsec3SelftestMapStats            = "stats"
-	nsec3SelftestMapZoneStats        = "zone_stats"
-	nsec3SelftestProgNsec3FindTest   = "nsec3_find_test"
-	nsec3SelftestProgNsec3HashTest   = "nsec3_hash_test"
-	nsec3SelftestVarUnusedAnswer     = "unused_answer"
-	nsec3SelftestVarUnusedIndexKey   = "unused_index_key"
-	nsec3SelftestVarUnusedIndexVal   = "unused_index_val"
-	nsec3SelftestVarUnusedNsec3Entry = "unused_nsec3_entry"
-	nsec3SelftestVarUnusedNsec3Zone  = "unused_nsec3_zone"
-	nsec3SelftestVarUnusedNsecCe     = "unused_nsec_ce"
-	nsec3SelftestVarUnusedStoreBlock = "unused_store_block"
+	nsec3SelftestMapActiveGen         = "active_gen"
+	nsec3SelftestMapAnswerBuckets     = "answer_buckets"
+	nsec3SelftestMapAnswerStore       = "answer_store"
+	nsec3SelftestMapConfigMap         = "config_map"
+	nsec3SelftestMapNsec3Hashes       = "nsec3_hashes"
+	nsec3SelftestMapNsec3Zones        = "nsec3_zones"
+	nsec3SelftestMapNsecCes           = "nsec_ces"
+	nsec3SelftestMapScratch           = "scratch"
+	nsec3SelftestMapServiceAddrs      = "service_addrs"
+	nsec3SelftestMapStats             = "stats"
+	nsec3SelftestMapZoneStats         = "zone_stats"
+	nsec3SelftestProgNsec3FindTest    = "nsec3_find_test"
+	nsec3SelftestProgNsec3HashTest    = "nsec3_hash_test"
+	nsec3SelftestVarUnusedAnswer      = "unused_answer"
+	nsec3SelftestVarUnusedIndexBucket = "unused_index_bucket"
+	nsec3SelftestVarUnusedIndexVal    = "unused_index_val"
+	nsec3SelftestVarUnusedNsec3Entry  = "unused_nsec3_entry"
+	nsec3SelftestVarUnusedNsec3Zone   = "unused_nsec3_zone"
+	nsec3SelftestVarUnusedNsecCe      = "unused_nsec_ce"
+	nsec3SelftestVarUnusedStoreBlock  = "unused_store_block"
 )
 
 // loadNsec3Selftest returns the embedded CollectionSpec for nsec3Selftest.
@@ -202,30 +202,30 @@ type nsec3SelftestProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type nsec3SelftestMapSpecs struct {
-	ActiveGen    *ebpf.MapSpec `ebpf:"active_gen"`
-	AnswerIndex  *ebpf.MapSpec `ebpf:"answer_index"`
-	AnswerStore  *ebpf.MapSpec `ebpf:"answer_store"`
-	ConfigMap    *ebpf.MapSpec `ebpf:"config_map"`
-	Nsec3Hashes  *ebpf.MapSpec `ebpf:"nsec3_hashes"`
-	Nsec3Zones   *ebpf.MapSpec `ebpf:"nsec3_zones"`
-	NsecCes      *ebpf.MapSpec `ebpf:"nsec_ces"`
-	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
-	ServiceAddrs *ebpf.MapSpec `ebpf:"service_addrs"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
-	ZoneStats    *ebpf.MapSpec `ebpf:"zone_stats"`
+	ActiveGen     *ebpf.MapSpec `ebpf:"active_gen"`
+	AnswerBuckets *ebpf.MapSpec `ebpf:"answer_buckets"`
+	AnswerStore   *ebpf.MapSpec `ebpf:"answer_store"`
+	ConfigMap     *ebpf.MapSpec `ebpf:"config_map"`
+	Nsec3Hashes   *ebpf.MapSpec `ebpf:"nsec3_hashes"`
+	Nsec3Zones    *ebpf.MapSpec `ebpf:"nsec3_zones"`
+	NsecCes       *ebpf.MapSpec `ebpf:"nsec_ces"`
+	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
+	ServiceAddrs  *ebpf.MapSpec `ebpf:"service_addrs"`
+	Stats         *ebpf.MapSpec `ebpf:"stats"`
+	ZoneStats     *ebpf.MapSpec `ebpf:"zone_stats"`
 }
 
 // nsec3SelftestVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type nsec3SelftestVariableSpecs struct {
-	UnusedAnswer     *ebpf.VariableSpec `ebpf:"unused_answer"`
-	UnusedIndexKey   *ebpf.VariableSpec `ebpf:"unused_index_key"`
-	UnusedIndexVal   *ebpf.VariableSpec `ebpf:"unused_index_val"`
-	UnusedNsec3Entry *ebpf.VariableSpec `ebpf:"unused_nsec3_entry"`
-	UnusedNsec3Zone  *ebpf.VariableSpec `ebpf:"unused_nsec3_zone"`
-	UnusedNsecCe     *ebpf.VariableSpec `ebpf:"unused_nsec_ce"`
-	UnusedStoreBlock *ebpf.VariableSpec `ebpf:"unused_store_block"`
+	UnusedAnswer      *ebpf.VariableSpec `ebpf:"unused_answer"`
+	UnusedIndexBucket *ebpf.VariableSpec `ebpf:"unused_index_bucket"`
+	UnusedIndexVal    *ebpf.VariableSpec `ebpf:"unused_index_val"`
+	UnusedNsec3Entry  *ebpf.VariableSpec `ebpf:"unused_nsec3_entry"`
+	UnusedNsec3Zone   *ebpf.VariableSpec `ebpf:"unused_nsec3_zone"`
+	UnusedNsecCe      *ebpf.VariableSpec `ebpf:"unused_nsec_ce"`
+	UnusedStoreBlock  *ebpf.VariableSpec `ebpf:"unused_store_block"`
 }
 
 // nsec3SelftestObjects contains all objects after they have been loaded into the kernel.
@@ -248,23 +248,23 @@ func (o *nsec3SelftestObjects) Close() error {
 //
 // It can be passed to loadNsec3SelftestObjects or ebpf.CollectionSpec.LoadAndAssign.
 type nsec3SelftestMaps struct {
-	ActiveGen    *ebpf.Map `ebpf:"active_gen"`
-	AnswerIndex  *ebpf.Map `ebpf:"answer_index"`
-	AnswerStore  *ebpf.Map `ebpf:"answer_store"`
-	ConfigMap    *ebpf.Map `ebpf:"config_map"`
-	Nsec3Hashes  *ebpf.Map `ebpf:"nsec3_hashes"`
-	Nsec3Zones   *ebpf.Map `ebpf:"nsec3_zones"`
-	NsecCes      *ebpf.Map `ebpf:"nsec_ces"`
-	Scratch      *ebpf.Map `ebpf:"scratch"`
-	ServiceAddrs *ebpf.Map `ebpf:"service_addrs"`
-	Stats        *ebpf.Map `ebpf:"stats"`
-	ZoneStats    *ebpf.Map `ebpf:"zone_stats"`
+	ActiveGen     *ebpf.Map `ebpf:"active_gen"`
+	AnswerBuckets *ebpf.Map `ebpf:"answer_buckets"`
+	AnswerStore   *ebpf.Map `ebpf:"answer_store"`
+	ConfigMap     *ebpf.Map `ebpf:"config_map"`
+	Nsec3Hashes   *ebpf.Map `ebpf:"nsec3_hashes"`
+	Nsec3Zones    *ebpf.Map `ebpf:"nsec3_zones"`
+	NsecCes       *ebpf.Map `ebpf:"nsec_ces"`
+	Scratch       *ebpf.Map `ebpf:"scratch"`
+	ServiceAddrs  *ebpf.Map `ebpf:"service_addrs"`
+	Stats         *ebpf.Map `ebpf:"stats"`
+	ZoneStats     *ebpf.Map `ebpf:"zone_stats"`
 }
 
 func (m *nsec3SelftestMaps) Close() error {
 	return _Nsec3SelftestClose(
 		m.ActiveGen,
-		m.AnswerIndex,
+		m.AnswerBuckets,
 		m.AnswerStore,
 		m.ConfigMap,
 		m.Nsec3Hashes,
@@ -281,13 +281,13 @@ func (m *nsec3SelftestMaps) Close() error {
 //
 // It can be passed to loadNsec3SelftestObjects or ebpf.CollectionSpec.LoadAndAssign.
 type nsec3SelftestVariables struct {
-	UnusedAnswer     *ebpf.Variable `ebpf:"unused_answer"`
-	UnusedIndexKey   *ebpf.Variable `ebpf:"unused_index_key"`
-	UnusedIndexVal   *ebpf.Variable `ebpf:"unused_index_val"`
-	UnusedNsec3Entry *ebpf.Variable `ebpf:"unused_nsec3_entry"`
-	UnusedNsec3Zone  *ebpf.Variable `ebpf:"unused_nsec3_zone"`
-	UnusedNsecCe     *ebpf.Variable `ebpf:"unused_nsec_ce"`
-	UnusedStoreBlock *ebpf.Variable `ebpf:"unused_store_block"`
+	UnusedAnswer      *ebpf.Variable `ebpf:"unused_answer"`
+	UnusedIndexBucket *ebpf.Variable `ebpf:"unused_index_bucket"`
+	UnusedIndexVal    *ebpf.Variable `ebpf:"unused_index_val"`
+	UnusedNsec3Entry  *ebpf.Variable `ebpf:"unused_nsec3_entry"`
+	UnusedNsec3Zone   *ebpf.Variable `ebpf:"unused_nsec3_zone"`
+	UnusedNsecCe      *ebpf.Variable `ebpf:"unused_nsec_ce"`
+	UnusedStoreBlock  *ebpf.Variable `ebpf:"unused_store_block"`
 }
 
 // nsec3SelftestPrograms contains all programs after they have been loaded into the kernel.

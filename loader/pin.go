@@ -18,9 +18,12 @@ const DefaultPinPath = "/sys/fs/bpf/xdpns"
 // the answers (reached through the outer maps), the generation served, the
 // configuration and the counters. scratch is per packet and not kept.
 var pinned = []string{
-	xdpnsMapAnswerIndex, xdpnsMapAnswerStore, xdpnsMapActiveGen,
+	xdpnsMapAnswerBuckets, xdpnsMapAnswerStore, xdpnsMapActiveGen,
 	xdpnsMapConfigMap, xdpnsMapServiceAddrs, xdpnsMapStats,
 }
+
+// stalePin is the old index's pin (see pinSpec).
+const stalePin = "answer_index"
 
 // pinSpec marks the kept maps for pinning by name under cfg.PinPath.
 func pinSpec(spec *ebpf.CollectionSpec, cfg *Config) (*ebpf.CollectionOptions, error) {
@@ -33,6 +36,12 @@ func pinSpec(spec *ebpf.CollectionSpec, cfg *Config) (*ebpf.CollectionOptions, e
 	for _, n := range pinned {
 		spec.Maps[n].Pinning = ebpf.PinByName
 	}
+	// The index was a hash map pinned as answer_index before it became
+	// answer_buckets: not adopted, and removed so that its memory goes
+	// once the program reading it is replaced.
+	if err := os.Remove(filepath.Join(cfg.PinPath, stalePin)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("remove stale pin: %w", err)
+	}
 	return &ebpf.CollectionOptions{Maps: ebpf.MapOptions{PinPath: cfg.PinPath}}, nil
 }
 
@@ -44,7 +53,7 @@ func (x *XDP) adopt() error {
 	}
 	g &= generations - 1
 	var ids [2]ebpf.MapID
-	for i, m := range []*ebpf.Map{x.objs.AnswerIndex, x.objs.AnswerStore} {
+	for i, m := range []*ebpf.Map{x.objs.AnswerBuckets, x.objs.AnswerStore} {
 		var id uint32
 		err := m.Lookup(g, &id)
 		if errors.Is(err, ebpf.ErrKeyNotExist) {
@@ -59,12 +68,18 @@ func (x *XDP) adopt() error {
 	if err != nil {
 		return fmt.Errorf("adopt answer index: %w", err)
 	}
+	ix, err := mapIndex(index)
+	if err != nil {
+		index.Close()
+		return fmt.Errorf("adopt: %w", err)
+	}
 	store, err := ebpf.NewMapFromID(ids[1])
 	if err != nil {
+		ix.close()
 		index.Close()
 		return fmt.Errorf("adopt answer store: %w", err)
 	}
-	x.gens[g] = &generation{index: index, store: store}
+	x.gens[g] = &generation{index: index, ix: ix, store: store}
 	x.active = int(g)
 	return nil
 }
@@ -154,7 +169,7 @@ func RemovePins(dir string) error {
 	for _, n := range ifnames {
 		errs = append(errs, RemoveLink(dir, n))
 	}
-	for _, n := range pinned {
+	for _, n := range append(pinned, stalePin) {
 		if err := os.Remove(filepath.Join(dir, n)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			errs = append(errs, err)
 		}

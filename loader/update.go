@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-	"github.com/cilium/ebpf"
 
 	"github.com/xdpns/xdpns/userspace/compile"
 	"github.com/xdpns/xdpns/userspace/wire"
@@ -238,21 +237,19 @@ var errInconsistent = errors.New("shared negative bodies do not match the compil
 func apply(g *generation, zs *zoneState, plan []*keyChange, negatives map[int]wire.Body, seq uint64, res *UpdateResult) error {
 	g.seq = seq
 	var (
-		upKeys  []xdpnsIndexKey
+		upKeys  []uint64
 		upVals  []xdpnsIndexVal
-		delKeys []xdpnsIndexKey
+		delKeys []uint64
 		frees   []uint32
 		added   int
 		links   []newLink // link records written, when bodies may be flipped
 	)
 	none := xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}}
 	for _, kc := range plan {
-		key := xdpnsIndexKey{Hash: kc.hash}
-		old, exists := none, true
-		if err := g.index.Lookup(&key, &old); errors.Is(err, ebpf.ErrKeyNotExist) {
-			old, exists = none, false
-		} else if err != nil {
-			return fmt.Errorf("read answer index: %w", err)
+		key := kc.hash
+		old, exists := g.ix.lookup(key)
+		if !exists {
+			old = none
 		}
 		if exists && !holds(g.a, old, kc.name, kc.qtype) {
 			res.Collisions += nonNil(kc.put)
@@ -312,16 +309,12 @@ func apply(g *generation, zs *zoneState, plan []*keyChange, negatives map[int]wi
 	if g.keys+added > g.maxKeys {
 		return errNoRoom
 	}
-	if len(delKeys) > 0 {
-		if _, err := g.index.BatchDelete(delKeys, nil); err != nil {
-			return fmt.Errorf("delete from answer index: %w", err)
-		}
+	for _, k := range delKeys {
+		g.ix.del(k)
 	}
-	const batch = 1 << 14
-	for i := 0; i < len(upKeys); i += batch {
-		end := min(i+batch, len(upKeys))
-		if _, err := g.index.BatchUpdate(upKeys[i:end], upVals[i:end], nil); err != nil {
-			return fmt.Errorf("write answer index: %w", err)
+	for i, k := range upKeys {
+		if err := g.ix.put(k, upVals[i]); err != nil {
+			return err // both buckets full: reloaded with more
 		}
 	}
 	g.keys += added
@@ -352,8 +345,8 @@ type newLink struct {
 // flipped one with the same bytes, so that one slot per (length, bytes)
 // remains: the next SOA change flips one record, not one per update since.
 // The bytes served do not change.
-func merge(g *generation, zs *zoneState, seq uint64, links []newLink, upKeys []xdpnsIndexKey, upVals []xdpnsIndexVal) error {
-	var keys []xdpnsIndexKey
+func merge(g *generation, zs *zoneState, seq uint64, links []newLink, upKeys []uint64, upVals []xdpnsIndexVal) error {
+	var keys []uint64
 	var vals []xdpnsIndexVal
 	var frees []uint32
 	for _, nl := range links {
@@ -399,8 +392,10 @@ func merge(g *generation, zs *zoneState, seq uint64, links []newLink, upKeys []x
 	if len(keys) == 0 {
 		return nil
 	}
-	if _, err := g.index.BatchUpdate(keys, vals, nil); err != nil {
-		return fmt.Errorf("write answer index: %w", err)
+	for i, k := range keys {
+		if err := g.ix.put(k, vals[i]); err != nil {
+			return err
+		}
 	}
 	for _, r := range frees {
 		g.release(r)
@@ -561,49 +556,43 @@ func imageFromWith(g *generation, exclude, fresh string) (*Image, error) {
 		}
 		return nref, nil
 	}
-	const batch = 4096
-	keys := make([]xdpnsIndexKey, batch)
-	vals := make([]xdpnsIndexVal, batch)
-	var cursor ebpf.MapBatchCursor
-	for {
-		n, err := g.index.BatchLookup(&cursor, keys, vals, nil)
-		for i := range n {
-			v := vals[i]
-			if exclude != "" {
-				ref := v.Ref[0]
-				if ref == refNone {
-					ref = v.Ref[1]
-				}
-				name, _ := recordName(g.a.at(ref))
-				if o, _ := servedBy(g.zones, name); o == exclude {
-					continue
-				}
-			}
-			nv := xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}, Zone: v.Zone}
-			for d, ref := range v.Ref {
-				switch {
-				case ref == refNone:
-				case d == 1 && ref == v.Ref[0]:
-					nv.Ref[1] = nv.Ref[0]
-				default:
-					nref, cerr := copyRecord(ref)
-					if cerr != nil {
-						return nil, cerr
-					}
-					nv.Ref[d] = nref
-				}
-			}
-			im.at.put(keys[i].Hash, len(im.keys))
-			im.keys = append(im.keys, keys[i].Hash)
-			im.vals = append(im.vals, nv)
-			im.valZone = append(im.valZone, nil) // its zone slot kept
-		}
-		if errors.Is(err, ebpf.ErrKeyNotExist) {
-			break
-		}
+	var err error
+	g.ix.each(func(key uint64, v xdpnsIndexVal) {
 		if err != nil {
-			return nil, fmt.Errorf("read answer index: %w", err)
+			return
 		}
+		if exclude != "" {
+			ref := v.Ref[0]
+			if ref == refNone {
+				ref = v.Ref[1]
+			}
+			name, _ := recordName(g.a.at(ref))
+			if o, _ := servedBy(g.zones, name); o == exclude {
+				return
+			}
+		}
+		nv := xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}, Zone: v.Zone}
+		for d, ref := range v.Ref {
+			switch {
+			case ref == refNone:
+			case d == 1 && ref == v.Ref[0]:
+				nv.Ref[1] = nv.Ref[0]
+			default:
+				nref, cerr := copyRecord(ref)
+				if cerr != nil {
+					err = cerr
+					return
+				}
+				nv.Ref[d] = nref
+			}
+		}
+		im.at.put(key, len(im.keys))
+		im.keys = append(im.keys, key)
+		im.vals = append(im.vals, nv)
+		im.valZone = append(im.valZone, nil) // its zone slot kept
+	})
+	if err != nil {
+		return nil, err
 	}
 	im.Entries = len(im.keys)
 	return im, nil

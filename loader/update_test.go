@@ -381,11 +381,16 @@ func (u *updateEnv) checkMaps(t *testing.T) {
 	if len(slots) != len(g.slots) {
 		t.Fatalf("%d shared bodies in zones, %d in the slot table", len(slots), len(g.slots))
 	}
-	var key xdpnsIndexKey
-	var val xdpnsIndexVal
+	type entry struct {
+		Hash uint64
+		val  xdpnsIndexVal
+	}
+	var entries []entry
+	g.ix.each(func(k uint64, v xdpnsIndexVal) { entries = append(entries, entry{k, v}) })
 	seen := map[uint32]bool{}
 	keys := 0
-	for it := g.index.Iterate(); it.Next(&key, &val); {
+	for _, key := range entries {
+		val := key.val
 		keys++
 		want, ok := u.mirror[key.Hash]
 		if !ok {

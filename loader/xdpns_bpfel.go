@@ -55,9 +55,10 @@ type xdpnsCookieConfig struct {
 	Pad           uint32
 }
 
-type xdpnsIndexKey struct {
-	_    structs.HostLayout
-	Hash uint64
+type xdpnsIndexBucket struct {
+	_   structs.HostLayout
+	Key [16]uint64
+	Val [16]xdpnsIndexVal
 }
 
 type xdpnsIndexVal struct {
@@ -225,32 +226,32 @@ const (
 //
 // Used for safe lookups in a Collection or CollectionSpec.
 const (
-	xdpnsMapActiveGen        = "active_gen"
-	xdpnsMapAnswerIndex      = "answer_index"
-	xdpnsMapAnswerStore      = "answer_store"
-	xdpnsMapConfigMap        = "config_map"
-	xdpnsMapCookieConfig     = "cookie_config"
-	xdpnsMapNsec3Hashes      = "nsec3_hashes"
-	xdpnsMapNsec3Zones       = "nsec3_zones"
-	xdpnsMapNsecCes          = "nsec_ces"
-	xdpnsMapRrlBuckets       = "rrl_buckets"
-	xdpnsMapRrlConfig        = "rrl_config"
-	xdpnsMapRrlExempt        = "rrl_exempt"
-	xdpnsMapRrlStats         = "rrl_stats"
-	xdpnsMapScratch          = "scratch"
-	xdpnsMapServiceAddrs     = "service_addrs"
-	xdpnsMapStats            = "stats"
-	xdpnsMapZoneStats        = "zone_stats"
-	xdpnsProgXdpnsAnswer     = "xdpns_answer"
-	xdpnsVarUnusedAnswer     = "unused_answer"
-	xdpnsVarUnusedAnswerLink = "unused_answer_link"
-	xdpnsVarUnusedAnswerSlot = "unused_answer_slot"
-	xdpnsVarUnusedIndexKey   = "unused_index_key"
-	xdpnsVarUnusedIndexVal   = "unused_index_val"
-	xdpnsVarUnusedNsec3Entry = "unused_nsec3_entry"
-	xdpnsVarUnusedNsec3Zone  = "unused_nsec3_zone"
-	xdpnsVarUnusedNsecCe     = "unused_nsec_ce"
-	xdpnsVarUnusedStoreBlock = "unused_store_block"
+	xdpnsMapActiveGen         = "active_gen"
+	xdpnsMapAnswerBuckets     = "answer_buckets"
+	xdpnsMapAnswerStore       = "answer_store"
+	xdpnsMapConfigMap         = "config_map"
+	xdpnsMapCookieConfig      = "cookie_config"
+	xdpnsMapNsec3Hashes       = "nsec3_hashes"
+	xdpnsMapNsec3Zones        = "nsec3_zones"
+	xdpnsMapNsecCes           = "nsec_ces"
+	xdpnsMapRrlBuckets        = "rrl_buckets"
+	xdpnsMapRrlConfig         = "rrl_config"
+	xdpnsMapRrlExempt         = "rrl_exempt"
+	xdpnsMapRrlStats          = "rrl_stats"
+	xdpnsMapScratch           = "scratch"
+	xdpnsMapServiceAddrs      = "service_addrs"
+	xdpnsMapStats             = "stats"
+	xdpnsMapZoneStats         = "zone_stats"
+	xdpnsProgXdpnsAnswer      = "xdpns_answer"
+	xdpnsVarUnusedAnswer      = "unused_answer"
+	xdpnsVarUnusedAnswerLink  = "unused_answer_link"
+	xdpnsVarUnusedAnswerSlot  = "unused_answer_slot"
+	xdpnsVarUnusedIndexBucket = "unused_index_bucket"
+	xdpnsVarUnusedIndexVal    = "unused_index_val"
+	xdpnsVarUnusedNsec3Entry  = "unused_nsec3_entry"
+	xdpnsVarUnusedNsec3Zone   = "unused_nsec3_zone"
+	xdpnsVarUnusedNsecCe      = "unused_nsec_ce"
+	xdpnsVarUnusedStoreBlock  = "unused_store_block"
 )
 
 // loadXdpns returns the embedded CollectionSpec for xdpns.
@@ -302,37 +303,37 @@ type xdpnsProgramSpecs struct {
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpnsMapSpecs struct {
-	ActiveGen    *ebpf.MapSpec `ebpf:"active_gen"`
-	AnswerIndex  *ebpf.MapSpec `ebpf:"answer_index"`
-	AnswerStore  *ebpf.MapSpec `ebpf:"answer_store"`
-	ConfigMap    *ebpf.MapSpec `ebpf:"config_map"`
-	CookieConfig *ebpf.MapSpec `ebpf:"cookie_config"`
-	Nsec3Hashes  *ebpf.MapSpec `ebpf:"nsec3_hashes"`
-	Nsec3Zones   *ebpf.MapSpec `ebpf:"nsec3_zones"`
-	NsecCes      *ebpf.MapSpec `ebpf:"nsec_ces"`
-	RrlBuckets   *ebpf.MapSpec `ebpf:"rrl_buckets"`
-	RrlConfig    *ebpf.MapSpec `ebpf:"rrl_config"`
-	RrlExempt    *ebpf.MapSpec `ebpf:"rrl_exempt"`
-	RrlStats     *ebpf.MapSpec `ebpf:"rrl_stats"`
-	Scratch      *ebpf.MapSpec `ebpf:"scratch"`
-	ServiceAddrs *ebpf.MapSpec `ebpf:"service_addrs"`
-	Stats        *ebpf.MapSpec `ebpf:"stats"`
-	ZoneStats    *ebpf.MapSpec `ebpf:"zone_stats"`
+	ActiveGen     *ebpf.MapSpec `ebpf:"active_gen"`
+	AnswerBuckets *ebpf.MapSpec `ebpf:"answer_buckets"`
+	AnswerStore   *ebpf.MapSpec `ebpf:"answer_store"`
+	ConfigMap     *ebpf.MapSpec `ebpf:"config_map"`
+	CookieConfig  *ebpf.MapSpec `ebpf:"cookie_config"`
+	Nsec3Hashes   *ebpf.MapSpec `ebpf:"nsec3_hashes"`
+	Nsec3Zones    *ebpf.MapSpec `ebpf:"nsec3_zones"`
+	NsecCes       *ebpf.MapSpec `ebpf:"nsec_ces"`
+	RrlBuckets    *ebpf.MapSpec `ebpf:"rrl_buckets"`
+	RrlConfig     *ebpf.MapSpec `ebpf:"rrl_config"`
+	RrlExempt     *ebpf.MapSpec `ebpf:"rrl_exempt"`
+	RrlStats      *ebpf.MapSpec `ebpf:"rrl_stats"`
+	Scratch       *ebpf.MapSpec `ebpf:"scratch"`
+	ServiceAddrs  *ebpf.MapSpec `ebpf:"service_addrs"`
+	Stats         *ebpf.MapSpec `ebpf:"stats"`
+	ZoneStats     *ebpf.MapSpec `ebpf:"zone_stats"`
 }
 
 // xdpnsVariableSpecs contains global variables before they are loaded into the kernel.
 //
 // It can be passed ebpf.CollectionSpec.Assign.
 type xdpnsVariableSpecs struct {
-	UnusedAnswer     *ebpf.VariableSpec `ebpf:"unused_answer"`
-	UnusedAnswerLink *ebpf.VariableSpec `ebpf:"unused_answer_link"`
-	UnusedAnswerSlot *ebpf.VariableSpec `ebpf:"unused_answer_slot"`
-	UnusedIndexKey   *ebpf.VariableSpec `ebpf:"unused_index_key"`
-	UnusedIndexVal   *ebpf.VariableSpec `ebpf:"unused_index_val"`
-	UnusedNsec3Entry *ebpf.VariableSpec `ebpf:"unused_nsec3_entry"`
-	UnusedNsec3Zone  *ebpf.VariableSpec `ebpf:"unused_nsec3_zone"`
-	UnusedNsecCe     *ebpf.VariableSpec `ebpf:"unused_nsec_ce"`
-	UnusedStoreBlock *ebpf.VariableSpec `ebpf:"unused_store_block"`
+	UnusedAnswer      *ebpf.VariableSpec `ebpf:"unused_answer"`
+	UnusedAnswerLink  *ebpf.VariableSpec `ebpf:"unused_answer_link"`
+	UnusedAnswerSlot  *ebpf.VariableSpec `ebpf:"unused_answer_slot"`
+	UnusedIndexBucket *ebpf.VariableSpec `ebpf:"unused_index_bucket"`
+	UnusedIndexVal    *ebpf.VariableSpec `ebpf:"unused_index_val"`
+	UnusedNsec3Entry  *ebpf.VariableSpec `ebpf:"unused_nsec3_entry"`
+	UnusedNsec3Zone   *ebpf.VariableSpec `ebpf:"unused_nsec3_zone"`
+	UnusedNsecCe      *ebpf.VariableSpec `ebpf:"unused_nsec_ce"`
+	UnusedStoreBlock  *ebpf.VariableSpec `ebpf:"unused_store_block"`
 }
 
 // xdpnsObjects contains all objects after they have been loaded into the kernel.
@@ -355,28 +356,28 @@ func (o *xdpnsObjects) Close() error {
 //
 // It can be passed to loadXdpnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpnsMaps struct {
-	ActiveGen    *ebpf.Map `ebpf:"active_gen"`
-	AnswerIndex  *ebpf.Map `ebpf:"answer_index"`
-	AnswerStore  *ebpf.Map `ebpf:"answer_store"`
-	ConfigMap    *ebpf.Map `ebpf:"config_map"`
-	CookieConfig *ebpf.Map `ebpf:"cookie_config"`
-	Nsec3Hashes  *ebpf.Map `ebpf:"nsec3_hashes"`
-	Nsec3Zones   *ebpf.Map `ebpf:"nsec3_zones"`
-	NsecCes      *ebpf.Map `ebpf:"nsec_ces"`
-	RrlBuckets   *ebpf.Map `ebpf:"rrl_buckets"`
-	RrlConfig    *ebpf.Map `ebpf:"rrl_config"`
-	RrlExempt    *ebpf.Map `ebpf:"rrl_exempt"`
-	RrlStats     *ebpf.Map `ebpf:"rrl_stats"`
-	Scratch      *ebpf.Map `ebpf:"scratch"`
-	ServiceAddrs *ebpf.Map `ebpf:"service_addrs"`
-	Stats        *ebpf.Map `ebpf:"stats"`
-	ZoneStats    *ebpf.Map `ebpf:"zone_stats"`
+	ActiveGen     *ebpf.Map `ebpf:"active_gen"`
+	AnswerBuckets *ebpf.Map `ebpf:"answer_buckets"`
+	AnswerStore   *ebpf.Map `ebpf:"answer_store"`
+	ConfigMap     *ebpf.Map `ebpf:"config_map"`
+	CookieConfig  *ebpf.Map `ebpf:"cookie_config"`
+	Nsec3Hashes   *ebpf.Map `ebpf:"nsec3_hashes"`
+	Nsec3Zones    *ebpf.Map `ebpf:"nsec3_zones"`
+	NsecCes       *ebpf.Map `ebpf:"nsec_ces"`
+	RrlBuckets    *ebpf.Map `ebpf:"rrl_buckets"`
+	RrlConfig     *ebpf.Map `ebpf:"rrl_config"`
+	RrlExempt     *ebpf.Map `ebpf:"rrl_exempt"`
+	RrlStats      *ebpf.Map `ebpf:"rrl_stats"`
+	Scratch       *ebpf.Map `ebpf:"scratch"`
+	ServiceAddrs  *ebpf.Map `ebpf:"service_addrs"`
+	Stats         *ebpf.Map `ebpf:"stats"`
+	ZoneStats     *ebpf.Map `ebpf:"zone_stats"`
 }
 
 func (m *xdpnsMaps) Close() error {
 	return _XdpnsClose(
 		m.ActiveGen,
-		m.AnswerIndex,
+		m.AnswerBuckets,
 		m.AnswerStore,
 		m.ConfigMap,
 		m.CookieConfig,
@@ -398,15 +399,15 @@ func (m *xdpnsMaps) Close() error {
 //
 // It can be passed to loadXdpnsObjects or ebpf.CollectionSpec.LoadAndAssign.
 type xdpnsVariables struct {
-	UnusedAnswer     *ebpf.Variable `ebpf:"unused_answer"`
-	UnusedAnswerLink *ebpf.Variable `ebpf:"unused_answer_link"`
-	UnusedAnswerSlot *ebpf.Variable `ebpf:"unused_answer_slot"`
-	UnusedIndexKey   *ebpf.Variable `ebpf:"unused_index_key"`
-	UnusedIndexVal   *ebpf.Variable `ebpf:"unused_index_val"`
-	UnusedNsec3Entry *ebpf.Variable `ebpf:"unused_nsec3_entry"`
-	UnusedNsec3Zone  *ebpf.Variable `ebpf:"unused_nsec3_zone"`
-	UnusedNsecCe     *ebpf.Variable `ebpf:"unused_nsec_ce"`
-	UnusedStoreBlock *ebpf.Variable `ebpf:"unused_store_block"`
+	UnusedAnswer      *ebpf.Variable `ebpf:"unused_answer"`
+	UnusedAnswerLink  *ebpf.Variable `ebpf:"unused_answer_link"`
+	UnusedAnswerSlot  *ebpf.Variable `ebpf:"unused_answer_slot"`
+	UnusedIndexBucket *ebpf.Variable `ebpf:"unused_index_bucket"`
+	UnusedIndexVal    *ebpf.Variable `ebpf:"unused_index_val"`
+	UnusedNsec3Entry  *ebpf.Variable `ebpf:"unused_nsec3_entry"`
+	UnusedNsec3Zone   *ebpf.Variable `ebpf:"unused_nsec3_zone"`
+	UnusedNsecCe      *ebpf.Variable `ebpf:"unused_nsec_ce"`
+	UnusedStoreBlock  *ebpf.Variable `ebpf:"unused_store_block"`
 }
 
 // xdpnsPrograms contains all programs after they have been loaded into the kernel.
