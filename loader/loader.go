@@ -206,12 +206,12 @@ func checkSpec(spec *ebpf.CollectionSpec, cfg *Config) error {
 	}
 	want := map[string][2]uint32{ // key, value sizes
 		xdpnsMapAnswerBuckets + ".inner": {4, bucketLen},
-		xdpnsMapZoneStats:              {4, 8},
-		xdpnsMapAnswerStore + ".inner": {4, storeValueLen},
-		xdpnsMapActiveGen:              {4, 4},
-		xdpnsMapConfigMap:              {4, uint32(binary.Size(xdpnsConfig{}))},
-		xdpnsMapServiceAddrs:           {16, 1},
-		xdpnsMapStats:                  {4, 8},
+		xdpnsMapZoneStats:                {4, 8},
+		xdpnsMapAnswerStore + ".inner":   {4, storeValueLen},
+		xdpnsMapActiveGen:                {4, 4},
+		xdpnsMapConfigMap:                {4, uint32(binary.Size(xdpnsConfig{}))},
+		xdpnsMapServiceAddrs:             {16, 1},
+		xdpnsMapStats:                    {4, 8},
 	}
 	for name, kv := range want {
 		m := maps[name]

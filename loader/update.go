@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"unsafe"
 
-
 	"github.com/xdpns/xdpns/userspace/compile"
 	"github.com/xdpns/xdpns/userspace/wire"
 	"github.com/xdpns/xdpns/userspace/zone"
