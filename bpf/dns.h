@@ -294,21 +294,22 @@ static __always_inline int key_and_sum(struct scratch *s)
 	return 0;
 }
 
-/* Where key (name_hash_type) sits in generation gen's index: its bucket
- * times INDEX_SLOTS plus its slot, 0 when absent (bucket 0 is the header).
- * Both home buckets are scanned whole, without a branch per slot, and a
- * delete leaves a hole, moving no other key. The loader never moves a key,
- * so one slot at most holds it; if an update raced the scan into seeing two,
- * the slot made of them is still in the bucket, and the record check
- * (answer_at) finds it is not the key's.
+/* Generation gen's index entry for key (name_hash_type): its zone (the
+ * slot in zone_stats) << 32 | its ref for DO dnssec_ok, or -1 when absent.
+ * Both home buckets are scanned; a delete leaves a hole, moving no other
+ * key, and the loader never moves a key, so a key that stays is always
+ * found. A slot freed and taken by another key between our reading its key
+ * and its value gives another name's record: the record check (answer_at)
+ * sees it.
  *
- * A global function, verified once: it returns a scalar, so the program
- * after each lookup goes on in one state for "found", where a pointer into
- * one of two buckets inlined at seven call sites took the verifier past its
- * million instructions. */
-__attribute__((noinline)) long index_locate(__u32 gen, __u64 key)
+ * A global function, verified once, returning a scalar: the program after
+ * each lookup goes on in one state. A pointer into one of two buckets,
+ * inlined at seven call sites, took the verifier past its million
+ * instructions. */
+__attribute__((noinline)) long index_entry(__u32 gen, __u64 key, __u32 dnssec_ok)
 {
 	struct index_bucket *b;
+	struct index_val *v;
 	void *index;
 	__u32 at = 0;
 	__u64 n;
@@ -316,47 +317,29 @@ __attribute__((noinline)) long index_locate(__u32 gen, __u64 key)
 	gen &= GENERATIONS - 1;
 	index = bpf_map_lookup_elem(&answer_buckets, &gen);
 	if (!index)
-		return 0;
+		return -1;
 	b = bpf_map_lookup_elem(index, &at);
 	if (!b)
-		return 0;
+		return -1;
 	n = (__u32)reload(b->key[0]);
 	for (int t = 0; t < 2; t++) {
-		__u64 found = 0, slot = 0;
-
 		at = 1 + ((((t ? key : key >> 32) & 0xffffffff) * n) >> 32);
 		b = bpf_map_lookup_elem(index, &at);
 		if (!b)
-			return 0;
-#pragma clang loop unroll(disable)
+			return -1;
 		for (int i = 0; i < INDEX_SLOTS; i++) {
-			__u64 d = reload(b->key[i]) ^ key;
-			__u64 eq = ((d | -d) >> 63) ^ 1;
-
-			found |= eq;
-			slot |= -eq & i;
+			if (reload(b->key[i]) != key)
+				continue;
+			v = &b->val[i];
+			return (long)(reload(v->zone) & 0x7fffffff) << 32 |
+			       reload(v->ref[dnssec_ok & 1]);
 		}
-		if (found)
-			return (long)at * INDEX_SLOTS + (slot & (INDEX_SLOTS - 1));
 	}
-	return 0;
+	return -1;
 }
 
-/* The index value for key in index, generation gen's, NULL when absent. */
-static __always_inline struct index_val *index_find(void *index, __u32 gen, __u64 key)
-{
-	struct index_bucket *b;
-	long at = index_locate(gen, key);
-	__u32 bucket;
-
-	if (at <= 0)
-		return NULL;
-	bucket = (__u64)at / INDEX_SLOTS;
-	b = bpf_map_lookup_elem(index, &bucket);
-	if (!b)
-		return NULL;
-	return &b->val[at & (INDEX_SLOTS - 1)];
-}
+#define ENTRY_REF(e) ((__u32)(e))
+#define ENTRY_ZONE(e) ((__u32)((__u64)(e) >> 32))
 
 /* The record for (name, qtype) at ref, if it really is for them: the index
  * holds hashes only. *collision tells a foreign record from a missing one.
@@ -466,7 +449,7 @@ static long nxd_step(__u64 index_unused, void *ctx)
 	struct nxd_walk *w = ctx;
 	__u64 nlen, off, l, slen, nw, rem, h, roff, tmask, last, diff = 0;
 	__u64 key;
-	struct index_val *iv;
+	long e;
 	struct store_block *b;
 	struct answer *a;
 	void *index, *store;
@@ -509,14 +492,14 @@ static long nxd_step(__u64 index_unused, void *ctx)
 		h = hash_word(h, key_word(s, off + i * 8) & (whole | (~whole & tmask)));
 	}
 	key = name_hash_type(h, 0);
-	iv = index_find(index, gen, key);
-	if (!iv) {
+	e = index_entry(gen, key, w->dnssec_ok);
+	if (e < 0) {
 		w->result = NXD_SEARCHING;
 		return 0; /* not this one: the next suffix */
 	}
 	/* The closest encloser: check it is (the index holds hashes). */
-	ref = iv->ref[w->dnssec_ok & 1];
-	s->q.zone = iv->zone;
+	ref = ENTRY_REF(e);
+	s->q.zone = ENTRY_ZONE(e);
 	if (ref == REF_NONE)
 		return 1;
 	block = ref >> REF_BLOCK_SHIFT;
@@ -599,7 +582,7 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	__u32 zero = 0;
 	__u64 nlen, off, slen, nw, rem, h, roff, tmask, last, diff = 0;
 	__u16 qtype;
-	struct index_val *iv;
+	long e;
 	struct store_block *b;
 	struct answer *a;
 	void *index, *store;
@@ -638,15 +621,15 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 			break;
 		h = hash_word(h, key_word(s, off + i * 8) & (whole | (~whole & tmask)));
 	}
-	iv = index_find(index, gen, name_hash_type(h, qtype));
-	if (!iv && qtype_defaultable(qtype)) {
+	e = index_entry(gen, name_hash_type(h, qtype), dnssec_ok);
+	if (e < 0 && qtype_defaultable(qtype)) {
 		/* A type the wildcard lacks: its default entry, the NODATA. */
 		qtype = 0;
-		iv = index_find(index, gen, name_hash_type(h, 0));
+		e = index_entry(gen, name_hash_type(h, 0), dnssec_ok);
 	}
-	if (!iv)
+	if (e < 0)
 		return NXD_NONE;
-	ref = iv->ref[dnssec_ok & 1];
+	ref = ENTRY_REF(e);
 	if (ref == REF_NONE)
 		return NXD_NONE;
 	block = ref >> REF_BLOCK_SHIFT;

@@ -295,7 +295,7 @@ int xdpns_answer(struct xdp_md *ctx)
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
 	__u64 key;
-	struct index_val *iv;
+	long e;
 	struct answer *a;
 	void *index, *store;
 	__u32 *gen, g;
@@ -361,9 +361,9 @@ int xdpns_answer(struct xdp_md *ctx)
 	if (!index || !store)
 		return PASS(STAT_PASS_NO_ENTRY); /* nothing loaded yet */
 	key = name_hash_type(reload(s->q.name_hash), want);
-	iv = index_find(index, g, key);
 	dnssec_ok = reload(s->q.dnssec_ok) & 1;
-	if (!iv) {
+	e = index_entry(g, key, dnssec_ok);
+	if (e < 0) {
 		/* The name's default entry: its answer for this QTYPE, or,
 		 * when there is none, the proof that the name does not exist
 		 * (compile.Table.Lookup). An entry changed while we read is
@@ -371,8 +371,8 @@ int xdpns_answer(struct xdp_md *ctx)
 		 * it could be in a hash map (a lookup asked twice there). */
 		want = 0;
 		key = name_hash_type(reload(s->q.name_hash), want);
-		iv = index_find(index, g, key);
-		if (!iv && qtype_nxdable(qtype)) {
+		e = index_entry(g, key, dnssec_ok);
+		if (e < 0 && qtype_nxdable(qtype)) {
 			long found = nxd_find(g, dnssec_ok);
 			int pieces = 0;
 			__u32 block;
@@ -447,26 +447,26 @@ int xdpns_answer(struct xdp_md *ctx)
 			}
 			goto compose;
 		}
-		if (!iv || !qtype_defaultable(qtype))
+		if (e < 0 || !qtype_defaultable(qtype))
 			return PASS(STAT_PASS_NO_ENTRY);
 	}
-	ref = iv->ref[dnssec_ok];
+	ref = ENTRY_REF(e);
 	if (ref == REF_NONE)
 		return PASS(STAT_PASS_NO_ENTRY);
-	s->q.zone = iv->zone;
+	s->q.zone = ENTRY_ZONE(e);
 	a = answer_at(store, ref, s, want, &collision);
 	if (!a && collision) {
 		/* The slot may have been freed and taken by another key
 		 * between our reading its key and its value (loader updates
 		 * run while we read). Look the key up again: it names the
 		 * record written for it. */
-		iv = index_find(index, g, key);
-		if (!iv)
+		e = index_entry(g, key, dnssec_ok);
+		if (e < 0)
 			return PASS(STAT_PASS_COLLISION);
-		ref = iv->ref[dnssec_ok];
+		ref = ENTRY_REF(e);
 		if (ref == REF_NONE)
 			return PASS(STAT_PASS_NO_ENTRY);
-		s->q.zone = iv->zone;
+		s->q.zone = ENTRY_ZONE(e);
 		collision = 0;
 		a = answer_at(store, ref, s, want, &collision);
 	}
