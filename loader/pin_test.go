@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/cilium/ebpf"
 	"github.com/miekg/dns"
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -164,4 +165,35 @@ func TestPinnedMode(t *testing.T) {
 			t.Error("still attached after RemovePins")
 		}
 	})
+}
+
+// TestPinStaleIndex: pins left by a version whose index was a hash map
+// pinned as answer_index are not adopted, and that pin is removed.
+func TestPinStaleIndex(t *testing.T) {
+	pins := bpffs(t)
+	if err := os.MkdirAll(pins, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	old, err := ebpf.NewMap(&ebpf.MapSpec{Type: ebpf.Hash, KeySize: 8, ValueSize: 12, MaxEntries: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer old.Close()
+	if err := old.Pin(filepath.Join(pins, stalePin)); err != nil {
+		t.Fatal(err)
+	}
+	x, err := New(Config{PinPath: pins})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer x.Close()
+	if x.Adopted() {
+		t.Error("adopted with no answer_buckets pinned")
+	}
+	if _, err := os.Stat(filepath.Join(pins, stalePin)); !os.IsNotExist(err) {
+		t.Errorf("stale pin %s: %v, want it removed", stalePin, err)
+	}
+	if err := RemovePins(pins); err != nil {
+		t.Error(err)
+	}
 }
