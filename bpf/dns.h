@@ -452,15 +452,14 @@ static long nxd_step(__u64 index_unused, void *ctx)
 	long e;
 	struct store_block *b;
 	struct answer *a;
-	void *index, *store;
+	void *store;
 	struct scratch *s;
 	__u32 zero = 0, gen = w->gen & (GENERATIONS - 1), ref, block;
 
 	w->result = NXD_PASS;
 	s = bpf_map_lookup_elem(&scratch, &zero);
-	index = bpf_map_lookup_elem(&answer_buckets, &gen);
 	store = bpf_map_lookup_elem(&answer_store, &gen);
-	if (!s || !index || !store)
+	if (!s || !store)
 		return 1;
 	/* Through scratch memory, unknown to the verifier, so that every
 	 * step starts from one state and the callback is verified once. */
@@ -585,7 +584,7 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	long e;
 	struct store_block *b;
 	struct answer *a;
-	void *index, *store;
+	void *store;
 	__u32 ref, block;
 	__u8 saved0, saved1;
 
@@ -593,9 +592,8 @@ __attribute__((noinline)) long wild_find(__u32 gen, __u32 dnssec_ok)
 	if (!s)
 		return NXD_NONE;
 	gen &= GENERATIONS - 1;
-	index = bpf_map_lookup_elem(&answer_buckets, &gen);
 	store = bpf_map_lookup_elem(&answer_store, &gen);
-	if (!index || !store)
+	if (!store)
 		return NXD_NONE;
 	nlen = reload(s->q.nlen);
 	off = reload(s->q.nxd_off);

@@ -38,39 +38,43 @@ func bucketsFor(entries int) int {
 	return max(1, (entries*100/indexPercent+indexSlots-1)/indexSlots)
 }
 
+// bucketIndex is a generation's index map and its mapping.
 type bucketIndex struct {
+	m   *ebpf.Map
 	mem []byte // header and buckets, mapped read-write
 	n   uint64 // buckets after the header
 }
 
-func (x *XDP) newIndex(entries int) (*ebpf.Map, *bucketIndex, error) {
+func (x *XDP) newIndex(entries int) (*bucketIndex, error) {
 	n := bucketsFor(entries)
 	is := x.indexSpec.Copy()
 	is.MaxEntries = uint32(n + 1)
 	m, err := ebpf.NewMap(is)
 	if err != nil {
-		return nil, nil, fmt.Errorf("create answer index of %d entries: %w", entries, permission(err))
+		return nil, fmt.Errorf("create answer index of %d entries: %w", entries, permission(err))
 	}
 	ix, err := mapIndex(m)
 	if err != nil {
-		m.Close()
-		return nil, nil, err
+		return nil, err
 	}
 	atomic.StoreUint64(ix.key(0, 0), uint64(n))
 	ix.n = uint64(n)
-	return m, ix, nil
+	return ix, nil
 }
 
-// mapIndex maps m's buckets; n is read from the header (zero in a new map).
+// mapIndex maps m's buckets, taking m (closed on error); n is read from
+// the header (zero in a new map).
 func mapIndex(m *ebpf.Map) (*bucketIndex, error) {
 	if m.ValueSize() != bucketLen || m.MaxEntries() < 2 {
+		m.Close()
 		return nil, fmt.Errorf("answer index: %d buckets of %d bytes: %w", m.MaxEntries(), m.ValueSize(), ErrABI)
 	}
 	mem, err := unix.Mmap(m.FD(), 0, int(m.MaxEntries())*bucketLen, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
+		m.Close()
 		return nil, fmt.Errorf("map answer index: %w", err)
 	}
-	ix := &bucketIndex{mem: mem}
+	ix := &bucketIndex{m: m, mem: mem}
 	ix.n = atomic.LoadUint64(ix.key(0, 0))
 	if ix.n >= uint64(m.MaxEntries()) {
 		ix.close()
@@ -79,11 +83,16 @@ func mapIndex(m *ebpf.Map) (*bucketIndex, error) {
 	return ix, nil
 }
 
+// close unmaps the buckets and closes the map.
 func (ix *bucketIndex) close() {
-	if ix != nil && ix.mem != nil {
+	if ix == nil {
+		return
+	}
+	if ix.mem != nil {
 		unix.Munmap(ix.mem)
 		ix.mem = nil
 	}
+	ix.m.Close()
 }
 
 func (ix *bucketIndex) key(b uint64, i int) *uint64 {

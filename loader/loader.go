@@ -91,8 +91,8 @@ const generations = 2
 // their content. An adopted generation (pinned by a previous process) has
 // no arena and no zones: it is served as it is until the next Load.
 type generation struct {
-	index, store *ebpf.Map
-	ix           *bucketIndex // the index's buckets, mmapped
+	ix    *bucketIndex // the index map, its buckets mmapped
+	store *ebpf.Map
 	// NSEC3 (nsec3.go): entries and zone parameters, and NSEC zones'
 	// enclosers (nsec.go); nil when adopted
 	n3hashes, n3zones, nsecCes *ebpf.Map
@@ -108,7 +108,6 @@ func (g *generation) close() {
 		g.mem = nil
 	}
 	g.ix.close()
-	g.index.Close()
 	g.store.Close()
 	if g.n3hashes != nil {
 		g.n3hashes.Close()
@@ -369,14 +368,13 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 	// The kernel allocates and zeroes the index as it creates it: on the
 	// other CPU, while the image is laid out.
 	type made struct {
-		m   *ebpf.Map
 		ix  *bucketIndex
 		err error
 	}
 	index := make(chan made, 1)
 	go func() {
-		m, ix, err := x.newIndex(entries)
-		index <- made{m, ix, err}
+		ix, err := x.newIndex(entries)
+		index <- made{ix, err}
 	}()
 	a := &arena{mem: mem, blocks: blocks}
 	if shortEstimate == "store" {
@@ -388,13 +386,12 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 	if err == nil && ix.err == nil && im.Entries > entries {
 		// More keys than estimated.
 		ix.ix.close()
-		ix.m.Close()
 		if configured {
 			ix.err = fmt.Errorf("%d entries, room for %d: %w", im.Entries, entries, ErrTooLarge)
 		} else {
 			entries = withHeadroom(im.Entries, minSpareEntries)
 			if ix.err = checkCapacity(entries, blocks); ix.err == nil {
-				ix.m, ix.ix, ix.err = x.newIndex(entries)
+				ix.ix, ix.err = x.newIndex(entries)
 			}
 		}
 	}
@@ -402,7 +399,6 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 		err = ix.err
 	} else if ix.err == nil {
 		ix.ix.close()
-		ix.m.Close()
 	}
 	if err != nil {
 		unix.Munmap(mem)
@@ -411,7 +407,7 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 	}
 	x.mu.Lock()
 	defer x.mu.Unlock()
-	g := &generation{index: ix.m, ix: ix.ix, store: store, mem: mem}
+	g := &generation{ix: ix.ix, store: store, mem: mem}
 	if err := x.fill(g, im, entries, true); err != nil {
 		g.close()
 		return nil, err
@@ -500,7 +496,7 @@ func (x *XDP) publish(g *generation) error {
 	if x.active >= 0 {
 		next = 1 - x.active
 	}
-	if err := x.objs.AnswerBuckets.Put(uint32(next), g.index); err != nil {
+	if err := x.objs.AnswerBuckets.Put(uint32(next), g.ix.m); err != nil {
 		g.close()
 		return fmt.Errorf("publish answer index: %w", err)
 	}
@@ -559,17 +555,16 @@ func (x *XDP) grace() error {
 }
 
 func (x *XDP) newGeneration(entries, blocks int) (*generation, error) {
-	index, ix, err := x.newIndex(entries)
+	ix, err := x.newIndex(entries)
 	if err != nil {
 		return nil, err
 	}
 	store, mem, err := x.newStore(blocks)
 	if err != nil {
 		ix.close()
-		index.Close()
 		return nil, err
 	}
-	return &generation{index: index, ix: ix, store: store, mem: mem}, nil
+	return &generation{ix: ix, store: store, mem: mem}, nil
 }
 
 // newStore creates a store of blocks and maps it read-write: records are
@@ -615,7 +610,7 @@ func (x *XDP) MapMemory() (index, store uint64, err error) {
 	for _, m := range []struct {
 		m *ebpf.Map
 		n *uint64
-	}{{g.index, &index}, {g.store, &store}} {
+	}{{g.ix.m, &index}, {g.store, &store}} {
 		info, err := m.m.Info()
 		if err != nil {
 			return 0, 0, fmt.Errorf("map info: %w", err)

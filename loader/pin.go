@@ -70,16 +70,14 @@ func (x *XDP) adopt() error {
 	}
 	ix, err := mapIndex(index)
 	if err != nil {
-		index.Close()
 		return fmt.Errorf("adopt: %w", err)
 	}
 	store, err := ebpf.NewMapFromID(ids[1])
 	if err != nil {
 		ix.close()
-		index.Close()
 		return fmt.Errorf("adopt answer store: %w", err)
 	}
-	x.gens[g] = &generation{index: index, ix: ix, store: store}
+	x.gens[g] = &generation{ix: ix, store: store}
 	x.active = int(g)
 	return nil
 }
