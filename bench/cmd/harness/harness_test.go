@@ -18,7 +18,8 @@ import (
 // TestSmoke builds the lab for each of the seven servers on a tiny zone
 // (xdpns built from a clean worktree of HEAD), checks their answers, runs
 // kxdpgun against each for 1.5 s at a low rate on the hit scenario and
-// dnsperf on the miss scenario, checks every answer was right (from XDP
+// dnsperf on the miss scenario (on a kernel that refuses Knot's XDP
+// program: six servers without knot-xdp, dnsperf for both; logged), checks every answer was right (from XDP
 // for xdpns with XDP), that the JSON lines and the report are complete,
 // and that no namespace, process, worktree or scratch file is left. It
 // asserts no timing.
@@ -56,7 +57,10 @@ func TestSmoke(t *testing.T) {
 			t.Error(n)
 		}
 	}
-	nsrv := len(serverNames())
+	if o.noAFXDP != "" { // run dropped knot-xdp and kxdpgun (knotxdp.go)
+		t.Logf("no AF_XDP here: %s", o.noAFXDP)
+	}
+	nsrv := len(o.serverList())
 	if len(res.setups) != 2*nsrv {
 		t.Errorf("%d setups, want %d", len(res.setups), 2*nsrv)
 	}
@@ -110,7 +114,7 @@ func TestSmoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, n := range serverNames() {
+	for _, n := range o.serverList() {
 		if !strings.Contains(string(md), "| "+n+" |") {
 			t.Errorf("report lacks %s:\n%s", n, md)
 		}
@@ -244,6 +248,9 @@ func TestSmokeCoverage(t *testing.T) {
 			t.Error(n)
 		}
 	}
+	if o.noAFXDP != "" { // knot-xdp ran as knot-udp, kxdpgun as dnsperf (knotxdp.go)
+		t.Logf("no AF_XDP here: %s", o.noAFXDP)
+	}
 	want := len(coverageScenarios) * 2
 	if len(res.setups) != want {
 		t.Errorf("%d setups, want %d", len(res.setups), want)
@@ -298,5 +305,37 @@ func TestSmokeCoverage(t *testing.T) {
 	}
 	if left, _ := os.ReadDir(scratch); len(left) != 0 {
 		t.Errorf("scratch directory left behind: %v", left)
+	}
+}
+
+// TestWithoutAFXDP: on a kernel that refuses Knot's XDP, knot-xdp becomes
+// knot-udp (once), and kxdpgun's runs become dnsperf's without repeats.
+func TestWithoutAFXDP(t *testing.T) {
+	o, err := modeDefaults("full")
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.servers = "xdpns-native,knot-xdp,nsd"
+	o.withoutAFXDP("test")
+	if o.servers != "xdpns-native,knot-udp,nsd" {
+		t.Errorf("servers %q", o.servers)
+	}
+	o.servers = "knot-xdp,knot-udp"
+	o.withoutAFXDP("test")
+	if o.servers != "knot-udp" {
+		t.Errorf("servers %q", o.servers)
+	}
+	for _, sc := range allScenarios {
+		lds := o.loads(sc)
+		if len(lds) == 0 {
+			t.Errorf("%s: no runs", sc)
+		}
+		seen := map[load]bool{}
+		for _, ld := range lds {
+			if ld.gen == genKxdpgun || seen[ld] {
+				t.Errorf("%s: %v", sc, lds)
+			}
+			seen[ld] = true
+		}
 	}
 }

@@ -85,6 +85,7 @@ type options struct {
 	command    string
 
 	scratch string // set by run
+	noAFXDP string // set by run: why Knot's XDP cannot run here (knotxdp.go)
 }
 
 // modeDefaults are the settings of -mode; flags given on the command line

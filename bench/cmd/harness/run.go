@@ -60,7 +60,7 @@ func plan(o *options, groups []*group) (runs int, est time.Duration) {
 			secs += 2 + float64(names)/10000
 		}
 		for _, sc := range g.scenarios {
-			for _, ld := range loadsFor(o.mode, sc) {
+			for _, ld := range o.loads(sc) {
 				runs += o.rounds * nsrv
 				secs += float64(o.rounds*nsrv) * runSecs(o, ld)
 				if sc == "updates" {
@@ -84,6 +84,11 @@ func run(ctx context.Context, o *options) (*result, error) {
 			return nil, err
 		}
 	}
+	var noAFXDP string
+	if why := afXDPRefused(); why != "" {
+		noAFXDP = o.withoutAFXDP(why)
+		logf("%s", noAFXDP)
+	}
 	groups := planGroups(o.scenarioList())
 	total, est := plan(o, groups)
 	logf("%s mode: %d scenarios (%s), %d servers, %d rounds, %d load runs of %v: about %v",
@@ -101,6 +106,9 @@ func run(ctx context.Context, o *options) (*result, error) {
 		Machine: lab.ThisMachine().String(), Link: link}}
 	res.meta.Notes = append(res.meta.Notes, "generators: "+generatorVersions()+
 		"; kxdpgun figures: saturation and fixed-rate runs, dnsperf figures: latency (and ipv6)")
+	if noAFXDP != "" {
+		res.meta.Notes = append(res.meta.Notes, noAFXDP)
+	}
 
 	dir, err := os.MkdirTemp("", "xdpns-harness-")
 	if err != nil {
@@ -210,7 +218,7 @@ func runGroup(ctx context.Context, o *options, g *group, res *result, done *int,
 		}
 	}
 	for _, sc := range g.scenarios {
-		loads := loadsFor(o.mode, sc)
+		loads := o.loads(sc)
 		for round := 1; round <= o.rounds; round++ {
 			for _, ld := range loads {
 				for _, s := range servers {
