@@ -2,6 +2,7 @@ package loader
 
 import (
 	"fmt"
+	"runtime"
 	"sync/atomic"
 	"unsafe"
 
@@ -38,11 +39,18 @@ func bucketsFor(entries int) int {
 	return max(1, (entries*100/indexPercent+indexSlots-1)/indexSlots)
 }
 
-// bucketIndex is a generation's index map and its mapping.
+// bucketIndex is a generation's index map and its mapping, or an image's
+// index in memory of its own, laid out the same way (m nil): an image is
+// laid out into buckets, the generation's when it is laid out in place
+// (loadInPlace), else its own, copied whole into the generation's when
+// both have as many buckets.
 type bucketIndex struct {
-	m   *ebpf.Map
-	mem []byte // header and buckets, mapped read-write
-	n   uint64 // buckets after the header
+	m     *ebpf.Map
+	mem   []byte // header and buckets, mapped read-write
+	n     uint64 // buckets after the header
+	count int    // keys put by put, less those deleted by del (unknown for a pinned map)
+	// release unmaps mem when it is anonymous memory (newMemIndex).
+	release *memRelease
 }
 
 func (x *XDP) newIndex(entries int) (*bucketIndex, error) {
@@ -83,17 +91,60 @@ func mapIndex(m *ebpf.Map) (*bucketIndex, error) {
 	return ix, nil
 }
 
+// newMemIndex returns an index for entries in anonymous memory, in huge
+// pages where the kernel has them: layout looks keys up anywhere in tens
+// of megabytes, and in 4 KiB pages each lookup missed the TLB as well as
+// the cache (on this VM, a nested page walk). Pages never written are
+// never resident. The caller closes it (or the GC, once unreachable).
+func newMemIndex(entries int) *bucketIndex {
+	n := bucketsFor(entries)
+	bytes := (n + 1) * bucketLen
+	mem, err := unix.Mmap(-1, 0, bytes, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANONYMOUS)
+	if err != nil {
+		mem = make([]byte, bytes) // aligned as its size class: 8 at least
+	} else {
+		unix.Madvise(mem, unix.MADV_HUGEPAGE) // advice: without it, small pages
+	}
+	ix := &bucketIndex{mem: mem, n: uint64(n)}
+	*ix.key(0, 0) = uint64(n)
+	if err == nil {
+		m := &memRelease{mem}
+		ix.release = m
+		runtime.AddCleanup(ix, (*memRelease).unmap, m)
+	}
+	return ix
+}
+
+// memRelease unmaps an index's anonymous memory once, by close or by the
+// GC's cleanup.
+type memRelease struct{ mem []byte }
+
+func (r *memRelease) unmap() {
+	if r.mem != nil {
+		unix.Munmap(r.mem)
+		r.mem = nil
+	}
+}
+
 // close unmaps the buckets and closes the map.
 func (ix *bucketIndex) close() {
 	if ix == nil {
 		return
 	}
-	if ix.mem != nil {
+	switch {
+	case ix.release != nil:
+		ix.release.unmap()
+	case ix.m != nil && ix.mem != nil:
 		unix.Munmap(ix.mem)
-		ix.mem = nil
 	}
-	ix.m.Close()
+	ix.mem = nil
+	if ix.m != nil {
+		ix.m.Close()
+	}
 }
+
+// capacity is the number of keys ix is sized for.
+func (ix *bucketIndex) capacity() int { return int(ix.n) * indexSlots * indexPercent / 100 }
 
 func (ix *bucketIndex) key(b uint64, i int) *uint64 {
 	return (*uint64)(unsafe.Pointer(&ix.mem[b*bucketLen+uint64(i)*8]))
@@ -120,6 +171,14 @@ func (ix *bucketIndex) find(key uint64) (uint64, int, bool) {
 	return 0, 0, false
 }
 
+// get returns key's value in place, nil when key is not there.
+func (ix *bucketIndex) get(key uint64) *xdpnsIndexVal {
+	if b, i, ok := ix.find(key); ok {
+		return ix.val(b, i)
+	}
+	return nil
+}
+
 func (ix *bucketIndex) lookup(key uint64) (xdpnsIndexVal, bool) {
 	b, i, ok := ix.find(key)
 	if !ok {
@@ -138,6 +197,13 @@ func (ix *bucketIndex) put(key uint64, v xdpnsIndexVal) error {
 		atomic.StoreUint32(&p.Zone, v.Zone)
 		return nil
 	}
+	_, err := ix.add(key, v)
+	return err
+}
+
+// add adds key, which is not there, with v, returning its value in place;
+// errNoRoom: both its buckets are full.
+func (ix *bucketIndex) add(key uint64, v xdpnsIndexVal) (*xdpnsIndexVal, error) {
 	best, slot, free := uint64(0), 0, 0
 	for _, b := range ix.homes(key) {
 		n, first := 0, 0
@@ -151,10 +217,11 @@ func (ix *bucketIndex) put(key uint64, v xdpnsIndexVal) error {
 		}
 	}
 	if free == 0 {
-		return errNoRoom
+		return nil, errNoRoom
 	}
 	ix.set(best, slot, key, v)
-	return nil
+	ix.count++
+	return ix.val(best, slot), nil
 }
 
 // set fills a free slot: the value, then the key that makes it visible.
@@ -171,6 +238,7 @@ func (ix *bucketIndex) del(key uint64) bool {
 	b, i, ok := ix.find(key)
 	if ok {
 		atomic.StoreUint64(ix.key(b, i), 0)
+		ix.count--
 	}
 	return ok
 }
@@ -186,24 +254,90 @@ func (ix *bucketIndex) each(fn func(key uint64, v xdpnsIndexVal)) {
 	}
 }
 
-// fill writes keys and vals into an empty index, not yet read by XDP (the
-// generation is published after): the bucket counts are kept aside rather
-// than read back, so each key costs the two cache lines it writes.
-// errNoRoom: both buckets of a key were full.
-func (ix *bucketIndex) fill(keys []uint64, vals []xdpnsIndexVal) error {
+// copyFrom writes the keys of src into ix, empty and not yet read by XDP
+// (the generation is published after), their values' zones renumbered by
+// zone (a value's zone z becomes zone[z]; nil: kept). With as many buckets
+// as src, the buckets are copied whole; else each key is placed anew, the
+// bucket counts kept aside rather than read back, so each key costs the
+// two cache lines it writes. errNoRoom: both buckets of a key were full.
+func (ix *bucketIndex) copyFrom(src *bucketIndex, zone []uint32) error {
+	if ix.n == src.n {
+		copy(ix.mem[bucketLen:], src.mem[bucketLen:(src.n+1)*bucketLen])
+		ix.count = src.count
+		ix.renumber(zone)
+		return nil
+	}
 	used := make([]uint8, ix.n+1)
-	for k, key := range keys {
+	k := 0
+	var err error
+	src.spread(func(key uint64, v xdpnsIndexVal) {
+		if err != nil {
+			return
+		}
 		h := ix.homes(key)
 		b := h[0]
 		if used[h[1]] < used[b] {
 			b = h[1]
 		}
 		if used[b] == indexSlots {
-			return fmt.Errorf("answer index: %d of %d keys placed: %w", k, len(keys), errNoRoom)
+			err = fmt.Errorf("answer index: %d of %d keys placed: %w", k, src.count, errNoRoom)
+			return
 		}
-		*ix.val(b, int(used[b])) = vals[k]
+		if zone != nil {
+			v.Zone = zone[v.Zone]
+		}
+		*ix.val(b, int(used[b])) = v
 		*ix.key(b, int(used[b])) = key
 		used[b]++
+		k++
+	})
+	ix.count = k
+	return err
+}
+
+// spread is each in an order that scatters homes: slot by slot, the
+// buckets in a stride permutation. Keys listed bucket by bucket share a
+// home in an index of about as many buckets, and placed in that order,
+// the emptier of two homes was no choice: 300k keys at 80% left 7% out.
+func (ix *bucketIndex) spread(fn func(key uint64, v xdpnsIndexVal)) {
+	stride := uint64(0x9E3779B1) % ix.n
+	for stride == 0 || gcd(stride, ix.n) != 1 {
+		stride++
 	}
-	return nil
+	for i := range indexSlots {
+		b := uint64(0)
+		for range ix.n {
+			if k := *ix.key(b+1, i); k != 0 {
+				fn(k, *ix.val(b+1, i))
+			}
+			b = (b + stride) % ix.n
+		}
+	}
+}
+
+func gcd(a, b uint64) uint64 {
+	for b != 0 {
+		a, b = b, a%b
+	}
+	return a
+}
+
+// renumber changes the zone of every value, z to zone[z], in an index not
+// yet read by XDP; nothing to do when zone is nil or changes none.
+func (ix *bucketIndex) renumber(zone []uint32) {
+	same := true
+	for z, to := range zone {
+		same = same && uint32(z) == to
+	}
+	if same {
+		return
+	}
+	for b := uint64(1); b <= ix.n; b++ {
+		for i := range indexSlots {
+			if *ix.key(b, i) != 0 {
+				v := ix.val(b, i)
+				v.Zone = zone[v.Zone]
+			}
+		}
+	}
 }

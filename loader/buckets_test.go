@@ -83,34 +83,51 @@ func TestBuckets(t *testing.T) {
 	if err := one.put(99, xdpnsIndexVal{}); !errors.Is(err, errNoRoom) {
 		t.Fatalf("17th key in one bucket: %v, want errNoRoom", err)
 	}
-	if err := one.fill([]uint64{1}, []xdpnsIndexVal{{}}); err != nil {
-		t.Fatal(err) // fill trusts its index to be empty
-	}
 }
 
-// TestBucketsFill: an index sized for n keys takes n at once and finds them
-// all (the daemon's load, and the sizing it relies on).
+// TestBucketsFill: an index sized for n keys takes n put one by one (an
+// image's layout, and the sizing it relies on), and copyFrom carries them
+// into an index of as many buckets (a copy) and of other counts (placed
+// anew), renumbering zones.
 func TestBucketsFill(t *testing.T) {
 	for _, n := range []int{1, 12, 1000, 300000} {
 		rng := rand.New(rand.NewPCG(uint64(n), 5))
 		keys := make([]uint64, n)
 		vals := make([]xdpnsIndexVal, n)
 		seen := map[uint64]bool{}
+		ix := newMemIndex(n)
 		for i := range keys {
 			for keys[i] == 0 || seen[keys[i]] {
 				keys[i] = rng.Uint64()
 			}
 			seen[keys[i]] = true
-			vals[i] = xdpnsIndexVal{Ref: [2]uint32{uint32(i), uint32(i)}}
-		}
-		ix := testBuckets(bucketsFor(n))
-		if err := ix.fill(keys, vals); err != nil {
-			t.Fatalf("%d keys: %v", n, err)
-		}
-		for i, k := range keys {
-			if v, ok := ix.lookup(k); !ok || v != vals[i] {
-				t.Fatalf("%d keys: key %d: %v %v", n, i, v, ok)
+			vals[i] = xdpnsIndexVal{Ref: [2]uint32{uint32(i), uint32(i)}, Zone: uint32(i % 3)}
+			if err := ix.put(keys[i], vals[i]); err != nil {
+				t.Fatalf("%d keys: key %d: %v", n, i, err)
 			}
 		}
+		if ix.count != n {
+			t.Fatalf("%d keys: count %d", n, ix.count)
+		}
+		zone := []uint32{0, 7, 9} // zone 1 → 7, 2 → 9
+		for _, size := range []int{n, 2 * n, n + 1000} {
+			dst := newMemIndex(size)
+			if err := dst.copyFrom(ix, zone); err != nil {
+				t.Fatalf("%d keys into %d buckets: %v", n, dst.n, err)
+			}
+			if dst.count != n || *dst.key(0, 0) != dst.n {
+				t.Fatalf("%d keys into %d buckets: count %d, header %d", n, dst.n, dst.count, *dst.key(0, 0))
+			}
+			for i, k := range keys {
+				want := vals[i]
+				want.Zone = zone[want.Zone]
+				if v, ok := dst.lookup(k); !ok || v != want {
+					t.Fatalf("%d keys into %d buckets: key %d: %v %v, want %v", n, dst.n, i, v, ok, want)
+				}
+			}
+			dst.close()
+		}
+		ix.close()
+		ix.close() // twice: no double unmap
 	}
 }

@@ -344,7 +344,7 @@ func newEnvLoad(t testing.TB, cfg Config, rcfg responder.Config, how string, zs 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if how != "" && (im.a.mem != nil || im.keys != nil) {
+	if how != "" && (im.a.mem != nil || im.ix != nil) {
 		t.Errorf("%s: the image LoadZones returned holds its store or index", how)
 	}
 	r := responder.New(rcfg)

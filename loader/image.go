@@ -82,12 +82,15 @@ func (z *ZoneEntries) each(fn func(*compile.Entry) error) error {
 
 // Image is the content of the index and store maps for a set of zones.
 type Image struct {
-	keys []uint64 // index keys, in insertion order
-	vals []xdpnsIndexVal
-	// valZone is the zone of each of vals, whose slot in zone_stats the
-	// XDP object assigns when it loads the image (nil: vals has it).
-	valZone []*zoneState
-	at      *keyIndex // key → position in keys
+	// ix is the index, laid out as the generation's (buckets.go). A value's
+	// zone is, until the image is loaded, the zone's place in zoneList plus
+	// one (0: none), for its slot in zone_stats is the XDP object's to give
+	// (assignSlots, fill).
+	ix       *bucketIndex
+	zoneList []*zoneState
+	// newIndex makes ix, and a larger one when a key finds both its
+	// buckets full: in memory of the image's own unless laid out in place.
+	newIndex func(entries int) (*bucketIndex, error)
 	*answers
 
 	Entries    int // (name, QTYPE) pairs in the index
@@ -99,7 +102,65 @@ type Image struct {
 }
 
 func newImage() *Image {
-	return &Image{at: newKeyIndex(0), answers: newAnswers(&arena{grow: true})}
+	return &Image{answers: newAnswers(&arena{grow: true}), newIndex: memIndex}
+}
+
+func memIndex(entries int) (*bucketIndex, error) { return newMemIndex(entries), nil }
+
+// addKey adds key, which is not in the index, with v, growing the index
+// when both its buckets are full; it returns the value in place.
+func (im *Image) addKey(key uint64, v xdpnsIndexVal) (*xdpnsIndexVal, error) {
+	for {
+		p, err := im.ix.add(key, v)
+		if err == nil {
+			im.Entries = im.ix.count
+			return p, nil
+		}
+		if !errors.Is(err, errNoRoom) {
+			return nil, err
+		}
+		if err := im.growIndex(2 * max(im.ix.capacity(), im.ix.count)); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// growIndex moves the index into a new one made for entries.
+func (im *Image) growIndex(entries int) error {
+	for {
+		ix, err := im.newIndex(entries)
+		if err != nil {
+			return err
+		}
+		err = ix.copyFrom(im.ix, nil)
+		if err == nil {
+			im.ix.close()
+			im.ix = ix
+			return nil
+		}
+		ix.close()
+		if !errors.Is(err, errNoRoom) {
+			return err
+		}
+		entries *= 2
+	}
+}
+
+// addZoneState registers zs as one of im's zones, numbered for the index.
+func (im *Image) addZoneState(key string, zs *zoneState) {
+	im.zones[key] = zs
+	im.zoneList = append(im.zoneList, zs)
+	zs.local = uint32(len(im.zoneList))
+}
+
+// zoneSlots maps the zones' numbers in the index to their slots
+// (assignSlots gives them first).
+func (im *Image) zoneSlots() []uint32 {
+	out := make([]uint32, len(im.zoneList)+1)
+	for i, z := range im.zoneList {
+		out[i+1] = z.id
+	}
+	return out
 }
 
 // StoreBytes is the size of the records, padding between blocks excluded.
@@ -187,12 +248,15 @@ func sizeOf(zs []ZoneEntries) (n, store int, err error) {
 	return n, store, nil
 }
 
-// addZones adds zs to an empty image, its index sized for n entries.
+// addZones adds zs to an empty image, its index sized for n entries
+// unless it has one.
 func (im *Image) addZones(n int, zs []ZoneEntries) error {
-	im.at = newKeyIndex(n)
-	im.keys = make([]uint64, 0, n)
-	im.vals = make([]xdpnsIndexVal, 0, n)
-	im.valZone = make([]*zoneState, 0, n)
+	if im.ix == nil {
+		var err error
+		if im.ix, err = im.newIndex(n); err != nil {
+			return err
+		}
+	}
 	for i := range zs {
 		if err := im.addZone(&zs[i]); err != nil {
 			return err
@@ -212,7 +276,7 @@ func (im *Image) addZone(z *ZoneEntries) error {
 	}
 	zs := newZoneState(dns.CanonicalName(z.Origin), z.Signed)
 	zs.nxd = z.NXDomain
-	im.zones[string(w)] = zs
+	im.addZoneState(string(w), zs)
 	if z.NSEC3 != nil {
 		before := len(im.slots)
 		if err := im.addNSEC3(zs, z.NSEC3); err != nil {
@@ -227,36 +291,32 @@ func (im *Image) addZone(z *ZoneEntries) error {
 			return err
 		}
 		h := keyHash(w, compile.TypeDefault)
-		if _, taken := im.at.get(h); !taken {
-			im.at.put(h, len(im.keys))
-			im.keys = append(im.keys, h)
-			im.vals = append(im.vals, xdpnsIndexVal{Ref: [2]uint32{ref, ref}})
-			im.valZone = append(im.valZone, zs)
+		if im.ix.get(h) == nil {
+			if _, err := im.addKey(h, xdpnsIndexVal{Ref: [2]uint32{ref, ref}, Zone: zs.local}); err != nil {
+				return err
+			}
 			im.Records++
 		}
 	}
-	err = z.each(func(e *compile.Entry) error {
+	return z.each(func(e *compile.Entry) error {
 		h := keyHash(e.Name, e.Type)
-		j, ok := im.at.get(h)
-		if ok {
-			if !holds(im.a, im.vals[j], e.Name, e.Type) {
-				im.Collisions++
-				return nil
-			}
-		} else {
-			j = len(im.keys)
-			im.at.put(h, j)
-			im.keys = append(im.keys, h)
-			im.vals = append(im.vals, xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}})
-			im.valZone = append(im.valZone, zs)
+		v := im.ix.get(h)
+		if v != nil && !holds(im.a, *v, e.Name, e.Type) {
+			im.Collisions++
+			return nil
 		}
 		shared := len(im.slots)
 		ref, err := im.writeEntry(zs, e)
 		if err != nil {
 			return err
 		}
+		if v == nil {
+			// Added once its record is written: a key is never without one.
+			if v, err = im.addKey(h, xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}, Zone: zs.local}); err != nil {
+				return err
+			}
+		}
 		im.count(e, ref, len(im.slots) > shared)
-		v := &im.vals[j]
 		if old := v.Ref[do(e.DO)]; old != refNone {
 			// Listed twice (compile may list DS twice at a delegation
 			// reached through a chain): the last one stays, as in
@@ -274,8 +334,6 @@ func (im *Image) addZone(z *ZoneEntries) error {
 		}
 		return nil
 	})
-	im.Entries = len(im.keys)
-	return err
 }
 
 func (im *Image) count(e *compile.Entry, ref uint32, newShared bool) {

@@ -64,23 +64,35 @@ func TestImageRefs(t *testing.T) {
 	if im.Blocks() < 2 {
 		t.Fatalf("%d blocks: the test wants records across blocks", im.Blocks())
 	}
-	for i, v := range im.vals {
+	n := 0
+	im.ix.each(func(_ uint64, v xdpnsIndexVal) {
+		n++
 		off := int(v.Ref[0]>>refBlockShift)*storeValueLen + int(v.Ref[0]&(1<<refBlockShift-1))*storeAlign
 		if int(v.Ref[0]&(1<<refBlockShift-1))*storeAlign >= storeBlockLen {
-			t.Fatalf("record %d starts past the block's addressable part", i)
+			t.Fatalf("record %#x starts past the block's addressable part", v.Ref[0])
 		}
 		blen := int(binary.LittleEndian.Uint16(im.a.mem[off:]))
 		qtype := binary.LittleEndian.Uint16(im.a.mem[off+10:])
 		end := off%storeValueLen + answerHdrLen + 16 + blen
 		if end > storeValueLen {
-			t.Fatalf("record %d ends at %d in its block", i, end)
+			t.Fatalf("record %#x ends at %d in its block", v.Ref[0], end)
 		}
-		if i < 3000 && (qtype != uint16(i+1) || v.Ref[1] != v.Ref[0]) {
-			t.Fatalf("entry %d: qtype %d refs %v", i, qtype, v.Ref)
+		// The index numbers zones in the order given, from 1.
+		switch {
+		case qtype >= 1 && qtype <= 3000:
+			if v.Ref[1] != v.Ref[0] || v.Zone != 1 {
+				t.Fatalf("qtype %d: refs %v, zone %d", qtype, v.Ref, v.Zone)
+			}
+		case qtype == 9999:
+			if v.Ref[1] != refNone || v.Zone != 2 {
+				t.Errorf("signed zone without a DO=1 entry: refs %v, zone %d; want no DO=1 ref, zone 2", v.Ref, v.Zone)
+			}
+		default:
+			t.Errorf("qtype %d", qtype)
 		}
-	}
-	if last := im.vals[len(im.vals)-1]; last.Ref[1] != refNone {
-		t.Errorf("signed zone without a DO=1 entry: ref %#x, want none", last.Ref[1])
+	})
+	if n != 3001 || im.Entries != n {
+		t.Errorf("%d keys, %d entries counted, want 3001", n, im.Entries)
 	}
 }
 

@@ -365,8 +365,15 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 	if err != nil {
 		return nil, err
 	}
-	// The kernel allocates and zeroes the index as it creates it: on the
-	// other CPU, while the image is laid out.
+	a := &arena{mem: mem, blocks: blocks}
+	if shortEstimate == "store" {
+		a.blocks = 0
+	}
+	// The index is laid out in memory of its own, in huge pages (its
+	// lookups go anywhere in tens of megabytes: the map's 4 KiB pages
+	// missed the TLB at each, and laying it out in the map was no faster
+	// than a separate index, 3.3 s either way), then copied whole into the
+	// map the kernel makes meanwhile, on the other CPU.
 	type made struct {
 		ix  *bucketIndex
 		err error
@@ -376,30 +383,39 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 		ix, err := x.newIndex(entries)
 		index <- made{ix, err}
 	}()
-	a := &arena{mem: mem, blocks: blocks}
-	if shortEstimate == "store" {
-		a.blocks = 0
+	im := &Image{answers: newAnswers(a), newIndex: memIndex}
+	if configured {
+		im.newIndex = func(n int) (*bucketIndex, error) {
+			if n > entries {
+				return nil, fmt.Errorf("index of %d entries full: %w", entries, ErrTooLarge)
+			}
+			return newMemIndex(n), nil
+		}
 	}
-	im := &Image{answers: newAnswers(a)}
-	err = im.addZones(keys, zs)
-	ix := <-index
-	if err == nil && ix.err == nil && im.Entries > entries {
-		// More keys than estimated.
-		ix.ix.close()
+	err = im.addZones(entries, zs)
+	if err == nil && im.Entries > entries {
+		// More keys than estimated: the map is made again, with headroom.
 		if configured {
-			ix.err = fmt.Errorf("%d entries, room for %d: %w", im.Entries, entries, ErrTooLarge)
+			err = fmt.Errorf("%d entries, room for %d: %w", im.Entries, entries, ErrTooLarge)
 		} else {
 			entries = withHeadroom(im.Entries, minSpareEntries)
-			if ix.err = checkCapacity(entries, blocks); ix.err == nil {
-				ix.ix, ix.err = x.newIndex(entries)
-			}
+			err = checkCapacity(entries, blocks)
 		}
+	}
+	if err == nil && im.ix.n > uint64(bucketsFor(entries)) {
+		entries = im.ix.capacity() // it grew as keys came: a map as large
+	}
+	ix := <-index
+	if err == nil && ix.err == nil && entries > ix.ix.capacity() {
+		ix.ix.close()
+		ix.ix, ix.err = x.newIndex(entries)
 	}
 	if err == nil {
 		err = ix.err
 	} else if ix.err == nil {
 		ix.ix.close()
 	}
+	defer im.ix.close() // once copied (fill): the GC need not wait
 	if err != nil {
 		unix.Munmap(mem)
 		store.Close()
@@ -419,27 +435,27 @@ func (x *XDP) loadInPlace(zs []ZoneEntries) (*Image, error) {
 	counts := *im.a
 	counts.mem, counts.free, counts.pending = nil, [len(counts.free)][]uint32{}, nil
 	out.answers = &answers{a: &counts}
-	out.keys, out.vals, out.valZone, out.at = nil, nil, nil, nil
+	out.ix, out.zoneList = nil, nil
 	return &out, nil
 }
 
 // fill writes im into g's empty maps, g's index made for entries: the
 // records into the mmapped store, unless laid out there already (inPlace:
 // g then takes the image's allocator and zones as they are), then the
-// index.
+// index, its zones renumbered to their slots.
 func (x *XDP) fill(g *generation, im *Image, entries int, inPlace bool) error {
 	x.assignSlots(im)
 	if !inPlace {
 		copy(g.mem, im.a.mem[:im.a.usedBytes()])
 	}
-	if err := g.ix.fill(im.keys, im.vals); err != nil {
+	if err := g.ix.copyFrom(im.ix, im.zoneSlots()); err != nil {
 		return err
 	}
 	g.answers = im.answers
 	if !inPlace {
 		g.answers = im.answers.clone(im.a.clone(g.mem, len(g.mem)/storeValueLen))
 	}
-	g.keys, g.maxKeys = len(im.keys), entries
+	g.keys, g.maxKeys = im.Entries, entries
 	var err error
 	g.n3hashes, g.n3zones, g.nsecCes, err = x.nsec3Maps(g.zones)
 	return err

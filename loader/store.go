@@ -340,6 +340,7 @@ type zoneState struct {
 	neg    map[int][]*shared
 	nxd    wire.Body   // the NXDOMAIN body (compile.NXDKey), Bytes nil if unknown
 	id     uint32      // its slot in zone_stats (index_val.zone), 0 until a generation holds it
+	local  uint32      // its number in an image's index until the image is loaded (Image.zoneList)
 	n3     *nsec3State // signed NXDOMAIN pieces (nsec3.go), nil for most zones; not modified once set
 }
 

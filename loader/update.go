@@ -478,11 +478,17 @@ func imageFrom(g *generation, exclude string) (*Image, error) {
 // too (its records are copied), for the caller to make anew.
 func imageFromWith(g *generation, exclude, fresh string) (*Image, error) {
 	im := newImage()
+	im.ix = newMemIndex(g.keys)
 	im.seq = g.seq
+	local := map[uint32]uint32{} // zone slot → number in im's index
 	for k, z := range g.zones {
 		if k != exclude {
-			im.zones[k] = newZoneState(z.origin, z.signed)
-			im.zones[k].id, im.zones[k].nxd = z.id, z.nxd
+			zs := newZoneState(z.origin, z.signed)
+			zs.id, zs.nxd = z.id, z.nxd
+			im.addZoneState(k, zs)
+			if z.id != 0 {
+				local[z.id] = zs.local
+			}
 		}
 	}
 	for k, z := range g.zones {
@@ -570,7 +576,7 @@ func imageFromWith(g *generation, exclude, fresh string) (*Image, error) {
 				return
 			}
 		}
-		nv := xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}, Zone: v.Zone}
+		nv := xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}, Zone: local[v.Zone]}
 		for d, ref := range v.Ref {
 			switch {
 			case ref == refNone:
@@ -585,15 +591,11 @@ func imageFromWith(g *generation, exclude, fresh string) (*Image, error) {
 				nv.Ref[d] = nref
 			}
 		}
-		im.at.put(key, len(im.keys))
-		im.keys = append(im.keys, key)
-		im.vals = append(im.vals, nv)
-		im.valZone = append(im.valZone, nil) // its zone slot kept
+		_, err = im.addKey(key, nv)
 	})
 	if err != nil {
 		return nil, err
 	}
-	im.Entries = len(im.keys)
 	return im, nil
 }
 

@@ -48,16 +48,11 @@ func (x *XDP) zoneSlot(origin string) uint32 {
 }
 
 // assignSlots gives every zone of im its slot, before im's entries are
-// written (fill).
+// written (fill, which renumbers the index's zones to the slots).
 func (x *XDP) assignSlots(im *Image) {
 	for _, z := range im.zones {
 		if z.id == 0 {
 			z.id = x.zoneSlot(z.origin)
-		}
-	}
-	for i, z := range im.valZone {
-		if z != nil {
-			im.vals[i].Zone = z.id
 		}
 	}
 }
