@@ -41,9 +41,8 @@ func bucketsFor(entries int) int {
 
 // bucketIndex is a generation's index map and its mapping, or an image's
 // index in memory of its own, laid out the same way (m nil): an image is
-// laid out into buckets, the generation's when it is laid out in place
-// (loadInPlace), else its own, copied whole into the generation's when
-// both have as many buckets.
+// laid out into its own buckets, copied whole into the generation's when
+// both have as many (copyFrom).
 type bucketIndex struct {
 	m     *ebpf.Map
 	mem   []byte // header and buckets, mapped read-write

@@ -89,7 +89,8 @@ type Image struct {
 	ix       *bucketIndex
 	zoneList []*zoneState
 	// newIndex makes ix, and a larger one when a key finds both its
-	// buckets full: in memory of the image's own unless laid out in place.
+	// buckets full (newMemIndex; loadInPlace bounds it by the configured
+	// entries).
 	newIndex func(entries int) (*bucketIndex, error)
 	*answers
 
