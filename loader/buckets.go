@@ -170,6 +170,16 @@ func (ix *bucketIndex) find(key uint64) (uint64, int, bool) {
 	return 0, 0, false
 }
 
+// touch reads the cache lines of key's two buckets that find reads, and
+// returns what it read for the caller to keep (see Image.addZone).
+func (ix *bucketIndex) touch(key uint64) uint64 {
+	var s uint64
+	for _, b := range ix.homes(key) {
+		s += *ix.key(b, 0) + *ix.key(b, indexSlots/2)
+	}
+	return s
+}
+
 // get returns key's value in place, nil when key is not there.
 func (ix *bucketIndex) get(key uint64) *xdpnsIndexVal {
 	if b, i, ok := ix.find(key); ok {
@@ -226,6 +236,15 @@ func (ix *bucketIndex) add(key uint64, v xdpnsIndexVal) (*xdpnsIndexVal, error) 
 // set fills a free slot: the value, then the key that makes it visible.
 func (ix *bucketIndex) set(b uint64, i int, key uint64, v xdpnsIndexVal) {
 	p := ix.val(b, i)
+	if ix.m == nil {
+		// An image's buckets: no reader until they are copied into a
+		// map. Atomic stores are locked instructions on amd64, each
+		// waiting for its line: four an entry, a 1M-name layout's
+		// slowest step after the lookups.
+		*p = v
+		*ix.key(b, i) = key
+		return
+	}
 	atomic.StoreUint32(&p.Ref[0], v.Ref[0])
 	atomic.StoreUint32(&p.Ref[1], v.Ref[1])
 	atomic.StoreUint32(&p.Zone, v.Zone)

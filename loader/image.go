@@ -51,6 +51,9 @@ type ZoneEntries struct {
 	// List, when set, gives the entries instead of Entries, as many
 	// times as asked (a table's, ZonesFrom): a 1M-name zone's entries
 	// copied into a slice took half a gigabyte while the image was built.
+	// fn may reuse the *Entry, but the bytes it points to must stay as
+	// they are until List returns: BuildImage keeps copies of a few
+	// entries at a time, not of their bytes.
 	List func(fn func(*compile.Entry) error) error
 	// Hint is about how many entries List gives (more is harmless):
 	// with it, the image is sized from a sample, not from a first walk
@@ -100,6 +103,9 @@ type Image struct {
 	Shared     int // shared negative bodies
 	Oversize   int // records whose body is not stored (TC answers only)
 	Collisions int // entries left to Go: their key hash was taken by another
+
+	batch   []pending // addZone's
+	touched uint64    // keeps addZone's loads (a sum never read)
 }
 
 func newImage() *Image {
@@ -299,42 +305,87 @@ func (im *Image) addZone(z *ZoneEntries) error {
 			im.Records++
 		}
 	}
-	return z.each(func(e *compile.Entry) error {
-		h := keyHash(e.Name, e.Type)
-		v := im.ix.get(h)
-		if v != nil && !holds(im.a, *v, e.Name, e.Type) {
-			im.Collisions++
-			return nil
+	// Entries are put a batch at a time, their buckets first touched all
+	// together: each key's two buckets are anywhere in the index, and
+	// looked up one after the other their cache misses were a third of
+	// a 1M-name layout. A batch holds copies of the entries, whose bytes
+	// stay the lister's (ZoneEntries.List).
+	if im.batch == nil {
+		im.batch = make([]pending, 0, layoutBatch)
+	}
+	flush := func() error {
+		var sink uint64
+		for i := range im.batch {
+			p := &im.batch[i]
+			p.h = keyHash(p.e.Name, p.e.Type)
+			sink += im.ix.touch(p.h)
 		}
-		shared := len(im.slots)
-		ref, err := im.writeEntry(zs, e)
-		if err != nil {
-			return err
-		}
-		if v == nil {
-			// Added once its record is written: a key is never without one.
-			if v, err = im.addKey(h, xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}, Zone: zs.local}); err != nil {
+		im.touched += sink
+		for i := range im.batch {
+			if err := im.put(zs, z.Signed, &im.batch[i].e, im.batch[i].h); err != nil {
 				return err
 			}
 		}
-		im.count(e, ref, len(im.slots) > shared)
-		if old := v.Ref[do(e.DO)]; old != refNone {
-			// Listed twice (compile may list DS twice at a delegation
-			// reached through a chain): the last one stays, as in
-			// compile.Table.
-			im.release(old)
-			im.Records--
-		}
-		if e.DO {
-			v.Ref[1] = ref
-		} else {
-			v.Ref[0] = ref
-			if !z.Signed {
-				v.Ref[1] = ref
-			}
-		}
+		im.batch = im.batch[:0]
 		return nil
-	})
+	}
+	if err := z.each(func(e *compile.Entry) error {
+		im.batch = append(im.batch, pending{e: *e})
+		if len(im.batch) < layoutBatch {
+			return nil
+		}
+		return flush()
+	}); err != nil {
+		im.batch = im.batch[:0]
+		return err
+	}
+	return flush()
+}
+
+// layoutBatch is how many entries addZone touches the buckets of at once.
+const layoutBatch = 32
+
+// pending is an entry of addZone's batch and its key.
+type pending struct {
+	e compile.Entry
+	h uint64
+}
+
+// put adds entry e of zone zs, whose key is h.
+func (im *Image) put(zs *zoneState, signed bool, e *compile.Entry, h uint64) error {
+	v := im.ix.get(h)
+	if v != nil && !holds(im.a, *v, e.Name, e.Type) {
+		im.Collisions++
+		return nil
+	}
+	shared := len(im.slots)
+	ref, err := im.writeEntry(zs, e)
+	if err != nil {
+		return err
+	}
+	if v == nil {
+		// Added once its record is written: a key is never without one.
+		if v, err = im.addKey(h, xdpnsIndexVal{Ref: [2]uint32{refNone, refNone}, Zone: zs.local}); err != nil {
+			return err
+		}
+	}
+	im.count(e, ref, len(im.slots) > shared)
+	if old := v.Ref[do(e.DO)]; old != refNone {
+		// Listed twice (compile may list DS twice at a delegation
+		// reached through a chain): the last one stays, as in
+		// compile.Table.
+		im.release(old)
+		im.Records--
+	}
+	if e.DO {
+		v.Ref[1] = ref
+	} else {
+		v.Ref[0] = ref
+		if !signed {
+			v.Ref[1] = ref
+		}
+	}
+	return nil
 }
 
 func (im *Image) count(e *compile.Entry, ref uint32, newShared bool) {

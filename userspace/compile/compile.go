@@ -1306,31 +1306,76 @@ func key(dst, name []byte, qtype uint16, do bool) []byte {
 func (t *Table) Each(fn func(*Entry) error) error {
 	var err error
 	var e Entry // one for every call: fn copies what it keeps (an Entry each was 3M allocations)
-	t.entries.Range(func(k string, v val) bool {
-		// The key's own bytes, not a copy: fn must not write the name,
-		// as for any Entry.
-		qkey := unsafe.Slice(unsafe.StringData(k), len(k)-1)
-		do := k[len(k)-1] == 1
-		b := t.bodyOf(v, len(qkey)-2) // v in hand: no second lookup
-		e = Entry{
-			Name:             qkey[:len(qkey)-2],
-			Type:             binary.BigEndian.Uint16(qkey[len(qkey)-2:]),
-			DO:               do,
-			Kind:             v.answer,
-			Body:             b,
-			Negative:         v.kind != valBody,
-			NXD:              v.marks&markNXD != 0,
-			Wild:             v.marks&markWild != 0,
-			WildSafe:         v.marks&markWildSafe != 0,
-			Referral:         v.marks&markReferral != 0,
-			WildNoData:       v.marks&markWildNoData != 0,
-			WildExcept:       v.except(),
-			WildNoDataSigned: v.marks&markWildNoDataSigned != 0,
+	// The map's slots are walked in order, but each key's bytes (and the
+	// body behind them) are somewhere in the heap: a cache miss an entry,
+	// 0.8 s of a 1M-name zone's XDP load taken one after the other. So
+	// the entries come in batches whose bytes are first touched all
+	// together, letting the CPU wait for many misses at once.
+	var batch [eachBatch]struct {
+		k string
+		v val
+	}
+	n := 0
+	flush := func() bool {
+		var sink byte
+		for i := range batch[:n] {
+			sink += batch[i].k[0]
+			if b := batch[i].v.body; b != nil {
+				sink += *b
+			}
 		}
-		err = fn(&e)
-		return err == nil
+		touched.Add(uint32(sink)) // once a batch: no race between tables
+		for i := range batch[:n] {
+			if err = t.emit(&e, batch[i].k, batch[i].v, fn); err != nil {
+				return false
+			}
+		}
+		n = 0
+		return true
+	}
+	t.entries.Range(func(k string, v val) bool {
+		batch[n].k, batch[n].v = k, v
+		if n++; n < len(batch) {
+			return true
+		}
+		return flush()
 	})
+	if err == nil {
+		flush()
+	}
 	return err
+}
+
+// eachBatch is how many entries Each touches before it lists them.
+const eachBatch = 64
+
+// touched keeps the loads of Each's batches (a sum never read), which the
+// compiler would drop if their values went nowhere.
+var touched atomic.Uint32
+
+// emit lists the entry of key k and value v through fn, in e.
+func (t *Table) emit(e *Entry, k string, v val, fn func(*Entry) error) error {
+	// The key's own bytes, not a copy: fn must not write the name,
+	// as for any Entry.
+	qkey := unsafe.Slice(unsafe.StringData(k), len(k)-1)
+	do := k[len(k)-1] == 1
+	b := t.bodyOf(v, len(qkey)-2) // v in hand: no second lookup
+	*e = Entry{
+		Name:             qkey[:len(qkey)-2],
+		Type:             binary.BigEndian.Uint16(qkey[len(qkey)-2:]),
+		DO:               do,
+		Kind:             v.answer,
+		Body:             b,
+		Negative:         v.kind != valBody,
+		NXD:              v.marks&markNXD != 0,
+		Wild:             v.marks&markWild != 0,
+		WildSafe:         v.marks&markWildSafe != 0,
+		Referral:         v.marks&markReferral != 0,
+		WildNoData:       v.marks&markWildNoData != 0,
+		WildExcept:       v.except(),
+		WildNoDataSigned: v.marks&markWildNoDataSigned != 0,
+	}
+	return fn(e)
 }
 
 // Len is the number of entries.
