@@ -27,6 +27,14 @@ type result struct {
 const link = "veth pair per server (server and client network namespaces), threaded NAPI on both ends, GRO on, TSO off; " +
 	"server and its NAPI thread on one CPU, generator and its NAPI thread on the other"
 
+// loadNote says where the servers loaded their zones.
+func loadNote(o *options) string {
+	if o.pinLoad || o.serverCPU < 0 {
+		return ""
+	}
+	return "; each server loads its zones on every CPU, and is pinned to its one once it answers"
+}
+
 // runSecs estimates how long one load run takes: its sending time, the
 // idle wait before it, kxdpgun's second of listening for late replies.
 func runSecs(o *options, ld load) float64 {
@@ -103,7 +111,7 @@ func run(ctx context.Context, o *options) (*result, error) {
 	}
 	started := time.Now()
 	res := &result{meta: report.Meta{Command: o.command, Mode: o.mode, Started: started.UTC(),
-		Machine: lab.ThisMachine().String(), Link: link}}
+		Machine: lab.ThisMachine().String(), Link: link + loadNote(o)}}
 	res.meta.Notes = append(res.meta.Notes, "generators: "+generatorVersions()+
 		"; kxdpgun figures: saturation and fixed-rate runs, dnsperf figures: latency (and ipv6)")
 	if noAFXDP != "" {

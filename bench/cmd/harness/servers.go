@@ -132,7 +132,13 @@ func startServer(ctx context.Context, k kind, idx int, o *options, g *group) (sr
 	if err != nil {
 		return nil, fmt.Errorf("%s: lab: %w", k.Name, err)
 	}
-	srv = &server{kind: k, idx: idx, v: v, cpu: o.serverCPU, xdpnsBin: o.xdpnsBin,
+	// The server loads on every CPU (issue 11 times loads on two), unless
+	// -pin-load; it answers the load runs on serverCPU alone.
+	loadCPU := -1
+	if o.pinLoad {
+		loadCPU = o.serverCPU
+	}
+	srv = &server{kind: k, idx: idx, v: v, cpu: loadCPU, xdpnsBin: o.xdpnsBin,
 		dir: filepath.Join(o.scratch, g.name, k.Name)}
 	defer func() {
 		if err != nil {
@@ -191,6 +197,10 @@ func startServer(ctx context.Context, k kind, idx int, o *options, g *group) (sr
 		}
 	}
 	srv.setup.load = time.Since(t0)
+	if err := lab.PinTree(srv.proc.Pid(), o.serverCPU); err != nil {
+		return srv, fmt.Errorf("%s: %w", k.Name, err)
+	}
+	srv.cpu = o.serverCPU
 	if g.names >= xdpnsPublishFirst {
 		// Resident memory once settled, for every server alike: xdpns
 		// hands what a bulk load freed back to the kernel soon after
@@ -477,7 +487,13 @@ func exchangeIn(in func(func() error) error, addr string, m *dns.Msg) (*dns.Msg,
 }
 
 func (s *server) launch(name string, argv ...string) error {
-	p, err := lab.Launch(name, s.dir, nil, lab.Pinned(s.cpu, s.v.ServerArgv(argv...)))
+	argv = s.v.ServerArgv(argv...)
+	if s.cpu < 0 {
+		argv = lab.OnEveryCPU(argv) // not the harness's CPU, which it would inherit
+	} else {
+		argv = lab.Pinned(s.cpu, argv)
+	}
+	p, err := lab.Launch(name, s.dir, nil, argv)
 	s.proc = p
 	return err
 }

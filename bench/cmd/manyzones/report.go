@@ -13,7 +13,11 @@ func table(o options, f fleet, results []result) string {
 	var b strings.Builder
 	m := lab.ThisMachine()
 	fmt.Fprintf(&b, "\n## many-zones: %d zones of %d names (%d records), %d rounds, medians\n\n", f.zones, f.names, f.records, o.rounds)
-	fmt.Fprintf(&b, "Machine: %s. Each server pinned to CPU %d, loopback; `go run ./bench/cmd/manyzones -xdpns-bin bin/xdpns -zones %d -names %d -rounds %d`.\n\n", m, o.cpu, f.zones, f.names, o.rounds)
+	where, flag := "Each server runs on every CPU", ""
+	if o.cpu >= 0 {
+		where, flag = fmt.Sprintf("Each server pinned to CPU %d", o.cpu), fmt.Sprintf(" -cpu %d", o.cpu)
+	}
+	fmt.Fprintf(&b, "Machine: %s. %s, loopback; `go run ./bench/cmd/manyzones -xdpns-bin bin/xdpns -zones %d -names %d -rounds %d%s`.\n\n", m, where, f.zones, f.names, o.rounds, flag)
 	fmt.Fprintf(&b, "| server | start to every zone served (s) | to every zone compiled (s) | RSS settled (MiB) | peak RSS (MiB) | errors |\n|---|--:|--:|--:|--:|--:|\n")
 	errs := map[string]int{}
 	for _, r := range results {

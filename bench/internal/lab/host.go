@@ -2,6 +2,7 @@ package lab
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -59,9 +60,29 @@ func PinSelf(cpu int) error {
 	if cpu < 0 {
 		return nil
 	}
+	return pinTasks("/proc/self/task", cpu)
+}
+
+// PinTree pins every thread of pid and of its descendants to cpu (threads
+// and processes they create later inherit it): a server loads on every
+// CPU, then answers on one. It does nothing for cpu < 0.
+func PinTree(pid, cpu int) error {
+	if cpu < 0 {
+		return nil
+	}
+	for _, p := range Tree(pid) {
+		if err := pinTasks(fmt.Sprintf("/proc/%d/task", p), cpu); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// pinTasks pins the threads listed in dir (a /proc task directory) to cpu.
+func pinTasks(dir string, cpu int) error {
 	var set unix.CPUSet
 	set.Set(cpu)
-	tasks, err := os.ReadDir("/proc/self/task")
+	tasks, err := os.ReadDir(dir)
 	if err != nil {
 		return err
 	}
@@ -70,7 +91,7 @@ func PinSelf(cpu int) error {
 		if err != nil {
 			continue
 		}
-		if err := unix.SchedSetaffinity(tid, &set); err != nil {
+		if err := unix.SchedSetaffinity(tid, &set); err != nil && !errors.Is(err, unix.ESRCH) {
 			return fmt.Errorf("pin thread %d to CPU %d: %w", tid, cpu, err)
 		}
 	}

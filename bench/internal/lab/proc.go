@@ -18,6 +18,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -58,6 +59,16 @@ func Pinned(cpu int, argv []string) []string {
 	}
 	if ts, err := exec.LookPath("taskset"); err == nil {
 		return append([]string{ts, "-c", strconv.Itoa(cpu)}, argv...)
+	}
+	return argv
+}
+
+// OnEveryCPU prefixes argv with taskset for every CPU when it is there:
+// a child inherits its parent's affinity, and the harness pins itself to
+// the generators' CPU.
+func OnEveryCPU(argv []string) []string {
+	if ts, err := exec.LookPath("taskset"); err == nil {
+		return append([]string{ts, "-c", "0-" + strconv.Itoa(runtime.NumCPU()-1)}, argv...)
 	}
 	return argv
 }
