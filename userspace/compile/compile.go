@@ -1051,8 +1051,15 @@ func Build(z *zone.Zone) (*Table, error) {
 	// doubling (10,000 small zones: 0.4 s of a 7 s restart).
 	if workers := buildWorkers(z); workers > 1 {
 		sh := ents.Share()
-		put := t.putter(sh.Set, newInterner(z.RecordCount(), internParts))
-		err := buildParallel(z, c, workers, put, func(target, source string) { addDep(deps, target, source) })
+		intern := newInterner(z.RecordCount(), internParts)
+		// Each worker's entries go into the table in batches, a shard at
+		// a time (shardmap.Batch): 16 or so per shard per batch.
+		batch := min(max(16*ents.Map().Shards(), 1024), 1<<18)
+		newPut := func() (func(*Entry) error, func()) {
+			b := sh.Batch(batch)
+			return t.putter(b.Set, intern), b.Flush
+		}
+		err := buildParallel(z, c, workers, newPut, func(target, source string) { addDep(deps, target, source) })
 		sh.Done()
 		if err != nil {
 			return nil, err
@@ -1113,13 +1120,14 @@ func buildWorkers(z *zone.Zone) int {
 }
 
 // buildParallel compiles z's names on several goroutines, each with its own
-// compiler, storing entries through put (which must be safe for concurrent
-// use) and dependencies through dep on this one: the engine's answers,
+// compiler, storing entries through a put from newPut (each goroutine's
+// own; flush is called once it is done, also on error) and dependencies
+// through dep on this one: the engine's answers,
 // their encoding and the table's inserts (a 1M-name zone's are 3M cache
 // misses) spread over the CPUs. Shared negative bodies depend only on the
 // QNAME's length and the zone (see shared), so every worker picks the
 // same ones; c receives them.
-func buildParallel(z *zone.Zone, c *compiler, workers int, put func(*Entry) error, dep func(target, source string)) error {
+func buildParallel(z *zone.Zone, c *compiler, workers int, newPut func() (put func(*Entry) error, flush func()), dep func(target, source string)) error {
 	nodes := make([]*zone.Node, 0, z.Len())
 	z.Each(func(n *zone.Node) bool {
 		nodes = append(nodes, n)
@@ -1142,6 +1150,8 @@ func buildParallel(z *zone.Zone, c *compiler, workers int, put func(*Entry) erro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			put, flush := newPut()
+			defer flush()
 			wc.deps = func(target, source string) { deps[w] = append(deps[w], [2]string{target, source}) }
 			for !failed.Load() {
 				i := int(next.Add(1)-1) * buildChunk

@@ -115,3 +115,38 @@ func TestShared(t *testing.T) {
 	}()
 	m.Edit().Share()
 }
+
+// TestBatch: writers through Batches of several sizes (a flush per Set,
+// several per writer, one at the end) give the map Shared.Set gives: every
+// key, the count right, and for a key set twice by one writer the last
+// value.
+func TestBatch(t *testing.T) {
+	for _, size := range []int{1, 7, 1000, 100000} {
+		e := Builder[int](10000)
+		sh := e.Share()
+		var wg sync.WaitGroup
+		for w := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				b := sh.Batch(size)
+				defer b.Flush()
+				for i := w * 2500; i < w*2500+2500; i++ {
+					b.Set(fmt.Sprint(i), -i)
+					b.Set(fmt.Sprint(i), i) // the same key again: this one stays
+				}
+			}()
+		}
+		wg.Wait()
+		sh.Done()
+		m := e.Map()
+		if m.Len() != 10000 {
+			t.Fatalf("batch %d: len %d, want 10000", size, m.Len())
+		}
+		for i := range 10000 {
+			if v, ok := m.Get(fmt.Sprint(i)); !ok || v != i {
+				t.Fatalf("batch %d: %d: %d %v", size, i, v, ok)
+			}
+		}
+	}
+}
