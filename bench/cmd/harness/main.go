@@ -154,7 +154,7 @@ func main() {
 	flag.IntVar(&o.floodRate, "flood-rate", o.floodRate, "q/s of the flooding network in rrl-flood (the limit is "+fmt.Sprint(rrlRate)+"/s per /24)")
 	flag.StringVar(&o.xdpnsBin, "xdpns-bin", "", "xdpns binary; empty: build ./cmd/xdpns from a clean git worktree of HEAD")
 	flag.IntVar(&o.serverCPU, "server-cpu", o.serverCPU, "CPU of the servers and their NAPI threads (-1: no pinning)")
-	flag.BoolVar(&o.pinLoad, "pin-load", false, "pin each server to -server-cpu while it loads too (default: it loads on every CPU, as on a real box, and is pinned once ready)")
+	flag.BoolVar(&o.pinLoad, "pin-load", false, "pin the large zone's servers to -server-cpu while they load too (default: they load on every CPU, as on a real box, and are pinned once ready; the other scenarios' servers start pinned)")
 	flag.IntVar(&o.clientCPU, "client-cpu", o.clientCPU, "CPU of the generators, their NAPI threads and this program (-1: no pinning)")
 	flag.StringVar(&o.lock, "lock", o.lock, "file locked (flock) for the whole run, so benchmarks on this machine take turns; empty: none")
 	flag.DurationVar(&o.quietMax, "quiet", o.quietMax, "before each run, wait up to this long for both CPUs to be idle; 0: do not wait")

@@ -32,7 +32,7 @@ func loadNote(o *options) string {
 	if o.pinLoad || o.serverCPU < 0 {
 		return ""
 	}
-	return "; each server loads its zones on every CPU, and is pinned to its one once it answers"
+	return "; a server of the large zone loads it on every CPU, and is pinned to its one once it answers"
 }
 
 // runSecs estimates how long one load run takes: its sending time, the

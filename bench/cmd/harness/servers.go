@@ -132,11 +132,13 @@ func startServer(ctx context.Context, k kind, idx int, o *options, g *group) (sr
 	if err != nil {
 		return nil, fmt.Errorf("%s: lab: %w", k.Name, err)
 	}
-	// The server loads on every CPU (issue 11 times loads on two), unless
-	// -pin-load; it answers the load runs on serverCPU alone.
-	loadCPU := -1
-	if o.pinLoad {
-		loadCPU = o.serverCPU
+	// A large zone's server loads on every CPU (issue 11 times loads on
+	// two), unless -pin-load; it answers the load runs on serverCPU alone.
+	// The others start there: servers size their threads by the CPUs they
+	// start on, and the small scenarios' figures were always of one.
+	loadCPU := o.serverCPU
+	if !o.pinLoad && g.names >= xdpnsPublishFirst {
+		loadCPU = -1
 	}
 	srv = &server{kind: k, idx: idx, v: v, cpu: loadCPU, xdpnsBin: o.xdpnsBin,
 		dir: filepath.Join(o.scratch, g.name, k.Name)}
