@@ -162,3 +162,33 @@ func FuzzFastParse(f *testing.F) {
 		checkFastParse(t, "fuzz, default TTL", text, "example.", 77)
 	})
 }
+
+// TestFastRunsMerged: a name whose address lines are not together (all A
+// records first, then all AAAA; a name again further down, with a lower
+// TTL and a record it already had) gets a building per run in newFast,
+// merged in file order: newFast keeps the fast path and makes New's zone.
+func TestFastRunsMerged(t *testing.T) {
+	for _, text := range []string{
+		head + "a A 198.18.0.1\nb A 198.18.0.2\na AAAA 2001:2::1\nb AAAA 2001:2::2\n",
+		head + "a 60 A 198.18.0.1\nb A 198.18.0.2\na 30 A 198.18.0.3\nc A 198.18.0.4\na 90 A 198.18.0.1\n  AAAA 2001:2::1\nb AAAA 2001:2::2\nb AAAA 2001:2::3\n",
+		head + "x.a A 198.18.0.1\na A 198.18.0.2\nx.a AAAA 2001:2::1\n",
+	} {
+		pr, ok := fastParse([]byte(text), "t.zone", "example.", 0)
+		if !ok {
+			t.Fatalf("fastParse refused:\n%s", text)
+		}
+		z1, ok := newFast("example.", &pr, Options{})
+		if !ok {
+			t.Fatalf("newFast refused:\n%s", text)
+		}
+		noFastParse = true
+		z2, _, err := Parse(strings.NewReader(text), "t.zone", "example.", LoadOptions{})
+		noFastParse = false
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Join(recordStrings(z1), "\n") != strings.Join(recordStrings(z2), "\n") || storedText(z1) != storedText(z2) {
+			t.Errorf("newFast's zone differs from New's for:\n%s\nfast:\n%s\nslow:\n%s", text, storedText(z1), storedText(z2))
+		}
+	}
+}

@@ -10,6 +10,7 @@ package zone
 import (
 	"bytes"
 	"cmp"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -301,6 +302,25 @@ func (bl *builder) node(name string) *building {
 	return b
 }
 
+// addrNode is node for addAddr, without the map for a name new to it: a
+// million addresses' names put in a Go map were a cache miss each, 0.95 s
+// of loading a 1M-name file. Its names come after every other record's
+// (newFast), so a name already in the map has records of the slow kind
+// and is found there (the map then holds a handful); one that is not gets
+// a building of its own per run of its lines, and finish merges runs of
+// one name (mergeRuns), which files grouped by owner never have.
+func (bl *builder) addrNode(name string) *building {
+	if name == bl.lastName && bl.last != nil {
+		return bl.last
+	}
+	b := bl.nodes[name]
+	if b == nil {
+		b = bl.slab.building(name)
+	}
+	bl.last, bl.lastName = b, name
+	return b
+}
+
 // addAddr takes an A or AAAA record in stored form (rdata: the address);
 // false when only add can: an owner outside the zone (maybe glue).
 func (bl *builder) addAddr(owner string, t uint16, ttl uint32, rdata []byte) bool {
@@ -308,7 +328,7 @@ func (bl *builder) addAddr(owner string, t uint16, ttl uint32, rdata []byte) boo
 	if !under(bl.origin, name) {
 		return false
 	}
-	b := bl.node(name)
+	b := bl.addrNode(name)
 	r := &b.addr[0]
 	if t == dns.TypeAAAA {
 		r = &b.addr[1]
@@ -339,6 +359,19 @@ func (bl *builder) finish(rrs []dns.RR, opt Options) (*Zone, []Warning, error) {
 			}
 		}
 	}
+	// The zone's node map, made here, before the nodes are encoded: a
+	// name in it twice is addAddr's runs of one name, merged first.
+	list := nodesOf(all)
+	nm, ok := nodeMap(list)
+	if !ok {
+		if all, ok = mergeRuns(all); !ok {
+			return nil, warns, errTooMany
+		}
+		list = nodesOf(all)
+		if nm, ok = nodeMap(list); !ok {
+			return nil, warns, errors.New("a name given twice")
+		}
+	}
 	if err := checkCNAMEs(origin, nodes, all, rrs, where); err != nil {
 		return nil, warns, err
 	}
@@ -353,14 +386,58 @@ func (bl *builder) finish(rrs []dns.RR, opt Options) (*Zone, []Warning, error) {
 			return nil, warns, err
 		}
 	}
+	if err := z.indexIn(nm, list, opt); err != nil {
+		return nil, warns, err
+	}
+	return z, warns, nil
+}
+
+func nodesOf(all []*building) []*Node {
 	list := make([]*Node, len(all))
 	for i, b := range all {
 		list[i] = b.node
 	}
-	if err := z.index(list, opt); err != nil {
-		return nil, warns, err
+	return list
+}
+
+// errTooMany: merged runs of a name hold more records than an RRset may.
+var errTooMany = errors.New("more than 65535 records in an RRset")
+
+// mergeRuns merges the buildings of a name made by addrNode for its
+// separate runs of lines into its first, in file order (as the map would
+// have gathered them), and leaves the others out; false when a set
+// overflows. Only address sets are in such buildings.
+func mergeRuns(all []*building) ([]*building, bool) {
+	first := make(map[string]*building, len(all))
+	out := all[:0] // written behind the reads
+	for _, b := range all {
+		f := first[b.node.Name]
+		if f == nil {
+			first[b.node.Name] = b
+			out = append(out, b)
+			continue
+		}
+		if len(b.sets) > 0 {
+			return nil, false // never: a name with other records is in the map
+		}
+		for k := range b.addr {
+			src, dst := &b.addr[k], &f.addr[k]
+			switch {
+			case src.n == 0:
+			case dst.n == 0:
+				*dst = *src
+			default:
+				for p := 0; p < len(src.rd); {
+					l := int(binary.BigEndian.Uint16(src.rd[p:]))
+					if !dst.add(src.typ, src.ttl, src.rd[p+2:p+2+l], nil) {
+						return nil, false
+					}
+					p += 2 + l
+				}
+			}
+		}
 	}
-	return z, warns, nil
+	return out, true
 }
 
 // nsec3Split normalises b's TTLs and type order, and moves an NSEC3 RRset
@@ -570,15 +647,27 @@ func normaliseTTL(rrs []dns.RR) {
 // index computes node flags, empty non-terminals, child counts and the
 // DNSSEC orderings, then freezes nodes into the zone's sharded map.
 func (z *Zone) index(built []*Node, opt Options) error {
-	// Nodes go straight into the zone's sharded map; empty non-terminals are
-	// added for every ancestor of a name, up to the apex.
+	b, ok := nodeMap(built)
+	if !ok {
+		return errors.New("a name given twice") // only FromStored can
+	}
+	return z.indexIn(b, built, opt)
+}
+
+// nodeMap puts built into a new sharded map of nodes; false when a name
+// is there twice.
+func nodeMap(built []*Node) (*shardmap.Editor[*Node], bool) {
 	b := shardmap.Builder[*Node](len(built) + len(built)/8)
 	for _, n := range built {
 		b.Set(n.Name, n)
 	}
-	if b.Map().Len() != len(built) {
-		return errors.New("a name given twice") // only FromStored can
-	}
+	return b, b.Map().Len() == len(built)
+}
+
+// indexIn is index with built already in b (nodeMap).
+func (z *Zone) indexIn(b *shardmap.Editor[*Node], built []*Node, opt Options) error {
+	// Nodes go straight into the zone's sharded map; empty non-terminals are
+	// added for every ancestor of a name, up to the apex.
 	get := func(name string) *Node {
 		n, _ := b.Get(name)
 		return n
