@@ -100,14 +100,7 @@ func TestShared(t *testing.T) {
 	wg.Wait()
 	sh.Done()
 	m := e.Map()
-	if m.Len() != 9000 {
-		t.Fatalf("len %d, want 9000", m.Len())
-	}
-	for i := range 9000 {
-		if v, ok := m.Get(fmt.Sprint(i)); !ok || v != i {
-			t.Fatalf("%d: %d %v", i, v, ok)
-		}
-	}
+	wantInts(t, "", m, 9000)
 	defer func() {
 		if recover() == nil {
 			t.Error("Share of an Edit (shards not owned) did not panic")
@@ -139,14 +132,20 @@ func TestBatch(t *testing.T) {
 		}
 		wg.Wait()
 		sh.Done()
-		m := e.Map()
-		if m.Len() != 10000 {
-			t.Fatalf("batch %d: len %d, want 10000", size, m.Len())
-		}
-		for i := range 10000 {
-			if v, ok := m.Get(fmt.Sprint(i)); !ok || v != i {
-				t.Fatalf("batch %d: %d: %d %v", size, i, v, ok)
-			}
+		wantInts(t, fmt.Sprintf("batch %d: ", size), e.Map(), 10000)
+	}
+}
+
+// wantInts fails unless m maps the decimal string of every i below n, and
+// nothing else, to i.
+func wantInts(t *testing.T, what string, m *Map[int], n int) {
+	t.Helper()
+	if m.Len() != n {
+		t.Fatalf("%slen %d, want %d", what, m.Len(), n)
+	}
+	for i := range n {
+		if v, ok := m.Get(fmt.Sprint(i)); !ok || v != i {
+			t.Fatalf("%s%d: %d %v", what, i, v, ok)
 		}
 	}
 }

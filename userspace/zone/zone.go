@@ -351,7 +351,11 @@ func (bl *builder) finish(rrs []dns.RR, opt Options) (*Zone, []Warning, error) {
 	// memory read in sequence, where ranging over the map missed the cache
 	// at every node, five times over).
 	var n3 []*building
-	all := make([]*building, 0, len(nodes))
+	n := 0
+	for _, chunk := range bl.slab.all {
+		n += len(chunk) // addAddr's names are not all in nodes
+	}
+	all := make([]*building, 0, n)
 	for _, chunk := range bl.slab.all {
 		for i := range chunk {
 			if b := &chunk[i]; bl.nsec3Split(b, &n3) {
