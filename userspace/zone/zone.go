@@ -211,6 +211,8 @@ type builder struct {
 	slab      buildSlab
 	last      *building // node's last answer, and its name
 	lastName  string
+	// addAddr's last owner as given, and canonical (in the zone).
+	lastOwner, lastCanon string
 }
 
 // newBuilder starts a zone of about n records; the NS records among rrs
@@ -324,9 +326,15 @@ func (bl *builder) addrNode(name string) *building {
 // addAddr takes an A or AAAA record in stored form (rdata: the address);
 // false when only add can: an owner outside the zone (maybe glue).
 func (bl *builder) addAddr(owner string, t uint16, ttl uint32, rdata []byte) bool {
-	name := dns.CanonicalName(owner)
-	if !under(bl.origin, name) {
-		return false
+	// A name's lines are usually together, and fastParse hands them the
+	// same owner string: canonicalised once, not per record.
+	name := bl.lastCanon
+	if owner != bl.lastOwner || name == "" {
+		name = dns.CanonicalName(owner)
+		if !under(bl.origin, name) {
+			return false
+		}
+		bl.lastOwner, bl.lastCanon = owner, name
 	}
 	b := bl.addrNode(name)
 	r := &b.addr[0]
