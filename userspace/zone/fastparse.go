@@ -46,6 +46,9 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (pr parsed, 
 		off = end + 1
 		text := bytes.TrimSuffix(raw, []byte{'\r'})
 		if i := bytes.IndexByte(text, ';'); i >= 0 && !bytes.ContainsAny(text[:i], "\"\\") {
+			if len(text)-i > maxComment {
+				return parsed{}, false // ZoneParser refuses long comments: its error, its words
+			}
 			text = text[:i] // a comment, not inside quotes or escaped
 		}
 		if bytes.ContainsAny(text, "()\"\\\r;") {
@@ -234,6 +237,11 @@ func sameName(owner string, field []byte, origin string) bool {
 
 // tooSlow: more than a quarter of the records needed a ZoneParser each;
 // not a zone of hosts, and ZoneParser alone reads it faster.
+// maxComment is the longest comment fastParse reads itself; ZoneParser's
+// lexer refuses one of 512 bytes or more ("comment length insufficient
+// for parsing"), so longer ones go the slow way, which says so.
+const maxComment = 255
+
 func tooSlow(slow, all int) bool { return slow > 64 && slow > all/4 }
 
 // fastParser is the state of the file at a line, as ZoneParser keeps it.
