@@ -87,17 +87,11 @@ func TestGrowByEdits(t *testing.T) {
 func TestShared(t *testing.T) {
 	e := Builder[int](10000)
 	sh := e.Share()
-	var wg sync.WaitGroup
-	for w := range 4 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w * 2000; i < w*2000+3000; i++ { // overlaps the next goroutine's keys
-				sh.Set(fmt.Sprint(i), i)
-			}
-		}()
-	}
-	wg.Wait()
+	writers(func(w int) {
+		for i := w * 2000; i < w*2000+3000; i++ { // overlaps the next goroutine's keys
+			sh.Set(fmt.Sprint(i), i)
+		}
+	})
 	sh.Done()
 	m := e.Map()
 	wantInts(t, "", m, 9000)
@@ -117,20 +111,14 @@ func TestBatch(t *testing.T) {
 	for _, size := range []int{1, 7, 1000, 100000} {
 		e := Builder[int](10000)
 		sh := e.Share()
-		var wg sync.WaitGroup
-		for w := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				b := sh.Batch(size)
-				defer b.Flush()
-				for i := w * 2500; i < w*2500+2500; i++ {
-					b.Set(fmt.Sprint(i), -i)
-					b.Set(fmt.Sprint(i), i) // the same key again: this one stays
-				}
-			}()
-		}
-		wg.Wait()
+		writers(func(w int) {
+			b := sh.Batch(size)
+			defer b.Flush()
+			for i := w * 2500; i < w*2500+2500; i++ {
+				b.Set(fmt.Sprint(i), -i)
+				b.Set(fmt.Sprint(i), i) // the same key again: this one stays
+			}
+		})
 		sh.Done()
 		wantInts(t, fmt.Sprintf("batch %d: ", size), e.Map(), 10000)
 	}
@@ -148,4 +136,18 @@ func wantInts(t *testing.T, what string, m *Map[int], n int) {
 			t.Fatalf("%s%d: %d %v", what, i, v, ok)
 		}
 	}
+}
+
+// writers runs fn for writers 0 to 3, each on a goroutine of its own, and
+// waits for them.
+func writers(fn func(w int)) {
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			fn(w)
+		}()
+	}
+	wg.Wait()
 }
