@@ -381,7 +381,7 @@ func (bl *builder) finish(rrs []dns.RR, opt Options) (*Zone, []Warning, error) {
 		}
 		list = nodesOf(all)
 		if nm, ok = nodeMap(list); !ok {
-			return nil, warns, errors.New("a name given twice")
+			return nil, warns, errNameTwice
 		}
 	}
 	if err := checkCNAMEs(origin, nodes, all, rrs, where); err != nil {
@@ -411,6 +411,9 @@ func nodesOf(all []*building) []*Node {
 	}
 	return list
 }
+
+// errNameTwice: a node map was given one name twice.
+var errNameTwice = errors.New("a name given twice")
 
 // errTooMany: merged runs of a name hold more records than an RRset may.
 var errTooMany = errors.New("more than 65535 records in an RRset")
@@ -661,7 +664,7 @@ func normaliseTTL(rrs []dns.RR) {
 func (z *Zone) index(built []*Node, opt Options) error {
 	b, ok := nodeMap(built)
 	if !ok {
-		return errors.New("a name given twice") // only FromStored can
+		return errNameTwice // only FromStored can
 	}
 	return z.indexIn(b, built, opt)
 }
