@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/xdpns/xdpns/userspace/testenv"
 )
 
 func writeFile(t *testing.T, dir, name, text string) string {
@@ -25,24 +27,14 @@ func writeFile(t *testing.T, dir, name, text string) string {
 }
 
 // freePort returns a loopback port free for both UDP and TCP at the time of
-// the call.
+// the call, drawn below the ephemeral range (testenv.FreePort). A port from
+// the ephemeral range, as binding port 0 gives, can be taken by any client
+// socket of a test running in parallel before serve binds it; serve then
+// exits with "address already in use" after its transfers began (seen in
+// CI on TestServeManyZones).
 func freePort(t *testing.T) int {
 	t.Helper()
-	for range 10 {
-		pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		port := pc.LocalAddr().(*net.UDPAddr).Port
-		ln, err := net.Listen("tcp4", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
-		pc.Close()
-		if err == nil {
-			ln.Close()
-			return port
-		}
-	}
-	t.Fatal("no free port")
-	return 0
+	return testenv.FreePort(t)
 }
 
 func zoneText(origin string, serial int, addr string) string {
@@ -95,6 +87,7 @@ func (h *serveHarness) waitAnswer(name, want string) {
 	h.t.Helper()
 	var last string
 	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		h.running()
 		r, err := h.query(name, dns.TypeA)
 		switch {
 		case err != nil:
@@ -108,7 +101,30 @@ func (h *serveHarness) waitAnswer(name, want string) {
 			last = dns.RcodeToString[r.Rcode]
 		}
 	}
-	h.t.Fatalf("%s A: last answer %q, want %s\nlog:\n%s", name, last, want, h.stderr)
+	h.t.Fatalf("%s A: last answer %q, want %s\nlog:\n%s", name, last, want, lastLines(h.stderr.String(), 200))
+}
+
+// running fails the test at once when serve has exited: waiting out a
+// bound for an answer or a log line that can no longer come hides why.
+// The last lines of the log come first, ahead of whatever the test's
+// cleanups print.
+func (h *serveHarness) running() {
+	h.t.Helper()
+	select {
+	case code := <-h.done:
+		h.done <- code
+		h.t.Fatalf("serve exited %d:\n%s", code, lastLines(h.stderr.String(), 30))
+	default:
+	}
+}
+
+// lastLines is the end of s: at most n lines.
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = append([]string{"[...]"}, lines[len(lines)-n:]...)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func (h *serveHarness) waitLog(s string) {
@@ -117,8 +133,9 @@ func (h *serveHarness) waitLog(s string) {
 		if strings.Contains(h.stderr.String(), s) {
 			return
 		}
+		h.running()
 	}
-	h.t.Fatalf("log never said %q:\n%s", s, h.stderr)
+	h.t.Fatalf("log never said %q:\n%s", s, lastLines(h.stderr.String(), 200))
 }
 
 func TestServe(t *testing.T) {
