@@ -3,6 +3,7 @@ package zone
 import (
 	"bytes"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -24,16 +25,50 @@ import (
 // many records of the slow kind); Parse then reads the file as before, so
 // errors keep their wording. FuzzFastParse holds it to ZoneParser's records.
 func fastParse(data []byte, file, origin string, defaultTTL uint32) (pr parsed, ok bool) {
+	parts := 1
+	if procs := runtime.GOMAXPROCS(0); procs > 1 {
+		parts = min(len(data)/fastPartBytes, 4*procs)
+	}
+	return fastParseIn(data, file, origin, defaultTTL, parts, fastPrefixBytes)
+}
+
+// fastParseIn is fastParse in up to parts parts after a prefix of about
+// prefix bytes (fastparts.go); in one piece when parts < 2.
+func fastParseIn(data []byte, file, origin string, defaultTTL uint32, parts, prefix int) (pr parsed, ok bool) {
 	p := fastParser{file: file, origin: origin}
 	if defaultTTL != 0 {
 		p.ttl, p.ttlSet = defaultTTL, true
 	}
-	est := bytes.Count(data, []byte{'\n'}) + 1
-	var rrs []dns.RR
-	var lines []int32
-	addrs := make([]addrRR, 0, est)
-	slow := 0
-	for line, off := 0, 0; off < len(data); {
+	if parts >= 2 {
+		return p.parallel(data, parts, prefix)
+	}
+	var part fastPart
+	part.addrs = make([]addrRR, 0, bytes.Count(data, []byte{'\n'})+1)
+	if !p.scan(data, 0, len(data), 0, &part) {
+		return parsed{}, false
+	}
+	return parsed{rrs: part.rrs, lines: part.lines, addrs: part.addrs}, true
+}
+
+// fastPart is what scan read of a range of the text, and where it ended.
+type fastPart struct {
+	rrs   []dns.RR
+	lines []int32
+	addrs []addrRR
+	slow  int
+	// end is the offset after the last line read (past to when a record
+	// there goes on over several lines), line the number of lines before
+	// it.
+	end, line int
+}
+
+// scan reads the lines that begin in data[off:to] (the first one is line
+// line+1) into part, from the state p is in, and leaves p in the state
+// after them; false when it meets anything fastParse does not follow.
+func (p *fastParser) scan(data []byte, off, to, line int, part *fastPart) bool {
+	rrs, lines, addrs := part.rrs, part.lines, part.addrs
+	slow := part.slow
+	for off < to {
 		line++
 		end := bytes.IndexByte(data[off:], '\n')
 		if end < 0 {
@@ -47,7 +82,7 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (pr parsed, 
 		text := bytes.TrimSuffix(raw, []byte{'\r'})
 		if i := bytes.IndexByte(text, ';'); i >= 0 && !bytes.ContainsAny(text[:i], "\"\\") {
 			if len(text)-i > maxComment {
-				return parsed{}, false // ZoneParser refuses long comments: its error, its words
+				return false // ZoneParser refuses long comments: its error, its words
 			}
 			text = text[:i] // a comment, not inside quotes or escaped
 		}
@@ -56,7 +91,7 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (pr parsed, 
 			// lines) goes to a ZoneParser of its own.
 			n, rr, ok := p.slowRecord(data, start, line)
 			if !ok {
-				return parsed{}, false
+				return false
 			}
 			rrs = append(rrs, rr)
 			lines = append(lines, int32(line))
@@ -69,7 +104,7 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (pr parsed, 
 				line++
 			}
 			if slow++; tooSlow(slow, len(rrs)+len(addrs)) {
-				return parsed{}, false
+				return false
 			}
 			continue
 		}
@@ -80,7 +115,7 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (pr parsed, 
 		}
 		if text[0] == '$' {
 			if !p.directive(f) {
-				return parsed{}, false
+				return false
 			}
 			continue
 		}
@@ -88,13 +123,13 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (pr parsed, 
 		rest := f
 		if text[0] == ' ' || text[0] == '\t' {
 			if owner == "" {
-				return parsed{}, false // no record before to take the owner from
+				return false // no record before to take the owner from
 			}
 		} else {
 			if !sameName(owner, f[0], p.origin) { // the last owner again: no new string
 				var ok bool
 				if owner, ok = absoluteName(string(f[0]), p.origin); !ok {
-					return parsed{}, false
+					return false
 				}
 			}
 			rest = f[1:]
@@ -102,30 +137,32 @@ func fastParse(data []byte, file, origin string, defaultTTL uint32) (pr parsed, 
 		hdr, rdata, kind := p.header(owner, rest)
 		switch kind {
 		case fastBad:
-			return parsed{}, false
+			return false
 		case fastOther:
 			n, rr, ok := p.slowRecord(data, start, line)
 			if !ok || n != 0 {
-				return parsed{}, false
+				return false
 			}
 			rrs = append(rrs, rr)
 			lines = append(lines, int32(line))
 			if slow++; tooSlow(slow, len(rrs)+len(addrs)) {
-				return parsed{}, false
+				return false
 			}
 			continue
 		}
 		if len(rdata) != 1 {
-			return parsed{}, false
+			return false
 		}
 		a := addrRR{owner: owner, line: int32(line), ttl: hdr.Ttl, typ: hdr.Rrtype}
 		if !a.setIP(rdata[0]) {
-			return parsed{}, false
+			return false
 		}
 		p.owner = owner
 		addrs = append(addrs, a)
 	}
-	return parsed{rrs: rrs, lines: lines, addrs: addrs}, true
+	part.rrs, part.lines, part.addrs, part.slow = rrs, lines, addrs, slow
+	part.end, part.line = off, line
+	return true
 }
 
 // parsed is what fastParse read: address records in stored form, the

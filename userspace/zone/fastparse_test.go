@@ -19,7 +19,15 @@ func checkFastParse(t *testing.T, name, text, origin string, defaultTTL uint32) 
 	if !ok {
 		return false
 	}
-	rrs, lines := pr.records()
+	checkParsed(t, name, text, origin, defaultTTL, &pr)
+	checkNewFast(t, name, text, origin, defaultTTL, zoneParserRecords(t, name, text, origin, defaultTTL))
+	return true
+}
+
+// zoneParserRecords is what ZoneParser reads of text; t fails if it
+// refuses it.
+func zoneParserRecords(t *testing.T, name, text, origin string, defaultTTL uint32) []dns.RR {
+	t.Helper()
 	zp := dns.NewZoneParser(strings.NewReader(text), origin, "t.zone")
 	if defaultTTL != 0 {
 		zp.SetDefaultTTL(defaultTTL)
@@ -31,6 +39,15 @@ func checkFastParse(t *testing.T, name, text, origin string, defaultTTL uint32) 
 	if err := zp.Err(); err != nil {
 		t.Fatalf("%s: fastParse accepted what ZoneParser refuses (%v):\n%s", name, err, text)
 	}
+	return want
+}
+
+// checkParsed fails t when pr, what fastParse read of text, differs from
+// ZoneParser's records or the scan's lines.
+func checkParsed(t *testing.T, name, text, origin string, defaultTTL uint32, pr *parsed) {
+	t.Helper()
+	rrs, lines := pr.records()
+	want := zoneParserRecords(t, name, text, origin, defaultTTL)
 	if len(rrs) != len(want) {
 		t.Fatalf("%s: fastParse read %d records, ZoneParser %d:\n%s", name, len(rrs), len(want), text)
 	}
@@ -49,8 +66,6 @@ func checkFastParse(t *testing.T, name, text, origin string, defaultTTL uint32) 
 			}
 		}
 	}
-	checkNewFast(t, name, text, origin, defaultTTL, want)
-	return true
 }
 
 // checkNewFast fails t when newFast builds a zone New would not build from
@@ -160,6 +175,8 @@ func FuzzFastParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, text string) {
 		checkFastParse(t, "fuzz", text, "example.", 0)
 		checkFastParse(t, "fuzz, default TTL", text, "example.", 77)
+		checkParts(t, "fuzz in parts", text, "example.", 0)
+		checkParts(t, "fuzz in parts, default TTL", text, "example.", 77)
 	})
 }
 
