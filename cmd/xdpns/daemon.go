@@ -138,6 +138,11 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 	if err := d.startXfrout(eff); err != nil {
 		return nil, err
 	}
+	// The zone files are read while XDP loads: making its maps and
+	// verifying its program take half a second with a large zone's maps,
+	// and neither needs the other until the zones are served.
+	files := make(chan []loadedZone, 1)
+	go func() { files <- readFiles(cfg, true) }()
 	// Loaded (and pinned answers adopted) now; attached once the zones
 	// are loaded and the listeners up.
 	d.xdp, d.xdpOff = newFastPath(cfg, component(root, "xdp"))
@@ -157,7 +162,7 @@ func startDaemon(ctx context.Context, cfgPath string, cfg *config.Config, root *
 		d.out.Load().Close()
 		return nil, err
 	}
-	loaded, _ := d.loadFiles(cfg, true)
+	loaded, _ := d.serveFiles(cfg, <-files, true)
 	if loaded == 0 && eff.Secondaries() == 0 {
 		return fail(fmt.Errorf("no zone loaded; not serving (%d configured)", len(cfg.Zones)))
 	}
@@ -652,21 +657,29 @@ func (d *daemon) onExpire(gen uint64, origin string, expired bool) {
 // loadFiles reads every file zone of cfg and serves each that loads. A zone
 // that fails keeps its previous version when there is one.
 func (d *daemon) loadFiles(cfg *config.Config, atStart bool) (loaded, failed int) {
-	next := make(map[string]*fileZone)
-	// Small zones are compiled on the loading workers; large ones are
-	// served by the engine at once and compiled in the background below.
-	// At start every zone is served by the engine first and compiled once
-	// all are served (startup.go).
-	var deferred []*zone.Zone
-	defer func() { go d.compileDeferred(deferred) }()
-	compileSmall := func(lz *loadedZone) {
+	return d.serveFiles(cfg, readFiles(cfg, atStart), atStart)
+}
+
+// readFiles reads every file zone of cfg. Small zones are compiled on the
+// loading workers, except at start: then every zone is served by the
+// engine first and compiled once all are served (startup.go).
+func readFiles(cfg *config.Config, atStart bool) []loadedZone {
+	return loadZonesWith(cfg, func(lz *loadedZone) {
 		if lz.zone.Len() < publishFirst && !atStart {
 			if lz.served, lz.compileErr = responder.Compile(lz.zone); lz.compileErr != nil {
 				lz.served = &responder.Zone{Zone: lz.zone}
 			}
 		}
-	}
-	for _, lz := range loadZonesWith(cfg, compileSmall) {
+	})
+}
+
+// serveFiles serves the zones readFiles read; large ones are served by
+// the engine at once and compiled in the background.
+func (d *daemon) serveFiles(cfg *config.Config, zones []loadedZone, atStart bool) (loaded, failed int) {
+	next := make(map[string]*fileZone)
+	var deferred []*zone.Zone
+	defer func() { go d.compileDeferred(deferred) }()
+	for _, lz := range zones {
 		zl := d.zlog.With("zone", lz.conf.Name, "file", lz.conf.File)
 		for _, w := range lz.warns {
 			zl.Warn("zone file", "warning", w.Error())
