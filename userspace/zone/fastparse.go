@@ -25,11 +25,15 @@ import (
 // many records of the slow kind); Parse then reads the file as before, so
 // errors keep their wording. FuzzFastParse holds it to ZoneParser's records.
 func fastParse(data []byte, file, origin string, defaultTTL uint32) (pr parsed, ok bool) {
-	parts := 1
+	return fastParseIn(data, file, origin, defaultTTL, fastParts(len(data)), fastPrefixBytes)
+}
+
+// fastParts is how many parts fastParse reads a text of n bytes in.
+func fastParts(n int) int {
 	if procs := runtime.GOMAXPROCS(0); procs > 1 {
-		parts = min(len(data)/fastPartBytes, 4*procs)
+		return max(1, min(n/fastPartBytes, 4*procs))
 	}
-	return fastParseIn(data, file, origin, defaultTTL, parts, fastPrefixBytes)
+	return 1
 }
 
 // fastParseIn is fastParse in up to parts parts after a prefix of about

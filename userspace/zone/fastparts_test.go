@@ -3,7 +3,6 @@ package zone
 import (
 	"fmt"
 	"reflect"
-	"runtime"
 	"strings"
 	"testing"
 )
@@ -169,7 +168,7 @@ func BenchmarkFastParseParts(b *testing.B) {
 		fmt.Fprintf(&sb, "h%d A 198.18.%d.%d\nh%d AAAA 2001:2::%x:%x\n", i, i/256%256, i%256, i, i>>16, i&0xffff)
 	}
 	data := []byte(sb.String())
-	parts := max(1, min(len(data)/fastPartBytes, 4*runtime.GOMAXPROCS(0)))
+	parts := fastParts(len(data))
 	for _, c := range []struct {
 		name  string
 		parts int
